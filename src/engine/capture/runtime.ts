@@ -1,0 +1,129 @@
+/**
+ * The one module that touches onnxruntime-node. Everything else in cusprun runs models through
+ * this seam, so threads, execution provider and error wording are decided here once.
+ */
+import * as ort from 'onnxruntime-node';
+import { CusprunError } from '../errors';
+
+export interface RuntimeOptions {
+  /** Intra-op threads; 0 lets onnxruntime choose. */
+  threads?: number;
+  executionProvider?: 'cpu';
+}
+
+export type FeedType = 'int64' | 'float32' | 'float16';
+
+export interface Feed {
+  type: FeedType;
+  dims: number[];
+  data: BigInt64Array | Float32Array | Uint16Array;
+}
+
+export interface Fetched {
+  type: string;
+  dims: number[];
+  data: Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+}
+
+export interface ValueMetadata {
+  name: string;
+  type: string;
+  /** Symbolic dimensions as strings, fixed ones as numbers. */
+  shape: (number | string)[];
+}
+
+export function runtimeVersion(): string {
+  return ort.env.versions.node ?? ort.env.versions.common;
+}
+
+export class ModelSession {
+  private readonly session: ort.InferenceSession;
+  readonly file: string;
+
+  private constructor(file: string, session: ort.InferenceSession) {
+    this.file = file;
+    this.session = session;
+  }
+
+  static async open(
+    file: string,
+    options: RuntimeOptions = {}
+  ): Promise<ModelSession> {
+    try {
+      const session = await ort.InferenceSession.create(file, {
+        executionProviders: [options.executionProvider ?? 'cpu'],
+        intraOpNumThreads: options.threads ?? 0,
+        interOpNumThreads: 1
+      });
+      return new ModelSession(file, session);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CusprunError(
+        'unsupported',
+        `onnxruntime cannot load the model: ${reason}`,
+        file
+      );
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  get inputs(): ValueMetadata[] {
+    return this.session.inputMetadata.map(describe);
+  }
+
+  async run(
+    feeds: Record<string, Feed>,
+    fetches?: string[]
+  ): Promise<Record<string, Fetched>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, feed] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
+    }
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(
+        ortFeeds,
+        fetches ?? [...this.session.outputNames]
+      );
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CusprunError(
+        'unsupported',
+        `onnxruntime failed to run the model: ${reason}`,
+        this.file
+      );
+    }
+    const out: Record<string, Fetched> = {};
+    for (const [name, value] of Object.entries(results)) {
+      const tensor = value as ort.Tensor;
+      out[name] = {
+        type: tensor.type,
+        dims: [...tensor.dims],
+        data: tensor.data as Fetched['data']
+      };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function describe(metadata: ort.InferenceSession.ValueMetadata): ValueMetadata {
+  if (!metadata.isTensor) {
+    return { name: metadata.name, type: 'non-tensor', shape: [] };
+  }
+  return {
+    name: metadata.name,
+    type: metadata.type,
+    shape: [...metadata.shape]
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * Typed errors for mistakes in the user's input. The CLI, the sidecar and the kernel bridge
+ * show `message` as one line; anything that is not a CusprunError is a bug and keeps its stack.
+ */
+export type CusprunErrorCode =
+  | 'not-found'
+  | 'not-onnx'
+  | 'truncated'
+  | 'external-data'
+  | 'unsupported'
+  | 'unmappable'
+  | 'bad-argument'
+  | 'would-overwrite';
+
+export class CusprunError extends Error {
+  readonly code: CusprunErrorCode;
+  /** The file, field or value the message is about, when there is one. */
+  readonly subject: string | undefined;
+
+  constructor(code: CusprunErrorCode, message: string, subject?: string) {
+    super(subject === undefined ? message : `${subject}: ${message}`);
+    this.name = 'CusprunError';
+    this.code = code;
+    this.subject = subject;
+  }
+}
+
+export function isCusprunError(error: unknown): error is CusprunError {
+  return error instanceof CusprunError;
+}

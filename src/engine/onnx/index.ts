@@ -1,0 +1,5 @@
+export * from './dtype';
+export * from './proto';
+export * from './tensor';
+export { isExternal } from './external';
+export * from './model';
