@@ -65,8 +65,8 @@ test-py: setup
 test-ui: setup system-deps
 	cd ui-tests && npx playwright test
 
-bench: build
-	node --expose-gc dist/bench/run.js
+bench: node
+	npm run --silent bench
 
 clean:
 	npm run clean

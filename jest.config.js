@@ -3,11 +3,11 @@ module.exports = {
   projects: [
     {
       displayName: 'engine',
-      testEnvironment: 'node',
+      testEnvironment: '<rootDir>/jest/native-environment.js',
       roots: ['<rootDir>/src/engine', '<rootDir>/src/sidecar'],
       testMatch: ['**/__tests__/**/*.test.ts'],
       transform: {
-        '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.node.json' }]
+        '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
       }
     }
   ]

@@ -22,7 +22,8 @@ class UsageError extends Error {}
 function version(): string {
   // package.json sits two levels above dist/sidecar and src/sidecar alike.
   const file = path.join(__dirname, '..', '..', 'package.json');
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string })
+    .version;
 }
 
 export function run(argv: string[]): { stdout: string; code: number } {

@@ -27,6 +27,8 @@ export interface ShapeEntry {
   value?: number;
   constant?: string;
   element?: number;
+  /** Stands for the last axis of a shape whose rank is unknown. */
+  lastAxis?: boolean;
 }
 
 function arithmetic(op: string, x: number, y: number): number {
@@ -68,6 +70,7 @@ export function intsAttribute(
 
 /** Ops that read only their input's shape: data flow stops there. */
 const SHAPE_READERS = new Set(['Shape', 'Size']);
+const VIEW_OPS = new Set(['Reshape', 'Cast', 'Identity']);
 
 export class GraphIndex {
   readonly model: OnnxModel;
@@ -78,6 +81,8 @@ export class GraphIndex {
   readonly graphInputs: Set<string>;
   readonly graphOutputs: Set<string>;
   private readonly constants = new Map<string, TensorProto>();
+  /** Known sizes of the last axis of values (projection outputs), for Gather(Shape(x), -1). */
+  readonly lastDims = new Map<string, number>();
 
   constructor(model: OnnxModel) {
     this.model = model;
@@ -176,23 +181,38 @@ export class GraphIndex {
           : undefined;
       }
       case 'Shape': {
+        // The last axis of a projection's output is its width, whatever the rank.
         const rank = this.rank(node.input[0]);
-        return rank === undefined
-          ? undefined
-          : Array.from({ length: rank }, () => ({}));
+        const lastDim = this.lastDims.get(node.input[0]);
+        if (rank === undefined) {
+          return lastDim === undefined
+            ? undefined
+            : [{ value: lastDim, lastAxis: true }];
+        }
+        return Array.from({ length: rank }, (_, i) =>
+          i === rank - 1 && lastDim !== undefined ? { value: lastDim } : {}
+        );
       }
       case 'Gather': {
-        // Gathering from a shape of unknown rank still yields one entry per index.
-        const data = input(0) ?? [];
+        const data = input(0);
         const indices = input(1);
         if (!indices) {
           return undefined;
         }
-        return indices.map(i =>
-          i.value === undefined
-            ? {}
-            : (data[i.value < 0 ? data.length + i.value : i.value] ?? {})
-        );
+        if (!data) {
+          // Gathering from a shape of unknown rank still yields one entry per index.
+          return indices.map(() => ({}));
+        }
+        const rankKnown = !data.some(e => e.lastAxis);
+        return indices.map(i => {
+          if (i.value === undefined) {
+            return {};
+          }
+          if (!rankKnown) {
+            return i.value === -1 ? { value: data[0].value } : {};
+          }
+          return data[i.value < 0 ? data.length + i.value : i.value] ?? {};
+        });
       }
       case 'Mul':
       case 'Div':
@@ -221,6 +241,25 @@ export class GraphIndex {
   /** The values of `traceInts`, undefined where only the run time knows. */
   evaluateInts(value: string): ShapeValue[] | undefined {
     return this.traceInts(value)?.map(e => e.value);
+  }
+
+  /**
+   * Whether `value` is `source` seen through ops that keep its elements in order (Reshape,
+   * Cast, Identity): how a fused projection's output reaches the Split/Slice that cuts it.
+   */
+  isViewOf(value: string, source: string): boolean {
+    let current = value;
+    for (let hops = 0; hops < 4; hops++) {
+      if (current === source) {
+        return true;
+      }
+      const producer = this.producer.get(current);
+      if (!producer || !VIEW_OPS.has(producer.op_type)) {
+        return false;
+      }
+      current = producer.input[0];
+    }
+    return false;
   }
 
   /** The rank of a value from the graph's declared types, when known. */

@@ -93,125 +93,103 @@ function activationOf(ops: Set<string>): FfnActivation | undefined {
   return undefined;
 }
 
-/**
- * Output columns of each branch cut from a fused projection: the Split or Slice nodes on the
- * way from the fused output to each consumer branch, evaluated from their constants.
- */
-function fusedColumns(
+const isCut = (node: NodeProto) =>
+  node.op_type === 'Split' || node.op_type === 'Slice';
+
+/** The columns [start, end) of a fused projection that one output of a Split or Slice holds. */
+function cutColumns(
   ctx: Context,
   linear: Linear,
-  branchStart: string
+  cut: NodeProto,
+  output: string
 ): [number, number] | undefined {
-  const { index } = ctx;
-  let value = branchStart;
-  for (let hops = 0; hops < 8; hops++) {
-    const node = index.producer.get(value);
-    if (!node) {
+  const width = linear.ref.out;
+  if (cut.op_type === 'Split') {
+    const outputIndex = cut.output.indexOf(output);
+    const sizes: ShapeValue[] | undefined = cut.input[1]
+      ? ctx.index.evaluateInts(cut.input[1])
+      : new Array<number>(cut.output.length).fill(width / cut.output.length);
+    if (!sizes || sizes.some(size => size === undefined)) {
       return undefined;
     }
-    if (node.op_type === 'Split') {
-      const outputIndex = node.output.indexOf(value);
-      const sizes: ShapeValue[] | undefined = node.input[1]
-        ? index.evaluateInts(node.input[1])
-        : new Array(node.output.length).fill(
-            linear.ref.out / node.output.length
-          );
-      if (!sizes || sizes.some(s => s === undefined)) {
-        return undefined;
-      }
-      const start = (sizes as number[])
-        .slice(0, outputIndex)
-        .reduce((a, b) => a + b, 0);
-      return [start, start + (sizes as number[])[outputIndex]];
-    }
-    if (node.op_type === 'Slice') {
-      const starts = index.evaluateInts(node.input[1]);
-      const ends = index.evaluateInts(node.input[2]);
-      if (
-        !starts ||
-        !ends ||
-        starts[0] === undefined ||
-        ends[0] === undefined
-      ) {
-        return undefined;
-      }
-      const clamp = (v: number) =>
-        v < 0 ? linear.ref.out + v : Math.min(v, linear.ref.out);
-      return [clamp(starts[0]), clamp(ends[0])];
-    }
-    if (node.input[0] === linear.output) {
-      return undefined;
-    }
-    value = node.input[0];
+    const known = sizes as number[];
+    const start = known.slice(0, outputIndex).reduce((a, b) => a + b, 0);
+    return [start, start + known[outputIndex]];
   }
-  return undefined;
+  const starts = ctx.index.evaluateInts(cut.input[1]);
+  const ends = ctx.index.evaluateInts(cut.input[2]);
+  if (starts?.[0] === undefined || ends?.[0] === undefined) {
+    return undefined;
+  }
+  const clamp = (v: number) => (v < 0 ? width + v : Math.min(v, width));
+  return [clamp(starts[0]), clamp(ends[0])];
 }
 
-/** A role's projection: the linear itself, or its columns when the linear is fused. */
+/** The Split/Slice outputs that cut a fused projection, each with its columns. */
+function fusedParts(
+  ctx: Context,
+  linear: Linear
+): { output: string; columns: [number, number] }[] {
+  ctx.index.lastDims.set(linear.output, linear.ref.out);
+  const cuts = ctx.index
+    .search([linear.output], 'down', n => isCut(n) || ctx.linears.has(n))
+    .filter(n => isCut(n) && ctx.index.isViewOf(n.input[0], linear.output));
+  return cuts.flatMap(cut =>
+    (cut.op_type === 'Split' ? cut.output : [cut.output[0]]).flatMap(output => {
+      const columns = cutColumns(ctx, linear, cut, output);
+      return columns ? [{ output, columns }] : [];
+    })
+  );
+}
+
+/**
+ * A role's projection and where its own values start: the linear itself, or, when it is fused,
+ * the columns (and the Split/Slice output) that reach `operand`.
+ */
 function role(
   ctx: Context,
   linear: Linear,
-  branch: string,
+  operand: string,
   fused: boolean,
   where: string
-): LinearRef {
+): { ref: LinearRef; start: string } {
   if (!fused) {
-    return linear.ref;
+    return { ref: linear.ref, start: linear.output };
   }
-  const columns = fusedColumns(ctx, linear, branch);
-  if (!columns) {
+  const part = fusedParts(ctx, linear).find(
+    p =>
+      p.output === operand ||
+      ctx.index.search([operand], 'up', n => n.output.includes(p.output))
+        .length > 0
+  );
+  if (!part) {
     fail(
       ctx,
       `${where}: could not read which columns of the fused projection ${linear.ref.node} each part uses`
     );
   }
-  return { ...linear.ref, columns };
+  return { ref: { ...linear.ref, columns: part.columns }, start: part.output };
 }
 
 function roleWidth(ref: LinearRef): number {
   return ref.columns ? ref.columns[1] - ref.columns[0] : ref.out;
 }
 
-/** The value that carries `linear`'s result into `target`'s branch (for fused projections). */
-function branchOf(ctx: Context, linear: Linear, operand: string): string {
-  // Walk up from the operand to the first node whose input is the fused output.
-  let frontier = [operand];
-  const seen = new Set<string>();
-  while (frontier.length) {
-    const next: string[] = [];
-    for (const value of frontier) {
-      if (seen.has(value)) {
-        continue;
-      }
-      seen.add(value);
-      const node = ctx.index.producer.get(value);
-      if (!node) {
-        continue;
-      }
-      if (node.input.includes(linear.output)) {
-        return value;
-      }
-      next.push(...ctx.index.activationInputs(node));
-    }
-    frontier = next;
-  }
-  return operand;
-}
-
 /** Head size from the Reshape that splits a projection's output into heads. */
-function headSizeAfter(ctx: Context, linear: Linear): number | undefined {
+function headSizeAfter(ctx: Context, start: string): number | undefined {
   const reshapes = ctx.index
     .search(
-      [linear.output],
+      [start],
       'down',
       n =>
         n.op_type === 'Reshape' || ctx.linears.has(n) || n.op_type === 'MatMul'
     )
     .filter(n => n.op_type === 'Reshape');
   for (const reshape of reshapes) {
+    // [batch, sequence, heads, headSize]: the last entry is the head size.
     const target = ctx.index.evaluateInts(reshape.input[1]);
     const last = target?.[target.length - 1];
-    if (last !== undefined && last > 0 && target && target.length >= 3) {
+    if (target && target.length >= 4 && last !== undefined && last > 0) {
       return last;
     }
   }
@@ -315,10 +293,12 @@ function mapAttention(
       `${where}: two of q, k, v share a projection but the third does not; this layout is not supported`
     );
   }
-  const qRef = role(ctx, q, branchOf(ctx, q, scores.input[0]), fusedQkv, where);
-  const kRef = role(ctx, k, branchOf(ctx, k, scores.input[1]), fusedQkv, where);
-  const vRef = role(ctx, v, branchOf(ctx, v, vOperand), fusedQkv, where);
-  const headSize = headSizeAfter(ctx, q) ?? headSizeAfter(ctx, k);
+  const qRole = role(ctx, q, scores.input[0], fusedQkv, where);
+  const kRole = role(ctx, k, scores.input[1], fusedQkv, where);
+  const vRole = role(ctx, v, vOperand, fusedQkv, where);
+  const [qRef, kRef, vRef] = [qRole.ref, kRole.ref, vRole.ref];
+  const headSize =
+    headSizeAfter(ctx, qRole.start) ?? headSizeAfter(ctx, kRole.start);
   if (!headSize) {
     fail(
       ctx,
@@ -341,8 +321,8 @@ function mapAttention(
       `${where}: ${heads} query heads do not split evenly over ${kvHeads} KV heads`
     );
   }
-  const qNorm = headNormWeight(ctx, q.output, scores, headSize);
-  const kNorm = headNormWeight(ctx, k.output, scores, headSize);
+  const qNorm = headNormWeight(ctx, qRole.start, scores, headSize);
+  const kNorm = headNormWeight(ctx, kRole.start, scores, headSize);
   const groupSize = heads / kvHeads;
   const hidden = o.ref.out;
   const qkvBias = [qRef, kRef, vRef].some(r => r.bias);
@@ -466,25 +446,11 @@ function mapFfn(
       `${where}: the input projection is ${input.ref.out} wide but the down projection reads ${width}`
     );
   }
-  // A fused gate_up: find which half goes through the activation.
-  const halves = ctx.index.search(
-    [input.output],
-    'down',
-    n => n.op_type === 'Split' || n.op_type === 'Slice'
-  );
-  const parts: { columns: [number, number]; activated: boolean }[] = [];
-  for (const node of halves) {
-    for (const out of node.output) {
-      const columns = fusedColumns(ctx, input, out);
-      if (columns) {
-        parts.push({
-          columns,
-          activated:
-            activationOf(opsBetween(ctx, out, stopAtDown)) !== undefined
-        });
-      }
-    }
-  }
+  // A fused gate_up: the half that goes through the activation is the gate.
+  const parts = fusedParts(ctx, input).map(p => ({
+    columns: p.columns,
+    activated: activationOf(opsBetween(ctx, p.output, stopAtDown)) !== undefined
+  }));
   const gatePart = parts.find(p => p.activated);
   const upPart = parts.find(p => !p.activated);
   if (!gatePart || !upPart) {
@@ -522,6 +488,48 @@ function valueInfos(index: GraphIndex, names: Iterable<string>): ValueInfo[] {
       )
     };
   });
+}
+
+const TIE_SAMPLES = 64;
+
+/**
+ * Whether the lm_head reads the embedding matrix: the same initializer, or (TorchScript keeps
+ * two copies of tied weights) an equal copy. Copies are compared on a fixed sample of elements
+ * read by byte range, so a multi-GB vocabulary is never loaded to decide it.
+ */
+function sameWeights(
+  model: OnnxModel,
+  embedding: string,
+  lmHead: LinearRef
+): boolean {
+  if (lmHead.weight === embedding) {
+    return true;
+  }
+  const e = model.initializers.get(embedding);
+  const w = model.initializers.get(lmHead.weight);
+  if (!e || !w || e.data_type !== w.data_type) {
+    return false;
+  }
+  const [vocab, hidden] = tensorDims(e);
+  if (lmHead.out !== vocab || lmHead.in !== hidden) {
+    return false;
+  }
+  const size = model.byteLength(e) / (vocab * hidden);
+  let state = 12345;
+  for (let n = 0; n < TIE_SAMPLES; n++) {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    const i = n === 0 ? 0 : n === 1 ? vocab - 1 : state % vocab;
+    const j =
+      n === 0 ? 0 : n === 1 ? hidden - 1 : Math.floor(state / vocab) % hidden;
+    // The lm_head weight is [vocab, hidden] when stored out-in, [hidden, vocab] when in-out.
+    const offset = lmHead.layout === 'out-in' ? i * hidden + j : j * vocab + i;
+    const a = model.slice(e, (i * hidden + j) * size, size);
+    const b = model.slice(w, offset * size, size);
+    if (Buffer.compare(a, b) !== 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 export interface MapOptions {
@@ -630,7 +638,10 @@ export function mapModel(model: OnnxModel, options: MapOptions = {}): ModelMap {
     ),
     ...(embedding ? { embedding } : {}),
     ...(lmHead ? { lmHead: lmHead.ref } : {}),
-    tiedEmbeddings: embedding !== undefined && lmHead?.ref.weight === embedding,
+    tiedEmbeddings:
+      embedding !== undefined &&
+      lmHead !== undefined &&
+      sameWeights(model, embedding, lmHead.ref),
     kvCache,
     externalData: model.hasExternalData(),
     inputs: valueInfos(index, index.graphInputs),

@@ -47,29 +47,6 @@ export interface LayerLinears {
   down: Linear;
 }
 
-/** Whether a Split/Slice cuts a fused projection's output (through Reshape/Cast at most). */
-function cutsFused(
-  index: GraphIndex,
-  node: NodeProto,
-  fused: Set<string>
-): boolean {
-  let value = node.input[0];
-  for (let hops = 0; hops < 4; hops++) {
-    if (fused.has(value)) {
-      return true;
-    }
-    const producer = index.producer.get(value);
-    if (
-      !producer ||
-      !['Reshape', 'Cast', 'Identity'].includes(producer.op_type)
-    ) {
-      return false;
-    }
-    value = producer.input[0];
-  }
-  return false;
-}
-
 export function findShapeConstants(
   index: GraphIndex,
   layers: LayerMap[],
@@ -116,7 +93,7 @@ export function findShapeConstants(
     const candidates = [...attentionPath, ...ffnPath].filter(
       n =>
         (n.op_type !== 'Split' && n.op_type !== 'Slice') ||
-        cutsFused(index, n, fused)
+        [...fused].some(f => index.isViewOf(n.input[0], f))
     );
     for (const node of candidates) {
       for (const position of SHAPE_INPUTS[node.op_type] ?? []) {

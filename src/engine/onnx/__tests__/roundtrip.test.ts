@@ -1,0 +1,138 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { OnnxModel } from '../model';
+import {
+  fixtureFile,
+  fixtureManifest,
+  logitsOf,
+  reference
+} from '../../__tests__/fixtures';
+import { CusprunError } from '../../errors';
+
+const fixtures = fixtureManifest();
+let tmp: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-roundtrip-'));
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('a round trip through the engine', () => {
+  it.each(fixtures.map(f => [`${f.family}/${f.style}`, f] as const))(
+    '%s keeps every byte and gives the same logits in onnxruntime',
+    async (name, entry) => {
+      const source = fixtureFile(entry);
+      const out = path.join(tmp, name.replace('/', '-'), 'model.onnx');
+      const model = OnnxModel.load(source);
+      try {
+        model.save(out);
+      } finally {
+        model.close();
+      }
+      if (!entry.externalData) {
+        // Nothing was edited, so the encoded model is the original, byte for byte.
+        expect(
+          Buffer.compare(fs.readFileSync(out), fs.readFileSync(source))
+        ).toBe(0);
+      } else {
+        expect(fs.existsSync(`${out}_data`)).toBe(true);
+      }
+      const { sequences } = reference(entry.family);
+      const [before, after] = await Promise.all([
+        logitsOf(source, entry, sequences),
+        logitsOf(out, entry, sequences)
+      ]);
+      after.forEach((logits, i) => {
+        expect(logits.dims).toEqual(before[i].dims);
+        expect(
+          Buffer.compare(
+            Buffer.from(logits.data.buffer),
+            Buffer.from(before[i].data.buffer)
+          )
+        ).toBe(0);
+      });
+    }
+  );
+
+  it('moves weights into and out of an external-data file with the same logits', async () => {
+    const entry = fixtures.find(
+      f => f.family === 'qwen3' && f.style === 'external'
+    )!;
+    const { sequences } = reference(entry.family);
+    const inlined = path.join(tmp, 'inlined', 'model.onnx');
+    const external = path.join(tmp, 'external-again', 'model.onnx');
+    const source = OnnxModel.load(fixtureFile(entry));
+    source.save(inlined, { externalData: false });
+    source.close();
+    expect(fs.existsSync(`${inlined}_data`)).toBe(false);
+    const inline = OnnxModel.load(inlined);
+    expect(inline.hasExternalData()).toBe(false);
+    inline.save(external, { externalData: true, sizeThreshold: 0 });
+    inline.close();
+    const reloaded = OnnxModel.load(external);
+    expect(reloaded.hasExternalData()).toBe(true);
+    reloaded.close();
+    const expected = await logitsOf(fixtureFile(entry), entry, sequences);
+    for (const file of [inlined, external]) {
+      const got = await logitsOf(file, entry, sequences);
+      got.forEach((l, i) =>
+        expect(Array.from(l.data as Float32Array)).toEqual(
+          Array.from(expected[i].data as Float32Array)
+        )
+      );
+    }
+  });
+
+  it('reads weights from an external-data file lazily, by byte range', () => {
+    const entry = fixtures.find(
+      f => f.family === 'llama' && f.style === 'external'
+    )!;
+    const inline = OnnxModel.load(
+      fixtureFile(
+        fixtures.find(f => f.family === 'llama' && f.style === 'torchscript')!
+      )
+    );
+    const external = OnnxModel.load(fixtureFile(entry));
+    try {
+      const name = inline.graph.initializer.find(
+        t => t.dims.length === 2
+      )!.name!;
+      const a = inline.initializers.get(name)!;
+      const b = external.initializers.get(name)!;
+      expect(external.byteLength(b)).toBe(inline.byteLength(a));
+      expect(Array.from(external.float32(b))).toEqual(
+        Array.from(inline.float32(a))
+      );
+      // A slice at an odd offset comes back as its own aligned buffer.
+      const slice = external.slice(b, 6, 20);
+      expect(slice.byteOffset).toBe(0);
+      expect(Array.from(slice)).toEqual(
+        Array.from(inline.bytes(a).subarray(6, 26))
+      );
+    } finally {
+      inline.close();
+      external.close();
+    }
+  });
+
+  it('refuses to write over its own input', () => {
+    const entry = fixtures.find(
+      f => f.family === 'llama' && f.style === 'external'
+    )!;
+    const model = OnnxModel.load(fixtureFile(entry));
+    const before = fs.readFileSync(fixtureFile(entry));
+    try {
+      expect(() => model.save(fixtureFile(entry))).toThrow(CusprunError);
+      expect(() => model.save(fixtureFile(entry))).toThrow(
+        /refusing to write over the input model/
+      );
+    } finally {
+      model.close();
+    }
+    expect(Buffer.compare(fs.readFileSync(fixtureFile(entry)), before)).toBe(0);
+  });
+});

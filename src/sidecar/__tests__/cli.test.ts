@@ -1,0 +1,194 @@
+/**
+ * The `cusprun` CLI as a user runs it: a real process on the built CLI (`npm run build:node`).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeModel } from '../../engine/onnx/proto';
+import { fixtureFile, fixtureManifest } from '../../engine/__tests__/fixtures';
+
+const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
+const fixtures = fixtureManifest();
+const fixture = (family: string, style: string) =>
+  fixtureFile(fixtures.find(f => f.family === family && f.style === style)!);
+
+function cusprun(...args: string[]) {
+  if (!fs.existsSync(CLI)) {
+    throw new Error(`${CLI} is missing: run 'npm run build:node' first`);
+  }
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8'
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-cli-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('cusprun inspect', () => {
+  it('prints the model map as a table', () => {
+    const { code, stdout } = cusprun(
+      'inspect',
+      path.dirname(fixture('qwen2', 'torchscript'))
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^family\s+qwen2 \(config.json model_type 'qwen2'\)$/m
+    );
+    expect(stdout).toMatch(/^layer\s+attention\s+heads\s+kv\s+head/m);
+    expect(stdout).toMatch(/^0\s+gqa bias\s+4\s+2\s+8\s+2\s+/m);
+    expect(stdout).toMatch(/pruning: ready/);
+  });
+
+  it('prints the documented JSON fields with --json', () => {
+    const entry = fixtures.find(f => f.family === 'gemma' && f.style === 'kv')!;
+    const { code, stdout } = cusprun('inspect', fixtureFile(entry), '--json');
+    expect(code).toBe(0);
+    const map = JSON.parse(stdout);
+    expect(map.schemaVersion).toBe(1);
+    expect(map.family).toBe('gemma');
+    expect(typeof map.prunableParams).toBe('number');
+    expect(map.layers).toHaveLength(entry.layers);
+    for (const layer of map.layers) {
+      expect(layer).toMatchObject({
+        index: expect.any(Number),
+        ffn: { width: entry.ffnWidth },
+        attention: {
+          heads: entry.heads,
+          kvHeads: entry.kvHeads,
+          headSize: entry.headSize
+        }
+      });
+    }
+    expect(map.inputs.map((i: { name: string }) => i.name)).toContain(
+      'past_key_values.0.key'
+    );
+  });
+});
+
+describe('bad input gets one clear line, exit 1, no stack trace', () => {
+  const expectOneLine = (
+    result: ReturnType<typeof cusprun>,
+    ...fragments: (string | RegExp)[]
+  ) => {
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^cusprun: /);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    for (const fragment of fragments) {
+      expect(lines[0]).toMatch(fragment);
+    }
+  };
+
+  it('a truncated model file', () => {
+    const file = path.join(tmp, 'truncated.onnx');
+    const bytes = fs.readFileSync(fixture('llama', 'torchscript'));
+    fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    expectOneLine(cusprun('inspect', file), file, /truncated/);
+  });
+
+  it('a file that is not ONNX', () => {
+    const file = path.join(tmp, 'notes.onnx');
+    fs.writeFileSync(file, 'these are my notes, not a model\n');
+    expectOneLine(cusprun('inspect', file), file, /not an ONNX model/);
+  });
+
+  it('a graph with no decoder layers', () => {
+    const file = path.join(tmp, 'add.onnx');
+    const value = (name: string) => ({
+      name,
+      type: {
+        tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 2n }] } }
+      }
+    });
+    fs.writeFileSync(
+      file,
+      encodeModel({
+        ir_version: 8n,
+        opset_import: [{ domain: '', version: 17n }],
+        metadata_props: [],
+        functions: [],
+        graph: {
+          name: 'add',
+          node: [
+            {
+              op_type: 'Add',
+              input: ['x', 'x'],
+              output: ['y'],
+              attribute: [],
+              metadata_props: []
+            }
+          ],
+          initializer: [],
+          input: [value('x')],
+          output: [value('y')],
+          value_info: []
+        }
+      })
+    );
+    expectOneLine(cusprun('inspect', file), file, /no decoder layers found/);
+  });
+
+  it('a missing external-data file', () => {
+    const dir = path.join(tmp, 'no-data');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(fixture('llama', 'external'), path.join(dir, 'model.onnx'));
+    expectOneLine(
+      cusprun('inspect', dir),
+      path.join(dir, 'model.onnx'),
+      /external-data file 'model.onnx_data'.*missing/
+    );
+  });
+
+  it('a short external-data file', () => {
+    const dir = path.join(tmp, 'short-data');
+    fs.mkdirSync(dir);
+    const source = fixture('llama', 'external');
+    fs.copyFileSync(source, path.join(dir, 'model.onnx'));
+    const data = fs.readFileSync(`${source}_data`);
+    fs.writeFileSync(
+      path.join(dir, 'model.onnx_data'),
+      data.subarray(0, data.length - 100)
+    );
+    expectOneLine(
+      cusprun('inspect', dir),
+      path.join(dir, 'model.onnx_data'),
+      /truncated/
+    );
+  });
+
+  it('a folder with no model', () => {
+    const dir = path.join(tmp, 'empty');
+    fs.mkdirSync(dir);
+    expectOneLine(cusprun('inspect', dir), dir, /no model.onnx/);
+  });
+
+  it('a path that does not exist', () => {
+    expectOneLine(
+      cusprun('inspect', path.join(tmp, 'nowhere')),
+      /no such file or folder/
+    );
+  });
+});
+
+describe('usage', () => {
+  it('names an unknown command and exits 2', () => {
+    const { code, stderr } = cusprun('prnue');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown command 'prnue'/);
+  });
+
+  it('prints the version', () => {
+    const { code, stdout } = cusprun('--version');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^cusprun \d+\.\d+\.\d+/);
+  });
+});
