@@ -181,16 +181,33 @@ export class GraphIndex {
           : undefined;
       }
       case 'Shape': {
-        // The last axis of a projection's output is its width, whatever the rank.
+        // The last axis of a projection's output is its width, whatever the rank. Shape's
+        // start/end attributes (opset 15) take a part of the shape.
         const rank = this.rank(node.input[0]);
         const lastDim = this.lastDims.get(node.input[0]);
+        const start = attribute(node, 'start');
+        const end = attribute(node, 'end');
         if (rank === undefined) {
+          if (start || end) {
+            const from = intAttribute(node, 'start', 0);
+            const to = intAttribute(node, 'end', 0);
+            // Without the rank only a slice between two non-negative bounds has a known length.
+            return from >= 0 && to > from
+              ? Array.from({ length: to - from }, () => ({}))
+              : undefined;
+          }
           return lastDim === undefined
             ? undefined
             : [{ value: lastDim, lastAxis: true }];
         }
-        return Array.from({ length: rank }, (_, i) =>
+        const full: ShapeEntry[] = Array.from({ length: rank }, (_, i) =>
           i === rank - 1 && lastDim !== undefined ? { value: lastDim } : {}
+        );
+        const clamp = (v: number) =>
+          Math.max(0, Math.min(rank, v < 0 ? rank + v : v));
+        return full.slice(
+          clamp(intAttribute(node, 'start', 0)),
+          clamp(intAttribute(node, 'end', rank))
         );
       }
       case 'Gather': {

@@ -22,6 +22,9 @@ const SHAPE_INPUTS: Record<string, number[]> = {
   ConstantOfShape: [0]
 };
 
+/** Slice ends at or past this mean "to the end" (exporters write INT64_MAX). */
+const FAR = 2 ** 31;
+
 /** The nodes on a data path from `from` down to `to` (exclusive). */
 function pathNodes(
   index: GraphIndex,
@@ -89,17 +92,40 @@ export function findShapeConstants(
       own.ffnInputs.map(l => l.output),
       new Set([own.down.node])
     );
+    const isFusedCut = (node: NodeProto) =>
+      (node.op_type === 'Split' || node.op_type === 'Slice') &&
+      [...fused].some(f => index.isViewOf(node.input[0], f));
+    /**
+     * What an integer at `position` of a `length`-long shape stands for. Positions settle what
+     * values alone cannot: repeat_kv's Expand target is [batch, kvHeads, groupSize, time,
+     * headSize], and a trailing head size or a group size never changes when groups go.
+     */
+    const classify = (
+      node: NodeProto,
+      position: number,
+      length: number,
+      value: number
+    ): ShapeQuantity | undefined => {
+      if (isFusedCut(node)) {
+        return value > 0 && value < FAR ? 'fusedCut' : undefined;
+      }
+      if (node.op_type === 'Expand' && length === 5) {
+        return position === 1 && a.kvHeads > 1 ? 'kvHeads' : undefined;
+      }
+      if (value === a.headSize && position === length - 1) {
+        return undefined;
+      }
+      return quantities.find(([v]) => v === value)?.[1];
+    };
     const seen = new Set<string>();
     const candidates = [...attentionPath, ...ffnPath].filter(
-      n =>
-        (n.op_type !== 'Split' && n.op_type !== 'Slice') ||
-        [...fused].some(f => index.isViewOf(n.input[0], f))
+      n => (n.op_type !== 'Split' && n.op_type !== 'Slice') || isFusedCut(n)
     );
     for (const node of candidates) {
       for (const position of SHAPE_INPUTS[node.op_type] ?? []) {
         const input = node.input[position];
-        const entries = input ? index.traceInts(input) : undefined;
-        for (const entry of entries ?? []) {
+        const entries = (input ? index.traceInts(input) : undefined) ?? [];
+        for (const entry of entries) {
           if (
             entry.value === undefined ||
             entry.constant === undefined ||
@@ -107,9 +133,14 @@ export function findShapeConstants(
           ) {
             continue;
           }
-          const match = quantities.find(([value]) => value === entry.value);
+          const quantity = classify(
+            node,
+            entries.indexOf(entry),
+            entries.length,
+            entry.value
+          );
           const key = `${nodeLabel(index, node)}|${entry.constant}|${entry.element}`;
-          if (!match || seen.has(key)) {
+          if (!quantity || seen.has(key)) {
             continue;
           }
           seen.add(key);
@@ -122,7 +153,7 @@ export function findShapeConstants(
             constant: entry.constant,
             element: entry.element,
             value: entry.value,
-            quantity: match[1],
+            quantity,
             sharedWithLayers: []
           });
         }

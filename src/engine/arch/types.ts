@@ -67,9 +67,18 @@ export interface AttentionMap {
   params: number;
 }
 
-/** What a baked-in integer stands for; each changes when units are pruned. */
+/**
+ * What a baked-in integer stands for; each changes when units are pruned. `fusedCut` is a size
+ * or bound of a Split/Slice that cuts a fused projection (qkv, gate_up) into its parts.
+ */
 export type ShapeQuantity =
-  'heads' | 'kvHeads' | 'qWidth' | 'kvWidth' | 'ffnWidth' | 'fusedWidth';
+  | 'heads'
+  | 'kvHeads'
+  | 'qWidth'
+  | 'kvWidth'
+  | 'ffnWidth'
+  | 'fusedWidth'
+  | 'fusedCut';
 
 /** One integer of a constant tensor that encodes a width or a head count. */
 export interface ShapeConstant {
