@@ -116,17 +116,16 @@ export class ExternalDataFiles {
     return length;
   }
 
-  /** Reads `length` bytes at `offset` within the record's span into a fresh, aligned buffer. */
-  read(record: ExternalRecord, offset: number, length: number): Uint8Array {
+  /** Fills `into` with the bytes at `offset` within the record's span; returns `into`. */
+  read(record: ExternalRecord, offset: number, into: Uint8Array): Uint8Array {
     const { fd } = this.file(record.location);
-    const out = new Uint8Array(length);
     let done = 0;
-    while (done < length) {
+    while (done < into.byteLength) {
       const n = fs.readSync(
         fd,
-        out,
+        into,
         done,
-        length - done,
+        into.byteLength - done,
         record.offset + offset + done
       );
       if (n === 0) {
@@ -138,7 +137,7 @@ export class ExternalDataFiles {
       }
       done += n;
     }
-    return out;
+    return into;
   }
 
   close(): void {

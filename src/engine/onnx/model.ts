@@ -273,7 +273,14 @@ export class OnnxModel {
     byteLength: number
   ): Uint8Array {
     if (isExternal(tensor)) {
-      return this.external.read(this.record(tensor), byteOffset, byteLength);
+      return this.external.read(
+        this.record(tensor),
+        byteOffset,
+        new Uint8Array(byteLength)
+      );
+    }
+    if (tensor.raw_data && tensor.raw_data.byteLength > 0) {
+      return tensor.raw_data.slice(byteOffset, byteOffset + byteLength);
     }
     return inlineBytes(tensor).slice(byteOffset, byteOffset + byteLength);
   }
@@ -321,6 +328,7 @@ export class OnnxModel {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     let dataFd: number | undefined;
     let dataOffset = 0;
+    let copyBuffer: Uint8Array | undefined;
     try {
       const toFile = (tensor: TensorProto): TensorProto => {
         if (dataFd === undefined) {
@@ -335,13 +343,22 @@ export class OnnxModel {
         }
         const offset = dataOffset;
         const length = this.byteLength(tensor);
-        for (let done = 0; done < length; done += COPY_CHUNK_BYTES) {
-          const chunk = this.slice(
-            tensor,
-            done,
-            Math.min(COPY_CHUNK_BYTES, length - done)
-          );
-          fs.writeSync(dataFd, chunk, 0, chunk.byteLength, offset + done);
+        if (isExternal(tensor)) {
+          // Stream from the source file through one reused buffer.
+          copyBuffer ??= new Uint8Array(COPY_CHUNK_BYTES);
+          for (let done = 0; done < length; done += COPY_CHUNK_BYTES) {
+            const chunk = this.external.read(
+              this.record(tensor),
+              done,
+              copyBuffer.subarray(0, Math.min(COPY_CHUNK_BYTES, length - done))
+            );
+            fs.writeSync(dataFd, chunk, 0, chunk.byteLength, offset + done);
+          }
+        } else {
+          const bytes = tensor.raw_data?.byteLength
+            ? tensor.raw_data
+            : inlineBytes(tensor);
+          fs.writeSync(dataFd, bytes, 0, bytes.byteLength, offset);
         }
         dataOffset += length;
         return {
