@@ -1,0 +1,171 @@
+import {
+  ascendingRanks,
+  dimensionRanks,
+  expertRanks,
+  irrelevantPerDocument
+} from '../ranks';
+import { Selection, UnitGroup } from '../selection';
+import { CusprunError } from '../../errors';
+
+/** Brute force from method.md's definitions, to check the rank identity against. */
+function bruteForcePruned(
+  docsByDim: number[][][],
+  sigma: number,
+  q = 1
+): Set<number> {
+  const n = docsByDim[0][0].length;
+  const k = irrelevantPerDocument(sigma, n);
+  const irrelevantTo = (scores: number[]) => {
+    const order = scores
+      .map((s, i) => [s, i])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return new Set(order.slice(0, k).map(([, i]) => i));
+  };
+  const perDim = docsByDim.map(docs => {
+    const sets = docs.map(irrelevantTo);
+    const need = Math.ceil(q * docs.length - 1e-9);
+    return new Set(
+      [...Array(n).keys()].filter(
+        u => sets.filter(s => s.has(u)).length >= need
+      )
+    );
+  });
+  return new Set([...Array(n).keys()].filter(u => perDim.every(s => s.has(u))));
+}
+
+function seeded(seed: number) {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
+}
+
+describe('ranks', () => {
+  it('ranks ascending with ties broken by index', () => {
+    expect(Array.from(ascendingRanks([0.5, 0.1, 0.5, 0.0]))).toEqual([
+      2, 1, 3, 0
+    ]);
+  });
+
+  it('strict intersection keeps the largest rank, relaxed the q-quantile', () => {
+    const docs = [
+      Uint32Array.from([0, 3, 1, 2]),
+      Uint32Array.from([2, 0, 1, 3]),
+      Uint32Array.from([1, 0, 3, 2])
+    ];
+    expect(Array.from(dimensionRanks(docs))).toEqual([2, 3, 3, 3]);
+    // q = 2/3: irrelevant to at least 2 of 3 documents → the 2nd smallest rank.
+    expect(Array.from(dimensionRanks(docs, 2 / 3))).toEqual([1, 0, 1, 2]);
+    expect(
+      Array.from(
+        expertRanks([
+          Uint32Array.from([1, 0, 1, 2]),
+          Uint32Array.from([0, 3, 0, 1])
+        ])
+      )
+    ).toEqual([1, 3, 1, 2]);
+  });
+
+  it.each([
+    [1, 0.3],
+    [1, 0.55],
+    [0.75, 0.4],
+    [0.5, 0.6]
+  ])('agrees with brute-force set intersection (q=%s, σ=%s)', (q, sigma) => {
+    const random = seeded(7);
+    const docsByDim = [4, 3, 5].map(count =>
+      Array.from({ length: count }, () =>
+        Array.from({ length: 40 }, () => Math.round(random() * 20) / 20)
+      )
+    );
+    const ranks = expertRanks(
+      docsByDim.map(docs => dimensionRanks(docs.map(ascendingRanks), q))
+    );
+    const selection = new Selection(
+      [{ layer: 0, kind: 'ffn', paramsPerUnit: 1, ranks }],
+      40,
+      { minKeep: 0 }
+    );
+    expect(new Set(selection.units(0, sigma))).toEqual(
+      bruteForcePruned(docsByDim, sigma, q)
+    );
+  });
+});
+
+describe('Selection', () => {
+  const group = (
+    layer: number,
+    kind: 'ffn' | 'attention',
+    ranks: number[],
+    paramsPerUnit: number
+  ): UnitGroup => ({
+    layer,
+    kind,
+    paramsPerUnit,
+    ranks: Uint32Array.from(ranks)
+  });
+  // Two layers of 10 FFN channels (3 params each) and 2 attention groups (20 params each).
+  const groups = [
+    group(0, 'ffn', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 3),
+    group(0, 'attention', [0, 1], 20),
+    group(1, 'ffn', [9, 9, 9, 9, 9, 0, 1, 2, 3, 4], 3),
+    group(1, 'attention', [1, 1], 20)
+  ];
+  const total = 2 * (10 * 3 + 2 * 20);
+
+  it('counts the units whose deciding rank is below ⌊σ·n⌋', () => {
+    const selection = new Selection(groups, total, { minKeep: 0 });
+    const at = selection.ratio(0.5);
+    expect(at.groups.map(g => g.pruned)).toEqual([5, 1, 5, 0]);
+    expect(at.removedParams).toBe(5 * 3 + 20 + 5 * 3);
+    expect(at.ratio).toBeCloseTo(50 / total, 12);
+    expect(selection.units(2, 0.5)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('keeps min_keep units and rounds kept widths up to a multiple', () => {
+    const keepOne = new Selection(groups, total);
+    expect(keepOne.count(0, 0.99)).toBe(9);
+    expect(keepOne.count(1, 0.99)).toBe(1);
+    const multiple = new Selection(groups, total, {
+      minKeep: 1,
+      multipleOf: 4
+    });
+    // 10 channels, 7 pruned at σ = 0.7 → 3 kept → rounded up to 4 kept.
+    expect(multiple.count(0, 0.7)).toBe(6);
+    // 10 channels with everything irrelevant → 1 kept → 4 kept.
+    expect(multiple.count(0, 0.99)).toBe(6);
+  });
+
+  it('solves σ for a target ratio by bisection', () => {
+    const selection = new Selection(groups, total, { minKeep: 0 });
+    const solved = selection.sigmaForRatio(0.25);
+    expect(Math.abs(solved.ratio - 0.25)).toBeLessThanOrEqual(
+      Math.min(
+        ...[0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6].map(s =>
+          Math.abs(selection.ratio(s).ratio - 0.25)
+        )
+      )
+    );
+    expect(selection.ratio(solved.sigma).ratio).toBe(solved.ratio);
+    // With one unit kept per group, at most (9·3 + 20)·2 of 140 parameters can go.
+    expect(() => new Selection(groups, total).sigmaForRatio(0.7)).toThrow(
+      /cannot be reached.*0\.6714/
+    );
+    expect(() => selection.sigmaForRatio(1.5)).toThrow(CusprunError);
+  });
+
+  it('sweeps σ with a ratio that never falls as σ grows, and rejects σ outside (0, 1)', () => {
+    const selection = new Selection(groups, total);
+    const points = selection.sweep([
+      0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9
+    ]);
+    for (let i = 1; i < points.length; i++) {
+      expect(points[i].ratio).toBeGreaterThanOrEqual(points[i - 1].ratio);
+    }
+    expect(() => selection.sweep([0])).toThrow(
+      /σ must lie strictly between 0 and 1/
+    );
+    expect(() => selection.sweep([1])).toThrow(CusprunError);
+  });
+});
