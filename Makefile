@@ -9,14 +9,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_MODEL ?= fixtures/models/llama/torchscript
 RESULTS := test-results
+PYTHON_SOURCES := kernel-bridge scripts fixtures ui-tests jupyter-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-deps venv node build demo test test-js test-py test-ui lint bench fixtures clean
+.PHONY: help setup system-deps node build demo test test-js test-py test-ui lint bench clean
 
 help:
 	@echo "make demo    inspect the embedded default model, then start JupyterLab with cusprun enabled"
 	@echo "make test    run every test suite (lint, jest, pytest, Galata) and print 'N passed, N failed'"
 	@echo "make bench   run the benchmarks in bench/"
-	@echo "make setup   install npm packages, build, and make the project venv"
+	@echo "make setup   install npm packages, build, make the project venv with cusprun installed"
 
 node_modules/.package-lock.json: package-lock.json package.json src/sidecar/package.json
 	npm ci --no-audit --no-fund
@@ -26,23 +28,29 @@ node: node_modules/.package-lock.json
 build: node
 	npm run build
 
-$(PY): pyproject.toml
+$(PY): requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(PY)
 
-venv: $(PY)
+# The wheel refuses to build without the labextension, so `build` comes first; installing the
+# wheel (not an editable install) puts the labextension and the server config where Jupyter looks.
+setup: build $(PY)
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps --force-reinstall .
 
-# The labextension must exist before the package is installed: the wheel refuses to build without it.
-setup: build venv
-	$(PY) -m pip install --quiet --no-build-isolation -e .
-	$(VENV)/bin/jupyter labextension develop --overwrite .
+# Debian's chromium for Galata (Playwright cannot download a browser here).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-liberation; \
+	fi
 
 demo: setup
 	npm run --silent cusprun -- inspect $(DEMO_MODEL)
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
 
+# Every suite runs even when an earlier one fails; the summary decides the exit status.
 test: setup system-deps
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	-$(MAKE) --no-print-directory lint; echo $$? > $(RESULTS)/lint.rc
@@ -51,18 +59,21 @@ test: setup system-deps
 	-$(MAKE) --no-print-directory test-ui
 	$(PY) scripts/summarize_tests.py $(RESULTS)
 
-lint: node venv
+lint:
 	npm run --silent lint
-	$(VENV)/bin/ruff format --check kernel-bridge scripts fixtures
-	$(VENV)/bin/ruff check kernel-bridge scripts fixtures
+	$(VENV)/bin/ruff format --check $(PYTHON_SOURCES)
+	$(VENV)/bin/ruff check $(PYTHON_SOURCES)
 
-test-js: build
+test-js:
+	mkdir -p $(RESULTS)
 	npx jest --ci --json --outputFile=$(RESULTS)/jest.json
 
-test-py: setup
-	$(VENV)/bin/pytest -q kernel-bridge/tests --junitxml=$(RESULTS)/pytest.xml
+test-py:
+	mkdir -p $(RESULTS)
+	$(VENV)/bin/pytest -q --junitxml=$(RESULTS)/pytest.xml
 
-test-ui: setup system-deps
+test-ui:
+	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test
 
 bench: node
@@ -70,3 +81,4 @@ bench: node
 
 clean:
 	npm run clean
+	rm -rf $(VENV) $(RESULTS)

@@ -1,0 +1,25 @@
+"""Refuse to build a wheel without the prebuilt labextension.
+
+Hatchling would otherwise build a wheel that installs no frontend, silently.
+"""
+
+from pathlib import Path
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class LabextensionBuildHook(BuildHookInterface):
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version, build_data):
+        if self.target_name != "wheel" or version == "editable":
+            return
+        labextension = Path(self.root) / "kernel-bridge" / "cusprun" / "labextension"
+        if not (labextension / "package.json").is_file() or not list(
+            (labextension / "static").glob("remoteEntry.*.js")
+        ):
+            raise RuntimeError(
+                f"the JupyterLab extension is not built: {labextension} has no package.json "
+                "and static/remoteEntry.*.js. Run `npm ci && npm run build` (or `make build`) "
+                "first."
+            )

@@ -1,0 +1,56 @@
+import shutil
+import subprocess
+import sys
+import zipfile
+
+
+def build_wheel(source, out):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-build-isolation",
+            "--no-deps",
+            "-w",
+            out,
+            source,
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_wheel_ships_the_labextension_and_the_server_config(root, tmp_path):
+    result = build_wheel(root, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("cusprun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    data = next(n.split("/")[0] for n in names if ".data/" in n)
+    share = f"{data}/data/share/jupyter/labextensions/cusprun"
+    assert f"{share}/package.json" in names
+    assert f"{share}/install.json" in names
+    assert any(n.startswith(f"{share}/static/remoteEntry.") for n in names)
+    assert f"{data}/data/etc/jupyter/jupyter_server_config.d/cusprun.json" in names
+    assert "cusprun/__init__.py" in names
+    # The sidecar's native dependencies never reach the frontend bundle.
+    bundle = b"".join(zipfile.ZipFile(wheel).read(n) for n in names if n.endswith(".js"))
+    assert b"onnxruntime" not in bundle
+
+
+def test_wheel_refuses_to_build_without_the_labextension(root, tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ["pyproject.toml", "README.md", "install.json"]:
+        shutil.copy(root / name, source / name)
+    shutil.copytree(root / "jupyter-config", source / "jupyter-config")
+    shutil.copytree(
+        root / "kernel-bridge",
+        source / "kernel-bridge",
+        ignore=shutil.ignore_patterns("labextension", "__pycache__", "tests"),
+    )
+    result = build_wheel(source, tmp_path / "out")
+    assert result.returncode != 0
+    assert "the JupyterLab extension is not built" in result.stdout + result.stderr
+    assert not list((tmp_path / "out").glob("*.whl"))

@@ -1,0 +1,43 @@
+/**
+ * Galata in Debian's chromium (Playwright cannot download its own browser here). The config
+ * starts JupyterLab from the project venv.
+ */
+const path = require('path');
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+const venv = path.resolve(__dirname, '..', '.venv', 'bin');
+
+module.exports = {
+  ...baseConfig,
+  testDir: './tests',
+  // Playwright empties its output folder first: keep it apart from the suites' results.
+  outputDir: './test-output',
+  workers: 1,
+  retries: 0,
+  reporter: [['list'], ['json', { outputFile: '../test-results/playwright.json' }]],
+  use: {
+    ...baseConfig.use,
+    baseURL: 'http://127.0.0.1:8899',
+    trace: 'off',
+    video: 'off',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync'
+      ]
+    }
+  },
+  webServer: {
+    command: `${venv}/jupyter lab --config jupyter_server_test_config.py`,
+    url: 'http://127.0.0.1:8899/lab',
+    timeout: 120 * 1000,
+    reuseExistingServer: false
+  }
+};
