@@ -27,6 +27,10 @@ import {
   ValueInfo
 } from './types';
 
+/**
+ * The op that marks an FFN activation: x·sigmoid(x) is SiLU; Erf is exact GELU; a Tanh among
+ * Pow/Mul is GELU's tanh approximation (gelu_new, gelu_pytorch_tanh).
+ */
 const NONLINEAR_OPS: Record<string, FfnActivation> = {
   Sigmoid: 'silu',
   Erf: 'gelu',
@@ -86,7 +90,6 @@ function opsBetween(
 function activationOf(ops: Set<string>): FfnActivation | undefined {
   for (const [op, activation] of Object.entries(NONLINEAR_OPS)) {
     if (ops.has(op)) {
-      // x·sigmoid(x) is SiLU; a Tanh next to Pow/Mul is the tanh approximation of GELU.
       return activation;
     }
   }
@@ -130,6 +133,8 @@ function fusedParts(
   ctx: Context,
   linear: Linear
 ): { output: string; columns: [number, number] }[] {
+  // Exporters that compute a chunk size read it from Shape(fused output)[-1].
+  ctx.index.lastDims.set(linear.node.output[0], linear.ref.out);
   ctx.index.lastDims.set(linear.output, linear.ref.out);
   const cuts = ctx.index
     .search([linear.output], 'down', n => isCut(n) || ctx.linears.has(n))
@@ -217,12 +222,7 @@ function headNormWeight(
         const dims = ctx.index.isInitializer(input)
           ? ctx.index.constantDims(input)
           : undefined;
-        if (
-          dims &&
-          dims.length === 1 &&
-          dims[0] === headSize &&
-          elementCount(dims) > 1
-        ) {
+        if (dims && dims.length === 1 && dims[0] === headSize) {
           weight = input;
         }
       }
@@ -461,8 +461,7 @@ function mapFfn(
   }
   return {
     kind: 'gated',
-    activation:
-      activationOf(opsBetween(ctx, input.output, stopAtDown)) ?? 'other',
+    activation,
     width,
     gate: { ...input.ref, columns: gatePart.columns },
     up: { ...input.ref, columns: upPart.columns },
