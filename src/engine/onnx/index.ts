@@ -3,3 +3,4 @@ export * from './proto';
 export * from './tensor';
 export { isExternal } from './external';
 export * from './model';
+export * from './edit';

@@ -1,0 +1,42 @@
+/**
+ * Building blocks for edited copies of a model: tensors with new contents, and a shallow copy of
+ * a proto whose initializers can be replaced by name. The source model is never modified.
+ */
+import { GraphProto, ModelProto, TensorProto } from './proto';
+
+/** A copy of `tensor` holding `bytes` inline, with new dims when given. */
+export function tensorWithData(
+  tensor: TensorProto,
+  bytes: Uint8Array,
+  dims?: number[]
+): TensorProto {
+  return {
+    ...tensor,
+    dims: (dims ?? tensor.dims.map(Number)).map(BigInt),
+    raw_data: bytes,
+    float_data: [],
+    int32_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    data_location: undefined,
+    external_data: []
+  };
+}
+
+/** A copy of the model whose main-graph initializers are replaced by name. */
+export function withInitializers(
+  proto: ModelProto,
+  replacements: Map<string, TensorProto>
+): ModelProto {
+  const graph = proto.graph as GraphProto;
+  return {
+    ...proto,
+    graph: {
+      ...graph,
+      initializer: graph.initializer.map(
+        t => replacements.get(t.name ?? '') ?? t
+      )
+    }
+  };
+}
