@@ -279,6 +279,27 @@ export class GraphIndex {
     return false;
   }
 
+  /** Whether `value` is computed from `source` by data flow (shape arithmetic excluded). */
+  dependsOn(value: string, source: string): boolean {
+    const seen = new Set<string>();
+    const queue = [value];
+    while (queue.length) {
+      const current = queue.pop() as string;
+      if (current === source) {
+        return true;
+      }
+      if (seen.has(current)) {
+        continue;
+      }
+      seen.add(current);
+      const producer = this.producer.get(current);
+      if (producer && !SHAPE_READERS.has(producer.op_type)) {
+        queue.push(...this.activationInputs(producer));
+      }
+    }
+    return false;
+  }
+
   /** The rank of a value from the graph's declared types, when known. */
   rank(value: string): number | undefined {
     const info = [

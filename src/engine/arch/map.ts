@@ -161,11 +161,8 @@ function role(
   if (!fused) {
     return { ref: linear.ref, start: linear.output };
   }
-  const part = fusedParts(ctx, linear).find(
-    p =>
-      p.output === operand ||
-      ctx.index.search([operand], 'up', n => n.output.includes(p.output))
-        .length > 0
+  const part = fusedParts(ctx, linear).find(p =>
+    ctx.index.dependsOn(operand, p.output)
   );
   if (!part) {
     fail(

@@ -118,14 +118,19 @@ export function findShapeConstants(
       return quantities.find(([v]) => v === value)?.[1];
     };
     const seen = new Set<string>();
-    const candidates = [...attentionPath, ...ffnPath].filter(
-      n => (n.op_type !== 'Split' && n.op_type !== 'Slice') || isFusedCut(n)
+    const candidates = [
+      ...attentionPath.map(node => ({ node, module: 'attention' as const })),
+      ...ffnPath.map(node => ({ node, module: 'ffn' as const }))
+    ].filter(
+      ({ node }) =>
+        (node.op_type !== 'Split' && node.op_type !== 'Slice') ||
+        isFusedCut(node)
     );
-    for (const node of candidates) {
-      for (const position of SHAPE_INPUTS[node.op_type] ?? []) {
-        const input = node.input[position];
+    for (const { node, module } of candidates) {
+      for (const shapeInput of SHAPE_INPUTS[node.op_type] ?? []) {
+        const input = node.input[shapeInput];
         const entries = (input ? index.traceInts(input) : undefined) ?? [];
-        for (const entry of entries) {
+        for (const [position, entry] of entries.entries()) {
           if (
             entry.value === undefined ||
             entry.constant === undefined ||
@@ -135,11 +140,11 @@ export function findShapeConstants(
           }
           const quantity = classify(
             node,
-            entries.indexOf(entry),
+            position,
             entries.length,
             entry.value
           );
-          const key = `${nodeLabel(index, node)}|${entry.constant}|${entry.element}`;
+          const key = `${nodeLabel(index, node)}|${shapeInput}|${position}`;
           if (!quantity || seen.has(key)) {
             continue;
           }
@@ -150,6 +155,9 @@ export function findShapeConstants(
           found[i].push({
             node: nodeLabel(index, node),
             op: node.op_type,
+            input: shapeInput,
+            position,
+            module,
             constant: entry.constant,
             element: entry.element,
             value: entry.value,

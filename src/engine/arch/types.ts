@@ -85,6 +85,12 @@ export interface ShapeConstant {
   /** The node whose shape/size input this is (Reshape, Expand, Split, Slice, …). */
   node: string;
   op: string;
+  /** Which input of that node reads the shape. */
+  input: number;
+  /** Which element of that shape input the value is. */
+  position: number;
+  /** Whether the node belongs to the layer's attention or its FFN. */
+  module: 'attention' | 'ffn';
   /** The constant tensor (initializer or Constant node output) that holds the value. */
   constant: string;
   /** Position of the value inside that constant. */

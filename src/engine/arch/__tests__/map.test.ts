@@ -83,26 +83,34 @@ describe('the architecture map of every fixture export', () => {
     }
   });
 
-  it('finds the fused projections and the columns of each part', () => {
-    const phi3 = inspectModel(
-      fixtureFile(
-        fixtures.find(f => f.family === 'phi3' && f.style === 'torchscript')!
-      )
-    );
-    const { attention, ffn } = phi3.layers[0];
-    const qWidth = attention.heads * attention.headSize;
-    const kvWidth = attention.kvHeads * attention.headSize;
-    expect(attention.fusedQkv).toBe(true);
-    expect(attention.q.columns).toEqual([0, qWidth]);
-    expect(attention.k.columns).toEqual([qWidth, qWidth + kvWidth]);
-    expect(attention.v.columns).toEqual([
-      qWidth + kvWidth,
-      qWidth + 2 * kvWidth
-    ]);
-    expect(ffn.fusedGateUp).toBe(true);
-    expect(ffn.gate?.columns).toEqual([0, ffn.width]);
-    expect(ffn.up.columns).toEqual([ffn.width, 2 * ffn.width]);
-  });
+  it.each(
+    fixtures
+      .filter(f => f.family === 'phi3' || f.family === 'gpt2')
+      .map(f => [`${f.family}/${f.style}`, f] as const)
+  )(
+    '%s: finds the fused projections and the columns of each part',
+    (_name, entry) => {
+      const map = inspectModel(fixtureFile(entry));
+      const { attention, ffn } = map.layers[0];
+      const qWidth = attention.heads * attention.headSize;
+      const kvWidth = attention.kvHeads * attention.headSize;
+      expect(attention.fusedQkv).toBe(true);
+      expect(attention.q.columns).toEqual([0, qWidth]);
+      expect(attention.k.columns).toEqual([qWidth, qWidth + kvWidth]);
+      expect(attention.v.columns).toEqual([
+        qWidth + kvWidth,
+        qWidth + 2 * kvWidth
+      ]);
+      if (entry.family === 'phi3') {
+        expect(ffn.fusedGateUp).toBe(true);
+        expect(ffn.gate?.columns).toEqual([0, ffn.width]);
+        expect(ffn.up.columns).toEqual([ffn.width, 2 * ffn.width]);
+      } else {
+        expect(ffn.kind).toBe('plain');
+        expect(ffn.up.columns).toBeUndefined();
+      }
+    }
+  );
 
   it('finds the per-head norms of Qwen3 and the biases of Qwen2', () => {
     const qwen3 = inspectModel(

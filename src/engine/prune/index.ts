@@ -1,0 +1,4 @@
+export * from './plan';
+export { pruneModel } from './structural';
+export { zeroUnits } from './zero';
+export { planCuts, removedParams } from './units';

@@ -1,0 +1,105 @@
+/**
+ * Structural pruning: a smaller, valid ONNX model without the plan's units. Weights and biases
+ * are gathered, baked-in widths and head counts are rewritten per layer, and the KV-cache inputs
+ * and outputs of layers that lose KV heads get their new head count. The result equals the
+ * original with the same units zeroed (see zero.ts); the source model is never modified.
+ */
+import { GraphIndex } from '../arch/graph';
+import { ModelMap } from '../arch/types';
+import { elementBytes } from '../onnx/dtype';
+import { tensorWithData, withInitializers } from '../onnx/edit';
+import { OnnxModel } from '../onnx/model';
+import {
+  GraphProto,
+  ModelProto,
+  TensorProto,
+  ValueInfoProto
+} from '../onnx/proto';
+import { tensorDims } from '../onnx/tensor';
+import { UnitPlan } from './plan';
+import { rewriteLayerShapes, ShapeEdits } from './shapes';
+import { gather } from './tensor-ops';
+import { planCuts, unitsByLayer } from './units';
+
+/** Optimum's names for a layer's cache tensors. */
+const CACHE_NAME = /^(?:past_key_values|present)\.(\d+)\.(?:key|value)$/;
+
+function withKvHeads(
+  info: ValueInfoProto,
+  kvHeadsByLayer: Map<number, number>
+): ValueInfoProto {
+  const layer = CACHE_NAME.exec(info.name)?.[1];
+  const kvHeads =
+    layer === undefined ? undefined : kvHeadsByLayer.get(Number(layer));
+  const shape = info.type?.tensor_type?.shape;
+  if (
+    kvHeads === undefined ||
+    !shape ||
+    shape.dim.length !== 4 ||
+    shape.dim[1].dim_value === undefined
+  ) {
+    return info;
+  }
+  const dim = shape.dim.map((d, i) =>
+    i === 1 ? { ...d, dim_value: BigInt(kvHeads) } : d
+  );
+  return {
+    ...info,
+    type: {
+      ...info.type,
+      tensor_type: { ...info.type?.tensor_type, shape: { ...shape, dim } }
+    }
+  };
+}
+
+export function pruneModel(
+  model: OnnxModel,
+  map: ModelMap,
+  plan: UnitPlan
+): ModelProto {
+  const replacements = new Map<string, TensorProto>();
+  for (const [name, cuts] of planCuts(map, plan)) {
+    const tensor = model.initializers.get(name) as TensorProto;
+    const size = elementBytes(tensor.data_type ?? 0) as number;
+    const cut = gather(model.bytes(tensor), tensorDims(tensor), size, cuts);
+    replacements.set(name, tensorWithData(tensor, cut.bytes, cut.dims));
+  }
+  const index = new GraphIndex(model);
+  const edits: ShapeEdits = {
+    nodesBefore: new Map(),
+    inputs: new Map(),
+    initializers: []
+  };
+  const kvHeadsByLayer = new Map<number, number>();
+  unitsByLayer(map, plan).forEach((units, i) => {
+    const layer = map.layers[i];
+    rewriteLayerShapes(index, layer, units, edits);
+    if (units.attention.length) {
+      kvHeadsByLayer.set(
+        layer.index,
+        layer.attention.kvHeads - units.attention.length
+      );
+    }
+  });
+  const sliced = withInitializers(model.proto, replacements);
+  const graph = sliced.graph as GraphProto;
+  const node = graph.node.flatMap(n => {
+    const inputs = edits.inputs.get(n);
+    const rewired = inputs
+      ? { ...n, input: n.input.map((v, k) => inputs.get(k) ?? v) }
+      : n;
+    return [...(edits.nodesBefore.get(n) ?? []), rewired];
+  });
+  return {
+    ...sliced,
+    graph: {
+      ...graph,
+      node,
+      initializer: [...graph.initializer, ...edits.initializers],
+      input: graph.input.map(i => withKvHeads(i, kvHeadsByLayer)),
+      output: graph.output.map(o => withKvHeads(o, kvHeadsByLayer)),
+      // Intermediate shapes changed; onnxruntime infers them again.
+      value_info: []
+    }
+  };
+}
