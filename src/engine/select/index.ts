@@ -1,2 +1,3 @@
 export * from './ranks';
 export * from './selection';
+export * from './from-scores';

@@ -6,6 +6,13 @@ import {
 } from '../ranks';
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
+import { ModelMap } from '../../arch/types';
+import {
+  DocumentScores,
+  dimensionLayerRanks,
+  expertLayerRanks,
+  unitGroups
+} from '../from-scores';
 
 /** Brute force from method.md's definitions, to check the rank identity against. */
 function bruteForcePruned(
@@ -167,5 +174,58 @@ describe('Selection', () => {
       /σ must lie strictly between 0 and 1/
     );
     expect(() => selection.sweep([1])).toThrow(CusprunError);
+  });
+});
+
+describe('from document scores to unit groups', () => {
+  const doc = (ffn: number[], attention: number[]): DocumentScores => ({
+    layers: [
+      { ffn: Float32Array.from(ffn), attention: Float32Array.from(attention) }
+    ]
+  });
+
+  it('keeps a running maximum for the strict rule and agrees with the relaxed rule at q = 1', () => {
+    const docs = [
+      doc([3, 1, 2, 0], [0.5, 0.2]),
+      doc([0, 1, 3, 2], [0.1, 0.9]),
+      doc([2, 0, 1, 3], [0.3, 0.4])
+    ];
+    const strict = dimensionLayerRanks(docs);
+    expect(Array.from(strict[0].ffn)).toEqual([3, 1, 3, 3]);
+    expect(Array.from(strict[0].attention)).toEqual([1, 1]);
+    const relaxed = dimensionLayerRanks(docs, 2 / 3);
+    expect(Array.from(relaxed[0].ffn)).toEqual(
+      Array.from(
+        dimensionRanks(
+          docs.map(d => ascendingRanks(d.layers[0].ffn)),
+          2 / 3
+        )
+      )
+    );
+    expect(() => dimensionLayerRanks([])).toThrow(/no scored documents/);
+  });
+
+  it('intersects dimensions and carries the map’s parameter counts', () => {
+    const language = dimensionLayerRanks([doc([0, 1, 2, 3], [0, 1])]);
+    const domain = dimensionLayerRanks([doc([3, 2, 1, 0], [0, 1])]);
+    const expert = expertLayerRanks([language, domain]);
+    expect(Array.from(expert[0].ffn)).toEqual([3, 2, 2, 3]);
+    const map = {
+      layers: [
+        {
+          index: 0,
+          ffn: { paramsPerUnit: 12 },
+          attention: { paramsPerUnit: 40 }
+        }
+      ]
+    } as unknown as ModelMap;
+    const groups = unitGroups(map, expert);
+    expect(groups.map(g => [g.kind, g.paramsPerUnit])).toEqual([
+      ['ffn', 12],
+      ['attention', 40]
+    ]);
+    expect(() => unitGroups(map, [...expert, ...expert])).toThrow(
+      /scores cover 2 layers but the model has 1/
+    );
   });
 });
