@@ -10,9 +10,17 @@ PY := $(VENV)/bin/python
 DEMO_MODEL ?= fixtures/models/llama/torchscript
 RESULTS := test-results
 PYTHON_SOURCES := kernel-bridge scripts fixtures ui-tests jupyter-config
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup system-deps node build demo test test-js test-py test-ui lint bench clean
+# Shell code: apt-get install $(1), as root or through sudo (a fresh Debian machine has neither
+# chromium nor, often, python3-venv).
+define apt_install
+if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+else echo "make: installing $(1) needs root or sudo" >&2; exit 1; fi; \
+$$sudo apt-get update -q && \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)
+endef
+
+.PHONY: help setup system-deps node build demo test test-suites test-js test-py test-ui lint bench clean
 
 help:
 	@echo "make demo    inspect the embedded default model, then start JupyterLab with cusprun enabled"
@@ -29,6 +37,7 @@ build: node
 	npm run build
 
 $(PY): requirements-dev.txt
+	@python3 -c 'import ensurepip' 2>/dev/null || { $(call apt_install,python3-venv); }
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -41,23 +50,26 @@ setup: build $(PY)
 
 # Debian's chromium for Galata (Playwright cannot download a browser here).
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		$(SUDO) apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-liberation; \
-	fi
+	@[ -x /usr/bin/chromium ] || { $(call apt_install,chromium fonts-liberation); }
 
 demo: setup
 	npm run --silent cusprun -- inspect $(DEMO_MODEL)
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
 
-# Every suite runs even when an earlier one fails; the summary decides the exit status.
-test: setup system-deps
+# `test-suites` runs every step even when an earlier one fails (a failed setup counts as one
+# failed test, like lint) and leaves the results in $(RESULTS); the summary prints the closing line
+# `N passed, N failed` and decides the exit status. .ci/run calls the two itself, so that nothing
+# (not even make's "*** Error" line) follows the closing line.
+test: test-suites
+	@python3 scripts/summarize_tests.py $(RESULTS)
+
+test-suites:
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	-$(MAKE) --no-print-directory lint; echo $$? > $(RESULTS)/lint.rc
+	$(MAKE) --no-print-directory setup system-deps; echo $$? > $(RESULTS)/setup.rc
+	$(MAKE) --no-print-directory lint; echo $$? > $(RESULTS)/lint.rc
 	-$(MAKE) --no-print-directory test-js
 	-$(MAKE) --no-print-directory test-py
 	-$(MAKE) --no-print-directory test-ui
-	$(PY) scripts/summarize_tests.py $(RESULTS)
 
 lint:
 	npm run --silent lint
@@ -72,7 +84,7 @@ test-py:
 	mkdir -p $(RESULTS)
 	$(VENV)/bin/pytest -q --junitxml=$(RESULTS)/pytest.xml
 
-test-ui:
+test-ui: system-deps
 	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test
 

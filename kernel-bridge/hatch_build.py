@@ -1,6 +1,7 @@
-"""Refuse to build a wheel without the prebuilt labextension.
+"""Refuse to build a wheel or an sdist without the prebuilt labextension.
 
-Hatchling would otherwise build a wheel that installs no frontend, silently.
+Hatchling would otherwise build a wheel that installs no frontend, silently. The sdist carries
+the built labextension too, so that a wheel built from it ships the frontend.
 """
 
 from pathlib import Path
@@ -12,7 +13,7 @@ class LabextensionBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version, build_data):
-        if self.target_name != "wheel" or version == "editable":
+        if self.target_name not in ("wheel", "sdist") or version == "editable":
             return
         labextension = Path(self.root) / "kernel-bridge" / "cusprun" / "labextension"
         if not (labextension / "package.json").is_file() or not list(

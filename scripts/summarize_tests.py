@@ -1,9 +1,10 @@
 """Sum every suite's results into CI's closing line.
 
-Reads, from RESULTS_DIR: jest.json (jest --json), pytest.xml (JUnit), playwright.json (the
-Playwright json reporter) and lint.rc (the lint step's exit status, counted as one test). Prints a
-line per suite, then `N passed, N failed` alone on the last line. Exits 1 when anything failed or
-a suite left no results (a missing file counts as one failure, named).
+Reads, from RESULTS_DIR: setup.rc and lint.rc (the exit status of `make setup system-deps` and
+of the lint step, each counted as one test), jest.json (jest --json), pytest.xml (JUnit) and
+playwright.json (the Playwright json reporter). Prints a line per suite, then `N passed, N failed`
+alone on the last line. Exits 1 when anything failed or a suite left no results (a missing file
+counts as one failure, named).
 """
 
 import json
@@ -15,6 +16,8 @@ from pathlib import Path
 def jest(path: Path) -> tuple[int, int]:
     report = json.loads(path.read_text())
     failed = report["numFailedTests"] + report.get("numRuntimeErrorTestSuites", 0)
+    if not report.get("success", True) and not failed:
+        failed = 1  # jest failed without a failed test (e.g. a suite it could not run)
     return report["numPassedTests"], failed
 
 
@@ -34,12 +37,13 @@ def playwright(path: Path) -> tuple[int, int]:
     return stats.get("expected", 0), failed
 
 
-def lint(path: Path) -> tuple[int, int]:
-    return (1, 0) if path.read_text().strip() == "0" else (0, 1)
+def exit_status(path: Path) -> tuple[int, int]:
+    return (1, 0) if int(path.read_text()) == 0 else (0, 1)
 
 
 SUITES = {
-    "lint": ("lint.rc", lint),
+    "setup": ("setup.rc", exit_status),
+    "lint": ("lint.rc", exit_status),
     "jest": ("jest.json", jest),
     "pytest": ("pytest.xml", pytest),
     "galata": ("playwright.json", playwright),

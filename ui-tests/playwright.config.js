@@ -1,11 +1,13 @@
 /**
  * Galata in Debian's chromium (Playwright cannot download its own browser here). The config
- * starts JupyterLab from the project venv.
+ * starts JupyterLab from the project venv, on port CUSPRUN_UI_PORT (default 8899).
  */
 const path = require('path');
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 const venv = path.resolve(__dirname, '..', '.venv', 'bin');
+const port = Number(process.env.CUSPRUN_UI_PORT || 8899);
+const url = `http://127.0.0.1:${port}`;
 
 module.exports = {
   ...baseConfig,
@@ -17,7 +19,7 @@ module.exports = {
   reporter: [['list'], ['json', { outputFile: '../test-results/playwright.json' }]],
   use: {
     ...baseConfig.use,
-    baseURL: 'http://127.0.0.1:8899',
+    baseURL: url,
     trace: 'off',
     video: 'off',
     launchOptions: {
@@ -35,8 +37,8 @@ module.exports = {
     }
   },
   webServer: {
-    command: `${venv}/jupyter lab --config jupyter_server_test_config.py`,
-    url: 'http://127.0.0.1:8899/lab',
+    command: `${venv}/jupyter lab --config jupyter_server_test_config.py --ServerApp.port=${port}`,
+    url: `${url}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: false
   }
