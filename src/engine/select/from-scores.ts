@@ -77,7 +77,7 @@ export function expertLayerRanks(dimensions: LayerRanks[][]): LayerRanks[] {
   }));
 }
 
-/** The groups a Selection queries, with each unit's parameter count from the model map. */
+/** The groups a Selection queries, two per layer in order (FFN, then attention), with each unit's parameter count from the model map. */
 export function unitGroups(map: ModelMap, ranks: LayerRanks[]): UnitGroup[] {
   if (ranks.length !== map.layers.length) {
     throw new CusprunError(

@@ -1,3 +1,4 @@
 export * from './ranks';
 export * from './selection';
 export * from './from-scores';
+export * from './expert';

@@ -7,6 +7,7 @@ import {
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
 import { ModelMap } from '../../arch/types';
+import { expertPlan, unitPlanOf } from '../expert';
 import {
   DocumentScores,
   dimensionLayerRanks,
@@ -227,5 +228,54 @@ describe('from document scores to unit groups', () => {
     expect(() => unitGroups(map, [...expert, ...expert])).toThrow(
       /scores cover 2 layers but the model has 1/
     );
+  });
+});
+
+describe('expert plans', () => {
+  const map = {
+    prunableParams: 4 * 12 + 2 * 40,
+    totalParams: 1000,
+    layers: [
+      {
+        index: 0,
+        ffn: { units: 4, paramsPerUnit: 12 },
+        attention: { units: 2, paramsPerUnit: 40 }
+      }
+    ]
+  } as unknown as ModelMap;
+  const doc = (ffn: number[], attention: number[]): DocumentScores => ({
+    layers: [
+      { ffn: Float32Array.from(ffn), attention: Float32Array.from(attention) }
+    ]
+  });
+  const dims = () => [
+    { name: 'language', documents: [doc([0.1, 0.9, 0.2, 0.8], [0.3, 0.7])] },
+    { name: 'task', documents: [doc([0.2, 0.8, 0.1, 0.9], [0.6, 0.4])] }
+  ];
+
+  it('prunes what every dimension finds irrelevant and reports both ratios', () => {
+    const plan = expertPlan(map, dims(), { sigma: 0.5 });
+    expect(plan.layers[0].ffn.pruned).toEqual([0, 2]);
+    // Attention: each dimension calls a different group irrelevant, so none goes.
+    expect(plan.layers[0].attention.prunedGroups).toEqual([]);
+    expect(plan.removedParams).toBe(24);
+    expect(plan.ratio).toBeCloseTo(24 / 128, 12);
+    expect(plan.wholeModelRatio).toBeCloseTo(24 / 1000, 12);
+    expect(unitPlanOf(plan)).toEqual({
+      layers: [{ index: 0, ffn: [0, 2], attention: [] }]
+    });
+  });
+
+  it('takes σ or a target ratio, not both, and names an impossible target', () => {
+    expect(() =>
+      expertPlan(map, dims(), { sigma: 0.5, targetRatio: 0.2 })
+    ).toThrow(/not both/);
+    expect(() => expertPlan(map, dims(), {})).toThrow(/either σ/);
+    expect(() => expertPlan(map, dims(), { sigma: 1.5 })).toThrow(
+      /σ must lie strictly between 0 and 1/
+    );
+    const solved = expertPlan(map, dims(), { targetRatio: 0.18 });
+    expect(solved.targetRatio).toBe(0.18);
+    expect(solved.ratio).toBeCloseTo(24 / 128, 12);
   });
 });
