@@ -9,14 +9,16 @@ export interface RuntimeOptions {
   /** Intra-op threads; 0 lets onnxruntime choose. */
   threads?: number;
   executionProvider?: 'cpu';
+  /** onnxruntime's graph optimisation level (default `all`). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
-export type FeedType = 'int64' | 'float32' | 'float16';
+export type FeedType = 'int64' | 'int32' | 'float32' | 'float16';
 
 export interface Feed {
   type: FeedType;
   dims: number[];
-  data: BigInt64Array | Float32Array | Uint16Array;
+  data: BigInt64Array | Int32Array | Float32Array | Uint16Array;
 }
 
 export interface Fetched {
@@ -53,7 +55,8 @@ export class ModelSession {
       const session = await ort.InferenceSession.create(file, {
         executionProviders: [options.executionProvider ?? 'cpu'],
         intraOpNumThreads: options.threads ?? 0,
-        interOpNumThreads: 1
+        interOpNumThreads: 1,
+        graphOptimizationLevel: options.optimization ?? 'all'
       });
       return new ModelSession(file, session);
     } catch (error) {

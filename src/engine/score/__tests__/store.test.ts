@@ -1,0 +1,278 @@
+/** The score store on disk, and resuming an interrupted scoring run on a real fixture. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { mapModel } from '../../arch/map';
+import { ModelMap } from '../../arch/types';
+import { fixtureFile, fixtureManifest } from '../../__tests__/fixtures';
+import { OnnxModel } from '../../onnx/model';
+import { DocumentScores } from '../../select/from-scores';
+import {
+  DATA_FILE,
+  MANIFEST_FILE,
+  Manifest,
+  openScoreStore,
+  ScoreDocument,
+  ScoreStore,
+  scoreDocuments,
+  StoreHeader,
+  storeHeader
+} from '..';
+import { removeDir, tempDir } from './helpers';
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir('store');
+});
+afterEach(() => removeDir(dir));
+
+const HEADER: StoreHeader = {
+  model: { file: '/models/m/model.onnx', sha256: 'ab'.repeat(32), bytes: 10 },
+  family: 'llama',
+  ffnMode: 'paper',
+  layers: [
+    { index: 0, ffn: 3, attention: 2 },
+    { index: 1, ffn: 3, attention: 2 }
+  ]
+};
+const FLOATS = 10;
+
+const record = (id: string, seed: number) => ({
+  id,
+  tokens: seed + 1,
+  scores: Float32Array.from({ length: FLOATS }, (_, i) => seed * 100 + i + 0.5)
+});
+
+const readManifest = (root: string) =>
+  JSON.parse(
+    fs.readFileSync(path.join(root, MANIFEST_FILE), 'utf8')
+  ) as Manifest;
+
+describe('the score store', () => {
+  it('appends records and reads them back per layer and kind', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    expect(store.size).toBe(0);
+    expect(readManifest(root).documents).toEqual([]);
+    store.append([record('a', 1), record('b', 2)]);
+    store.append([record('c', 3)]);
+    expect(store.has('b')).toBe(true);
+    expect(store.has('z')).toBe(false);
+    expect(store.scores('b')).toEqual([
+      { layer: 0, kind: 'ffn', scores: Float32Array.of(200.5, 201.5, 202.5) },
+      { layer: 0, kind: 'attention', scores: Float32Array.of(203.5, 204.5) },
+      { layer: 1, kind: 'ffn', scores: Float32Array.of(205.5, 206.5, 207.5) },
+      { layer: 1, kind: 'attention', scores: Float32Array.of(208.5, 209.5) }
+    ]);
+    store.close();
+
+    const manifest = readManifest(root);
+    expect(manifest).toMatchObject({
+      format: 'cusprun-score-store',
+      version: 1,
+      family: 'llama',
+      ffnMode: 'paper',
+      data: DATA_FILE,
+      record: { floats: FLOATS, bytes: FLOATS * 4 },
+      dataBytes: 3 * FLOATS * 4,
+      documents: [
+        { id: 'a', tokens: 2, offset: 0 },
+        { id: 'b', tokens: 3, offset: 40 },
+        { id: 'c', tokens: 4, offset: 80 }
+      ]
+    });
+    expect(manifest.record.parts.map(p => [p.layer, p.kind, p.offset])).toEqual(
+      [
+        [0, 'ffn', 0],
+        [0, 'attention', 3],
+        [1, 'ffn', 5],
+        [1, 'attention', 8]
+      ]
+    );
+    // Plain little-endian float32 records, nothing else.
+    const raw = fs.readFileSync(path.join(root, DATA_FILE));
+    expect(raw.byteLength).toBe(120);
+    expect(raw.readFloatLE(40)).toBe(200.5);
+
+    const reader = ScoreStore.open(root);
+    expect(reader.documents.map(d => d.id)).toEqual(['a', 'b', 'c']);
+    expect(reader.record('c')).toEqual(record('c', 3).scores);
+    expect(() => reader.record('z')).toThrow(/no scores/);
+    // The selection module's DocumentScores shape, one record at a time.
+    expect([...reader.iterate(['c', 'a'])].map(d => d.id)).toEqual(['c', 'a']);
+    const b = reader.documentScores('b');
+    const selectable: DocumentScores = b;
+    expect(selectable.layers).toHaveLength(2);
+    expect(b.tokens).toBe(3);
+    expect(b.layers).toEqual([
+      {
+        ffn: Float32Array.of(200.5, 201.5, 202.5),
+        attention: Float32Array.of(203.5, 204.5)
+      },
+      {
+        ffn: Float32Array.of(205.5, 206.5, 207.5),
+        attention: Float32Array.of(208.5, 209.5)
+      }
+    ]);
+    expect([...reader.iterate()]).toHaveLength(3);
+    reader.close();
+  });
+
+  it('refuses to mix in other scores', () => {
+    const root = path.join(dir, 's');
+    ScoreStore.open(root, HEADER).close();
+    const other = (change: Partial<StoreHeader>) => () =>
+      ScoreStore.open(root, { ...HEADER, ...change });
+    expect(
+      other({ model: { ...HEADER.model, sha256: 'cd'.repeat(32) } })
+    ).toThrow(/made for other scores \(model m\/model\.onnx/);
+    expect(other({ ffnMode: 'code' })).toThrow(/FFN score form/);
+    expect(other({ layers: HEADER.layers.slice(1) })).toThrow(
+      /units per layer/
+    );
+    // The same model moved elsewhere is the same model.
+    expect(() =>
+      other({
+        model: { ...HEADER.model, file: '/elsewhere/model.onnx' }
+      })().close()
+    ).not.toThrow();
+    expect(() => ScoreStore.open(path.join(dir, 'none'))).toThrow(
+      /no score store here/
+    );
+    const store = ScoreStore.open(root);
+    store.append([record('a', 1)]);
+    expect(() => store.append([record('a', 1)])).toThrow(/already/);
+    expect(() =>
+      store.append([{ id: 'x', tokens: 1, scores: new Float32Array(3) }])
+    ).toThrow(/holds 10 scores/);
+    store.close();
+  });
+
+  it('reads a store whose manifest lags its data (crash between the two) and overwrites the tail', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1)]);
+    const committed = fs.readFileSync(path.join(root, MANIFEST_FILE));
+    store.append([record('b', 2), record('c', 3)]);
+    store.close();
+    // The crash: data of b and c written and synced, the manifest never replaced.
+    fs.writeFileSync(path.join(root, MANIFEST_FILE), committed);
+    fs.appendFileSync(path.join(root, DATA_FILE), new Uint8Array(7));
+
+    const resumed = ScoreStore.open(root, HEADER);
+    expect(resumed.documents.map(d => d.id)).toEqual(['a']);
+    expect(resumed.has('b')).toBe(false);
+    expect(resumed.record('a')).toEqual(record('a', 1).scores);
+    resumed.append([record('c', 5)]);
+    resumed.close();
+    expect(fs.statSync(path.join(root, DATA_FILE)).size).toBe(80);
+    const reread = ScoreStore.open(root);
+    expect(reread.documents.map(d => [d.id, d.offset])).toEqual([
+      ['a', 0],
+      ['c', 40]
+    ]);
+    expect(reread.record('c')).toEqual(record('c', 5).scores);
+    reread.close();
+  });
+
+  it('reports a data file shorter than the manifest, or a broken manifest', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1), record('b', 2)]);
+    store.close();
+    fs.truncateSync(path.join(root, DATA_FILE), 50);
+    expect(() => ScoreStore.open(root)).toThrow(
+      /holds 50 bytes but the manifest commits 80/
+    );
+    fs.writeFileSync(path.join(root, MANIFEST_FILE), '{"format": "cusp');
+    expect(() => ScoreStore.open(root)).toThrow(/not valid JSON/);
+  });
+});
+
+describe('resuming a scoring run', () => {
+  const entry = fixtureManifest().find(
+    f => f.family === 'qwen2' && f.style === 'external'
+  )!;
+  let model: OnnxModel;
+  let map: ModelMap;
+  let header: StoreHeader;
+  let state = 7;
+  const random = () => (state = (state * 1103515245 + 12345) % 2147483648);
+  const documents: ScoreDocument[] = Array.from({ length: 7 }, (_, i) => ({
+    id: `doc-${i}`,
+    tokens: Array.from({ length: 3 + (random() % 9) }, () => random() % 256)
+  }));
+  const options = { batchSize: 2, threads: 1 };
+
+  beforeAll(() => {
+    model = OnnxModel.load(fixtureFile(entry));
+    map = mapModel(model);
+    header = storeHeader(model, map);
+  });
+  afterAll(() => model.close());
+
+  const records = (store: ScoreStore) =>
+    store.documents.map(d => [d.id, d.tokens, store.record(d.id)] as const);
+
+  it('ends with the scores of an uninterrupted run, after a stop or a crash', async () => {
+    const full = openScoreStore(path.join(dir, 'full'), model, map);
+    await scoreDocuments(model, map, documents, full, options);
+    const expected = records(full);
+    expect(expected).toHaveLength(7);
+    full.close();
+
+    // Stopped after the first batch, reopened (as a new process would), finished.
+    const stopped = path.join(dir, 'stopped');
+    const controller = new AbortController();
+    const first = ScoreStore.open(stopped, header);
+    await scoreDocuments(model, map, documents, first, {
+      ...options,
+      signal: controller.signal,
+      onProgress: () => controller.abort()
+    });
+    expect(first.size).toBe(2);
+    first.close();
+    const second = ScoreStore.open(stopped, header);
+    const summary = await scoreDocuments(
+      model,
+      map,
+      documents,
+      second,
+      options
+    );
+    expect(summary).toMatchObject({ scored: 5, skipped: 2 });
+    expect(records(second)).toEqual(expected);
+    second.close();
+
+    // Crashed after the second batch's data was synced but before its manifest was written.
+    const crashed = path.join(dir, 'crashed');
+    let snapshot: Buffer | undefined;
+    const crash = new AbortController();
+    const store = ScoreStore.open(crashed, header);
+    await scoreDocuments(model, map, documents, store, {
+      ...options,
+      signal: crash.signal,
+      onProgress: p => {
+        if (p.done === 2) {
+          snapshot = fs.readFileSync(path.join(crashed, MANIFEST_FILE));
+        } else {
+          crash.abort();
+        }
+      }
+    });
+    store.close();
+    fs.writeFileSync(path.join(crashed, MANIFEST_FILE), snapshot!);
+    const recordBytes = readManifest(crashed).record.bytes;
+    expect(fs.statSync(path.join(crashed, DATA_FILE)).size).toBe(
+      4 * recordBytes
+    );
+    const reopened = ScoreStore.open(crashed, header);
+    expect(reopened.size).toBe(2);
+    expect(records(reopened)).toEqual(expected.slice(0, 2));
+    await scoreDocuments(model, map, documents, reopened, options);
+    expect(records(reopened)).toEqual(expected);
+    reopened.close();
+    expect(fs.statSync(path.join(crashed, DATA_FILE)).size).toBe(
+      7 * recordBytes
+    );
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * Relevance scores of every unit for every document (the Cus-Prun method, paper form):
+ *   FFN channel k:     Imp(k | c) = ‖h[:, k]‖₂ · ‖W_down[k, :]‖₂
+ *   attention group j: Imp(j | c) = ‖Σ_{h ∈ group j} A_h · W_o[rows of h, :]‖_F
+ * both over the document's real tokens. The scoring graph returns Σ h² and Σ‖·‖²; this module
+ * takes the square roots, multiplies by the down projection's row norms, and appends each
+ * document's record to the score store. Documents already in the store are skipped, so an
+ * interrupted run resumes where its last commit ended.
+ */
+import { ModelMap } from '../arch/types';
+import { RuntimeOptions } from '../capture/runtime';
+import { FfnMode, ScoringGraph } from '../capture/scoring-graph';
+import { ScoringSession } from '../capture/scoring-session';
+import { CusprunError } from '../errors';
+import { OnnxModel } from '../onnx/model';
+import { modelIdentity } from './identity';
+import { NewRecord, ScoreStore, StoreHeader, storeLayers } from './store';
+import { inputRowNorms } from './weights';
+
+export interface ScoreDocument {
+  id: string;
+  tokens: number[];
+}
+
+export interface ScoreProgress {
+  /** Documents in the store for this request (skipped ones included). */
+  done: number;
+  total: number;
+  /** Documents found already scored when the run started. */
+  skipped: number;
+  /** Real tokens scored by this run so far. */
+  tokens: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+}
+
+export interface ScoreOptions extends RuntimeOptions {
+  /** Documents per run of the scoring graph (default 8). */
+  batchSize?: number;
+  ffnMode?: FfnMode;
+  /** The token that fills the padding (masked out; default 0). */
+  padId?: number;
+  /**
+   * `length` (default): longest documents first, so a batch holds documents of similar length
+   * and pads little; `input`: the order given. Either way deterministic, so a resumed run forms
+   * the same batches as an uninterrupted one.
+   */
+  order?: 'length' | 'input';
+  /** Where the scoring graph's temporary folder goes (default the system's temp folder). */
+  workDir?: string;
+  onProgress?: (progress: ScoreProgress) => void;
+  /** Stops after the batch in flight (its scores are committed). */
+  signal?: AbortSignal;
+}
+
+export interface ScoreSummary {
+  scored: number;
+  skipped: number;
+  tokens: number;
+  seconds: number;
+  /** False when the signal stopped the run early. */
+  complete: boolean;
+}
+
+/** The header a store for this model, map and FFN score form carries. */
+export function storeHeader(
+  model: OnnxModel,
+  map: ModelMap,
+  ffnMode: FfnMode = 'paper'
+): StoreHeader {
+  return {
+    model: modelIdentity(model),
+    family: map.family,
+    ffnMode,
+    layers: storeLayers(map)
+  };
+}
+
+/** Opens (or creates) the score store in `dir` for this model. */
+export function openScoreStore(
+  dir: string,
+  model: OnnxModel,
+  map: ModelMap,
+  ffnMode: FfnMode = 'paper'
+): ScoreStore {
+  return ScoreStore.open(dir, storeHeader(model, map, ffnMode));
+}
+
+function checkDocuments(documents: ScoreDocument[], vocab: number): void {
+  const ids = new Set<string>();
+  for (const d of documents) {
+    if (ids.has(d.id)) {
+      throw new CusprunError(
+        'bad-argument',
+        `document id '${d.id}' appears twice`
+      );
+    }
+    ids.add(d.id);
+    if (d.tokens.length === 0) {
+      throw new CusprunError(
+        'bad-argument',
+        `document '${d.id}' has no tokens`
+      );
+    }
+    for (const t of d.tokens) {
+      if (!Number.isInteger(t) || t < 0 || (vocab > 0 && t >= vocab)) {
+        throw new CusprunError(
+          'bad-argument',
+          `document '${d.id}' holds token id ${t}, outside the vocabulary (0…${vocab - 1})`
+        );
+      }
+    }
+  }
+}
+
+/** Scores the documents the store does not hold yet and appends them, batch by batch. */
+export async function scoreDocuments(
+  model: OnnxModel,
+  map: ModelMap,
+  documents: ScoreDocument[],
+  store: ScoreStore,
+  options: ScoreOptions = {}
+): Promise<ScoreSummary> {
+  const ffnMode = options.ffnMode ?? 'paper';
+  const batchSize = options.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CusprunError(
+      'bad-argument',
+      `the batch size must be a positive integer, got ${batchSize}`
+    );
+  }
+  const header = store.header;
+  if (
+    header.ffnMode !== ffnMode ||
+    JSON.stringify(header.layers) !== JSON.stringify(storeLayers(map))
+  ) {
+    throw new CusprunError(
+      'bad-argument',
+      `the score store holds ${header.ffnMode}-form scores for ${header.layers.length} layers; this run makes ${ffnMode}-form scores for ${map.layers.length}`,
+      store.dir
+    );
+  }
+  checkDocuments(documents, map.vocab);
+  const ordered =
+    options.order === 'input'
+      ? documents
+      : documents
+          .map((d, i) => ({ d, i }))
+          .sort((a, b) => b.d.tokens.length - a.d.tokens.length || a.i - b.i)
+          .map(x => x.d);
+  const todo = ordered.filter(d => !store.has(d.id));
+  const skipped = documents.length - todo.length;
+  const started = Date.now();
+  const summary: ScoreSummary = {
+    scored: 0,
+    skipped,
+    tokens: 0,
+    seconds: 0,
+    complete: true
+  };
+  const report = () => {
+    const elapsedMs = Date.now() - started;
+    options.onProgress?.({
+      done: skipped + summary.scored,
+      total: documents.length,
+      skipped,
+      tokens: summary.tokens,
+      tokensPerSecond: elapsedMs > 0 ? (summary.tokens * 1000) / elapsedMs : 0,
+      elapsedMs
+    });
+  };
+  if (todo.length === 0) {
+    report();
+    return summary;
+  }
+  const downNorms =
+    ffnMode === 'paper'
+      ? map.layers.map(l => inputRowNorms(model, l.ffn.down))
+      : undefined;
+  const parts = store.parts;
+  const graph = ScoringGraph.write(model, map, {
+    ffnMode,
+    workDir: options.workDir
+  });
+  let session: ScoringSession | undefined;
+  try {
+    session = await ScoringSession.open(graph, {
+      threads: options.threads,
+      executionProvider: options.executionProvider
+    });
+    const partOf = new Map(parts.map(p => [`${p.kind}.${p.layer}`, p]));
+    for (let start = 0; start < todo.length; start += batchSize) {
+      if (options.signal?.aborted) {
+        summary.complete = false;
+        break;
+      }
+      const batch = todo.slice(start, start + batchSize);
+      const reductions = await session.run(
+        batch.map(d => d.tokens),
+        options.padId ?? 0
+      );
+      const records: NewRecord[] = batch.map(d => ({
+        id: d.id,
+        tokens: d.tokens.length,
+        scores: new Float32Array(store.recordFloats)
+      }));
+      for (const { output, data } of reductions) {
+        const part = partOf.get(`${output.kind}.${output.layer}`);
+        if (!part || part.units !== output.units) {
+          throw new Error(`no record part for ${output.name}`);
+        }
+        const norms =
+          output.kind === 'ffn' ? downNorms?.[output.layer] : undefined;
+        const root = output.reduction === 'sum-of-squares';
+        records.forEach((record, row) => {
+          const target = record.scores.subarray(
+            part.offset,
+            part.offset + part.units
+          );
+          for (let u = 0; u < part.units; u++) {
+            const value = data[row * part.units + u];
+            const base = root ? Math.sqrt(value) : value;
+            target[u] = norms ? base * norms[u] : base;
+          }
+        });
+      }
+      store.append(records);
+      summary.scored += batch.length;
+      summary.tokens += batch.reduce((sum, d) => sum + d.tokens.length, 0);
+      report();
+    }
+  } finally {
+    await session?.release();
+    graph.dispose();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  return summary;
+}

@@ -1,0 +1,459 @@
+/**
+ * The score store: a folder with an append-only binary file of float32 records (one per
+ * document) and a JSON manifest that says which records are committed.
+ *
+ *   scores.f32      record after record, little-endian float32, no header
+ *   manifest.json   the model's identity, the record layout, the committed documents in order
+ *
+ * A record holds, for each layer in order, the FFN channel scores then the attention group
+ * scores. Appending writes the records after the last committed one, fsyncs the data file, then
+ * replaces the manifest through a temporary file and a rename. A crash at any point leaves a
+ * readable store: bytes past the manifest's `dataBytes` are ignored, and overwritten by the next
+ * append, so a resumed run redoes exactly the documents that were not committed.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ModelMap } from '../arch/types';
+import { FfnMode, ScoreKind } from '../capture/scoring-graph';
+import { CusprunError } from '../errors';
+import { ModelIdentity } from './identity';
+
+export const STORE_FORMAT = 'cusprun-score-store';
+export const STORE_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const DATA_FILE = 'scores.f32';
+
+/** Units per layer and kind: what a record holds. */
+export interface StoreLayer {
+  index: number;
+  ffn: number;
+  attention: number;
+}
+
+/** What a store was made for; a store is only ever extended with scores of the same kind. */
+export interface StoreHeader {
+  model: ModelIdentity;
+  family: string;
+  ffnMode: FfnMode;
+  layers: StoreLayer[];
+}
+
+/** One part of a record: a layer's scores of one kind, at `offset` floats into the record. */
+export interface RecordPart {
+  layer: number;
+  kind: ScoreKind;
+  offset: number;
+  units: number;
+}
+
+export interface StoredDocument {
+  id: string;
+  /** Real tokens scored. */
+  tokens: number;
+  /** Byte offset of the document's record in the data file. */
+  offset: number;
+}
+
+export interface Manifest extends StoreHeader {
+  format: typeof STORE_FORMAT;
+  version: number;
+  data: string;
+  /** Floats per record, and where each layer's scores sit in it. */
+  record: { floats: number; bytes: number; parts: RecordPart[] };
+  /** Committed bytes of the data file: documents × record bytes. */
+  dataBytes: number;
+  documents: StoredDocument[];
+  created: string;
+  updated: string;
+}
+
+export interface LayerScores {
+  layer: number;
+  kind: ScoreKind;
+  scores: Float32Array;
+}
+
+export interface StoredScores {
+  id: string;
+  tokens: number;
+  /** Per layer in order: one score per FFN channel and per attention group. */
+  layers: Record<ScoreKind, Float32Array>[];
+}
+
+export interface NewRecord {
+  id: string;
+  tokens: number;
+  /** The whole record: `record.floats` values in the order of `record.parts`. */
+  scores: Float32Array;
+}
+
+/** The store layout for a model map. */
+export function storeLayers(map: ModelMap): StoreLayer[] {
+  return map.layers.map(l => ({
+    index: l.index,
+    ffn: l.ffn.units,
+    attention: l.attention.units
+  }));
+}
+
+function recordParts(layers: StoreLayer[]): RecordPart[] {
+  const parts: RecordPart[] = [];
+  let offset = 0;
+  for (const layer of layers) {
+    parts.push({ layer: layer.index, kind: 'ffn', offset, units: layer.ffn });
+    offset += layer.ffn;
+    parts.push({
+      layer: layer.index,
+      kind: 'attention',
+      offset,
+      units: layer.attention
+    });
+    offset += layer.attention;
+  }
+  return parts;
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Some platforms cannot fsync a folder; the rename is still atomic.
+  }
+}
+
+function differences(a: StoreHeader, b: StoreHeader): string[] {
+  const out: string[] = [];
+  if (a.model.sha256 !== b.model.sha256) {
+    out.push(
+      `model ${path.basename(path.dirname(a.model.file))}/${path.basename(a.model.file)} (sha256 ${a.model.sha256.slice(0, 12)}…) vs ${b.model.sha256.slice(0, 12)}…`
+    );
+  }
+  if (a.ffnMode !== b.ffnMode) {
+    out.push(`FFN score form '${a.ffnMode}' vs '${b.ffnMode}'`);
+  }
+  if (JSON.stringify(a.layers) !== JSON.stringify(b.layers)) {
+    out.push('units per layer differ');
+  }
+  return out;
+}
+
+export class ScoreStore {
+  readonly dir: string;
+  private manifest: Manifest;
+  private readonly index = new Map<string, number>();
+  private fd: number | undefined;
+  private readFd: number | undefined;
+  private truncated = false;
+
+  private constructor(dir: string, manifest: Manifest) {
+    this.dir = dir;
+    this.manifest = manifest;
+    manifest.documents.forEach((d, i) => this.index.set(d.id, i));
+  }
+
+  /**
+   * Opens the store in `dir`. With a header, creates it when it does not exist yet and checks
+   * that an existing one was made for the same model, FFN score form and layout; without one,
+   * the store must exist.
+   */
+  static open(dir: string, header?: StoreHeader): ScoreStore {
+    const root = path.resolve(dir);
+    const manifestPath = path.join(root, MANIFEST_FILE);
+    if (!fs.existsSync(manifestPath)) {
+      if (!header) {
+        throw new CusprunError(
+          'not-found',
+          `no score store here (no ${MANIFEST_FILE})`,
+          root
+        );
+      }
+      return ScoreStore.create(root, header);
+    }
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
+    } catch (error) {
+      throw new CusprunError(
+        'truncated',
+        `the score store's manifest is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+        manifestPath
+      );
+    }
+    if (
+      manifest.format !== STORE_FORMAT ||
+      manifest.version !== STORE_VERSION
+    ) {
+      throw new CusprunError(
+        'unsupported',
+        `not a cusprun score store of version ${STORE_VERSION} (format '${manifest.format}', version ${manifest.version})`,
+        manifestPath
+      );
+    }
+    const expected = manifest.documents.length * manifest.record.bytes;
+    if (manifest.dataBytes !== expected) {
+      throw new CusprunError(
+        'truncated',
+        `the manifest lists ${manifest.documents.length} documents but ${manifest.dataBytes} bytes of scores`,
+        manifestPath
+      );
+    }
+    const dataPath = path.join(root, manifest.data);
+    const size = fs.existsSync(dataPath) ? fs.statSync(dataPath).size : 0;
+    if (size < manifest.dataBytes) {
+      throw new CusprunError(
+        'truncated',
+        `the score data holds ${size} bytes but the manifest commits ${manifest.dataBytes}`,
+        dataPath
+      );
+    }
+    if (header) {
+      const diff = differences(manifest, header);
+      if (diff.length) {
+        throw new CusprunError(
+          'bad-argument',
+          `this score store was made for other scores (${diff.join('; ')}); use another folder`,
+          root
+        );
+      }
+    }
+    return new ScoreStore(root, manifest);
+  }
+
+  private static create(root: string, header: StoreHeader): ScoreStore {
+    fs.mkdirSync(root, { recursive: true });
+    const parts = recordParts(header.layers);
+    const floats = parts.reduce((sum, p) => sum + p.units, 0);
+    const now = new Date().toISOString();
+    const manifest: Manifest = {
+      format: STORE_FORMAT,
+      version: STORE_VERSION,
+      model: header.model,
+      family: header.family,
+      ffnMode: header.ffnMode,
+      layers: header.layers,
+      data: DATA_FILE,
+      record: { floats, bytes: floats * 4, parts },
+      dataBytes: 0,
+      documents: [],
+      created: now,
+      updated: now
+    };
+    const store = new ScoreStore(root, manifest);
+    store.writeManifest();
+    return store;
+  }
+
+  get header(): StoreHeader {
+    const { model, family, ffnMode, layers } = this.manifest;
+    return { model, family, ffnMode, layers };
+  }
+
+  get parts(): readonly RecordPart[] {
+    return this.manifest.record.parts;
+  }
+
+  get recordFloats(): number {
+    return this.manifest.record.floats;
+  }
+
+  /** Committed documents in the order they were scored. */
+  get documents(): readonly StoredDocument[] {
+    return this.manifest.documents;
+  }
+
+  get size(): number {
+    return this.manifest.documents.length;
+  }
+
+  has(id: string): boolean {
+    return this.index.has(id);
+  }
+
+  private dataPath(): string {
+    return path.join(this.dir, this.manifest.data);
+  }
+
+  private open(): number {
+    if (this.fd === undefined) {
+      const file = this.dataPath();
+      if (!fs.existsSync(file)) {
+        fs.writeFileSync(file, new Uint8Array(0));
+      }
+      this.fd = fs.openSync(file, 'r+');
+    }
+    return this.fd;
+  }
+
+  private writeManifest(): void {
+    const target = path.join(this.dir, MANIFEST_FILE);
+    const temp = `${target}.tmp-${process.pid}`;
+    const fd = fs.openSync(temp, 'w');
+    try {
+      fs.writeSync(fd, JSON.stringify(this.manifest, null, 1) + os.EOL);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, target);
+    fsyncDir(this.dir);
+  }
+
+  /**
+   * Appends records and commits them: data first (fsynced), then the manifest. Either all of
+   * them are committed or, after a crash, none.
+   */
+  append(records: NewRecord[]): void {
+    if (records.length === 0) {
+      return;
+    }
+    const { floats, bytes } = this.manifest.record;
+    const seen = new Set<string>();
+    for (const r of records) {
+      if (this.index.has(r.id) || seen.has(r.id)) {
+        throw new CusprunError(
+          'bad-argument',
+          `document '${r.id}' is already in the score store`,
+          this.dir
+        );
+      }
+      seen.add(r.id);
+      if (r.scores.length !== floats) {
+        throw new RangeError(
+          `a record holds ${floats} scores, got ${r.scores.length} for '${r.id}'`
+        );
+      }
+    }
+    const fd = this.open();
+    if (!this.truncated) {
+      // Drop bytes a crashed run wrote past the committed records.
+      fs.ftruncateSync(fd, this.manifest.dataBytes);
+      this.truncated = true;
+    }
+    const buffer = new Uint8Array(records.length * bytes);
+    const view = new DataView(buffer.buffer);
+    records.forEach((r, n) => {
+      for (let i = 0; i < floats; i++) {
+        view.setFloat32(n * bytes + i * 4, r.scores[i], true);
+      }
+    });
+    const start = this.manifest.dataBytes;
+    let done = 0;
+    while (done < buffer.byteLength) {
+      done += fs.writeSync(
+        fd,
+        buffer,
+        done,
+        buffer.byteLength - done,
+        start + done
+      );
+    }
+    fs.fsyncSync(fd);
+    const documents = [
+      ...this.manifest.documents,
+      ...records.map((r, n) => ({
+        id: r.id,
+        tokens: r.tokens,
+        offset: start + n * bytes
+      }))
+    ];
+    const previous = this.manifest;
+    this.manifest = {
+      ...previous,
+      documents,
+      dataBytes: start + buffer.byteLength,
+      updated: new Date().toISOString()
+    };
+    try {
+      this.writeManifest();
+    } catch (error) {
+      this.manifest = previous;
+      throw error;
+    }
+    records.forEach((r, n) => this.index.set(r.id, start / bytes + n));
+  }
+
+  /** A document's whole record. */
+  record(id: string): Float32Array {
+    const i = this.index.get(id);
+    if (i === undefined) {
+      throw new CusprunError(
+        'not-found',
+        `document '${id}' has no scores in this store`,
+        this.dir
+      );
+    }
+    const { bytes, floats } = this.manifest.record;
+    const raw = new Uint8Array(bytes);
+    this.readFd ??= fs.openSync(this.dataPath(), 'r');
+    const fd = this.readFd;
+    let done = 0;
+    while (done < bytes) {
+      const n = fs.readSync(fd, raw, done, bytes - done, i * bytes + done);
+      if (n === 0) {
+        throw new CusprunError(
+          'truncated',
+          'the score data ends early',
+          this.dataPath()
+        );
+      }
+      done += n;
+    }
+    const view = new DataView(raw.buffer);
+    const out = new Float32Array(floats);
+    for (let k = 0; k < floats; k++) {
+      out[k] = view.getFloat32(k * 4, true);
+    }
+    return out;
+  }
+
+  /** A document's scores per layer and kind, in layer order (FFN, then attention). */
+  scores(id: string): LayerScores[] {
+    const record = this.record(id);
+    return this.manifest.record.parts.map(p => ({
+      layer: p.layer,
+      kind: p.kind,
+      scores: record.slice(p.offset, p.offset + p.units)
+    }));
+  }
+
+  /**
+   * A document's scores as one entry per layer (`layers[i].ffn`, `layers[i].attention`): the
+   * shape the selection module reads (`DocumentScores`).
+   */
+  documentScores(id: string): StoredScores {
+    const record = this.record(id);
+    const layers = this.manifest.layers.map(() => ({
+      ffn: new Float32Array(0),
+      attention: new Float32Array(0)
+    }));
+    this.manifest.record.parts.forEach(p => {
+      const i = this.manifest.layers.findIndex(l => l.index === p.layer);
+      layers[i][p.kind] = record.slice(p.offset, p.offset + p.units);
+    });
+    const tokens = this.manifest.documents[this.index.get(id) as number].tokens;
+    return { id, tokens, layers };
+  }
+
+  /** The scores of `ids` (default: every document, in store order), one record at a time. */
+  *iterate(ids?: Iterable<string>): Generator<StoredScores> {
+    for (const id of ids ?? this.manifest.documents.map(d => d.id)) {
+      yield this.documentScores(id);
+    }
+  }
+
+  close(): void {
+    for (const fd of [this.fd, this.readFd]) {
+      if (fd !== undefined) {
+        fs.closeSync(fd);
+      }
+    }
+    this.fd = undefined;
+    this.readFd = undefined;
+  }
+}
