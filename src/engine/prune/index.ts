@@ -4,3 +4,4 @@ export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
 export { writePrunedModel } from './write';
 export type { WrittenModel } from './write';
+export { compareWithZeroed, defaultTolerance } from './verify';

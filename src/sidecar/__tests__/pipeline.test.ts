@@ -1,0 +1,176 @@
+/**
+ * score → plan → prune as a user runs them: real processes on the built CLI, a fixture model
+ * with its tokenizer, and the fixture corpora.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inspectModel } from '../../engine/arch';
+import { FIXTURES } from '../../engine/__tests__/fixtures';
+
+const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
+const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
+const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
+
+function cusprun(...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8'
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let tmp: string;
+let run: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-pipeline-'));
+  run = path.join(tmp, 'run');
+  const scored = cusprun(
+    'score',
+    MODEL,
+    '--corpus',
+    CORPUS,
+    '--run',
+    run,
+    '--batch',
+    '4'
+  );
+  expect(scored.stderr).not.toMatch(/\n\s+at /);
+  expect(scored.code).toBe(0);
+  expect(scored.stdout).toMatch(
+    /^scored 24 documents \([\d,]+ tokens\) in [\d.]+ s; 0 were already scored$/m
+  );
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('cusprun score, plan and prune', () => {
+  it('records the run and resumes without redoing finished documents', () => {
+    const record = JSON.parse(
+      fs.readFileSync(path.join(run, 'run.json'), 'utf8')
+    );
+    expect(
+      record.corpus.dimensions.map((d: { dimension: string }) => d.dimension)
+    ).toEqual(['language', 'domain', 'task']);
+    expect(record.model.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(record.versions.onnxruntime).toBe('1.30.0');
+    const again = cusprun('score', MODEL, '--corpus', CORPUS, '--run', run);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(
+      /scored 0 documents .*; 24 were already scored/
+    );
+  });
+
+  it('plans at σ with the documented JSON', () => {
+    const { code, stdout } = cusprun(
+      'plan',
+      '--run',
+      run,
+      '--sigma',
+      '0.4',
+      '--json'
+    );
+    expect(code).toBe(0);
+    const plan = JSON.parse(stdout);
+    expect(plan.sigma).toBe(0.4);
+    expect(plan.dimensions).toEqual(['language', 'domain', 'task']);
+    expect(plan.ratio).toBeGreaterThan(0);
+    expect(plan.ratio).toBeLessThanOrEqual(0.4);
+    for (const layer of plan.layers) {
+      expect(layer).toMatchObject({
+        index: expect.any(Number),
+        ffn: { pruned: expect.any(Array) },
+        attention: { prunedGroups: expect.any(Array) }
+      });
+    }
+    // Fewer dimensions prune at least as much: the intersection can only shrink.
+    const oneDim = JSON.parse(
+      cusprun(
+        'plan',
+        '--run',
+        run,
+        '--sigma',
+        '0.4',
+        '--dims',
+        'language',
+        '--json'
+      ).stdout
+    );
+    expect(oneDim.ratio).toBeGreaterThanOrEqual(plan.ratio);
+  });
+
+  it('prunes to a target ratio, writes a model that maps and loads, and records the check', () => {
+    const out = path.join(tmp, 'expert');
+    const { code, stdout } = cusprun(
+      'prune',
+      '--run',
+      run,
+      '--target-ratio',
+      '0.15',
+      '--out',
+      out
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/solved for a target of 15\.00%/);
+    expect(stdout).toMatch(
+      /max \|logit difference\| to the original with the units zeroed: /
+    );
+    const before = inspectModel(MODEL);
+    const after = inspectModel(out);
+    expect(after.prunableParams).toBeLessThan(before.prunableParams);
+    const record = JSON.parse(
+      fs.readFileSync(path.join(run, 'run.json'), 'utf8')
+    );
+    expect(record.prunes).toHaveLength(1);
+    expect(record.prunes[0].maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(record.prunes[0].plan.targetRatio).toBe(0.15);
+  });
+
+  it.each([
+    [
+      ['plan', '--run', 'RUN', '--sigma', '1.5'],
+      /σ must lie strictly between 0 and 1, got 1.5/
+    ],
+    [
+      ['plan', '--run', 'RUN', '--sigma', '0.3', '--target-ratio', '0.2'],
+      /not both/
+    ],
+    [
+      ['plan', '--run', 'RUN', '--sigma', '0.3', '--dims', 'language,style'],
+      /unknown dimension 'style': this run scored language, domain, task/
+    ],
+    [
+      ['plan', '--run', 'RUN', '--target-ratio', '0.95'],
+      /the target ratio 0.95 cannot be reached/
+    ],
+    [['plan', '--run', 'NOWHERE', '--sigma', '0.3'], /not a run folder/]
+  ])('%j is refused with one clear line', (args, message) => {
+    const result = cusprun(
+      ...args.map(a =>
+        a === 'RUN' ? run : a === 'NOWHERE' ? path.join(tmp, 'nowhere') : a
+      )
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('never writes over an existing output', () => {
+    const out = path.join(tmp, 'occupied');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'keep.txt'), 'mine');
+    const result = cusprun(
+      'prune',
+      '--run',
+      run,
+      '--sigma',
+      '0.3',
+      '--out',
+      out
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/already exists and is not empty/);
+    expect(fs.readdirSync(out)).toEqual(['keep.txt']);
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * The score job: tokenize the corpus manifest's documents with the model's tokenizer, score every
+ * unit on each, and keep the scores in the run folder's score store. A run folder belongs to one
+ * model and one corpus; scoring it again resumes where it stopped.
+ */
+import * as path from 'node:path';
+import { readModelConfig } from '../../engine/arch/inspect';
+import { mapModel } from '../../engine/arch/map';
+import { FfnMode } from '../../engine/capture/scoring-graph';
+import { loadCorpus, loadTokenizer } from '../../engine/corpus';
+import { CusprunError } from '../../engine/errors';
+import { OnnxModel } from '../../engine/onnx/model';
+import {
+  openScoreStore,
+  ScoreProgress,
+  scoreDocuments,
+  ScoreSummary
+} from '../../engine/score';
+import {
+  RunRecord,
+  SCORES_DIR,
+  toolVersions,
+  writeRun,
+  readRun,
+  RUN_FILE
+} from '../run-folder';
+import * as fs from 'node:fs';
+
+export interface ScoreJob {
+  model: string;
+  corpus: string;
+  run: string;
+  batchSize?: number;
+  threads?: number;
+  ffnMode?: FfnMode;
+  onProgress?: (progress: ScoreProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** The store id of a document: its dimension, position and text hash. */
+export function documentId(
+  dimension: string,
+  index: number,
+  sha256: string
+): string {
+  return `${dimension}/${index}/${sha256.slice(0, 16)}`;
+}
+
+export async function runScoreJob(
+  job: ScoreJob
+): Promise<{ record: RunRecord; summary: ScoreSummary }> {
+  const model = OnnxModel.load(job.model);
+  try {
+    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const corpus = loadCorpus(job.corpus, loadTokenizer(model.dir), {
+      vocab: map.vocab
+    });
+    const ffnMode = job.ffnMode ?? 'paper';
+    const store = openScoreStore(
+      path.join(job.run, SCORES_DIR),
+      model,
+      map,
+      ffnMode
+    );
+    try {
+      const existing = fs.existsSync(path.join(job.run, RUN_FILE))
+        ? readRun(job.run)
+        : undefined;
+      if (existing && existing.corpus.sha256 !== corpus.sha256) {
+        throw new CusprunError(
+          'bad-argument',
+          `this run folder holds scores of another corpus (sha256 ${existing.corpus.sha256.slice(0, 12)}…, now ${corpus.sha256.slice(0, 12)}…); use a new --run folder`,
+          job.run
+        );
+      }
+      const now = new Date().toISOString();
+      const record: RunRecord = {
+        format: 'cusprun-run',
+        version: 1,
+        created: existing?.created ?? now,
+        updated: now,
+        model: {
+          file: model.file,
+          sha256: store.header.model.sha256,
+          family: map.family
+        },
+        corpus: {
+          manifest: path.resolve(job.corpus),
+          sha256: corpus.sha256,
+          truncation: corpus.truncation,
+          seed: corpus.seed,
+          documentsPerDimension: corpus.documentsPerDimension,
+          tokenizerSha256: corpus.tokenizer.sha256,
+          dimensions: corpus.dimensions.map(d => ({
+            dimension: d.dimension,
+            name: d.name,
+            available: d.available,
+            truncated: d.truncated,
+            documents: d.documents.map(doc => ({
+              id: documentId(d.dimension, doc.index, doc.sha256),
+              sha256: doc.sha256,
+              source: doc.source,
+              tokens: doc.tokens.length,
+              truncated: doc.truncated
+            }))
+          }))
+        },
+        scoring: {
+          ffnMode,
+          batchSize: job.batchSize ?? 8,
+          threads: job.threads ?? 0
+        },
+        versions: toolVersions(),
+        prunes: existing?.prunes ?? []
+      };
+      writeRun(job.run, record);
+      const documents = corpus.dimensions.flatMap(d =>
+        d.documents.map(doc => ({
+          id: documentId(d.dimension, doc.index, doc.sha256),
+          tokens: doc.tokens
+        }))
+      );
+      const summary = await scoreDocuments(model, map, documents, store, {
+        batchSize: job.batchSize,
+        threads: job.threads,
+        ffnMode,
+        onProgress: job.onProgress,
+        signal: job.signal
+      });
+      writeRun(job.run, record);
+      return { record, summary };
+    } finally {
+      store.close();
+    }
+  } finally {
+    model.close();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * A run folder: what one scoring run is (model, corpus, settings, versions), its score store,
+ * and what was derived from it (pruned models). `run.json` is replaced through a temporary file
+ * and a rename, so a crash never leaves it half written.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runtimeVersion } from '../engine/capture/runtime';
+import { CusprunError } from '../engine/errors';
+import { ExpertPlan } from '../engine/select';
+
+export const RUN_FILE = 'run.json';
+export const SCORES_DIR = 'scores';
+
+export interface RunDocument {
+  id: string;
+  sha256: string;
+  source: { file: string; line: number };
+  tokens: number;
+  truncated: boolean;
+}
+
+export interface RunDimension {
+  dimension: string;
+  name: string;
+  available: number;
+  truncated: number;
+  documents: RunDocument[];
+}
+
+export interface RunPrune {
+  out: string;
+  at: string;
+  plan: Omit<ExpertPlan, 'layers'>;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Largest |logit difference| between the pruned model and the original with the units zeroed. */
+  maxAbsDiff?: number;
+}
+
+export interface RunRecord {
+  format: 'cusprun-run';
+  version: 1;
+  created: string;
+  updated: string;
+  model: { file: string; sha256: string; family: string };
+  corpus: {
+    manifest: string;
+    sha256: string;
+    truncation: number;
+    seed: number;
+    documentsPerDimension: number;
+    tokenizerSha256: string;
+    dimensions: RunDimension[];
+  };
+  scoring: { ffnMode: string; batchSize: number; threads: number };
+  versions: { cusprun: string; onnxruntime: string; node: string };
+  prunes: RunPrune[];
+}
+
+export function cusprunVersion(): string {
+  // package.json sits two levels above dist/sidecar and src/sidecar alike.
+  const file = path.join(__dirname, '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string })
+    .version;
+}
+
+export function toolVersions(): RunRecord['versions'] {
+  return {
+    cusprun: cusprunVersion(),
+    onnxruntime: runtimeVersion(),
+    node: process.version
+  };
+}
+
+export function readRun(dir: string): RunRecord {
+  const file = path.join(path.resolve(dir), RUN_FILE);
+  if (!fs.existsSync(file)) {
+    throw new CusprunError(
+      'not-found',
+      `not a run folder (no ${RUN_FILE}); make one with 'cusprun score'`,
+      dir
+    );
+  }
+  try {
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+    if (record.format !== 'cusprun-run') {
+      throw new Error(`format '${record.format}'`);
+    }
+    return record;
+  } catch (error) {
+    throw new CusprunError(
+      'bad-argument',
+      `not a cusprun run record (${error instanceof Error ? error.message : String(error)})`,
+      file
+    );
+  }
+}
+
+export function writeRun(dir: string, record: RunRecord): void {
+  const root = path.resolve(dir);
+  fs.mkdirSync(root, { recursive: true });
+  const file = path.join(root, RUN_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(
+    tmp,
+    `${JSON.stringify({ ...record, updated: new Date().toISOString() }, null, 2)}\n`
+  );
+  fs.renameSync(tmp, file);
+}
