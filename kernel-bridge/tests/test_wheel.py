@@ -54,7 +54,7 @@ def test_wheel_ships_the_labextension_and_the_server_config(root, tmp_path):
 def test_wheel_and_sdist_refuse_to_build_without_the_labextension(root, tmp_path):
     source = tmp_path / "source"
     source.mkdir()
-    for name in ["pyproject.toml", "README.md", "install.json"]:
+    for name in ["pyproject.toml", "README.md", "LICENSE", "install.json"]:
         shutil.copy(root / name, source / name)
     shutil.copytree(root / "jupyter-config", source / "jupyter-config")
     shutil.copytree(
