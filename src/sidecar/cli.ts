@@ -8,7 +8,7 @@ import { inspect } from './commands/inspect';
 import { formatPlan } from './commands/plan';
 import { progressPrinter } from './commands/progress';
 import { runPlanJob } from './jobs/plan';
-import { runPruneJob } from './jobs/prune';
+import { runPruneJob, runVerifyJob } from './jobs/prune';
 import { runScoreJob } from './jobs/score';
 import { cusprunVersion } from './run-folder';
 
@@ -25,6 +25,8 @@ commands:
       the units an expert on the requested dimensions loses
   prune --run RUN_DIR (--sigma S | --target-ratio R) --out DIR [plan options] [--overwrite]
       write the pruned expert model, and check it against the original with the units zeroed
+  verify PRUNED_DIR --run RUN_DIR
+      check a pruned model against the run's original with the same units zeroed
 options:
   -h, --help     show this help
   -v, --version  show the version`;
@@ -136,7 +138,7 @@ export async function run(
         );
       }
       const progress = progressPrinter(process.stderr);
-      const { summary } = await runScoreJob({
+      const { summary, record } = await runScoreJob({
         model: positionals[0],
         corpus: required('corpus', values.corpus),
         run: required('run', values.run),
@@ -146,8 +148,14 @@ export async function run(
         onProgress: p => progress.update(p)
       });
       progress.end();
+      const truncated = record.corpus.dimensions
+        .filter(d => d.truncated > 0)
+        .map(
+          d =>
+            `${d.truncated} ${d.dimension} documents were cut to ${record.corpus.truncation} tokens\n`
+        );
       return {
-        stdout: `scored ${summary.scored} documents (${summary.tokens.toLocaleString('en-US')} tokens) in ${summary.seconds.toFixed(1)} s; ${summary.skipped} were already scored\n`,
+        stdout: `scored ${summary.scored} documents (${summary.tokens.toLocaleString('en-US')} tokens) in ${summary.seconds.toFixed(1)} s; ${summary.skipped} were already scored\n${truncated.join('')}`,
         code: 0
       };
     }
@@ -187,6 +195,22 @@ export async function run(
       });
       return {
         stdout: `${formatPlan(result.plan)}wrote ${result.written.dir} (${(result.written.bytesAfter / 2 ** 20).toFixed(2)} MiB, was ${(result.written.bytesBefore / 2 ** 20).toFixed(2)} MiB); max |logit difference| to the original with the units zeroed: ${result.maxAbsDiff.toExponential(2)}\n`,
+        code: 0
+      };
+    }
+    case 'verify': {
+      const { values, positionals } = parse(rest, { run: { type: 'string' } });
+      if (positionals.length !== 1) {
+        throw new UsageError(
+          'verify takes one PRUNED_DIR (a folder written by cusprun prune)'
+        );
+      }
+      const { maxAbsDiff, tolerance } = await runVerifyJob({
+        pruned: positionals[0],
+        run: required('run', values.run)
+      });
+      return {
+        stdout: `ok: max |logit difference| to the original with the units zeroed is ${maxAbsDiff.toExponential(2)} (tolerance ${tolerance})\n`,
         code: 0
       };
     }

@@ -107,7 +107,11 @@ export function writePrunedModel(
   model: OnnxModel,
   plan: UnitPlan,
   outDir: string,
-  options: { overwrite?: boolean } = {}
+  options: {
+    overwrite?: boolean;
+    /** More files for the folder (name → contents), written before it is swapped in. */
+    extraFiles?: Record<string, string>;
+  } = {}
 ): WrittenModel {
   const target = path.resolve(outDir);
   if (target === model.dir) {
@@ -147,6 +151,9 @@ export function writePrunedModel(
       2
     );
     fs.writeFileSync(path.join(staging, 'config.json'), `${json}\n`);
+    for (const [name, contents] of Object.entries(options.extraFiles ?? {})) {
+      fs.writeFileSync(path.join(staging, name), contents);
+    }
     // Swap folders so that the old output, if any, goes only once the new one is in place.
     const previous = fs.existsSync(target) ? `${staging}.previous` : undefined;
     if (previous) {
