@@ -4,16 +4,11 @@
  */
 import { GraphProto, ModelProto, TensorProto } from './proto';
 
-/** A copy of `tensor` holding `bytes` inline, with new dims when given. */
-export function tensorWithData(
-  tensor: TensorProto,
-  bytes: Uint8Array,
-  dims?: number[]
-): TensorProto {
+/** A copy of `tensor` with no data anywhere: no inline fields, no external-data record. */
+export function tensorWithoutData(tensor: TensorProto): TensorProto {
   return {
     ...tensor,
-    dims: (dims ?? tensor.dims.map(Number)).map(BigInt),
-    raw_data: bytes,
+    raw_data: undefined,
     float_data: [],
     int32_data: [],
     int64_data: [],
@@ -21,6 +16,19 @@ export function tensorWithData(
     uint64_data: [],
     data_location: undefined,
     external_data: []
+  };
+}
+
+/** A copy of `tensor` holding `bytes` inline, with new dims when given. */
+export function tensorWithData(
+  tensor: TensorProto,
+  bytes: Uint8Array,
+  dims?: number[]
+): TensorProto {
+  return {
+    ...tensorWithoutData(tensor),
+    dims: (dims ?? tensor.dims.map(Number)).map(BigInt),
+    raw_data: bytes
   };
 }
 

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CusprunError } from '../errors';
+import { tensorWithoutData } from './edit';
 import { bytesToFloat32 } from './dtype';
 import {
   ExternalDataFiles,
@@ -140,20 +141,6 @@ function mapGraphTensors(
     ...graph,
     initializer: graph.initializer.map(t => map(t, true)),
     node: graph.node.map(mapNode)
-  };
-}
-
-function withoutData(tensor: TensorProto): TensorProto {
-  return {
-    ...tensor,
-    raw_data: undefined,
-    float_data: [],
-    int32_data: [],
-    int64_data: [],
-    double_data: [],
-    uint64_data: [],
-    data_location: undefined,
-    external_data: []
   };
 }
 
@@ -362,7 +349,7 @@ export class OnnxModel {
         }
         dataOffset += length;
         return {
-          ...withoutData(tensor),
+          ...tensorWithoutData(tensor),
           data_location: DATA_LOCATION_EXTERNAL,
           external_data: [
             { key: 'location', value: dataName },
@@ -383,7 +370,7 @@ export class OnnxModel {
           return toFile(tensor);
         }
         return isExternal(tensor)
-          ? { ...withoutData(tensor), raw_data: this.bytes(tensor) }
+          ? { ...tensorWithoutData(tensor), raw_data: this.bytes(tensor) }
           : tensor;
       };
       const graph = mapGraphTensors(proto.graph as GraphProto, place);

@@ -6,20 +6,13 @@
  */
 import { GraphIndex } from '../arch/graph';
 import { ModelMap } from '../arch/types';
-import { elementBytes } from '../onnx/dtype';
-import { tensorWithData, withInitializers } from '../onnx/edit';
+import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
-import {
-  GraphProto,
-  ModelProto,
-  TensorProto,
-  ValueInfoProto
-} from '../onnx/proto';
-import { tensorDims } from '../onnx/tensor';
+import { GraphProto, ModelProto, ValueInfoProto } from '../onnx/proto';
 import { UnitPlan } from './plan';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
 import { gather } from './tensor-ops';
-import { planCuts, unitsByLayer } from './units';
+import { editCutTensors, unitsByLayer } from './units';
 
 /** Optimum's names for a layer's cache tensors. */
 const CACHE_NAME = /^(?:past_key_values|present)\.(\d+)\.(?:key|value)$/;
@@ -57,13 +50,7 @@ export function pruneModel(
   map: ModelMap,
   plan: UnitPlan
 ): ModelProto {
-  const replacements = new Map<string, TensorProto>();
-  for (const [name, cuts] of planCuts(map, plan)) {
-    const tensor = model.initializers.get(name) as TensorProto;
-    const size = elementBytes(tensor.data_type ?? 0) as number;
-    const cut = gather(model.bytes(tensor), tensorDims(tensor), size, cuts);
-    replacements.set(name, tensorWithData(tensor, cut.bytes, cut.dims));
-  }
+  const replacements = editCutTensors(model, map, plan, gather);
   const index = new GraphIndex(model);
   const edits: ShapeEdits = {
     nodesBefore: new Map(),

@@ -6,6 +6,11 @@
  */
 import { LayerMap, LinearRef, ModelMap } from '../arch/types';
 import { CusprunError } from '../errors';
+import { elementBytes } from '../onnx/dtype';
+import { tensorWithData } from '../onnx/edit';
+import { OnnxModel } from '../onnx/model';
+import { TensorProto } from '../onnx/proto';
+import { tensorDims } from '../onnx/tensor';
 import { LayerUnits, UnitPlan } from './plan';
 
 /** Removed indices along each axis of one tensor. */
@@ -148,4 +153,29 @@ export function removedParams(map: ModelMap, plan: UnitPlan): number {
       units.attention.length * map.layers[i].attention.paramsPerUnit,
     0
   );
+}
+
+/**
+ * A replacement for every tensor the plan touches, made by `edit` from the tensor's bytes, dims,
+ * element size and cuts: gathering (pruning) or zeroing (the reference).
+ */
+export function editCutTensors(
+  model: OnnxModel,
+  map: ModelMap,
+  plan: UnitPlan,
+  edit: (
+    bytes: Uint8Array,
+    dims: number[],
+    elementSize: number,
+    cuts: TensorCuts
+  ) => { bytes: Uint8Array; dims: number[] }
+): Map<string, TensorProto> {
+  const replacements = new Map<string, TensorProto>();
+  for (const [name, cuts] of planCuts(map, plan)) {
+    const tensor = model.initializers.get(name) as TensorProto;
+    const size = elementBytes(tensor.data_type ?? 0) as number;
+    const edited = edit(model.bytes(tensor), tensorDims(tensor), size, cuts);
+    replacements.set(name, tensorWithData(tensor, edited.bytes, edited.dims));
+  }
+  return replacements;
 }

@@ -3,13 +3,11 @@
  * bias entries set to 0, shapes unchanged).
  */
 import { ModelMap } from '../arch/types';
-import { elementBytes } from '../onnx/dtype';
-import { tensorWithData, withInitializers } from '../onnx/edit';
+import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
-import { ModelProto, TensorProto } from '../onnx/proto';
-import { tensorDims } from '../onnx/tensor';
+import { ModelProto } from '../onnx/proto';
 import { UnitPlan } from './plan';
-import { planCuts } from './units';
+import { editCutTensors } from './units';
 import { zero } from './tensor-ops';
 
 export function zeroUnits(
@@ -17,15 +15,11 @@ export function zeroUnits(
   map: ModelMap,
   plan: UnitPlan
 ): ModelProto {
-  const replacements = new Map<string, TensorProto>();
-  for (const [name, cuts] of planCuts(map, plan)) {
-    const tensor = model.initializers.get(name) as TensorProto;
-    const dims = tensorDims(tensor);
-    const size = elementBytes(tensor.data_type ?? 0) as number;
-    replacements.set(
-      name,
-      tensorWithData(tensor, zero(model.bytes(tensor), dims, size, cuts))
-    );
-  }
-  return withInitializers(model.proto, replacements);
+  return withInitializers(
+    model.proto,
+    editCutTensors(model, map, plan, (bytes, dims, size, cuts) => ({
+      bytes: zero(bytes, dims, size, cuts),
+      dims
+    }))
+  );
 }
