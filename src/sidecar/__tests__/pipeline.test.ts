@@ -2,11 +2,12 @@
  * score → plan → prune as a user runs them: real processes on the built CLI, a fixture model
  * with its tokenizer, and the fixture corpora.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
+import { ScoreStore } from '../../engine/score';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
 
 const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
@@ -172,5 +173,84 @@ describe('cusprun score, plan and prune', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/already exists and is not empty/);
     expect(fs.readdirSync(out)).toEqual(['keep.txt']);
+  });
+});
+
+describe('a scoring run killed mid-way', () => {
+  it('resumes after SIGKILL and ends with the scores of an uninterrupted run', async () => {
+    const whole = path.join(tmp, 'whole');
+    expect(
+      cusprun(
+        'score',
+        MODEL,
+        '--corpus',
+        CORPUS,
+        '--run',
+        whole,
+        '--batch',
+        '1'
+      ).code
+    ).toBe(0);
+
+    const killed = path.join(tmp, 'killed');
+    const child = spawn(process.execPath, [
+      CLI,
+      'score',
+      MODEL,
+      '--corpus',
+      CORPUS,
+      '--run',
+      killed,
+      '--batch',
+      '1'
+    ]);
+    // The first progress line means at least one batch is committed; kill before the end.
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        if (/documents/.test(chunk.toString())) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    await new Promise(resolve => child.on('close', resolve));
+    expect(child.signalCode).toBe('SIGKILL');
+    const partial = ScoreStore.open(path.join(killed, 'scores'));
+    const committed = partial.size;
+    partial.close();
+    expect(committed).toBeGreaterThan(0);
+    expect(committed).toBeLessThan(24);
+
+    const resumed = cusprun(
+      'score',
+      MODEL,
+      '--corpus',
+      CORPUS,
+      '--run',
+      killed,
+      '--batch',
+      '1'
+    );
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(
+      new RegExp(
+        `scored ${24 - committed} documents .*; ${committed} were already scored`
+      )
+    );
+    const a = ScoreStore.open(path.join(whole, 'scores'));
+    const b = ScoreStore.open(path.join(killed, 'scores'));
+    try {
+      expect(b.size).toBe(24);
+      for (const doc of a.documents) {
+        expect(Array.from(b.record(doc.id))).toEqual(
+          Array.from(a.record(doc.id))
+        );
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 });
