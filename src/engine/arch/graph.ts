@@ -31,6 +31,39 @@ export interface ShapeEntry {
   lastAxis?: boolean;
 }
 
+/**
+ * The element indices a Slice (opset 10+) takes from a 1-D input of `length` elements, when its
+ * bounds are constants: starts, ends, axes (only axis 0) and steps.
+ */
+export function sliceRange(
+  node: NodeProto,
+  length: number | undefined,
+  evaluate: (input: number) => ShapeValue[] | undefined
+): number[] | undefined {
+  const one = (i: number, fallback: number): number | undefined =>
+    node.input[i] ? evaluate(i)?.[0] : fallback;
+  const start = one(1, 0);
+  const end = one(2, Number.MAX_SAFE_INTEGER);
+  const axis = one(3, 0);
+  const step = one(4, 1);
+  if (
+    length === undefined ||
+    start === undefined ||
+    end === undefined ||
+    axis !== 0 ||
+    step !== 1
+  ) {
+    return undefined;
+  }
+  const clamp = (v: number) =>
+    Math.max(0, Math.min(length, v < 0 ? length + v : v));
+  const from = clamp(start);
+  return Array.from(
+    { length: Math.max(0, clamp(end) - from) },
+    (_, k) => from + k
+  );
+}
+
 function arithmetic(op: string, x: number, y: number): number {
   switch (op) {
     case 'Mul':
@@ -174,6 +207,13 @@ export class GraphIndex {
       case 'Unsqueeze':
       case 'Reshape':
         return input(0);
+      case 'Slice': {
+        const data = input(0);
+        const range = sliceRange(node, data?.length, i =>
+          this.evaluateInts(node.input[i])
+        );
+        return data && range ? range.map(i => data[i]) : undefined;
+      }
       case 'Concat': {
         const parts = node.input.map((_, i) => input(i));
         return parts.every(p => p !== undefined)

@@ -6,7 +6,7 @@
  * nothing is edited in place: each rewritten shape input gets its own copy of the chain
  * (Concat/Unsqueeze/Gather/…) down to fresh constants, rewritten by element position.
  */
-import { GraphIndex } from '../arch/graph';
+import { GraphIndex, sliceRange } from '../arch/graph';
 import { nodeLabel } from '../arch/linear';
 import { LayerMap, ShapeConstant } from '../arch/types';
 import { DataType } from '../onnx/dtype';
@@ -164,6 +164,19 @@ export function rewriteLayerShapes(
           return rewrite(part, local);
         });
         return copy(producer, inputs);
+      }
+      if (producer.op_type === 'Slice') {
+        const length = index.traceInts(producer.input[0])?.length;
+        const range =
+          sliceRange(producer, length, i =>
+            index.evaluateInts(producer.input[i])
+          ) ?? [];
+        const local = new Map<number, number>();
+        at.forEach((v, p) => local.set(range[p], v));
+        return copy(producer, [
+          rewrite(producer.input[0], local),
+          ...producer.input.slice(1)
+        ]);
       }
       if (producer.op_type === 'Gather') {
         const length = index.traceInts(producer.input[0])?.length ?? 0;
