@@ -7,9 +7,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 VENV := .venv
 PY := $(VENV)/bin/python
-DEMO_MODEL ?= fixtures/models/llama/torchscript
+DEMO_MODEL ?= demo/model
 RESULTS := test-results
-PYTHON_SOURCES := kernel-bridge scripts fixtures ui-tests jupyter-config
+PYTHON_SOURCES := kernel-bridge scripts fixtures demo ui-tests jupyter-config
 
 # Shell code: apt-get install $(1), as root or through sudo (a fresh Debian machine has neither
 # chromium nor, often, python3-venv).
