@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Feed, ModelSession } from '../capture/runtime';
+import { encodeModel, TensorProto, ValueInfoProto } from '../onnx/proto';
 
 export const FIXTURES = path.resolve(__dirname, '../../../fixtures/models');
 
@@ -108,4 +109,51 @@ export async function logitsOf(
   } finally {
     await session.release();
   }
+}
+
+export interface TinyNode {
+  op: string;
+  inputs: string[];
+  output: string;
+}
+
+/** The bytes of a small hand-made opset-17 model, for tests that need a graph of their own. */
+export function tinyModel(
+  nodes: TinyNode[],
+  values: {
+    inputs: string[];
+    outputs: string[];
+    elemType: number;
+    initializer?: TensorProto[];
+  }
+): Uint8Array {
+  const value = (name: string): ValueInfoProto => ({
+    name,
+    type: {
+      tensor_type: {
+        elem_type: values.elemType,
+        shape: { dim: [{ dim_value: 2n }] }
+      }
+    }
+  });
+  return encodeModel({
+    ir_version: 8n,
+    opset_import: [{ domain: '', version: 17n }],
+    metadata_props: [],
+    functions: [],
+    graph: {
+      name: 'tiny',
+      node: nodes.map(n => ({
+        op_type: n.op,
+        input: n.inputs,
+        output: [n.output],
+        attribute: [],
+        metadata_props: []
+      })),
+      initializer: values.initializer ?? [],
+      input: values.inputs.map(value),
+      output: values.outputs.map(value),
+      value_info: []
+    }
+  });
 }

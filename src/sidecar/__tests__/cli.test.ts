@@ -5,8 +5,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeModel } from '../../engine/onnx/proto';
-import { fixtureFile, fixtureManifest } from '../../engine/__tests__/fixtures';
+import {
+  fixtureFile,
+  fixtureManifest,
+  tinyModel
+} from '../../engine/__tests__/fixtures';
 
 const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
 const fixtures = fixtureManifest();
@@ -103,35 +106,12 @@ describe('bad input gets one clear line, exit 1, no stack trace', () => {
 
   it('a graph with no decoder layers', () => {
     const file = path.join(tmp, 'add.onnx');
-    const value = (name: string) => ({
-      name,
-      type: {
-        tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 2n }] } }
-      }
-    });
     fs.writeFileSync(
       file,
-      encodeModel({
-        ir_version: 8n,
-        opset_import: [{ domain: '', version: 17n }],
-        metadata_props: [],
-        functions: [],
-        graph: {
-          name: 'add',
-          node: [
-            {
-              op_type: 'Add',
-              input: ['x', 'x'],
-              output: ['y'],
-              attribute: [],
-              metadata_props: []
-            }
-          ],
-          initializer: [],
-          input: [value('x')],
-          output: [value('y')],
-          value_info: []
-        }
+      tinyModel([{ op: 'Add', inputs: ['x', 'x'], output: 'y' }], {
+        inputs: ['x'],
+        outputs: ['y'],
+        elemType: 1
       })
     );
     expectOneLine(cusprun('inspect', file), file, /no decoder layers found/);

@@ -177,33 +177,24 @@ describe('cusprun score, plan and prune', () => {
 });
 
 describe('a scoring run killed mid-way', () => {
+  /** One document per batch, so a kill lands between commits. */
+  const scoreInto = (runDir: string) => [
+    'score',
+    MODEL,
+    '--corpus',
+    CORPUS,
+    '--run',
+    runDir,
+    '--batch',
+    '1'
+  ];
+
   it('resumes after SIGKILL and ends with the scores of an uninterrupted run', async () => {
     const whole = path.join(tmp, 'whole');
-    expect(
-      cusprun(
-        'score',
-        MODEL,
-        '--corpus',
-        CORPUS,
-        '--run',
-        whole,
-        '--batch',
-        '1'
-      ).code
-    ).toBe(0);
+    expect(cusprun(...scoreInto(whole)).code).toBe(0);
 
     const killed = path.join(tmp, 'killed');
-    const child = spawn(process.execPath, [
-      CLI,
-      'score',
-      MODEL,
-      '--corpus',
-      CORPUS,
-      '--run',
-      killed,
-      '--batch',
-      '1'
-    ]);
+    const child = spawn(process.execPath, [CLI, ...scoreInto(killed)]);
     // The first progress line means at least one batch is committed; kill before the end.
     await new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
@@ -223,16 +214,7 @@ describe('a scoring run killed mid-way', () => {
     expect(committed).toBeGreaterThan(0);
     expect(committed).toBeLessThan(24);
 
-    const resumed = cusprun(
-      'score',
-      MODEL,
-      '--corpus',
-      CORPUS,
-      '--run',
-      killed,
-      '--batch',
-      '1'
-    );
+    const resumed = cusprun(...scoreInto(killed));
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(
       new RegExp(

@@ -2,41 +2,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { int64Tensor } from '../../capture/graph-builder';
-import { encodeModel, OnnxModel, TensorProto } from '../../onnx';
+import { OnnxModel, TensorProto } from '../../onnx';
+import { tinyModel, TinyNode } from '../../__tests__/fixtures';
 import { GraphIndex } from '../graph';
 
 /** A graph whose only work is shape arithmetic on constants, to trace. */
-function shapeGraph(
-  initializer: TensorProto[],
-  nodes: { op: string; inputs: string[]; output: string }[]
-): GraphIndex {
+function shapeGraph(initializer: TensorProto[], nodes: TinyNode[]): GraphIndex {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-graph-'));
   const file = path.join(dir, 'model.onnx');
-  const value = (name: string) => ({
-    name,
-    type: { tensor_type: { elem_type: 7 } }
-  });
   fs.writeFileSync(
     file,
-    encodeModel({
-      ir_version: 8n,
-      opset_import: [{ domain: '', version: 17n }],
-      metadata_props: [],
-      functions: [],
-      graph: {
-        name: 'shapes',
-        node: nodes.map(n => ({
-          op_type: n.op,
-          input: n.inputs,
-          output: [n.output],
-          attribute: [],
-          metadata_props: []
-        })),
-        initializer,
-        input: [],
-        output: [value(nodes[nodes.length - 1].output)],
-        value_info: []
-      }
+    tinyModel(nodes, {
+      inputs: [],
+      outputs: [nodes[nodes.length - 1].output],
+      elemType: 7,
+      initializer
     })
   );
   const model = OnnxModel.load(file);
