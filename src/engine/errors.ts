@@ -10,7 +10,8 @@ export type CusprunErrorCode =
   | 'unsupported'
   | 'unmappable'
   | 'bad-argument'
-  | 'would-overwrite';
+  | 'would-overwrite'
+  | 'busy';
 
 export class CusprunError extends Error {
   readonly code: CusprunErrorCode;

@@ -18,7 +18,7 @@ commands:
   inspect MODEL [--json]
       map an ONNX decoder export (a folder with model.onnx, or a .onnx file): family, layers,
       prunable units and parameters, blockers
-  score MODEL --corpus MANIFEST --run RUN_DIR [--batch N] [--threads N] [--ffn-mode paper|code]
+  score MODEL --corpus MANIFEST --run RUN_DIR [--batch N] [--threads N] [--score-form paper|code]
       score every unit on the corpus manifest's documents into the run folder (resumes)
   plan --run RUN_DIR (--sigma S | --target-ratio R) [--dims language,domain,task] [--q Q]
        [--min-keep N] [--multiple-of M] [--json]
@@ -124,17 +124,17 @@ export async function run(
         run: { type: 'string' },
         batch: { type: 'string' },
         threads: { type: 'string' },
-        'ffn-mode': { type: 'string' }
+        'score-form': { type: 'string' }
       });
       if (positionals.length !== 1) {
         throw new UsageError(
           'score takes one MODEL (a folder with model.onnx, or a .onnx file)'
         );
       }
-      const ffnMode = values['ffn-mode'] ?? 'paper';
-      if (ffnMode !== 'paper' && ffnMode !== 'code') {
+      const scoreForm = values['score-form'] ?? 'paper';
+      if (scoreForm !== 'paper' && scoreForm !== 'code') {
         throw new UsageError(
-          `--ffn-mode is 'paper' or 'code', got '${ffnMode}'`
+          `--score-form is 'paper' or 'code', got '${scoreForm}'`
         );
       }
       const progress = progressPrinter(process.stderr);
@@ -144,7 +144,7 @@ export async function run(
         run: required('run', values.run),
         batchSize: number('batch', values.batch),
         threads: number('threads', values.threads),
-        ffnMode,
+        scoreForm,
         onProgress: p => progress.update(p)
       });
       progress.end();

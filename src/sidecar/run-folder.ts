@@ -53,7 +53,7 @@ export interface RunRecord {
     tokenizerSha256: string;
     dimensions: RunDimension[];
   };
-  scoring: { ffnMode: string; batchSize: number; threads: number };
+  scoring: { scoreForm: string; batchSize: number; threads: number };
   versions: { cusprun: string; onnxruntime: string; node: string };
   prunes: RunPrune[];
 }

@@ -3,11 +3,15 @@
  * computed inside the graph, per document (batch row), over real tokens only. It fetches only
  * those reductions, so a scoring pass costs about one forward without the lm_head.
  *
- * Per layer l (method.md's relevance scores, before the JS side takes square roots):
- * - `cusprun.ffn.{l}` [batch, I]: Σ_t mask·h[t,k]², h the down projection's input (paper form);
- *   or Σ_t mask·|x·W_up|[t,k] (`ffnMode: 'code'`, the PLND code form).
- * - `cusprun.attn.{l}` [batch, G]: Σ_t mask·‖Σ_{h∈group j} A_h·W_o[rows of h, :]‖², A the o
- *   projection's input, all groups at once with one batched MatMul of the size of o_proj.
+ * Per layer l (method.md's scores, before the JS side combines them, see `ScoringOutput`):
+ * - `cusprun.ffn.{l}` [batch, I], with h the down projection's input:
+ *   `paper` Σ_t mask·h[t,k]²; `code` (the PLND code form) Σ_t mask·|x·W_up|[t,k];
+ *   `wanda` Σ_t mask·|h[t,k]|.
+ * - `cusprun.attn.{l}`, with A the o projection's input:
+ *   `paper`/`code` [batch, G]: Σ_t mask·‖Σ_{h∈group j} A_h·W_o[rows of h, :]‖², computed as
+ *   a_j·(W_j·W_jᵀ)·a_jᵀ with the per-group Gram matrix W_j·W_jᵀ ([g·d, g·d], folded into a
+ *   constant by onnxruntime at load), which costs g·d/D of an o projection instead of one;
+ *   `wanda` [batch, H·d]: Σ_t mask·|A[t,c]| per input channel c.
  * Squares are taken in float32 (Cast first), so fp16 models do not overflow.
  */
 import * as fs from 'node:fs';
@@ -26,9 +30,18 @@ import {
 } from '../onnx/proto';
 import { GraphBuilder, pruneToOutputs, tensorValueInfo } from './graph-builder';
 
-export type FfnMode = 'paper' | 'code';
+/**
+ * Which scores a pass computes: `paper` (method.md's relevance, the default), `code` (PLND's
+ * code-form FFN score), or `wanda` (the Wanda-style structured baseline's activation sums).
+ */
+export type ScoreForm = 'paper' | 'code' | 'wanda';
 export type ScoreKind = 'ffn' | 'attention';
 
+/**
+ * One reduction the graph returns, and how the scorer turns it into unit scores: take the
+ * square root of a sum of squares, multiply value c by ‖W[c, :]‖₂ of the module's output
+ * projection when `scaleByRowNorms`, then add up each unit's `width / units` values.
+ */
 export interface ScoringOutput {
   /** Graph output name: `cusprun.ffn.{layer}` or `cusprun.attn.{layer}`. */
   name: string;
@@ -36,8 +49,12 @@ export interface ScoringOutput {
   kind: ScoreKind;
   /** Units of the layer's module: FFN channels or attention groups. */
   units: number;
+  /** Values per batch row in the graph output (a multiple of `units`). */
+  width: number;
   /** What the graph sums over real tokens. */
   reduction: 'sum-of-squares' | 'sum-of-abs';
+  /** Weight each value by the row norm of the down (FFN) or o (attention) projection. */
+  scaleByRowNorms: boolean;
 }
 
 /** An input the scoring graph reads and how a batch fills it. */
@@ -53,11 +70,11 @@ export interface ScoringProto {
   proto: ModelProto;
   outputs: ScoringOutput[];
   inputs: ScoringInput[];
-  ffnMode: FfnMode;
+  scoreForm: ScoreForm;
 }
 
 export interface ScoringGraphOptions {
-  ffnMode?: FfnMode;
+  scoreForm?: ScoreForm;
   /**
    * Folder under which the graph's own temporary folder is made (default `os.tmpdir()`). On
    * the model's filesystem, external data is hard-linked rather than copied.
@@ -129,9 +146,9 @@ function pastDims(
 export function buildScoringProto(
   model: OnnxModel,
   map: ModelMap,
-  options: { ffnMode?: FfnMode } = {}
+  options: { scoreForm?: ScoreForm } = {}
 ): ScoringProto {
-  const ffnMode = options.ffnMode ?? 'paper';
+  const scoreForm = options.scoreForm ?? 'paper';
   const source = model.graph;
   const opset = defaultOpset(model.proto);
   const b = new GraphBuilder('cusprun', opset);
@@ -168,15 +185,18 @@ export function buildScoringProto(
   for (const layer of map.layers) {
     const { ffn, attention } = layer;
     const ffnName = `${OUTPUT_PREFIX}ffn.${layer.index}`;
-    if (ffnMode === 'paper') {
+    if (scoreForm === 'code') {
+      sumOverTokens(
+        b.op('Abs', [upProjection(b, source, ffn.up, perToken)]),
+        ffnName
+      );
+    } else {
       const h = perToken(
         nodeByLabel(source, ffn.down.node).input[0],
         ffn.width
       );
-      sumOverTokens(b.op('Mul', [h, h]), ffnName);
-    } else {
       sumOverTokens(
-        b.op('Abs', [upProjection(b, source, ffn.up, perToken)]),
+        scoreForm === 'paper' ? b.op('Mul', [h, h]) : b.op('Abs', [h]),
         ffnName
       );
     }
@@ -185,7 +205,9 @@ export function buildScoringProto(
       layer: layer.index,
       kind: 'ffn',
       units: ffn.units,
-      reduction: ffnMode === 'paper' ? 'sum-of-squares' : 'sum-of-abs'
+      width: ffn.units,
+      reduction: scoreForm === 'paper' ? 'sum-of-squares' : 'sum-of-abs',
+      scaleByRowNorms: scoreForm !== 'code'
     });
 
     const { kvHeads: groups, groupSize, headSize } = attention;
@@ -199,29 +221,36 @@ export function buildScoringProto(
       );
     }
     const a = perToken(nodeByLabel(source, o.node).input[0], o.in);
-    // [B, T, G, g·d] → [B, G, T, g·d] @ [G, g·d, D] → [B, G, T, D]
-    const aGroups = b.transpose(
-      b.op('Reshape', [
-        a,
-        b.concat([batchTime, b.ints([groups, groupWidth])], 0)
-      ]),
-      [0, 2, 1, 3]
-    );
-    let w = b.cast(o.weight, DataType.FLOAT);
-    if (o.layout === 'out-in') {
-      w = b.transpose(w, [1, 0]);
-    }
-    const wGroups = b.op('Reshape', [w, b.ints([groups, groupWidth, o.out])]);
-    const y = b.op('MatMul', [aGroups, wGroups]);
-    const perTokenSq = b.reduceSum(b.op('Mul', [y, y]), [3], false);
     const attnName = `${OUTPUT_PREFIX}attn.${layer.index}`;
-    b.reduceSum(b.op('Mul', [perTokenSq, maskB1T]), [2], false, attnName);
+    if (scoreForm === 'wanda') {
+      sumOverTokens(b.op('Abs', [a]), attnName);
+    } else {
+      // [B, T, G, g·d] → [B, G, T, g·d] @ Gram [G, g·d, g·d], times a, summed over g·d.
+      const aGroups = b.transpose(
+        b.op('Reshape', [
+          a,
+          b.concat([batchTime, b.ints([groups, groupWidth])], 0)
+        ]),
+        [0, 2, 1, 3]
+      );
+      let w = b.cast(o.weight, DataType.FLOAT);
+      if (o.layout === 'out-in') {
+        w = b.transpose(w, [1, 0]);
+      }
+      const wGroups = b.op('Reshape', [w, b.ints([groups, groupWidth, o.out])]);
+      const gram = b.op('MatMul', [wGroups, b.transpose(wGroups, [0, 2, 1])]);
+      const aGram = b.op('MatMul', [aGroups, gram]);
+      const perTokenSq = b.reduceSum(b.op('Mul', [aGram, aGroups]), [3], false);
+      b.reduceSum(b.op('Mul', [perTokenSq, maskB1T]), [2], false, attnName);
+    }
     outputs.push({
       name: attnName,
       layer: layer.index,
       kind: 'attention',
       units: attention.units,
-      reduction: 'sum-of-squares'
+      width: scoreForm === 'wanda' ? o.in : attention.units,
+      reduction: scoreForm === 'wanda' ? 'sum-of-abs' : 'sum-of-squares',
+      scaleByRowNorms: scoreForm === 'wanda'
     });
   }
 
@@ -231,14 +260,14 @@ export function buildScoringProto(
     initializer: [...source.initializer, ...b.initializers],
     input: [...source.input, ...extraInputs],
     output: outputs.map(o =>
-      tensorValueInfo(o.name, DataType.FLOAT, ['batch', o.units])
+      tensorValueInfo(o.name, DataType.FLOAT, ['batch', o.width])
     )
   });
   return {
     proto: { ...model.proto, graph },
     outputs,
     inputs: modelInputs(graph, model.file),
-    ffnMode
+    scoreForm
   };
 }
 
@@ -314,13 +343,16 @@ export class ScoringGraph {
     readonly dir: string,
     readonly outputs: ScoringOutput[],
     readonly inputs: ScoringInput[],
-    readonly ffnMode: FfnMode,
+    readonly scoreForm: ScoreForm,
     readonly nodeCount: number,
-    /** How external data reached the folder: none, hard links, or a copy. */
-    readonly externalData: 'none' | 'linked' | 'copied'
+    /**
+     * How the weights reached the folder: hard links to the source's data file, a copy of it,
+     * or (a source without external data) written out from the model file.
+     */
+    readonly externalData: 'linked' | 'copied' | 'written'
   ) {}
 
-  /** Builds the scoring graph and saves it (with external data when the source has it). */
+  /** Builds the scoring graph and saves it with its weights in external data. */
   static write(
     model: OnnxModel,
     map: ModelMap,
@@ -331,7 +363,7 @@ export class ScoringGraph {
     fs.mkdirSync(parent, { recursive: true });
     const dir = fs.mkdtempSync(path.join(parent, 'cusprun-scoring-'));
     const file = path.join(dir, 'model.onnx');
-    let externalData: ScoringGraph['externalData'] = 'none';
+    let externalData: ScoringGraph['externalData'] = 'written';
     try {
       if (model.hasExternalData()) {
         externalData =
@@ -343,7 +375,9 @@ export class ScoringGraph {
         // Tensors keep pointing at the same locations, now hard links beside the graph.
         fs.writeFileSync(file, encodeModel(built.proto));
       } else {
-        model.save(file, { externalData: 'auto' }, built.proto);
+        // Weights always go to a data file: onnxruntime then loads them tensor by tensor
+        // instead of parsing one model-sized buffer beside this process's own copy.
+        model.save(file, { externalData: true }, built.proto);
       }
     } catch (error) {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -354,7 +388,7 @@ export class ScoringGraph {
       dir,
       built.outputs,
       built.inputs,
-      built.ffnMode,
+      built.scoreForm,
       (built.proto.graph as GraphProto).node.length,
       externalData
     );

@@ -7,7 +7,7 @@ import { DataType } from '../onnx/dtype';
 import { Feed, ModelSession, RuntimeOptions } from './runtime';
 import { ScoringGraph, ScoringInput, ScoringOutput } from './scoring-graph';
 
-/** One reduction for a batch: `data[row · units + unit]`. */
+/** One reduction for a batch: `data[row · width + value]`. */
 export interface BatchReduction {
   output: ScoringOutput;
   data: Float32Array;
@@ -115,7 +115,7 @@ export class ScoringSession {
     return this.session.outputNames;
   }
 
-  /** Runs one batch; each reduction comes back as float32 [rows, units]. */
+  /** Runs one batch; each reduction comes back as float32 [rows, width]. */
   async run(
     documents: ArrayLike<number>[],
     padId = 0
@@ -128,7 +128,7 @@ export class ScoringSession {
       if (
         !value ||
         !(value.data instanceof Float32Array) ||
-        value.data.length !== documents.length * output.units
+        value.data.length !== documents.length * output.width
       ) {
         throw new CusprunError(
           'unsupported',

@@ -1,4 +1,4 @@
 export * from './identity';
 export * from './score';
 export * from './store';
-export { inputRowNorms } from './weights';
+export { inputRowNorms, outputColumnSquares } from './weights';

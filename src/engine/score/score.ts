@@ -2,14 +2,19 @@
  * Relevance scores of every unit for every document (the Cus-Prun method, paper form):
  *   FFN channel k:     Imp(k | c) = ‖h[:, k]‖₂ · ‖W_down[k, :]‖₂
  *   attention group j: Imp(j | c) = ‖Σ_{h ∈ group j} A_h · W_o[rows of h, :]‖_F
- * both over the document's real tokens. The scoring graph returns Σ h² and Σ‖·‖²; this module
- * takes the square roots, multiplies by the down projection's row norms, and appends each
- * document's record to the score store. Documents already in the store are skipped, so an
+ * both over the document's real tokens; or the code form, or the Wanda-style baseline's
+ * Σ_t |h[t, k]| · ‖W_down[k, :]‖₂ (attention: the same summed over a group's o inputs). The
+ * scoring graph returns the sums over tokens; this module combines them with the weights'
+ * row norms (see `ScoringOutput`) and appends each document's record to the score store. Documents already in the store are skipped, so an
  * interrupted run resumes where its last commit ended.
  */
-import { ModelMap } from '../arch/types';
+import { LayerMap, ModelMap } from '../arch/types';
 import { RuntimeOptions } from '../capture/runtime';
-import { FfnMode, ScoringGraph } from '../capture/scoring-graph';
+import {
+  ScoreForm,
+  ScoringGraph,
+  ScoringOutput
+} from '../capture/scoring-graph';
 import { ScoringSession } from '../capture/scoring-session';
 import { CusprunError } from '../errors';
 import { OnnxModel } from '../onnx/model';
@@ -37,7 +42,7 @@ export interface ScoreProgress {
 export interface ScoreOptions extends RuntimeOptions {
   /** Documents per run of the scoring graph (default 8). */
   batchSize?: number;
-  ffnMode?: FfnMode;
+  scoreForm?: ScoreForm;
   /** The token that fills the padding (masked out; default 0). */
   padId?: number;
   /**
@@ -66,12 +71,12 @@ export interface ScoreSummary {
 export function storeHeader(
   model: OnnxModel,
   map: ModelMap,
-  ffnMode: FfnMode = 'paper'
+  scoreForm: ScoreForm = 'paper'
 ): StoreHeader {
   return {
     model: modelIdentity(model),
     family: map.family,
-    ffnMode,
+    scoreForm,
     layers: storeLayers(map)
   };
 }
@@ -81,9 +86,9 @@ export function openScoreStore(
   dir: string,
   model: OnnxModel,
   map: ModelMap,
-  ffnMode: FfnMode = 'paper'
+  scoreForm: ScoreForm = 'paper'
 ): ScoreStore {
-  return ScoreStore.open(dir, storeHeader(model, map, ffnMode));
+  return ScoreStore.open(dir, storeHeader(model, map, scoreForm));
 }
 
 function checkDocuments(documents: ScoreDocument[], vocab: number): void {
@@ -121,7 +126,7 @@ export async function scoreDocuments(
   store: ScoreStore,
   options: ScoreOptions = {}
 ): Promise<ScoreSummary> {
-  const ffnMode = options.ffnMode ?? 'paper';
+  const scoreForm = options.scoreForm ?? 'paper';
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new CusprunError(
@@ -131,12 +136,12 @@ export async function scoreDocuments(
   }
   const header = store.header;
   if (
-    header.ffnMode !== ffnMode ||
+    header.scoreForm !== scoreForm ||
     JSON.stringify(header.layers) !== JSON.stringify(storeLayers(map))
   ) {
     throw new CusprunError(
       'bad-argument',
-      `the score store holds ${header.ffnMode}-form scores for ${header.layers.length} layers; this run makes ${ffnMode}-form scores for ${map.layers.length}`,
+      `the score store holds ${header.scoreForm}-form scores for ${header.layers.length} layers; this run makes ${scoreForm}-form scores for ${map.layers.length}`,
       store.dir
     );
   }
@@ -173,15 +178,21 @@ export async function scoreDocuments(
     report();
     return summary;
   }
-  const downNorms =
-    ffnMode === 'paper'
-      ? map.layers.map(l => inputRowNorms(model, l.ffn.down))
-      : undefined;
   const parts = store.parts;
   const graph = ScoringGraph.write(model, map, {
-    ffnMode,
+    scoreForm,
     workDir: options.workDir
   });
+  const rowNorms = new Map(
+    graph.outputs
+      .filter(o => o.scaleByRowNorms)
+      .map(o => {
+        const layer = map.layers.find(l => l.index === o.layer) as LayerMap;
+        const projection =
+          o.kind === 'ffn' ? layer.ffn.down : layer.attention.o;
+        return [o.name, inputRowNorms(model, projection)];
+      })
+  );
   let session: ScoringSession | undefined;
   try {
     session = await ScoringSession.open(graph, {
@@ -209,20 +220,15 @@ export async function scoreDocuments(
         if (!part || part.units !== output.units) {
           throw new Error(`no record part for ${output.name}`);
         }
-        const norms =
-          output.kind === 'ffn' ? downNorms?.[output.layer] : undefined;
-        const root = output.reduction === 'sum-of-squares';
-        records.forEach((record, row) => {
-          const target = record.scores.subarray(
-            part.offset,
-            part.offset + part.units
-          );
-          for (let u = 0; u < part.units; u++) {
-            const value = data[row * part.units + u];
-            const base = root ? Math.sqrt(value) : value;
-            target[u] = norms ? base * norms[u] : base;
-          }
-        });
+        const norms = rowNorms.get(output.name);
+        records.forEach((record, row) =>
+          unitScores(
+            output,
+            data.subarray(row * output.width, (row + 1) * output.width),
+            norms,
+            record.scores.subarray(part.offset, part.offset + part.units)
+          )
+        );
       }
       store.append(records);
       summary.scored += batch.length;
@@ -235,4 +241,20 @@ export async function scoreDocuments(
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
+}
+
+/** Turns one batch row of a reduction into unit scores, as `ScoringOutput` describes. */
+function unitScores(
+  output: ScoringOutput,
+  values: Float32Array,
+  norms: Float32Array | undefined,
+  target: Float32Array
+): void {
+  const perUnit = output.width / output.units;
+  const root = output.reduction === 'sum-of-squares';
+  target.fill(0);
+  for (let c = 0; c < output.width; c++) {
+    const base = root ? Math.sqrt(values[c]) : values[c];
+    target[Math.floor(c / perUnit)] += norms ? base * norms[c] : base;
+  }
 }

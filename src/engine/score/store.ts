@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelMap } from '../arch/types';
-import { FfnMode, ScoreKind } from '../capture/scoring-graph';
+import { ScoreForm, ScoreKind } from '../capture/scoring-graph';
 import { CusprunError } from '../errors';
 import { ModelIdentity } from './identity';
 
@@ -23,6 +23,8 @@ export const STORE_FORMAT = 'cusprun-score-store';
 export const STORE_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const DATA_FILE = 'scores.f32';
+/** Held by the one process appending to the store. */
+export const LOCK_FILE = 'writer.lock';
 
 /** Units per layer and kind: what a record holds. */
 export interface StoreLayer {
@@ -35,7 +37,7 @@ export interface StoreLayer {
 export interface StoreHeader {
   model: ModelIdentity;
   family: string;
-  ffnMode: FfnMode;
+  scoreForm: ScoreForm;
   layers: StoreLayer[];
 }
 
@@ -134,8 +136,8 @@ function differences(a: StoreHeader, b: StoreHeader): string[] {
       `model ${path.basename(path.dirname(a.model.file))}/${path.basename(a.model.file)} (sha256 ${a.model.sha256.slice(0, 12)}…) vs ${b.model.sha256.slice(0, 12)}…`
     );
   }
-  if (a.ffnMode !== b.ffnMode) {
-    out.push(`FFN score form '${a.ffnMode}' vs '${b.ffnMode}'`);
+  if (a.scoreForm !== b.scoreForm) {
+    out.push(`FFN score form '${a.scoreForm}' vs '${b.scoreForm}'`);
   }
   if (JSON.stringify(a.layers) !== JSON.stringify(b.layers)) {
     out.push('units per layer differ');
@@ -150,6 +152,7 @@ export class ScoreStore {
   private fd: number | undefined;
   private readFd: number | undefined;
   private truncated = false;
+  private locked = false;
 
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
@@ -235,7 +238,7 @@ export class ScoreStore {
       version: STORE_VERSION,
       model: header.model,
       family: header.family,
-      ffnMode: header.ffnMode,
+      scoreForm: header.scoreForm,
       layers: header.layers,
       data: DATA_FILE,
       record: { floats, bytes: floats * 4, parts },
@@ -250,8 +253,8 @@ export class ScoreStore {
   }
 
   get header(): StoreHeader {
-    const { model, family, ffnMode, layers } = this.manifest;
-    return { model, family, ffnMode, layers };
+    const { model, family, scoreForm, layers } = this.manifest;
+    return { model, family, scoreForm, layers };
   }
 
   get parts(): readonly RecordPart[] {
@@ -281,6 +284,7 @@ export class ScoreStore {
 
   private open(): number {
     if (this.fd === undefined) {
+      this.lock();
       const file = this.dataPath();
       if (!fs.existsSync(file)) {
         fs.writeFileSync(file, new Uint8Array(0));
@@ -288,6 +292,39 @@ export class ScoreStore {
       this.fd = fs.openSync(file, 'r+');
     }
     return this.fd;
+  }
+
+  /**
+   * Takes the writer lock: a file holding the writer's pid, created exclusively. A lock whose
+   * process is gone (a crashed or killed run) is taken over, so a resumed run never waits.
+   */
+  private lock(): void {
+    const file = path.join(this.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+        this.locked = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw error;
+        }
+      }
+      const holder = Number(fs.readFileSync(file, 'utf8'));
+      if (holder > 0 && holder !== process.pid && processAlive(holder)) {
+        throw new CusprunError(
+          'busy',
+          `another process (pid ${holder}) is writing this score store; wait for it or stop it`,
+          this.dir
+        );
+      }
+      fs.rmSync(file, { force: true });
+    }
+    throw new CusprunError(
+      'busy',
+      "could not take the score store's writer lock",
+      this.dir
+    );
   }
 
   private writeManifest(): void {
@@ -455,5 +492,18 @@ export class ScoreStore {
     }
     this.fd = undefined;
     this.readFd = undefined;
+    if (this.locked) {
+      fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
+      this.locked = false;
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -11,11 +11,14 @@ import { tensorDims } from '../onnx/tensor';
 const CHUNK_BYTES = 8 << 20;
 
 /**
- * ‖W[k, :]‖₂ for every input k of a projection y = x·W (the rows of the [in, out] matrix),
- * whatever layout the initializer has: stored [in, out] the rows are contiguous; stored
- * [out, in] they are columns.
+ * Σ W² over every input row and every output column of a projection y = x·W, whatever layout
+ * the initializer has: stored [in, out] the rows are contiguous; stored [out, in] they are
+ * columns. Columns cover the whole initializer (all parts of a fused projection).
  */
-export function inputRowNorms(model: OnnxModel, ref: LinearRef): Float32Array {
+function squaredSums(
+  model: OnnxModel,
+  ref: LinearRef
+): { rows: Float64Array; columns: Float64Array } {
   const tensor = model.initializers.get(ref.weight);
   const dataType = tensor?.data_type ?? 0;
   const size = elementBytes(dataType);
@@ -26,29 +29,44 @@ export function inputRowNorms(model: OnnxModel, ref: LinearRef): Float32Array {
       model.file
     );
   }
-  const [rows, cols] = tensorDims(tensor);
-  const sums = new Float64Array(ref.in);
+  const [stored, cols] = tensorDims(tensor);
+  const inOut = ref.layout === 'in-out';
+  const rows = new Float64Array(inOut ? stored : cols);
+  const columns = new Float64Array(inOut ? cols : stored);
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / (cols * size)));
-  for (let start = 0; start < rows; start += rowsPerChunk) {
-    const count = Math.min(rowsPerChunk, rows - start);
+  for (let start = 0; start < stored; start += rowsPerChunk) {
+    const count = Math.min(rowsPerChunk, stored - start);
     const values = bytesToFloat32(
       model.slice(tensor, start * cols * size, count * cols * size),
       dataType
     );
     for (let r = 0; r < count; r++) {
       const base = r * cols;
-      if (ref.layout === 'in-out') {
-        let sum = 0;
-        for (let c = 0; c < cols; c++) {
-          sum += values[base + c] * values[base + c];
-        }
-        sums[start + r] += sum;
-      } else {
-        for (let c = 0; c < cols; c++) {
-          sums[c] += values[base + c] * values[base + c];
+      for (let c = 0; c < cols; c++) {
+        const square = values[base + c] * values[base + c];
+        if (inOut) {
+          rows[start + r] += square;
+          columns[c] += square;
+        } else {
+          rows[c] += square;
+          columns[start + r] += square;
         }
       }
     }
   }
-  return Float32Array.from(sums, Math.sqrt);
+  return { rows, columns };
+}
+
+/** ‖W[k, :]‖₂ for every input k of a projection y = x·W (the rows of the [in, out] matrix). */
+export function inputRowNorms(model: OnnxModel, ref: LinearRef): Float32Array {
+  return Float32Array.from(squaredSums(model, ref).rows, Math.sqrt);
+}
+
+/** ‖W[:, c]‖₂² for each of the projection's own output columns (its part of a fused one). */
+export function outputColumnSquares(
+  model: OnnxModel,
+  ref: LinearRef
+): Float64Array {
+  const { columns } = squaredSums(model, ref);
+  return ref.columns ? columns.slice(ref.columns[0], ref.columns[1]) : columns;
 }

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
-import { FfnMode } from '../../engine/capture/scoring-graph';
+import { ScoreForm } from '../../engine/capture/scoring-graph';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import { CusprunError } from '../../engine/errors';
 import { OnnxModel } from '../../engine/onnx/model';
@@ -32,7 +32,7 @@ export interface ScoreJob {
   run: string;
   batchSize?: number;
   threads?: number;
-  ffnMode?: FfnMode;
+  scoreForm?: ScoreForm;
   onProgress?: (progress: ScoreProgress) => void;
   signal?: AbortSignal;
 }
@@ -55,12 +55,12 @@ export async function runScoreJob(
     const corpus = loadCorpus(job.corpus, loadTokenizer(model.dir), {
       vocab: map.vocab
     });
-    const ffnMode = job.ffnMode ?? 'paper';
+    const scoreForm = job.scoreForm ?? 'paper';
     const store = openScoreStore(
       path.join(job.run, SCORES_DIR),
       model,
       map,
-      ffnMode
+      scoreForm
     );
     try {
       const existing = fs.existsSync(path.join(job.run, RUN_FILE))
@@ -106,7 +106,7 @@ export async function runScoreJob(
           }))
         },
         scoring: {
-          ffnMode,
+          scoreForm,
           batchSize: job.batchSize ?? 8,
           threads: job.threads ?? 0
         },
@@ -123,7 +123,7 @@ export async function runScoreJob(
       const summary = await scoreDocuments(model, map, documents, store, {
         batchSize: job.batchSize,
         threads: job.threads,
-        ffnMode,
+        scoreForm,
         onProgress: job.onProgress,
         signal: job.signal
       });

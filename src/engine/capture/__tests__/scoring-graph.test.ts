@@ -37,8 +37,8 @@ describe('the scoring graph of every fixture export', () => {
       const model = OnnxModel.load(fixtureFile(entry));
       try {
         const map = mapModel(model);
-        for (const ffnMode of ['paper', 'code'] as const) {
-          const built = buildScoringProto(model, map, { ffnMode });
+        for (const scoreForm of ['paper', 'code'] as const) {
+          const built = buildScoringProto(model, map, { scoreForm });
           const graph = built.proto.graph as GraphProto;
           // Outputs: the reductions and nothing else (no logits, no present.*).
           const names = map.layers.flatMap(l => [
@@ -104,7 +104,7 @@ describe('running a scoring graph', () => {
       const model = OnnxModel.load(fixtureFile(entry));
       const graph = ScoringGraph.write(model, mapModel(model));
       try {
-        expect(graph.externalData).toBe('none');
+        expect(graph.externalData).toBe('written');
         const session = await ScoringSession.open(graph, { threads: 1 });
         expect([...session.outputNames]).toEqual(
           graph.outputs.map(o => o.name)

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { ModelMap } from '../../arch/types';
+import { LinearRef, ModelMap } from '../../arch/types';
 import { ModelSession } from '../../capture/runtime';
 import {
   feedsFor,
@@ -56,7 +56,7 @@ async function scoresOf(
     path.join(dir, `store-${Math.random().toString(36).slice(2)}`),
     model,
     map,
-    options.ffnMode
+    options.scoreForm
   );
   try {
     await scoreDocuments(model, map, documents, store, {
@@ -141,7 +141,7 @@ describe('the PLND code form', () => {
         const tokens = reference(entry.family).sequences[1];
         const code = (
           await scoresOf(model, map, [{ id: 'd', tokens }], {
-            ffnMode: 'code'
+            scoreForm: 'code'
           })
         ).get('d')!;
         const paper = (await scoresOf(model, map, [{ id: 'd', tokens }])).get(
@@ -201,6 +201,94 @@ describe('the PLND code form', () => {
             s.find(x => x.layer === layer.index && x.kind === 'attention')!
               .scores;
           expect(attention(code)).toEqual(attention(paper));
+        }
+      } finally {
+        model.close();
+      }
+    }
+  );
+});
+
+/** ‖W[c, :]‖₂ of y = x·W for every input c, straight from the initializer. */
+function rowNorms(model: OnnxModel, ref: LinearRef): Float64Array {
+  const w = model.float32(model.initializers.get(ref.weight)!);
+  const norms = new Float64Array(ref.in);
+  for (let r = 0; r < ref.in; r++) {
+    for (let c = 0; c < ref.out; c++) {
+      const v =
+        ref.layout === 'in-out' ? w[r * ref.out + c] : w[c * ref.in + r];
+      norms[r] += v * v;
+    }
+  }
+  return norms.map(Math.sqrt);
+}
+
+describe('the Wanda-style baseline form', () => {
+  it.each(
+    [
+      pick('llama', 'torchscript'),
+      pick('qwen3', 'kv'),
+      pick('phi3', 'dynamo')
+    ].map(e => [`${e.family}/${e.style}`, e] as const)
+  )(
+    '%s: Σ_t |h[t, k]|·‖W_down[k, :]‖ per channel and Σ over a group of Σ_t |A[t, c]|·‖W_o[c, :]‖',
+    async (_name, entry: FixtureEntry) => {
+      const model = OnnxModel.load(fixtureFile(entry));
+      try {
+        const map = mapModel(model);
+        const tokens = reference(entry.family).sequences[1];
+        const wanda = (
+          await scoresOf(model, map, [{ id: 'd', tokens }], {
+            scoreForm: 'wanda'
+          })
+        ).get('d')!;
+        const probes = map.layers.flatMap(l =>
+          [l.ffn.down, l.attention.o].map(ref => ({
+            layer: l,
+            ref,
+            value: model.graph.node.find(n => n.name === ref.node)!.input[0]
+          }))
+        );
+        const file = path.join(dir, 'probe.onnx');
+        model.save(
+          file,
+          {},
+          withExtraOutputs(
+            model.proto,
+            probes.map(p => ({
+              name: p.value,
+              elemType: elemTypeOf(map.dtype)
+            }))
+          )
+        );
+        const session = await ModelSession.open(file, { threads: 1 });
+        const fetched = await session.run(
+          feedsFor(entry, tokens),
+          probes.map(p => p.value)
+        );
+        await session.release();
+        for (const { layer, ref, value } of probes) {
+          const kind = ref === layer.ffn.down ? 'ffn' : 'attention';
+          const units =
+            kind === 'ffn' ? layer.ffn.units : layer.attention.units;
+          const out = fetched[value];
+          const values = floats(out.data as never, out.type);
+          const norms = rowNorms(model, ref);
+          const expected = new Float64Array(units);
+          const perUnit = ref.in / units;
+          for (let t = 0; t < tokens.length; t++) {
+            for (let c = 0; c < ref.in; c++) {
+              expected[Math.floor(c / perUnit)] +=
+                Math.abs(values[t * ref.in + c]) * norms[c];
+            }
+          }
+          const got = wanda.find(
+            s => s.layer === layer.index && s.kind === kind
+          )!.scores;
+          const scale = Math.max(...expected);
+          expected.forEach((e, k) =>
+            expect(Math.abs(got[k] - e) / scale).toBeLessThan(1e-5)
+          );
         }
       } finally {
         model.close();
@@ -361,7 +449,7 @@ describe('scoreDocuments', () => {
     ).rejects.toThrow(/batch size/);
     await expect(
       scoreDocuments(model, map, [{ id: 'x', tokens: [1] }], store, {
-        ffnMode: 'code'
+        scoreForm: 'code'
       })
     ).rejects.toThrow(/paper-form scores/);
     expect(store.size).toBe(0);

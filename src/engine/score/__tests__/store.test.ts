@@ -1,4 +1,5 @@
 /** The score store on disk, and resuming an interrupted scoring run on a real fixture. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
@@ -8,6 +9,7 @@ import { OnnxModel } from '../../onnx/model';
 import { DocumentScores } from '../../select/from-scores';
 import {
   DATA_FILE,
+  LOCK_FILE,
   MANIFEST_FILE,
   Manifest,
   openScoreStore,
@@ -28,7 +30,7 @@ afterEach(() => removeDir(dir));
 const HEADER: StoreHeader = {
   model: { file: '/models/m/model.onnx', sha256: 'ab'.repeat(32), bytes: 10 },
   family: 'llama',
-  ffnMode: 'paper',
+  scoreForm: 'paper',
   layers: [
     { index: 0, ffn: 3, attention: 2 },
     { index: 1, ffn: 3, attention: 2 }
@@ -70,7 +72,7 @@ describe('the score store', () => {
       format: 'cusprun-score-store',
       version: 1,
       family: 'llama',
-      ffnMode: 'paper',
+      scoreForm: 'paper',
       data: DATA_FILE,
       record: { floats: FLOATS, bytes: FLOATS * 4 },
       dataBytes: 3 * FLOATS * 4,
@@ -125,7 +127,7 @@ describe('the score store', () => {
     expect(
       other({ model: { ...HEADER.model, sha256: 'cd'.repeat(32) } })
     ).toThrow(/made for other scores \(model m\/model\.onnx/);
-    expect(other({ ffnMode: 'code' })).toThrow(/FFN score form/);
+    expect(other({ scoreForm: 'code' })).toThrow(/FFN score form/);
     expect(other({ layers: HEADER.layers.slice(1) })).toThrow(
       /units per layer/
     );
@@ -185,6 +187,48 @@ describe('the score store', () => {
     );
     fs.writeFileSync(path.join(root, MANIFEST_FILE), '{"format": "cusp');
     expect(() => ScoreStore.open(root)).toThrow(/not valid JSON/);
+  });
+});
+
+describe('the writer lock', () => {
+  it('lets one process append at a time and frees the lock on close', () => {
+    const root = path.join(dir, 's');
+    const first = ScoreStore.open(root, HEADER);
+    first.append([record('a', 1)]);
+    expect(fs.readFileSync(path.join(root, LOCK_FILE), 'utf8')).toBe(
+      String(process.pid)
+    );
+    first.close();
+    expect(fs.existsSync(path.join(root, LOCK_FILE))).toBe(false);
+    const second = ScoreStore.open(root, HEADER);
+    second.append([record('b', 2)]);
+    second.close();
+    expect(ScoreStore.open(root).size).toBe(2);
+  });
+
+  it('refuses a second writer while the first one lives, and names it', () => {
+    const root = path.join(dir, 's');
+    ScoreStore.open(root, HEADER).close();
+    // pid 1 (init) is always alive and never this test's process.
+    fs.writeFileSync(path.join(root, LOCK_FILE), '1');
+    const store = ScoreStore.open(root, HEADER);
+    expect(() => store.append([record('a', 1)])).toThrow(
+      /another process \(pid 1\) is writing this score store/
+    );
+    store.close();
+    expect(ScoreStore.open(root).size).toBe(0);
+    expect(fs.readFileSync(path.join(root, LOCK_FILE), 'utf8')).toBe('1');
+  });
+
+  it('takes over the lock of a process that died', () => {
+    const root = path.join(dir, 's');
+    ScoreStore.open(root, HEADER).close();
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    fs.writeFileSync(path.join(root, LOCK_FILE), String(dead));
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1)]);
+    store.close();
+    expect(ScoreStore.open(root).size).toBe(1);
   });
 });
 
