@@ -72,6 +72,8 @@ function arithmetic(op: string, x: number, y: number): number {
       return Math.trunc(x / y);
     case 'Add':
       return x + y;
+    case 'Equal':
+      return x === y ? 1 : 0;
     default:
       return x - y;
   }
@@ -181,7 +183,8 @@ export class GraphIndex {
 
   /**
    * Evaluates an integer shape expression as far as constants allow: Concat, Unsqueeze,
-   * Squeeze, Gather, Cast, Reshape, Identity and elementwise Mul/Div/Add/Sub over constants.
+   * Squeeze, Gather, Cast, Reshape, Identity, ConstantOfShape, Where and elementwise
+   * Mul/Div/Add/Sub/Equal over constants.
    * Runtime dimensions (from Shape) come back as entries without a value. Each entry copied
    * from a constant says which constant and which element, so an edit knows what to rewrite.
    */
@@ -224,6 +227,16 @@ export class GraphIndex {
         // The last axis of a projection's output is its width, whatever the rank. Shape's
         // start/end attributes (opset 15) take a part of the shape.
         const rank = this.rank(node.input[0]);
+        const shapeOfShape =
+          rank === 1 || rank === undefined ? input(0) : undefined;
+        if (
+          shapeOfShape &&
+          !attribute(node, 'start') &&
+          !attribute(node, 'end')
+        ) {
+          // The shape of a traced 1-D integer tensor is its length (torch's Where/Expand dance).
+          return [{ value: shapeOfShape.length }];
+        }
         const lastDim = this.lastDims.get(node.input[0]);
         const start = attribute(node, 'start');
         const end = attribute(node, 'end');
@@ -271,10 +284,39 @@ export class GraphIndex {
           return data[i.value < 0 ? data.length + i.value : i.value] ?? {};
         });
       }
+      case 'ConstantOfShape': {
+        const dims = input(0)?.map(e => e.value);
+        const fill = attribute(node, 'value')?.t;
+        if (!dims || dims.some(d => d === undefined) || dims.length > 1) {
+          return undefined;
+        }
+        const filled = fill
+          ? bytesToInts(inlineBytes(fill), fill.data_type ?? 0)
+          : [0];
+        return Array.from({ length: dims[0] ?? 1 }, () => ({
+          value: filled[0]
+        }));
+      }
+      case 'Where': {
+        // Elementwise, broadcasting length-1 operands; an unknown condition yields an unknown.
+        const [cond, x, y] = [input(0), input(1), input(2)];
+        if (!cond || !x || !y) {
+          return undefined;
+        }
+        const at = (v: ShapeEntry[], i: number) => v[v.length === 1 ? 0 : i];
+        return Array.from(
+          { length: Math.max(cond.length, x.length, y.length) },
+          (_, i) => {
+            const c = at(cond, i).value;
+            return c === undefined ? {} : at(c ? x : y, i);
+          }
+        );
+      }
       case 'Mul':
       case 'Div':
       case 'Add':
-      case 'Sub': {
+      case 'Sub':
+      case 'Equal': {
         const a = input(0);
         const b = input(1);
         if (!a || !b) {

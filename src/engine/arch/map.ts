@@ -584,9 +584,7 @@ export function mapModel(model: OnnxModel, options: MapOptions = {}): ModelMap {
     });
     return { index: i, attention: attention.map, ffn, shapeConstants: [] };
   });
-  findShapeConstants(index, layers, layerLinears);
-
-  const blockers: string[] = [];
+  const blockers = findShapeConstants(index, layers, layerLinears);
   const leftover = [...ctx.linears.values()].filter(
     l => !used.has(l) && l !== lmHead
   );

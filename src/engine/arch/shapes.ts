@@ -42,6 +42,31 @@ function pathNodes(
   return nodes;
 }
 
+/**
+ * The integer constants a shape expression is computed from, not looking past Shape nodes
+ * (those give run-time sizes, which follow the pruned weights by themselves).
+ */
+function bakedInts(index: GraphIndex, value: string): number[] {
+  const values: number[] = [];
+  const seen = new Set<string>();
+  const queue = [value];
+  while (queue.length) {
+    const current = queue.pop() as string;
+    if (seen.has(current)) {
+      continue;
+    }
+    seen.add(current);
+    const ints = index.constantInts(current);
+    const node = index.producer.get(current);
+    if (ints) {
+      values.push(...ints);
+    } else if (node && node.op_type !== 'Shape') {
+      queue.push(...node.input.filter(Boolean));
+    }
+  }
+  return values;
+}
+
 /** The projections of one mapped layer, as graph nodes. */
 export interface LayerLinears {
   attentionInputs: Linear[];
@@ -50,11 +75,17 @@ export interface LayerLinears {
   down: Linear;
 }
 
+/**
+ * Records each layer's shape constants on it. Returns what blocks pruning: a Reshape or Expand
+ * inside a layer whose shape the tracer cannot read, computed from a constant that equals one of
+ * the layer's widths or head counts, might bake a width nobody would rewrite.
+ */
 export function findShapeConstants(
   index: GraphIndex,
   layers: LayerMap[],
   linears: LayerLinears[]
-): void {
+): string[] {
+  const unreadable: string[] = [];
   const users = new Map<string, Set<number>>();
   const found: ShapeConstant[][] = layers.map(() => []);
   layers.forEach((layer, i) => {
@@ -129,7 +160,18 @@ export function findShapeConstants(
     for (const { node, module } of candidates) {
       for (const shapeInput of SHAPE_INPUTS[node.op_type] ?? []) {
         const input = node.input[shapeInput];
-        const entries = (input ? index.traceInts(input) : undefined) ?? [];
+        const traced = input ? index.traceInts(input) : undefined;
+        if (
+          !traced &&
+          input &&
+          (node.op_type === 'Reshape' || node.op_type === 'Expand') &&
+          bakedInts(index, input).some(v => quantities.some(([q]) => q === v))
+        ) {
+          unreadable.push(
+            `layer ${layer.index}: cannot read the shape that ${node.op_type} ${nodeLabel(index, node)} takes from '${input}', so pruning could leave a width in it unchanged`
+          );
+        }
+        const entries = traced ?? [];
         for (const [position, entry] of entries.entries()) {
           if (
             entry.value === undefined ||
@@ -176,4 +218,5 @@ export function findShapeConstants(
         .sort((a, b) => a - b)
     }));
   });
+  return unreadable;
 }

@@ -5,6 +5,7 @@
  * original with the same units zeroed (see zero.ts); the source model is never modified.
  */
 import { GraphIndex } from '../arch/graph';
+import { CusprunError } from '../errors';
 import { ModelMap } from '../arch/types';
 import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
@@ -50,6 +51,13 @@ export function pruneModel(
   map: ModelMap,
   plan: UnitPlan
 ): ModelProto {
+  if (map.blockers.length) {
+    throw new CusprunError(
+      'unsupported',
+      `cannot prune this model safely: ${map.blockers.join('; ')}`,
+      model.file
+    );
+  }
   const replacements = editCutTensors(model, map, plan, gather);
   const index = new GraphIndex(model);
   const edits: ShapeEdits = {

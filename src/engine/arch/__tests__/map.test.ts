@@ -1,5 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { OnnxModel } from '../../onnx/model';
 import { fixtureFile, fixtureManifest } from '../../__tests__/fixtures';
+import { pruneModel } from '../../prune/structural';
 import { inspectModel, mapModel } from '..';
 
 const fixtures = fixtureManifest();
@@ -148,6 +152,62 @@ describe('the architecture map of every fixture export', () => {
       llama.layers[0].attention.kvHeads
     );
     expect(constants.every(c => c.sharedWithLayers.includes(1))).toBe(true);
+  });
+
+  it('blocks pruning when a baked width reaches a Reshape through an op it cannot read', () => {
+    const entry = fixtures.find(
+      f => f.family === 'llama' && f.style === 'dynamo'
+    )!;
+    const source = OnnxModel.load(fixtureFile(entry));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-map-'));
+    try {
+      const baked = mapModel(source).layers[0].shapeConstants.find(
+        c => c.op === 'Reshape' && c.quantity === 'heads'
+      )!;
+      // Abs is a no-op on a positive shape, but the tracer does not evaluate it.
+      const graph = source.graph;
+      const reshape = graph.node.find(n => n.name === baked.node)!;
+      const hidden = `${reshape.input[1]}.abs`;
+      const edited = {
+        ...source.proto,
+        graph: {
+          ...graph,
+          node: graph.node.flatMap(n =>
+            n === reshape
+              ? [
+                  {
+                    op_type: 'Abs',
+                    name: 'hide_shape',
+                    input: [reshape.input[1]],
+                    output: [hidden],
+                    attribute: [],
+                    metadata_props: []
+                  },
+                  { ...n, input: [n.input[0], hidden] }
+                ]
+              : [n]
+          )
+        }
+      };
+      source.save(path.join(dir, 'model.onnx'), {}, edited);
+      const map = inspectModel(dir);
+      expect(map.blockers).toEqual([
+        `layer 0: cannot read the shape that Reshape ${baked.node} takes from '${hidden}', so pruning could leave a width in it unchanged`
+      ]);
+      const blocked = OnnxModel.load(dir);
+      try {
+        expect(() =>
+          pruneModel(blocked, map, {
+            layers: [{ index: 0, ffn: [0], attention: [] }]
+          })
+        ).toThrow(/cannot prune this model safely: layer 0: cannot read/);
+      } finally {
+        blocked.close();
+      }
+    } finally {
+      source.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prefers config.json for the family name but never for the structure', () => {
