@@ -1,0 +1,4 @@
+export * from './plan';
+export * from './random';
+export * from './magnitude';
+export * from './pooled';

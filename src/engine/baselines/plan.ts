@@ -1,0 +1,48 @@
+/**
+ * A baseline removes as many units per layer and kind as the Cus-Prun plan it is compared
+ * with, so both reach the same ratio; only which units differs.
+ */
+import { LayerMap, ModelMap } from '../arch/types';
+import { CusprunError } from '../errors';
+import { LayerUnits, UnitPlan } from '../prune/plan';
+
+/** Per-unit values of one layer: lower means removed first. */
+export interface LayerValues {
+  ffn: ArrayLike<number>;
+  attention: ArrayLike<number>;
+}
+
+/** The indices of the `count` lowest values, ties by index, ascending. */
+export function lowest(values: ArrayLike<number>, count: number): number[] {
+  const order = Array.from({ length: values.length }, (_, i) => i);
+  order.sort((a, b) => values[a] - values[b] || a - b);
+  return order.slice(0, count).sort((a, b) => a - b);
+}
+
+/** A plan removing, in each layer and kind, the reference plan's count of lowest units. */
+export function planLike(
+  reference: UnitPlan,
+  valuesOf: (layer: LayerUnits) => LayerValues
+): UnitPlan {
+  return {
+    layers: reference.layers.map(layer => {
+      const values = valuesOf(layer);
+      return {
+        index: layer.index,
+        ffn: lowest(values.ffn, layer.ffn.length),
+        attention: lowest(values.attention, layer.attention.length)
+      };
+    })
+  };
+}
+
+export function mappedLayer(map: ModelMap, index: number): LayerMap {
+  const layer = map.layers.find(l => l.index === index);
+  if (!layer) {
+    throw new CusprunError(
+      'bad-argument',
+      `the plan names layer ${index}, which the model does not have`
+    );
+  }
+  return layer;
+}
