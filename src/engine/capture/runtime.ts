@@ -40,6 +40,7 @@ export function runtimeVersion(): string {
 
 export class ModelSession {
   private readonly session: ort.InferenceSession;
+  /** The model file, or the label of a model opened from memory. */
   readonly file: string;
 
   private constructor(file: string, session: ort.InferenceSession) {
@@ -51,20 +52,44 @@ export class ModelSession {
     file: string,
     options: RuntimeOptions = {}
   ): Promise<ModelSession> {
+    return ModelSession.create(file, file, options);
+  }
+
+  /**
+   * A session on an encoded model held in memory, every tensor inline (onnxruntime cannot
+   * resolve external data without a file); `label` stands for the file in errors.
+   */
+  static async fromBytes(
+    bytes: Uint8Array,
+    options: RuntimeOptions = {},
+    label = 'model in memory'
+  ): Promise<ModelSession> {
+    return ModelSession.create(bytes, label, options);
+  }
+
+  private static async create(
+    model: string | Uint8Array,
+    label: string,
+    options: RuntimeOptions
+  ): Promise<ModelSession> {
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [options.executionProvider ?? 'cpu'],
+      intraOpNumThreads: options.threads ?? 0,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: options.optimization ?? 'all'
+    };
     try {
-      const session = await ort.InferenceSession.create(file, {
-        executionProviders: [options.executionProvider ?? 'cpu'],
-        intraOpNumThreads: options.threads ?? 0,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: options.optimization ?? 'all'
-      });
-      return new ModelSession(file, session);
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, sessionOptions)
+          : await ort.InferenceSession.create(model, sessionOptions);
+      return new ModelSession(label, session);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new CusprunError(
         'unsupported',
         `onnxruntime cannot load the model: ${reason}`,
-        file
+        label
       );
     }
   }

@@ -329,7 +329,7 @@ function describeInput(
   }
   throw new CusprunError(
     'unsupported',
-    `the model needs an input cusprun does not know how to fill for scoring: '${info.name}'`,
+    `the model needs an input cusprun does not know how to fill: '${info.name}'`,
     file
   );
 }

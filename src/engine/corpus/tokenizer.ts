@@ -41,6 +41,8 @@ export interface CorpusTokenizer {
   readonly sha256: string;
   /** Token ids of raw text (BOS first when add_bos_token is set). */
   encode(text: string): number[];
+  /** Text of token ids, special tokens left out. */
+  decode(ids: number[]): string;
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
@@ -175,6 +177,9 @@ export function loadTokenizer(modelDir: string): CorpusTokenizer {
     encode(text: string): number[] {
       const ids = tokenizer.encode(text, { add_special_tokens: false }).ids;
       return bos === undefined ? ids : [bos, ...ids];
+    },
+    decode(ids: number[]): string {
+      return tokenizer.decode(ids, { skip_special_tokens: true });
     }
   };
 }

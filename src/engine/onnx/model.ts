@@ -41,6 +41,8 @@ export interface SaveOptions {
 }
 
 const COPY_CHUNK_BYTES = 8 << 20;
+/** Protobuf cannot encode or parse a message of 2 GiB or more. */
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const EXTERNAL_ALIGNMENT = 64;
 export const DEFAULT_MODEL_FILE = 'model.onnx';
 
@@ -369,9 +371,7 @@ export class OnnxModel {
         ) {
           return toFile(tensor);
         }
-        return isExternal(tensor)
-          ? { ...tensorWithoutData(tensor), raw_data: this.bytes(tensor) }
-          : tensor;
+        return this.inlined(tensor);
       };
       const graph = mapGraphTensors(proto.graph as GraphProto, place);
       const bytes = encodeModel({ ...proto, graph });
@@ -391,6 +391,46 @@ export class OnnxModel {
       fs.rmSync(tmpModel, { force: true });
       throw error;
     }
+  }
+
+  /** The tensor with its bytes inside it (external bytes read into `raw_data`). */
+  private inlined(tensor: TensorProto): TensorProto {
+    return isExternal(tensor)
+      ? { ...tensorWithoutData(tensor), raw_data: this.bytes(tensor) }
+      : tensor;
+  }
+
+  /**
+   * `proto` (this model, or an edited copy of its proto whose unedited tensors still point into
+   * this model's data) encoded with every tensor's bytes inline, so that it can run from memory
+   * with no file written. Protobuf caps a model at 2 GiB: a larger one must be saved with
+   * external data and run from its file.
+   */
+  encodeInline(proto: ModelProto = this.proto): Uint8Array {
+    const graph = proto.graph as GraphProto;
+    let tensorBytes = 0;
+    for (const tensor of graphTensors(graph)) {
+      tensorBytes += this.byteLength(tensor);
+    }
+    // Checked before reading any external data, so a model too large is refused at no cost.
+    const refuse = (bytes: number) => {
+      throw new CusprunError(
+        'unsupported',
+        `the model needs ${(bytes / 2 ** 30).toFixed(2)} GiB inline, more than protobuf's 2 GiB limit for a model held in memory; write it to a file (with external data) and run that`,
+        this.file
+      );
+    };
+    if (tensorBytes > PROTOBUF_LIMIT) {
+      refuse(tensorBytes);
+    }
+    const bytes = encodeModel({
+      ...proto,
+      graph: mapGraphTensors(graph, tensor => this.inlined(tensor))
+    });
+    if (bytes.byteLength > PROTOBUF_LIMIT) {
+      refuse(bytes.byteLength);
+    }
+    return bytes;
   }
 
   close(): void {

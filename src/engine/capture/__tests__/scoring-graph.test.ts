@@ -252,7 +252,7 @@ describe('batch feeds', () => {
         input: [...model.graph.input, { name: 'token_type_ids' }]
       };
       expect(() => modelInputs(unknown, model.file)).toThrow(
-        /does not know how to fill for scoring: 'token_type_ids'/
+        /does not know how to fill: 'token_type_ids'/
       );
     } finally {
       model.close();

@@ -1,0 +1,89 @@
+/** The runner's refusals: models it cannot load from memory or cannot evaluate. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ModelSession } from '../../capture/runtime';
+import { DataType } from '../../onnx/dtype';
+import { OnnxModel } from '../../onnx/model';
+import {
+  DATA_LOCATION_EXTERNAL,
+  decodeModel,
+  encodeModel
+} from '../../onnx/proto';
+import { tinyModel } from '../../__tests__/fixtures';
+import { ModelRunner } from '..';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-runner-'));
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const emptyTensor = {
+  float_data: [],
+  int32_data: [],
+  int64_data: [],
+  double_data: [],
+  uint64_data: [],
+  string_data: [],
+  external_data: []
+};
+
+it('refuses to hold a model over protobuf’s 2 GiB in memory, before reading its data', async () => {
+  const length = 2 ** 31 + 4;
+  // A sparse file: 2 GiB on paper, no disk blocks.
+  const data = path.join(tmp, 'big.bin');
+  fs.writeFileSync(data, '');
+  fs.truncateSync(data, length);
+  const proto = decodeModel(
+    tinyModel([{ op: 'Identity', inputs: ['input_ids'], output: 'logits' }], {
+      inputs: ['input_ids'],
+      outputs: ['logits'],
+      elemType: DataType.INT64
+    })
+  );
+  proto.graph!.initializer.push({
+    ...emptyTensor,
+    name: 'big',
+    dims: [BigInt(length / 4)],
+    data_type: DataType.FLOAT,
+    data_location: DATA_LOCATION_EXTERNAL,
+    external_data: [
+      { key: 'location', value: 'big.bin' },
+      { key: 'length', value: String(length) }
+    ]
+  });
+  const file = path.join(tmp, 'big.onnx');
+  fs.writeFileSync(file, encodeModel(proto));
+  const big = OnnxModel.load(file);
+  try {
+    await expect(ModelRunner.inMemory(big, big.proto)).rejects.toThrow(
+      /needs 2\.00 GiB inline, more than protobuf's 2 GiB limit/
+    );
+  } finally {
+    big.close();
+  }
+});
+
+it('names the in-memory model when onnxruntime cannot load it', async () => {
+  await expect(
+    ModelSession.fromBytes(new Uint8Array([1, 2, 3]), {}, 'pruned llama')
+  ).rejects.toThrow(/^pruned llama: onnxruntime cannot load the model/);
+});
+
+it('refuses a model without logits', async () => {
+  const file = path.join(tmp, 'no-logits.onnx');
+  fs.writeFileSync(
+    file,
+    tinyModel([{ op: 'Identity', inputs: ['input_ids'], output: 'y' }], {
+      inputs: ['input_ids'],
+      outputs: ['y'],
+      elemType: DataType.INT64
+    })
+  );
+  await expect(ModelRunner.open(file)).rejects.toThrow(
+    /has no 'logits' output; evaluation needs next-token logits/
+  );
+});
