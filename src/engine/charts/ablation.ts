@@ -1,0 +1,96 @@
+import {
+  ChartOptions,
+  distinct,
+  nonEmpty,
+  topLevel,
+  VegaLiteSpec
+} from './spec';
+import { AblationRow } from './types';
+
+function percent(ratio: number): string {
+  return `${(ratio * 100).toFixed(1)}%`;
+}
+
+/**
+ * The dimension ablation: one bar per dimension subset (L, D, T, L+D, …) in the order given, one
+ * panel per eval set and metric, bars coloured by how many dimensions the subset intersects.
+ * Each subset's label carries its pruning ratio (and its σ when the rows differ in σ), since
+ * at one σ fewer dimensions prune more and the bars are only comparable with that in view.
+ */
+export function ablationSpec(
+  rows: readonly AblationRow[],
+  options: ChartOptions = {}
+): VegaLiteSpec {
+  nonEmpty(rows, 'ablation rows');
+  const oneSigma = distinct(rows, r => r.sigma).length === 1;
+  const labelled = rows.map(r => ({
+    ...r,
+    label: oneSigma
+      ? `${r.dimensions.join('+')} (${percent(r.ratio)})`
+      : `${r.dimensions.join('+')} (σ ${r.sigma}, ${percent(r.ratio)})`
+  }));
+  const order = labelled.map(r => r.label);
+  const sizes = distinct(rows, r => r.dimensions.length)
+    .sort((a, b) => a - b)
+    .map(n => `${n}D`);
+  const values = labelled.flatMap(r =>
+    r.metrics.map(m => ({
+      subset: r.label,
+      dimensions: r.dimensions.join(' + '),
+      size: `${r.dimensions.length}D`,
+      sigma: r.sigma,
+      ratio: r.ratio,
+      evalSet: m.evalSet,
+      metric: m.metric,
+      value: m.value
+    }))
+  );
+  const panels = distinct(values, v =>
+    JSON.stringify([v.evalSet, v.metric])
+  ).map(key => {
+    const [evalSet, metric] = JSON.parse(key) as [string, string];
+    return {
+      title: `${evalSet} · ${metric}`,
+      width: options.width ?? { step: 34 },
+      height: options.height ?? 200,
+      data: {
+        values: values.filter(v => v.evalSet === evalSet && v.metric === metric)
+      },
+      mark: 'bar',
+      encoding: {
+        x: {
+          field: 'subset',
+          type: 'nominal',
+          sort: order,
+          axis: { labelAngle: -45 },
+          title: 'dimensions (pruning ratio)'
+        },
+        y: { field: 'value', type: 'quantitative', title: metric },
+        color: {
+          field: 'size',
+          type: 'nominal',
+          scale: { domain: sizes },
+          title: 'dimensions'
+        },
+        tooltip: [
+          { field: 'dimensions', type: 'nominal' },
+          { field: 'sigma', type: 'quantitative', title: 'σ', format: '.3f' },
+          { field: 'ratio', type: 'quantitative', format: '.2%' },
+          { field: 'value', type: 'quantitative', title: metric, format: '.4' }
+        ]
+      }
+    };
+  });
+  return topLevel(
+    options,
+    'Ablation over dimension subsets',
+    oneSigma
+      ? `σ = ${rows[0].sigma}; each subset's pruning ratio in brackets`
+      : "Each subset's σ and pruning ratio in brackets",
+    {
+      concat: panels,
+      columns: Math.min(panels.length, 3),
+      resolve: { scale: { color: 'shared' } }
+    }
+  );
+}
