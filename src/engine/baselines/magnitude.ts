@@ -6,9 +6,8 @@
  */
 import { LayerMap, LinearRef, ModelMap } from '../arch/types';
 import { OnnxModel } from '../onnx/model';
-import { UnitPlan } from '../prune/plan';
 import { inputRowNorms, outputColumnSquares } from '../score/weights';
-import { LayerValues, mappedLayer, planLike } from './plan';
+import { LayerValues, UnitValues } from './plan';
 
 /** Adds block b of `values` (b·width … (b+1)·width) into `units[b]`, for every unit. */
 function addBlocks(
@@ -70,12 +69,7 @@ export function unitMagnitudes(model: OnnxModel, layer: LayerMap): LayerValues {
   };
 }
 
-export function magnitudePlan(
-  model: OnnxModel,
-  map: ModelMap,
-  reference: UnitPlan
-): UnitPlan {
-  return planLike(reference, layer =>
-    unitMagnitudes(model, mappedLayer(map, layer.index))
-  );
+/** Every mapped layer's unit magnitudes: computed once, then ranked for any reference plan. */
+export function magnitudeValues(model: OnnxModel, map: ModelMap): UnitValues {
+  return { layers: map.layers.map(layer => unitMagnitudes(model, layer)) };
 }

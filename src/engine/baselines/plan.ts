@@ -19,6 +19,11 @@ export function lowest(values: ArrayLike<number>, count: number): number[] {
   return order.slice(0, count).sort((a, b) => a - b);
 }
 
+/** A value per unit of every mapped layer, in the map's layer order. */
+export interface UnitValues {
+  layers: LayerValues[];
+}
+
 /** A plan removing, in each layer and kind, the reference plan's count of lowest units. */
 export function planLike(
   reference: UnitPlan,
@@ -45,4 +50,16 @@ export function mappedLayer(map: ModelMap, index: number): LayerMap {
     );
   }
   return layer;
+}
+
+/** The reference plan's counts, filled with the units of lowest value. */
+export function rankedPlan(
+  map: ModelMap,
+  values: UnitValues,
+  reference: UnitPlan
+): UnitPlan {
+  return planLike(
+    reference,
+    layer => values.layers[map.layers.indexOf(mappedLayer(map, layer.index))]
+  );
 }

@@ -6,12 +6,11 @@
  * Wanda's sums over tokens simply add up.
  */
 import { ModelMap } from '../arch/types';
-import { UnitPlan } from '../prune/plan';
 import { DocumentScores } from '../select/from-scores';
-import { mappedLayer, planLike } from './plan';
 
 export type Pooling = 'root-sum-square' | 'sum';
 
+/** Usable wherever `UnitValues` are (e.g. `rankedPlan`). */
 export interface PooledScores {
   layers: { ffn: Float64Array; attention: Float64Array }[];
   documents: number;
@@ -46,15 +45,4 @@ export function poolScores(
     }
   }
   return { layers, documents: count };
-}
-
-export function pooledPlan(
-  map: ModelMap,
-  pooled: PooledScores,
-  reference: UnitPlan
-): UnitPlan {
-  return planLike(
-    reference,
-    layer => pooled.layers[map.layers.indexOf(mappedLayer(map, layer.index))]
-  );
 }

@@ -62,7 +62,8 @@ export function blocksOf(text: string): TextDocument[] {
 export function jsonlOf(
   text: string,
   textField: string,
-  file: string
+  file: string,
+  fieldHint = "set the manifest's textField to the field that holds the text"
 ): TextDocument[] {
   const docs: TextDocument[] = [];
   splitLines(text).forEach((raw, i) => {
@@ -92,7 +93,7 @@ export function jsonlOf(
       const keys = Object.keys(record);
       throw new CusprunError(
         'bad-argument',
-        `line ${line}: no "${textField}" field (it has ${keys.length === 0 ? 'none' : keys.map(k => `"${k}"`).join(', ')}); set the manifest's textField to the field that holds the text`,
+        `line ${line}: no "${textField}" field (it has ${keys.length === 0 ? 'none' : keys.map(k => `"${k}"`).join(', ')}); ${fieldHint}`,
         file
       );
     }

@@ -10,6 +10,7 @@ import {
   DocumentScores,
   dimensionLayerRanks,
   expertLayerRanks,
+  LayerRanks,
   unitGroups
 } from './from-scores';
 import { checkSigma, RatioResult, Selection } from './selection';
@@ -50,6 +51,111 @@ export interface ScoredDimension {
   documents: Iterable<DocumentScores>;
 }
 
+/** One dimension's deciding ranks per layer, under the strict (q = 1) or relaxed rule. */
+export interface DimensionRanks {
+  name: string;
+  q: number;
+  layers: LayerRanks[];
+}
+
+function checkQ(q: number): void {
+  if (!(q > 0 && q <= 1)) {
+    throw new CusprunError('bad-argument', `q must lie in (0, 1], got ${q}`);
+  }
+}
+
+/** Reads a dimension's documents once into its deciding ranks. */
+export function rankDimension(
+  dimension: ScoredDimension,
+  q = 1
+): DimensionRanks {
+  checkQ(q);
+  return {
+    name: dimension.name,
+    q,
+    layers: dimensionLayerRanks(dimension.documents, q)
+  };
+}
+
+/**
+ * The deciding ranks of an expert over some dimensions, sorted once: every σ, target ratio or
+ * sweep after that is a lookup (the rank identity in method.md). Experts on other subsets of
+ * the same dimensions reuse the dimensions' ranks.
+ */
+export class Expert {
+  readonly selection: Selection;
+  readonly dimensions: string[];
+  readonly q: number;
+  readonly minKeep: number;
+  readonly multipleOf: number;
+
+  constructor(
+    private readonly map: ModelMap,
+    dimensions: DimensionRanks[],
+    guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'> = {}
+  ) {
+    if (dimensions.length === 0) {
+      throw new CusprunError(
+        'bad-argument',
+        'an expert needs at least one dimension'
+      );
+    }
+    this.q = dimensions[0].q;
+    this.minKeep = guards.minKeep ?? 1;
+    this.multipleOf = guards.multipleOf ?? 1;
+    this.dimensions = dimensions.map(d => d.name);
+    this.selection = new Selection(
+      unitGroups(map, expertLayerRanks(dimensions.map(d => d.layers))),
+      map.prunableParams,
+      { minKeep: this.minKeep, multipleOf: this.multipleOf }
+    );
+  }
+
+  /** The plan at σ, or at the σ whose ratio comes closest to a target: exactly one of the two. */
+  plan(target: { sigma?: number; targetRatio?: number }): ExpertPlan {
+    if ((target.sigma === undefined) === (target.targetRatio === undefined)) {
+      throw new CusprunError(
+        'bad-argument',
+        'give either σ (--sigma) or a target ratio (--target-ratio), not both'
+      );
+    }
+    let result: RatioResult;
+    if (target.sigma !== undefined) {
+      checkSigma(target.sigma);
+      result = this.selection.ratio(target.sigma);
+    } else {
+      result = this.selection.sigmaForRatio(target.targetRatio as number);
+    }
+    const { map, selection } = this;
+    return {
+      sigma: result.sigma,
+      ratio: result.ratio,
+      wholeModelRatio: result.removedParams / map.totalParams,
+      removedParams: result.removedParams,
+      prunableParams: map.prunableParams,
+      totalParams: map.totalParams,
+      ...(target.targetRatio !== undefined
+        ? { targetRatio: target.targetRatio }
+        : {}),
+      dimensions: this.dimensions,
+      q: this.q,
+      minKeep: this.minKeep,
+      multipleOf: this.multipleOf,
+      layers: map.layers.map((layer, i) => ({
+        index: layer.index,
+        ffn: {
+          width: layer.ffn.units,
+          pruned: selection.units(2 * i, result.sigma)
+        },
+        attention: {
+          groups: layer.attention.units,
+          prunedGroups: selection.units(2 * i + 1, result.sigma)
+        }
+      }))
+    };
+  }
+}
+
 export function expertPlan(
   map: ModelMap,
   dimensions: ScoredDimension[],
@@ -68,51 +174,12 @@ export function expertPlan(
     );
   }
   const q = options.q ?? 1;
-  if (!(q > 0 && q <= 1)) {
-    throw new CusprunError('bad-argument', `q must lie in (0, 1], got ${q}`);
-  }
-  const ranks = expertLayerRanks(
-    dimensions.map(d => dimensionLayerRanks(d.documents, q))
-  );
-  const minKeep = options.minKeep ?? 1;
-  const multipleOf = options.multipleOf ?? 1;
-  const selection = new Selection(unitGroups(map, ranks), map.prunableParams, {
-    minKeep,
-    multipleOf
-  });
-  let result: RatioResult;
-  if (options.sigma !== undefined) {
-    checkSigma(options.sigma);
-    result = selection.ratio(options.sigma);
-  } else {
-    result = selection.sigmaForRatio(options.targetRatio as number);
-  }
-  return {
-    sigma: result.sigma,
-    ratio: result.ratio,
-    wholeModelRatio: result.removedParams / map.totalParams,
-    removedParams: result.removedParams,
-    prunableParams: map.prunableParams,
-    totalParams: map.totalParams,
-    ...(options.targetRatio !== undefined
-      ? { targetRatio: options.targetRatio }
-      : {}),
-    dimensions: dimensions.map(d => d.name),
-    q,
-    minKeep,
-    multipleOf,
-    layers: map.layers.map((layer, i) => ({
-      index: layer.index,
-      ffn: {
-        width: layer.ffn.units,
-        pruned: selection.units(2 * i, result.sigma)
-      },
-      attention: {
-        groups: layer.attention.units,
-        prunedGroups: selection.units(2 * i + 1, result.sigma)
-      }
-    }))
-  };
+  checkQ(q);
+  return new Expert(
+    map,
+    dimensions.map(d => rankDimension(d, q)),
+    options
+  ).plan(options);
 }
 
 export function unitPlanOf(plan: ExpertPlan): UnitPlan {

@@ -64,7 +64,7 @@ export function checkSigma(sigma: number): void {
 }
 
 export class Selection {
-  private readonly groups: UnitGroup[];
+  readonly groups: UnitGroup[];
   private readonly sorted: Uint32Array[];
   private readonly prunableParams: number;
   private readonly minKeep: number;

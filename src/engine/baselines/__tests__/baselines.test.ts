@@ -10,10 +10,10 @@ import { zeroUnits } from '../../prune/zero';
 import { DocumentScores } from '../../select/from-scores';
 import {
   lowest,
-  magnitudePlan,
-  pooledPlan,
+  magnitudeValues,
   poolScores,
   randomPlan,
+  rankedPlan,
   unitMagnitudes
 } from '..';
 
@@ -130,7 +130,7 @@ describe('the magnitude baseline', () => {
           ).toBeLessThan(1e-5);
         }
         const reference = referencePlan(map);
-        const plan = magnitudePlan(model, map, reference);
+        const plan = rankedPlan(map, magnitudeValues(model, map), reference);
         expect(counts(plan)).toEqual(counts(reference));
         expect(plan.layers[1].ffn).toEqual(
           lowest(values.ffn, reference.layers[1].ffn.length)
@@ -174,7 +174,7 @@ describe('pooled baselines', () => {
 
   it('removes the pooled lowest units with the reference counts', () => {
     const pooled = poolScores(map, documents, 'sum');
-    const plan = pooledPlan(map, pooled, {
+    const plan = rankedPlan(map, pooled, {
       layers: [
         { index: 0, ffn: [0, 2], attention: [] },
         { index: 1, ffn: [0], attention: [0] }

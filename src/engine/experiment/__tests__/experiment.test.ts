@@ -1,0 +1,307 @@
+/**
+ * Sweeps and the dimension ablation on a real fixture: scored with the fixture corpora, pruned
+ * in memory, evaluated by onnxruntime.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mapModel } from '../../arch/map';
+import { ModelMap } from '../../arch/types';
+import { loadCorpus, loadTokenizer } from '../../corpus';
+import { FIXTURES } from '../../__tests__/fixtures';
+import { OnnxModel } from '../../onnx/model';
+import { modelIdentity, openScoreStore, scoreDocuments } from '../../score';
+import { DimensionRanks, Expert, rankDimension } from '../../select';
+import {
+  EvalCache,
+  Evaluator,
+  loadEvalSet,
+  loadEvalSets,
+  parseGrid,
+  runAblation,
+  runSweep,
+  subsets
+} from '..';
+
+const MODEL = path.join(FIXTURES, 'llama', 'torchscript');
+const CORPORA = path.resolve(FIXTURES, '..', 'corpora');
+const EVAL = path.resolve(FIXTURES, '..', 'eval');
+
+describe('grids', () => {
+  it('reads START:STOP:STEP ranges inclusively and comma lists', () => {
+    expect(parseGrid('0.1:0.5:0.1', '--sigma')).toEqual([
+      0.1, 0.2, 0.3, 0.4, 0.5
+    ]);
+    expect(parseGrid('0.05:0.6:0.05', '--sigma')).toHaveLength(12);
+    expect(parseGrid('0.25, 0.45', '--target-ratios')).toEqual([0.25, 0.45]);
+  });
+
+  it('refuses values outside (0, 1) and malformed ranges, naming the option', () => {
+    expect(() => parseGrid('0.1,1.2', '--sigma')).toThrow(
+      /--sigma: every value must lie strictly between 0 and 1, got 1.2/
+    );
+    expect(() => parseGrid('0.5:0.1:0.1', '--sigma')).toThrow(/STOP ≥ START/);
+    expect(() => parseGrid('a,b', '--target-ratios')).toThrow(/got 'a,b'/);
+  });
+});
+
+describe('evaluation sets', () => {
+  it('tells multiple choice from perplexity sets by their fields', () => {
+    const mc = loadEvalSet(path.join(EVAL, 'mc.jsonl'));
+    expect(mc).toMatchObject({ name: 'mc', task: 'multiple-choice' });
+    expect(mc.items).toHaveLength(4);
+    const ppl = loadEvalSet(`qa=${path.join(CORPORA, 'task', 'qa.jsonl')}`);
+    expect(ppl).toMatchObject({ name: 'qa', task: 'perplexity' });
+    expect(ppl.texts.length).toBeGreaterThan(4);
+    expect(ppl.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('names the file and the problem in every refusal', () => {
+    const legal = path.join(CORPORA, 'domain', 'legal.txt');
+    expect(() => loadEvalSets([legal, `legal=${legal}`])).toThrow(
+      /two evaluation sets are named 'legal'/
+    );
+    expect(() => loadEvalSet(path.join(CORPORA, 'corpus.yaml'))).toThrow(
+      /corpus\.yaml: not an evaluation set: expected \.jsonl or \.txt/
+    );
+    expect(() =>
+      loadEvalSet(path.join(CORPORA, 'bad', 'no-field.jsonl'))
+    ).toThrow(
+      /no-field\.jsonl: line 3: no "text" field \(it has "question", "answer"\); each line of an evaluation set holds/
+    );
+  });
+});
+
+describe('subsets', () => {
+  it('gives the 7 non-empty subsets of three dimensions, smallest first', () => {
+    expect(subsets(['L', 'D', 'T'])).toEqual([
+      ['L'],
+      ['D'],
+      ['T'],
+      ['L', 'D'],
+      ['L', 'T'],
+      ['D', 'T'],
+      ['L', 'D', 'T']
+    ]);
+  });
+});
+
+describe('sweeps and the ablation on a fixture', () => {
+  let tmp: string;
+  let model: OnnxModel;
+  let map: ModelMap;
+  let ranks: DimensionRanks[];
+  let evaluator: () => Evaluator;
+  let cache: EvalCache;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-experiment-'));
+    model = OnnxModel.load(MODEL);
+    map = mapModel(model);
+    const tokenizer = loadTokenizer(MODEL);
+    const corpus = loadCorpus(path.join(CORPORA, 'corpus.yaml'), tokenizer, {
+      vocab: map.vocab
+    });
+    const store = openScoreStore(path.join(tmp, 'scores'), model, map);
+    const ids = (d: (typeof corpus.dimensions)[number]) =>
+      d.documents.map(doc => `${d.dimension}/${doc.index}`);
+    await scoreDocuments(
+      model,
+      map,
+      corpus.dimensions.flatMap(d =>
+        d.documents.map((doc, i) => ({ id: ids(d)[i], tokens: doc.tokens }))
+      ),
+      store,
+      { threads: 1 }
+    );
+    ranks = corpus.dimensions.map(d =>
+      rankDimension({
+        name: d.dimension,
+        documents: ids(d).map(id => store.documentScores(id))
+      })
+    );
+    store.close();
+    const sets = loadEvalSets([
+      path.join(CORPORA, 'task', 'qa.jsonl'),
+      path.join(EVAL, 'mc.jsonl')
+    ]);
+    cache = new EvalCache();
+    const evaluated = {
+      source: model,
+      map,
+      sha256: modelIdentity(model).sha256,
+      tokenizer
+    };
+    evaluator = () =>
+      new Evaluator(evaluated, sets, { truncation: 48 }, cache, { threads: 1 });
+  });
+  afterAll(() => {
+    model.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Every file under a folder, with its size and modification time. */
+  function listing(dir: string): string[] {
+    return (fs.readdirSync(dir, { recursive: true }) as string[])
+      .map(f => path.join(dir, f))
+      .filter(f => fs.existsSync(f) && fs.statSync(f).isFile())
+      .map(f => `${f} ${fs.statSync(f).size} ${fs.statSync(f).mtimeMs}`)
+      .sort();
+  }
+
+  it('sweeps 10 σ points with every model built in memory and no file written', async () => {
+    // Other test files write to the temp folder in parallel: this process's own writes are what
+    // the spies below see; the fixture folder must not change at all.
+    const before = listing(FIXTURES);
+    // The module object `fs` is frozen for spies; the one the engine's modules share is not.
+    const realFs = jest.requireActual<Record<string, jest.Func>>('node:fs');
+    const writers = [
+      'writeFileSync',
+      'writeSync',
+      'appendFileSync',
+      'openSync',
+      'mkdtempSync'
+    ];
+    const spies = writers.map(name => jest.spyOn(realFs, name));
+    try {
+      const expert = new Expert(map, ranks);
+      const sigmas = parseGrid('0.05:0.5:0.05', '--sigma');
+      const result = await runSweep(
+        expert,
+        evaluator(),
+        ['cus-prun'],
+        { seed: 0 },
+        { sigmas }
+      );
+      expect(result.points).toHaveLength(10);
+      expect(result.points.map(p => p.sigma)).toEqual(sigmas);
+      const ratios = result.points.map(p => p.ratio);
+      // A larger σ prunes a superset, so an equal ratio means the same units: a cache hit;
+      // so is a σ that prunes nothing (the dense model, evaluated first).
+      expect(result.points.map(p => p.cached)).toEqual(
+        ratios.map((r, i) => r === 0 || ratios.indexOf(r) < i)
+      );
+      expect(new Set(ratios).size).toBeGreaterThan(5);
+      expect(ratios).toEqual([...ratios].sort((a, b) => a - b));
+      expect(ratios[9]).toBeGreaterThan(0);
+      const perplexities = result.points.map(
+        p => p.metrics.find(m => m.metric === 'perplexity')!.value
+      );
+      expect(perplexities.every(Number.isFinite)).toBe(true);
+      const dense = result.dense.find(m => m.metric === 'perplexity')!.value;
+      expect(perplexities[9]).not.toBeCloseTo(dense, 6);
+      expect(result.dense.map(m => `${m.evalSet} ${m.metric}`)).toEqual([
+        'qa perplexity',
+        'mc accuracy',
+        'mc accuracy_norm'
+      ]);
+      const written = spies.flatMap((spy, i) =>
+        spy.mock.calls
+          .filter(args => writers[i] !== 'openSync' || (args[1] ?? 'r') !== 'r')
+          .map(args => `${writers[i]}(${String(args[0])})`)
+      );
+      expect(written).toEqual([]);
+    } finally {
+      spies.forEach(spy => spy.mockRestore());
+    }
+    expect(listing(FIXTURES)).toEqual(before);
+  });
+
+  it('serves a repeated point from the cache, and baselines share the counts', async () => {
+    const expert = new Expert(map, ranks);
+    const grid = { sigmas: [0.3] };
+    const methods = ['cus-prun', 'random', 'magnitude'] as const;
+    const first = await runSweep(
+      expert,
+      evaluator(),
+      ['cus-prun'],
+      { seed: 0 },
+      grid
+    );
+    const again = await runSweep(
+      expert,
+      evaluator(),
+      [...methods],
+      {
+        seed: 0,
+        magnitude: {
+          layers: map.layers.map(l => ({
+            ffn: new Float64Array(l.ffn.units).map((_, i) => i),
+            attention: new Float64Array(l.attention.units)
+          }))
+        }
+      },
+      grid
+    );
+    expect(again.points.map(p => [p.method, p.cached])).toEqual([
+      ['cus-prun', true],
+      ['random', false],
+      ['magnitude', false]
+    ]);
+    expect(again.points[0].metrics).toEqual(first.points[0].metrics);
+    expect(new Set(again.points.map(p => p.ratio)).size).toBe(1);
+  });
+
+  it('ablates the 7 dimension subsets at one target ratio, σ solved per subset', async () => {
+    const result = await runAblation(map, ranks, {}, 0.1, evaluator());
+    expect(result.rows.map(r => r.dimensions.join('+'))).toEqual([
+      'language',
+      'domain',
+      'task',
+      'language+domain',
+      'language+task',
+      'domain+task',
+      'language+domain+task'
+    ]);
+    for (const row of result.rows) {
+      expect(row.unreachable).toBeUndefined();
+      expect(row.sigma).toBeGreaterThan(0);
+      expect(Math.abs((row.ratio as number) - 0.1)).toBeLessThan(0.05);
+      expect(row.metrics.map(m => m.metric)).toEqual([
+        'perplexity',
+        'accuracy',
+        'accuracy_norm'
+      ]);
+    }
+    // More dimensions leave fewer units irrelevant to all: σ must rise to reach the ratio.
+    const sigma = (dims: string) =>
+      result.rows.find(r => r.dimensions.join('+') === dims)!.sigma as number;
+    expect(sigma('language+domain+task')).toBeGreaterThanOrEqual(
+      sigma('language')
+    );
+  });
+
+  it('reports a subset that cannot reach the target ratio instead of failing the ablation', async () => {
+    const result = await runAblation(
+      map,
+      ranks.slice(0, 1),
+      {},
+      0.99,
+      evaluator()
+    );
+    expect(result.rows).toHaveLength(1);
+    expect(result.rows[0].unreachable).toMatch(
+      /the target ratio 0.99 cannot be reached/
+    );
+    expect(result.rows[0].metrics).toEqual([]);
+  });
+});
+
+describe('the evaluation cache on disk', () => {
+  it('keeps results across instances and skips a torn last line', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-cache-'));
+    try {
+      const file = path.join(dir, 'evaluations.jsonl');
+      const metrics = [
+        { evalSet: 'x', metric: 'perplexity' as const, value: 3, count: 9 }
+      ];
+      new EvalCache(file).put('k', metrics);
+      fs.appendFileSync(file, '{"key": "torn", "metr');
+      const reopened = new EvalCache(file);
+      expect(reopened.get('k')).toEqual(metrics);
+      expect(reopened.get('torn')).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

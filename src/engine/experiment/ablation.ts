@@ -1,0 +1,85 @@
+/**
+ * The dimension ablation: an expert on every non-empty subset of the scored dimensions (7 for
+ * L, D and T), each at the same target ratio with σ solved per subset, evaluated side by side.
+ */
+import { ModelMap } from '../arch/types';
+import { CusprunError } from '../errors';
+import {
+  DimensionRanks,
+  Expert,
+  ExpertPlan,
+  PlanOptions,
+  unitPlanOf
+} from '../select/expert';
+import { EvalMetric } from './eval-sets';
+import { Evaluator } from './evaluator';
+
+export interface AblationRow {
+  dimensions: string[];
+  sigma?: number;
+  ratio?: number;
+  metrics: EvalMetric[];
+  cached: boolean;
+  /** Why the subset has no row: its expert cannot reach the target ratio. */
+  unreachable?: string;
+}
+
+export interface AblationResult {
+  targetRatio: number;
+  dense: EvalMetric[];
+  rows: AblationRow[];
+}
+
+/** Non-empty subsets, smallest first, each in the items' own order. */
+export function subsets<T>(items: readonly T[]): T[][] {
+  const all: T[][] = [];
+  for (let mask = 1; mask < 1 << items.length; mask++) {
+    all.push(items.filter((_, i) => mask & (1 << i)));
+  }
+  return all.sort((a, b) => a.length - b.length);
+}
+
+/** The subset's plan at the target ratio, or why it cannot reach it. */
+function planOrReason(
+  map: ModelMap,
+  subset: DimensionRanks[],
+  guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'>,
+  targetRatio: number
+): ExpertPlan | string {
+  try {
+    return new Expert(map, subset, guards).plan({ targetRatio });
+  } catch (error) {
+    if (error instanceof CusprunError && error.code === 'bad-argument') {
+      return error.message;
+    }
+    throw error;
+  }
+}
+
+export async function runAblation(
+  map: ModelMap,
+  dimensions: DimensionRanks[],
+  guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'>,
+  targetRatio: number,
+  evaluator: Evaluator,
+  onRow?: (row: AblationRow) => void
+): Promise<AblationResult> {
+  const dense = (await evaluator.evaluate()).metrics;
+  const rows: AblationRow[] = [];
+  for (const subset of subsets(dimensions)) {
+    const names = subset.map(d => d.name);
+    const plan = planOrReason(map, subset, guards, targetRatio);
+    const row: AblationRow =
+      typeof plan === 'string'
+        ? { dimensions: names, metrics: [], cached: false, unreachable: plan }
+        : {
+            dimensions: names,
+            sigma: plan.sigma,
+            ratio: plan.ratio,
+            ...(await evaluator.evaluate(unitPlanOf(plan)))
+          };
+    rows.push(row);
+    onRow?.(row);
+  }
+  return { targetRatio, dense, rows };
+}

@@ -1,0 +1,5 @@
+export * from './eval-sets';
+export * from './evaluator';
+export * from './methods';
+export * from './sweep';
+export * from './ablation';
