@@ -6,10 +6,26 @@ import { parseArgs, ParseArgsConfig } from 'node:util';
 import { isCusprunError } from '../engine/errors';
 import { inspect } from './commands/inspect';
 import { formatPlan } from './commands/plan';
-import { progressPrinter } from './commands/progress';
+import { progressLines, progressPrinter } from './commands/progress';
 import { runPlanJob } from './jobs/plan';
 import { runPruneJob, runVerifyJob } from './jobs/prune';
 import { runScoreJob } from './jobs/score';
+import { runAblateJob } from './jobs/ablate';
+import { runEvalJob } from './jobs/eval';
+import { runSweepJob } from './jobs/sweep';
+import { writeFileAtomic } from './atomic';
+import { METHODS, parseGrid, parseMethods } from '../engine/experiment';
+import {
+  ablationCharts,
+  ablationCsv,
+  ablationTable,
+  evalCsv,
+  evalTable,
+  sweepCharts,
+  sweepCsv,
+  sweepTable,
+  writeCharts
+} from './commands/experiment';
 import { cusprunVersion } from './run-folder';
 
 const USAGE = `usage: cusprun <command> [options]
@@ -27,6 +43,23 @@ commands:
       write the pruned expert model, and check it against the original with the units zeroed
   verify PRUNED_DIR --run RUN_DIR
       check a pruned model against the run's original with the same units zeroed
+  eval MODEL [MODEL ...] --eval SET [--eval SET ...] [--prompts FILE [--max-new-tokens N]]
+       [--latency] [eval options]
+      perplexity and multiple-choice accuracy of model files (dense or pruned), side by side
+  sweep --run RUN_DIR (--sigma GRID | --target-ratios GRID) --eval SET ... [--methods LIST]
+        [--seed N] [plan options] [eval options] [--charts DIR]
+      build the expert and the baselines in memory at every grid point and evaluate them;
+      GRID is START:STOP:STEP or a comma-separated list; methods: cus-prun, random,
+      magnitude, general, wanda (default: all)
+  ablate --run RUN_DIR --target-ratio R --eval SET ... [plan options] [eval options]
+         [--charts DIR]
+      an expert on each non-empty subset of the dimensions (7 for three), σ solved per subset
+eval options:
+  --eval SET         an evaluation set: FILE or NAME=FILE (.jsonl of {"text"} for perplexity,
+                     of {"question", "choices", "answer"} for multiple choice; .txt blocks)
+  --truncation N     tokens per document or question + choice (default 128)
+  --threads N        onnxruntime intra-op threads
+  --json FILE, --csv FILE   also write the results there
 options:
   -h, --help     show this help
   -v, --version  show the version`;
@@ -42,6 +75,57 @@ const PLAN_OPTIONS = {
   'min-keep': { type: 'string' },
   'multiple-of': { type: 'string' }
 } as const;
+
+const EVAL_OPTIONS = {
+  eval: { type: 'string', multiple: true },
+  truncation: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'string' },
+  csv: { type: 'string' }
+} as const;
+
+function evalOptions(values: {
+  eval?: string[];
+  truncation?: string;
+  threads?: string;
+}) {
+  if (!values.eval?.length) {
+    throw new UsageError(
+      '--eval SET is required (at least one evaluation set)'
+    );
+  }
+  return {
+    evalSets: values.eval,
+    truncation: number('truncation', values.truncation),
+    threads: number('threads', values.threads)
+  };
+}
+
+/** Writes the JSON and CSV files asked for; returns the lines that say so. */
+function writeRequested(
+  values: { json?: string; csv?: string },
+  json: unknown,
+  csv: () => string
+): string {
+  const lines: string[] = [];
+  if (values.json) {
+    writeFileAtomic(values.json, `${JSON.stringify(json, null, 1)}\n`);
+    lines.push(`wrote ${values.json}`);
+  }
+  if (values.csv) {
+    writeFileAtomic(values.csv, csv());
+    lines.push(`wrote ${values.csv}`);
+  }
+  return lines.map(l => `${l}\n`).join('');
+}
+
+function noPositionals(command: string, positionals: string[]): void {
+  if (positionals.length) {
+    throw new UsageError(
+      `${command} takes no positional arguments, got '${positionals[0]}'`
+    );
+  }
+}
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   args: string[],
@@ -211,6 +295,112 @@ export async function run(
       });
       return {
         stdout: `ok: max |logit difference| to the original with the units zeroed is ${maxAbsDiff.toExponential(2)} (tolerance ${tolerance})\n`,
+        code: 0
+      };
+    }
+    case 'eval': {
+      const { values, positionals } = parse(rest, {
+        ...EVAL_OPTIONS,
+        prompts: { type: 'string' },
+        'max-new-tokens': { type: 'string' },
+        latency: { type: 'boolean' }
+      });
+      if (positionals.length === 0) {
+        throw new UsageError(
+          'eval takes one MODEL or more (folders or .onnx files)'
+        );
+      }
+      const results = await runEvalJob({
+        models: positionals,
+        ...evalOptions(values),
+        prompts: values.prompts,
+        maxNewTokens: number('max-new-tokens', values['max-new-tokens']),
+        latency: values.latency ?? false
+      });
+      return {
+        stdout: `${evalTable(results)}\n${writeRequested(values, results, () => evalCsv(results))}`,
+        code: 0
+      };
+    }
+    case 'sweep': {
+      const { values, positionals } = parse(rest, {
+        ...PLAN_OPTIONS,
+        ...EVAL_OPTIONS,
+        'target-ratios': { type: 'string' },
+        methods: { type: 'string' },
+        seed: { type: 'string' },
+        charts: { type: 'string' }
+      });
+      noPositionals('sweep', positionals);
+      if (values['target-ratio'] !== undefined) {
+        throw new UsageError(
+          'sweep takes a grid: --target-ratios R1,R2,… (or --sigma)'
+        );
+      }
+      const sigma = values.sigma;
+      const ratios = values['target-ratios'];
+      if ((sigma === undefined) === (ratios === undefined)) {
+        throw new UsageError(
+          'give a σ grid (--sigma) or a target-ratio grid (--target-ratios)'
+        );
+      }
+      const progress = progressLines(process.stderr);
+      const scoring = progressPrinter(process.stderr);
+      const { record, file } = await runSweepJob({
+        // σ here is a grid, read below; the plan options are the rest.
+        ...planOptions({ ...values, sigma: undefined }),
+        ...evalOptions(values),
+        grid:
+          sigma !== undefined
+            ? { sigmas: parseGrid(sigma, '--sigma') }
+            : { targetRatios: parseGrid(ratios as string, '--target-ratios') },
+        methods: parseMethods(values.methods ?? METHODS.join(',')),
+        seed: number('seed', values.seed),
+        onScoreProgress: p => scoring.update(p),
+        onPoint: p =>
+          progress(
+            `${p.method} at σ ${p.sigma.toFixed(4)} (ratio ${(100 * p.ratio).toFixed(2)}%)${p.cached ? ', from cache' : ''}`
+          )
+      });
+      const charts = values.charts
+        ? await writeCharts(values.charts, sweepCharts(record))
+        : [];
+      return {
+        stdout: `${sweepTable(record)}\nkept in ${file}\n${charts.map(c => `wrote ${c}\n`).join('')}${writeRequested(values, record, () => sweepCsv(record))}`,
+        code: 0
+      };
+    }
+    case 'ablate': {
+      const { values, positionals } = parse(rest, {
+        ...PLAN_OPTIONS,
+        ...EVAL_OPTIONS,
+        charts: { type: 'string' }
+      });
+      noPositionals('ablate', positionals);
+      if (values.sigma !== undefined) {
+        throw new UsageError(
+          'ablate solves σ per subset: give --target-ratio, not --sigma'
+        );
+      }
+      const progress = progressLines(process.stderr);
+      const options = planOptions(values);
+      const { record, file } = await runAblateJob({
+        ...options,
+        ...evalOptions(values),
+        targetRatio: number(
+          'target-ratio',
+          required('target-ratio', values['target-ratio'])
+        ) as number,
+        onRow: r =>
+          progress(
+            `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${r.sigma?.toFixed(4)}, ratio ${(100 * (r.ratio ?? 0)).toFixed(2)}%`}${r.cached ? ', from cache' : ''}`
+          )
+      });
+      const charts = values.charts
+        ? await writeCharts(values.charts, ablationCharts(record))
+        : [];
+      return {
+        stdout: `${ablationTable(record)}\nkept in ${file}\n${charts.map(c => `wrote ${c}\n`).join('')}${writeRequested(values, record, () => ablationCsv(record))}`,
         code: 0
       };
     }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { runtimeVersion } from '../engine/capture/runtime';
 import { CusprunError } from '../engine/errors';
 import { ExpertPlan } from '../engine/select';
+import { writeFileAtomic } from './atomic';
 
 export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
@@ -98,13 +99,8 @@ export function readRun(dir: string): RunRecord {
 }
 
 export function writeRun(dir: string, record: RunRecord): void {
-  const root = path.resolve(dir);
-  fs.mkdirSync(root, { recursive: true });
-  const file = path.join(root, RUN_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(
-    tmp,
+  writeFileAtomic(
+    path.join(path.resolve(dir), RUN_FILE),
     `${JSON.stringify({ ...record, updated: new Date().toISOString() }, null, 2)}\n`
   );
-  fs.renameSync(tmp, file);
 }

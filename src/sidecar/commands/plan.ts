@@ -1,5 +1,6 @@
 /** `cusprun plan`: the expert's plan as a table, or as JSON for scripts and `cusprun prune`. */
 import { ExpertPlan } from '../../engine/select';
+import { formatTable } from './table';
 
 const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
 const count = (n: number) => n.toLocaleString('en-US');
@@ -15,15 +16,7 @@ export function formatPlan(plan: ExpertPlan): string {
       `${l.attention.groups - l.attention.prunedGroups.length}/${l.attention.groups}`
     ])
   ];
-  const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)));
-  const table = rows
-    .map(r =>
-      r
-        .map((cell, c) => cell.padEnd(widths[c]))
-        .join('  ')
-        .trimEnd()
-    )
-    .join('\n');
+  const table = formatTable(rows);
   const target =
     plan.targetRatio !== undefined
       ? ` (solved for a target of ${percent(plan.targetRatio)})`

@@ -49,3 +49,14 @@ export function progressPrinter(stream: NodeJS.WriteStream): {
     }
   };
 }
+
+/** Progress of a job made of steps (sweep points, ablation subsets): one line per step done. */
+export function progressLines(
+  stream: NodeJS.WritableStream
+): (step: string) => void {
+  let done = 0;
+  return step => {
+    done += 1;
+    stream.write(`[${done}] ${step}\n`);
+  };
+}

@@ -10,10 +10,12 @@ import { CusprunError } from '../../engine/errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ScoreStore } from '../../engine/score';
 import {
+  DimensionRanks,
   DocumentScores,
-  expertPlan,
+  Expert,
   ExpertPlan,
-  PlanOptions
+  PlanOptions,
+  rankDimension
 } from '../../engine/select';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
 
@@ -24,7 +26,7 @@ export interface PlanJob extends PlanOptions {
 }
 
 /** A stored record as per-layer FFN and attention scores. */
-function* documentScores(
+export function* documentScores(
   store: ScoreStore,
   ids: string[],
   layers: number
@@ -43,15 +45,13 @@ function* documentScores(
   }
 }
 
-/** Plans against an already mapped model (the prune job maps it once for both). */
-export function planWithMap(
-  job: PlanJob,
+/** The dimensions asked for (default: all the run scored), each one the run knows. */
+export function requestedDimensions(
   record: RunRecord,
-  map: ModelMap
-): ExpertPlan {
+  dims?: string[]
+): string[] {
   const known = record.corpus.dimensions.map(d => d.dimension);
-  const dims = job.dims ?? known;
-  for (const dim of dims) {
+  for (const dim of dims ?? []) {
     if (!known.includes(dim)) {
       throw new CusprunError(
         'bad-argument',
@@ -60,9 +60,20 @@ export function planWithMap(
       );
     }
   }
-  const store = ScoreStore.open(path.join(job.run, SCORES_DIR));
+  return dims ?? known;
+}
+
+/** Reads each requested dimension's scored documents once into its deciding ranks. */
+export function readDimensionRanks(
+  run: string,
+  record: RunRecord,
+  map: ModelMap,
+  dims: string[],
+  q = 1
+): DimensionRanks[] {
+  const store = ScoreStore.open(path.join(run, SCORES_DIR));
   try {
-    const dimensions = dims.map(dim => {
+    return dims.map(dim => {
       const ids = (
         record.corpus.dimensions.find(d => d.dimension === dim) ?? {
           documents: []
@@ -73,18 +84,46 @@ export function planWithMap(
         throw new CusprunError(
           'bad-argument',
           `${missing} of ${ids.length} '${dim}' documents are not scored yet; run 'cusprun score' on this run folder to finish`,
-          job.run
+          run
         );
       }
-      return {
-        name: dim,
-        documents: documentScores(store, ids, map.layers.length)
-      };
+      return rankDimension(
+        { name: dim, documents: documentScores(store, ids, map.layers.length) },
+        q
+      );
     });
-    return expertPlan(map, dimensions, job);
   } finally {
     store.close();
   }
+}
+
+/** The expert on the job's dimensions, ready for any σ or target ratio. */
+export function expertOf(
+  job: PlanJob,
+  record: RunRecord,
+  map: ModelMap
+): Expert {
+  const dims = requestedDimensions(record, job.dims);
+  return new Expert(
+    map,
+    readDimensionRanks(job.run, record, map, dims, job.q),
+    job
+  );
+}
+
+/** Plans against an already mapped model (the prune job maps it once for both). */
+export function planWithMap(
+  job: PlanJob,
+  record: RunRecord,
+  map: ModelMap
+): ExpertPlan {
+  if ((job.sigma === undefined) === (job.targetRatio === undefined)) {
+    throw new CusprunError(
+      'bad-argument',
+      'give either σ (--sigma) or a target ratio (--target-ratio), not both'
+    );
+  }
+  return expertOf(job, record, map).plan(job);
 }
 
 export function runPlanJob(job: PlanJob): ExpertPlan {

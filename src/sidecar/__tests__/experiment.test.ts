@@ -1,0 +1,305 @@
+/**
+ * cusprun eval, sweep and ablate as a user runs them: real processes on the built CLI, a fixture
+ * model with a KV cache, the fixture corpora and evaluation sets.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FIXTURES } from '../../engine/__tests__/fixtures';
+
+const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
+const MODEL = path.join(FIXTURES, 'llama', 'kv');
+const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
+const QA = path.resolve(FIXTURES, '..', 'corpora', 'task', 'qa.jsonl');
+const EVAL = path.resolve(FIXTURES, '..', 'eval');
+const MC = path.join(EVAL, 'mc.jsonl');
+
+function cusprun(...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8'
+  });
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let tmp: string;
+let run: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-experiment-cli-'));
+  run = path.join(tmp, 'run');
+  expect(cusprun('score', MODEL, '--corpus', CORPUS, '--run', run).code).toBe(
+    0
+  );
+});
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const EVAL_ARGS = [
+  '--eval',
+  QA,
+  '--eval',
+  MC,
+  '--truncation',
+  '48',
+  '--threads',
+  '1'
+];
+
+describe('cusprun eval', () => {
+  it('scores the dense and a pruned model side by side, with generation and latency', () => {
+    const pruned = path.join(tmp, 'pruned');
+    expect(
+      cusprun('prune', '--run', run, '--target-ratio', '0.2', '--out', pruned)
+        .code
+    ).toBe(0);
+    const json = path.join(tmp, 'eval.json');
+    const csv = path.join(tmp, 'eval.csv');
+    const { code, stdout } = cusprun(
+      'eval',
+      MODEL,
+      pruned,
+      ...EVAL_ARGS,
+      '--prompts',
+      path.join(EVAL, 'prompts.jsonl'),
+      '--max-new-tokens',
+      '4',
+      '--latency',
+      '--json',
+      json,
+      '--csv',
+      csv
+    );
+    expect(code).toBe(0);
+    const lines = stdout.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^\\s+${MODEL}\\s+${pruned}$`));
+    for (const row of [
+      /^qa ppl\s+\d+\.\d\d\s+\d+\.\d\d$/,
+      /^mc acc\s+0\.\d{3}\s+0\.\d{3}$/,
+      /^mc acc_norm\s+/,
+      /^size MiB\s+\d+\.\d\d\s+\d+\.\d\d$/,
+      /^generation exact match\s+\d\.\d{3}\s+\d\.\d{3}$/,
+      /^generation repeated 3-grams\s+/,
+      /^prefill ms \(64 tokens\)\s+[\d.]+\s+[\d.]+$/,
+      /^decode ms\/token\s+/
+    ]) {
+      expect(lines.some(l => row.test(l))).toBe(true);
+    }
+    const results = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(results).toHaveLength(2);
+    const ppl = (i: number) =>
+      results[i].metrics.find(
+        (m: { metric: string }) => m.metric === 'perplexity'
+      ).value;
+    expect(ppl(1)).not.toBeCloseTo(ppl(0), 6);
+    expect(results[1].bytes).toBeLessThan(results[0].bytes);
+    expect(results[0].generation.samples[0].prompt).toMatch(
+      /capital of Austria/
+    );
+    expect(results[0].latency.usedCache).toBe(true);
+    expect(fs.readFileSync(csv, 'utf8').split('\n')[0]).toBe(
+      'model,eval_set,metric,value,count'
+    );
+  });
+
+  it('names the file and the line of a bad prompt', () => {
+    const prompts = path.join(tmp, 'bad-prompts.jsonl');
+    fs.writeFileSync(prompts, '{"prompt": "ok"}\n{"text": "no prompt"}\n');
+    const { code, stderr } = cusprun(
+      'eval',
+      MODEL,
+      ...EVAL_ARGS,
+      '--prompts',
+      prompts
+    );
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `cusprun: ${prompts}: line 2: no "prompt" string (each line is {"prompt": …, "reference": …})\n`
+    );
+  });
+});
+
+describe('cusprun sweep', () => {
+  it('compares the expert with every baseline at each grid point and draws the charts', () => {
+    const charts = path.join(tmp, 'charts');
+    const csv = path.join(tmp, 'sweep.csv');
+    const { code, stdout, stderr } = cusprun(
+      'sweep',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.1,0.2',
+      ...EVAL_ARGS,
+      '--charts',
+      charts,
+      '--csv',
+      csv
+    );
+    expect(code).toBe(0);
+    const lines = stdout.split('\n');
+    expect(lines[0]).toMatch(
+      /^method\s+sigma\s+ratio\s+qa ppl\s+mc acc\s+mc acc_norm$/
+    );
+    expect(lines[1]).toMatch(/^dense\s+-\s+0\.00%\s+\d+\.\d\d/);
+    const methods = lines.slice(2, 12).map(l => l.split(/\s+/)[0]);
+    expect(methods).toEqual([
+      'cus-prun',
+      'random',
+      'magnitude',
+      'general',
+      'wanda',
+      'cus-prun',
+      'random',
+      'magnitude',
+      'general',
+      'wanda'
+    ]);
+    // Every method at a grid point removes the same counts: one ratio per point.
+    const ratioOf = (l: string) => l.split(/\s+/)[2];
+    expect(new Set(lines.slice(2, 7).map(ratioOf)).size).toBe(1);
+    expect(stderr).toMatch(/^\[10\] wanda at σ [\d.]+ \(ratio [\d.]+%\)$/m);
+    expect(stdout).toMatch(/^kept in .*\/run\/sweeps\/[\dT-]+Z\.json$/m);
+    expect(
+      fs.existsSync(path.join(run, 'baseline-scores', 'wanda', 'manifest.json'))
+    ).toBe(true);
+    for (const chart of ['ratio-vs-sigma', 'metrics-vs-ratio']) {
+      const svg = fs.readFileSync(path.join(charts, `${chart}.svg`), 'utf8');
+      expect(svg).toMatch(/^<svg /);
+      expect(svg).toContain('mark-line');
+      expect(
+        JSON.parse(
+          fs.readFileSync(path.join(charts, `${chart}.vl.json`), 'utf8')
+        )
+      ).toHaveProperty(
+        '$schema',
+        'https://vega.github.io/schema/vega-lite/v5.json'
+      );
+    }
+    expect(fs.readFileSync(csv, 'utf8').split('\n')[0]).toBe(
+      'method,sigma,ratio,cached,eval_set,metric,value,count'
+    );
+
+    const again = cusprun(
+      'sweep',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      ...EVAL_ARGS,
+      '--methods',
+      'cus-prun,random'
+    );
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(
+      /^\[1\] cus-prun at σ [\d.]+ \(ratio [\d.]+%\), from cache$/m
+    );
+    expect(again.stderr).toMatch(/^\[2\] random .*, from cache$/m);
+  });
+
+  it('refuses bad grids, unknown methods and a missing evaluation set clearly', () => {
+    const bad = (args: string[], code: number, message: RegExp) => {
+      const result = cusprun('sweep', '--run', run, ...args);
+      expect(result.code).toBe(code);
+      expect(result.stderr).toMatch(message);
+    };
+    bad(
+      ['--sigma', '0.1,1.5', ...EVAL_ARGS],
+      1,
+      /^cusprun: --sigma: every value must lie strictly between 0 and 1, got 1.5$/m
+    );
+    bad(
+      ['--sigma', '0.1', '--methods', 'cus-prun,lottery', ...EVAL_ARGS],
+      1,
+      /unknown method 'lottery': choose from cus-prun, random, magnitude, general, wanda/
+    );
+    bad(['--sigma', '0.1'], 2, /--eval SET is required/);
+    bad(
+      ['--sigma', '0.1', '--target-ratios', '0.2', ...EVAL_ARGS],
+      2,
+      /give a σ grid/
+    );
+    bad(
+      ['--sigma', '0.1', '--eval', CORPUS],
+      1,
+      /corpus\.yaml: not an evaluation set: expected \.jsonl or \.txt/
+    );
+    bad(
+      ['--sigma', '0.1', '--dims', 'language,mood', ...EVAL_ARGS],
+      1,
+      /unknown dimension 'mood'/
+    );
+  });
+});
+
+describe('cusprun ablate', () => {
+  it('prints the 7 dimension subsets at one ratio, each with its σ, and draws the chart', () => {
+    const charts = path.join(tmp, 'ablation-charts');
+    const json = path.join(tmp, 'ablation.json');
+    const { code, stdout } = cusprun(
+      'ablate',
+      '--run',
+      run,
+      '--target-ratio',
+      '0.1',
+      ...EVAL_ARGS,
+      '--charts',
+      charts,
+      '--json',
+      json
+    );
+    expect(code).toBe(0);
+    const rows = stdout
+      .split('\n')
+      .slice(2, 9)
+      .map(l => l.split(/\s+/));
+    expect(rows.map(r => r[0])).toEqual([
+      'language',
+      'domain',
+      'task',
+      'language+domain',
+      'language+task',
+      'domain+task',
+      'language+domain+task'
+    ]);
+    for (const row of rows) {
+      expect(row[1]).toMatch(/^0\.\d{4}$/);
+      expect(row[2]).toMatch(/^\d+\.\d\d%$/);
+    }
+    const record = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(record.rows).toHaveLength(7);
+    expect(record.targetRatio).toBe(0.1);
+    expect(
+      fs.readFileSync(path.join(charts, 'ablation.svg'), 'utf8')
+    ).toContain('mark-rect');
+  });
+
+  it('says so when a subset cannot reach the ratio, and wants a ratio, not σ', () => {
+    const { code, stdout } = cusprun(
+      'ablate',
+      '--run',
+      run,
+      '--target-ratio',
+      '0.99',
+      '--dims',
+      'task',
+      ...EVAL_ARGS
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^task\s+-\s+-\s+unreachable: the target ratio 0.99 cannot be reached/m
+    );
+    const sigma = cusprun(
+      'ablate',
+      '--run',
+      run,
+      '--sigma',
+      '0.3',
+      ...EVAL_ARGS
+    );
+    expect(sigma.code).toBe(2);
+    expect(sigma.stderr).toMatch(
+      /ablate solves σ per subset: give --target-ratio, not --sigma/
+    );
+  });
+});

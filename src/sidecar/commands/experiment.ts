@@ -1,0 +1,217 @@
+/**
+ * `cusprun eval`, `sweep` and `ablate` results as terminal tables, tidy CSV (one value per
+ * line: what pandas and spreadsheets read best) and charts (Vega-Lite spec + SVG per chart).
+ */
+import * as path from 'node:path';
+import {
+  ablationSpec,
+  AblationRow as ChartAblationRow,
+  MetricPoint,
+  metricSweepSpec,
+  ratioSweepSpec,
+  VegaLiteSpec
+} from '../../engine/charts';
+import { renderSvg } from '../../engine/charts/svg';
+import { EvalMetric } from '../../engine/experiment';
+import { writeFileAtomic } from '../atomic';
+import { AblationRecord } from '../jobs/ablate';
+import { ModelEvaluation } from '../jobs/eval';
+import { SweepRecord } from '../jobs/sweep';
+import { formatTable, toCsv } from './table';
+
+const SHORT: Record<EvalMetric['metric'], string> = {
+  perplexity: 'ppl',
+  accuracy: 'acc',
+  accuracy_norm: 'acc_norm'
+};
+
+export function formatMetric(m: Pick<EvalMetric, 'metric' | 'value'>): string {
+  return m.metric === 'perplexity' ? m.value.toFixed(2) : m.value.toFixed(3);
+}
+
+const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** The (set, metric) columns, in the order the metrics came. */
+function metricColumns(metrics: EvalMetric[]): string[] {
+  return [...new Set(metrics.map(m => `${m.evalSet} ${SHORT[m.metric]}`))];
+}
+
+function metricCells(columns: string[], metrics: EvalMetric[]): string[] {
+  const byColumn = new Map(
+    metrics.map(m => [`${m.evalSet} ${SHORT[m.metric]}`, formatMetric(m)])
+  );
+  return columns.map(c => byColumn.get(c) ?? '');
+}
+
+/** One column per model; a row per set and metric, then size, generation and latency. */
+export function evalTable(models: ModelEvaluation[]): string {
+  const columns = metricColumns(models.flatMap(m => m.metrics));
+  const row = (
+    label: string,
+    cell: (m: ModelEvaluation) => string | undefined
+  ) =>
+    models.some(m => cell(m) !== undefined)
+      ? [[label, ...models.map(m => cell(m) ?? '')]]
+      : [];
+  return formatTable([
+    ['', ...models.map(m => m.model)],
+    ...columns.map(column => [
+      column,
+      ...models.map(m => metricCells([column], m.metrics)[0])
+    ]),
+    ...row('size MiB', m => (m.bytes / 2 ** 20).toFixed(2)),
+    ...row('generation exact match', m => m.generation?.exactMatch?.toFixed(3)),
+    ...row('generation repeated 3-grams', m =>
+      m.generation?.repetitionRate.toFixed(3)
+    ),
+    ...row('prefill ms (64 tokens)', m => m.latency?.prefillMs.toFixed(1)),
+    ...row('decode ms/token', m => m.latency?.decodeMsPerToken.toFixed(2))
+  ]);
+}
+
+export function sweepTable(record: SweepRecord): string {
+  const columns = metricColumns(record.dense);
+  return formatTable([
+    ['method', 'sigma', 'ratio', ...columns],
+    ['dense', '-', percent(0), ...metricCells(columns, record.dense)],
+    ...record.points.map(p => [
+      p.method,
+      p.sigma.toFixed(4),
+      percent(p.ratio),
+      ...metricCells(columns, p.metrics)
+    ])
+  ]);
+}
+
+export function ablationTable(record: AblationRecord): string {
+  const columns = metricColumns(record.dense);
+  return formatTable([
+    ['dimensions', 'sigma', 'ratio', ...columns],
+    ['dense', '-', percent(0), ...metricCells(columns, record.dense)],
+    ...record.rows.map(r =>
+      r.unreachable
+        ? [r.dimensions.join('+'), '-', '-', `unreachable: ${r.unreachable}`]
+        : [
+            r.dimensions.join('+'),
+            (r.sigma as number).toFixed(4),
+            percent(r.ratio as number),
+            ...metricCells(columns, r.metrics)
+          ]
+    )
+  ]);
+}
+
+const CSV_HEADER = ['eval_set', 'metric', 'value', 'count'];
+const csvValues = (m: EvalMetric) => [m.evalSet, m.metric, m.value, m.count];
+
+export function evalCsv(models: ModelEvaluation[]): string {
+  return toCsv([
+    ['model', ...CSV_HEADER],
+    ...models.flatMap(model =>
+      model.metrics.map(m => [model.model, ...csvValues(m)])
+    )
+  ]);
+}
+
+export function sweepCsv(record: SweepRecord): string {
+  return toCsv([
+    ['method', 'sigma', 'ratio', 'cached', ...CSV_HEADER],
+    ...record.dense.map(m => ['dense', 0, 0, true, ...csvValues(m)]),
+    ...record.points.flatMap(p =>
+      p.metrics.map(m => [
+        p.method,
+        p.sigma,
+        p.ratio,
+        p.cached,
+        ...csvValues(m)
+      ])
+    )
+  ]);
+}
+
+export function ablationCsv(record: AblationRecord): string {
+  return toCsv([
+    ['dimensions', 'sigma', 'ratio', ...CSV_HEADER],
+    ...record.dense.map(m => ['dense', 0, 0, ...csvValues(m)]),
+    ...record.rows.flatMap(r =>
+      r.metrics.map(m => [
+        r.dimensions.join('+'),
+        r.sigma ?? '',
+        r.ratio ?? '',
+        ...csvValues(m)
+      ])
+    )
+  ]);
+}
+
+/** Every method starts from the dense model at ratio 0. */
+export function sweepMetricPoints(record: SweepRecord): MetricPoint[] {
+  const point = (
+    method: string,
+    sigma: number,
+    ratio: number,
+    m: EvalMetric
+  ) => ({
+    method,
+    sigma,
+    ratio,
+    evalSet: m.evalSet,
+    metric: m.metric,
+    value: m.value
+  });
+  return [
+    ...record.methods.flatMap(method =>
+      record.dense.map(m => point(method, 0, 0, m))
+    ),
+    ...record.points.flatMap(p =>
+      p.metrics.map(m => point(p.method, p.sigma, p.ratio, m))
+    )
+  ];
+}
+
+export function ablationChartRows(record: AblationRecord): ChartAblationRow[] {
+  return record.rows
+    .filter(r => !r.unreachable)
+    .map(r => ({
+      dimensions: r.dimensions,
+      sigma: r.sigma as number,
+      ratio: r.ratio as number,
+      metrics: r.metrics.map(({ evalSet, metric, value }) => ({
+        evalSet,
+        metric,
+        value
+      }))
+    }));
+}
+
+export function sweepCharts(record: SweepRecord): Record<string, VegaLiteSpec> {
+  return {
+    'ratio-vs-sigma': ratioSweepSpec(record.ratios),
+    'metrics-vs-ratio': metricSweepSpec(sweepMetricPoints(record))
+  };
+}
+
+export function ablationCharts(
+  record: AblationRecord
+): Record<string, VegaLiteSpec> {
+  return { ablation: ablationSpec(ablationChartRows(record)) };
+}
+
+/** Writes NAME.vl.json and NAME.svg for each chart; returns the SVG paths. */
+export async function writeCharts(
+  dir: string,
+  charts: Record<string, VegaLiteSpec>
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const [name, spec] of Object.entries(charts)) {
+    const svg = await renderSvg(spec);
+    writeFileAtomic(
+      path.join(dir, `${name}.vl.json`),
+      `${JSON.stringify(spec, null, 1)}\n`
+    );
+    const file = path.join(dir, `${name}.svg`);
+    writeFileAtomic(file, svg);
+    written.push(file);
+  }
+  return written;
+}

@@ -1,0 +1,65 @@
+/**
+ * The ablation job: experts on every non-empty subset of the run's dimensions at one target
+ * ratio, evaluated side by side; the result is kept in the run folder's `ablations/`.
+ */
+import * as path from 'node:path';
+import {
+  AblationResult,
+  AblationRow,
+  runAblation
+} from '../../engine/experiment';
+import { PlanOptions } from '../../engine/select';
+import { writeFileAtomic } from '../atomic';
+import { ExperimentJob, openExperiment } from './experiment';
+import { readDimensionRanks, requestedDimensions } from './plan';
+import { EvalSetRecord, evalSetRecords, stampName } from './sweep';
+
+export interface AblateJob
+  extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
+  targetRatio: number;
+  dims?: string[];
+  onRow?: (row: AblationRow) => void;
+}
+
+export interface AblationRecord extends AblationResult {
+  kind: 'ablation';
+  at: string;
+  q: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+}
+
+export const ABLATIONS_DIR = 'ablations';
+
+export async function runAblateJob(
+  job: AblateJob
+): Promise<{ record: AblationRecord; file: string }> {
+  const experiment = openExperiment(job);
+  try {
+    const { record: run, map, evaluator } = experiment;
+    const dims = requestedDimensions(run, job.dims);
+    const ranks = readDimensionRanks(job.run, run, map, dims, job.q);
+    const result = await runAblation(
+      map,
+      ranks,
+      job,
+      job.targetRatio,
+      evaluator,
+      job.onRow
+    );
+    const at = new Date().toISOString();
+    const record: AblationRecord = {
+      kind: 'ablation',
+      at,
+      q: job.q ?? 1,
+      evalSets: evalSetRecords(evaluator.sets),
+      truncation: evaluator.settings.truncation,
+      ...result
+    };
+    const file = path.join(job.run, ABLATIONS_DIR, stampName(at));
+    writeFileAtomic(file, `${JSON.stringify(record, null, 1)}\n`);
+    return { record, file };
+  } finally {
+    experiment.close();
+  }
+}

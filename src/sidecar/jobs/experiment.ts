@@ -1,0 +1,166 @@
+/**
+ * What the sweep and ablation jobs share: a run's model opened for evaluation, its evaluation
+ * cache (`evaluations.jsonl` in the run folder), and the baselines' inputs. Each baseline's
+ * input is made only when a method asks for it; the Wanda-style sums need a pass over the run's
+ * documents, kept in the run folder's `baseline-scores/wanda` store like any score store.
+ */
+import * as path from 'node:path';
+import { readModelConfig } from '../../engine/arch/inspect';
+import { mapModel } from '../../engine/arch/map';
+import { ModelMap } from '../../engine/arch/types';
+import { magnitudeValues, poolScores } from '../../engine/baselines';
+import { loadCorpus, loadTokenizer } from '../../engine/corpus';
+import {
+  BaselineInputs,
+  EvalCache,
+  EvalSettings,
+  Evaluator,
+  loadEvalSets,
+  Method
+} from '../../engine/experiment';
+import { OnnxModel } from '../../engine/onnx/model';
+import {
+  modelIdentity,
+  openScoreStore,
+  ScoreProgress,
+  scoreDocuments,
+  ScoreStore
+} from '../../engine/score';
+import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
+import { documentScores } from './plan';
+import { documentId } from './score';
+
+export const EVAL_CACHE_FILE = 'evaluations.jsonl';
+export const WANDA_SCORES_DIR = path.join('baseline-scores', 'wanda');
+
+export interface ExperimentJob {
+  run: string;
+  /** Evaluation sets: `FILE` or `NAME=FILE`. */
+  evalSets: string[];
+  truncation?: number;
+  batchSize?: number;
+  threads?: number;
+  onScoreProgress?: (progress: ScoreProgress) => void;
+}
+
+export interface Experiment {
+  record: RunRecord;
+  model: OnnxModel;
+  map: ModelMap;
+  evaluator: Evaluator;
+  close(): void;
+}
+
+export const DEFAULT_EVAL_TRUNCATION = 128;
+
+export function openExperiment(job: ExperimentJob): Experiment {
+  const record = readRun(job.run);
+  const sets = loadEvalSets(job.evalSets);
+  const model = OnnxModel.load(record.model.file);
+  try {
+    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const settings: EvalSettings = {
+      truncation: job.truncation ?? DEFAULT_EVAL_TRUNCATION,
+      ...(job.batchSize ? { batchSize: job.batchSize } : {})
+    };
+    const evaluator = new Evaluator(
+      {
+        source: model,
+        map,
+        sha256: modelIdentity(model).sha256,
+        tokenizer: loadTokenizer(model.dir)
+      },
+      sets,
+      settings,
+      new EvalCache(path.join(job.run, EVAL_CACHE_FILE)),
+      { threads: job.threads }
+    );
+    return { record, model, map, evaluator, close: () => model.close() };
+  } catch (error) {
+    model.close();
+    throw error;
+  }
+}
+
+/** Every document of every dimension the run scored: the pooled corpus. */
+function allDocumentIds(record: RunRecord): string[] {
+  return record.corpus.dimensions.flatMap(d => d.documents.map(doc => doc.id));
+}
+
+async function wandaScores(
+  job: ExperimentJob,
+  experiment: Experiment
+): Promise<ScoreStore> {
+  const { record, model, map } = experiment;
+  const store = openScoreStore(
+    path.join(job.run, WANDA_SCORES_DIR),
+    model,
+    map,
+    'wanda'
+  );
+  try {
+    const corpus = loadCorpus(
+      record.corpus.manifest,
+      loadTokenizer(model.dir),
+      {
+        vocab: map.vocab
+      }
+    );
+    await scoreDocuments(
+      model,
+      map,
+      corpus.dimensions.flatMap(d =>
+        d.documents.map(doc => ({
+          id: documentId(d.dimension, doc.index, doc.sha256),
+          tokens: doc.tokens
+        }))
+      ),
+      store,
+      {
+        threads: job.threads,
+        scoreForm: 'wanda',
+        onProgress: job.onScoreProgress
+      }
+    );
+    return store;
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
+export async function baselineInputs(
+  job: ExperimentJob & { seed?: number },
+  experiment: Experiment,
+  methods: Method[]
+): Promise<BaselineInputs> {
+  const { record, model, map } = experiment;
+  const inputs: BaselineInputs = { seed: job.seed ?? 0 };
+  if (methods.includes('magnitude')) {
+    inputs.magnitude = magnitudeValues(model, map);
+  }
+  const ids = allDocumentIds(record);
+  const pooled = (store: ScoreStore, pooling: 'root-sum-square' | 'sum') => {
+    try {
+      return poolScores(
+        map,
+        documentScores(store, ids, map.layers.length),
+        pooling
+      );
+    } finally {
+      store.close();
+    }
+  };
+  if (methods.includes('general')) {
+    const store = ScoreStore.open(path.join(job.run, SCORES_DIR));
+    // Relevance norms pool as root-sum-square; the code form's sums add up.
+    inputs.general = pooled(
+      store,
+      store.header.scoreForm === 'paper' ? 'root-sum-square' : 'sum'
+    );
+  }
+  if (methods.includes('wanda')) {
+    inputs.wanda = pooled(await wandaScores(job, experiment), 'sum');
+  }
+  return inputs;
+}

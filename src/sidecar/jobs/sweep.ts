@@ -1,0 +1,107 @@
+/**
+ * The sweep job: over a σ grid or a target-ratio grid, the expert and the baselines built in
+ * memory and evaluated; the result is kept in the run folder's `sweeps/`.
+ */
+import * as path from 'node:path';
+import { ratioSweep, RatioSweep } from '../../engine/charts';
+import {
+  Method,
+  runSweep,
+  SweepGrid,
+  SweepPoint,
+  SweepResult
+} from '../../engine/experiment';
+import { EvalSet } from '../../engine/experiment/eval-sets';
+import { PlanOptions } from '../../engine/select';
+import { writeFileAtomic } from '../atomic';
+import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
+import { expertOf } from './plan';
+
+export interface SweepJob
+  extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
+  dims?: string[];
+  grid: SweepGrid;
+  methods: Method[];
+  seed?: number;
+  onPoint?: (point: SweepPoint) => void;
+}
+
+/** What a sweep was run on, with its result: the file kept in the run folder. */
+export interface SweepRecord extends SweepResult {
+  kind: 'sweep';
+  at: string;
+  dimensions: string[];
+  grid: SweepGrid;
+  methods: Method[];
+  seed: number;
+  q: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  /** Ratio against σ over the whole σ range, for the chart. */
+  ratios: RatioSweep;
+}
+
+export interface EvalSetRecord {
+  name: string;
+  task: EvalSet['task'];
+  file: string;
+  sha256: string;
+}
+
+export const SWEEPS_DIR = 'sweeps';
+
+/** A file name from a time stamp, sortable and safe on every filesystem. */
+export function stampName(at: string): string {
+  return `${at.replace(/[:.]/g, '-')}.json`;
+}
+
+export function evalSetRecords(sets: EvalSet[]): EvalSetRecord[] {
+  return sets.map(({ name, task, file, sha256 }) => ({
+    name,
+    task,
+    file,
+    sha256
+  }));
+}
+
+const RATIO_CURVE = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
+
+export async function runSweepJob(
+  job: SweepJob
+): Promise<{ record: SweepRecord; file: string }> {
+  const experiment = openExperiment(job);
+  try {
+    const expert = expertOf(job, experiment.record, experiment.map);
+    const inputs = await baselineInputs(job, experiment, job.methods);
+    const result = await runSweep(
+      expert,
+      experiment.evaluator,
+      job.methods,
+      inputs,
+      job.grid,
+      job.onPoint
+    );
+    const at = new Date().toISOString();
+    const record: SweepRecord = {
+      kind: 'sweep',
+      at,
+      dimensions: expert.dimensions,
+      grid: job.grid,
+      methods: job.methods,
+      seed: inputs.seed,
+      q: expert.q,
+      evalSets: evalSetRecords(experiment.evaluator.sets),
+      truncation: experiment.evaluator.settings.truncation,
+      ...result,
+      ratios: ratioSweep(
+        expert.selection.sweep(RATIO_CURVE),
+        expert.selection.groups
+      )
+    };
+    const file = path.join(job.run, SWEEPS_DIR, stampName(at));
+    writeFileAtomic(file, `${JSON.stringify(record, null, 1)}\n`);
+    return { record, file };
+  } finally {
+    experiment.close();
+  }
+}
