@@ -21,6 +21,7 @@ import {
   ablationTable,
   evalCsv,
   evalTable,
+  planCharts,
   sweepCharts,
   sweepCsv,
   sweepTable,
@@ -37,7 +38,7 @@ commands:
   score MODEL --corpus MANIFEST --run RUN_DIR [--batch N] [--threads N] [--score-form paper|code]
       score every unit on the corpus manifest's documents into the run folder (resumes)
   plan --run RUN_DIR (--sigma S | --target-ratio R) [--dims language,domain,task] [--q Q]
-       [--min-keep N] [--multiple-of M] [--json]
+       [--min-keep N] [--multiple-of M] [--json] [--charts DIR]
       the units an expert on the requested dimensions loses
   prune --run RUN_DIR (--sigma S | --target-ratio R) --out DIR [plan options] [--overwrite]
       write the pruned expert model, and check it against the original with the units zeroed
@@ -246,18 +247,20 @@ export async function run(
     case 'plan': {
       const { values, positionals } = parse(rest, {
         ...PLAN_OPTIONS,
-        json: { type: 'boolean' }
+        json: { type: 'boolean' },
+        charts: { type: 'string' }
       });
-      if (positionals.length) {
-        throw new UsageError(
-          `plan takes no positional arguments, got '${positionals[0]}'`
-        );
-      }
-      const plan = runPlanJob(planOptions(values));
+      noPositionals('plan', positionals);
+      const view = runPlanJob(planOptions(values));
+      const charts = values.charts
+        ? await writeCharts(values.charts, planCharts(view))
+        : [];
+      // --json keeps stdout pure JSON for scripts; the chart files are listed on stderr.
+      charts.forEach(c => process.stderr.write(`wrote ${c}\n`));
       return {
         stdout: values.json
-          ? `${JSON.stringify(plan, null, 2)}\n`
-          : formatPlan(plan),
+          ? `${JSON.stringify(view.plan, null, 2)}\n`
+          : formatPlan(view.plan),
         code: 0
       };
     }

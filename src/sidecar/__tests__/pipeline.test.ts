@@ -63,6 +63,35 @@ describe('cusprun score, plan and prune', () => {
     );
   });
 
+  it('draws the plan: relevance histograms with σ, ratio against σ, units per layer', () => {
+    const charts = path.join(tmp, 'plan-charts');
+    const { code, stdout, stderr } = cusprun(
+      'plan',
+      '--run',
+      run,
+      '--sigma',
+      '0.4',
+      '--json',
+      '--charts',
+      charts
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).sigma).toBe(0.4);
+    for (const [chart, mark, showsSigma] of [
+      ['relevance-histogram', 'mark-rect', true],
+      ['ratio-vs-sigma', 'mark-line', true],
+      ['pruned-per-layer', 'mark-rect', false]
+    ] as const) {
+      const svg = path.join(charts, `${chart}.svg`);
+      expect(stderr).toContain(`wrote ${svg}\n`);
+      expect(fs.readFileSync(svg, 'utf8')).toContain(mark);
+      const spec = JSON.parse(
+        fs.readFileSync(path.join(charts, `${chart}.vl.json`), 'utf8')
+      );
+      expect(JSON.stringify(spec).includes('0.4')).toBe(showsSigma);
+    }
+  });
+
   it('plans at σ with the documented JSON', () => {
     const { code, stdout } = cusprun(
       'plan',

@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import {
   ablationSpec,
   AblationRow as ChartAblationRow,
+  histogramSpec,
+  layersSpec,
   MetricPoint,
   metricSweepSpec,
   ratioSweepSpec,
@@ -16,6 +18,7 @@ import { EvalMetric } from '../../engine/experiment';
 import { writeFileAtomic } from '../atomic';
 import { AblationRecord } from '../jobs/ablate';
 import { ModelEvaluation } from '../jobs/eval';
+import { PlanView } from '../jobs/plan';
 import { SweepRecord } from '../jobs/sweep';
 import { formatTable, toCsv } from './table';
 
@@ -188,6 +191,14 @@ export function sweepCharts(record: SweepRecord): Record<string, VegaLiteSpec> {
   return {
     'ratio-vs-sigma': ratioSweepSpec(record.ratios),
     'metrics-vs-ratio': metricSweepSpec(sweepMetricPoints(record))
+  };
+}
+
+export function planCharts(view: PlanView): Record<string, VegaLiteSpec> {
+  return {
+    'relevance-histogram': histogramSpec(view.histogram),
+    'ratio-vs-sigma': ratioSweepSpec(view.ratios),
+    'pruned-per-layer': layersSpec(view.layers)
   };
 }
 

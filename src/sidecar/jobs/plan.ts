@@ -17,6 +17,14 @@ import {
   PlanOptions,
   rankDimension
 } from '../../engine/select';
+import {
+  LayerUnits,
+  layerUnitsOfPlan,
+  RankHistogram,
+  RatioSweep,
+  ratioSweep,
+  relevanceHistogram
+} from '../../engine/charts';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
 
 export interface PlanJob extends PlanOptions {
@@ -126,15 +134,43 @@ export function planWithMap(
   return expertOf(job, record, map).plan(job);
 }
 
-export function runPlanJob(job: PlanJob): ExpertPlan {
+/** The σ values a ratio-against-σ curve is drawn through. */
+export const SIGMA_CURVE = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
+const HISTOGRAM_BINS = 50;
+
+/** A plan with what its charts show: the dimensions' histograms, ratio against σ, per layer. */
+export interface PlanView {
+  plan: ExpertPlan;
+  histogram: RankHistogram;
+  ratios: RatioSweep;
+  layers: LayerUnits[];
+}
+
+export function runPlanJob(job: PlanJob): PlanView {
+  if ((job.sigma === undefined) === (job.targetRatio === undefined)) {
+    throw new CusprunError(
+      'bad-argument',
+      'give either σ (--sigma) or a target ratio (--target-ratio), not both'
+    );
+  }
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
-    return planWithMap(
-      job,
-      record,
-      mapModel(model, { config: readModelConfig(model.file) })
-    );
+    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const dims = requestedDimensions(record, job.dims);
+    const ranks = readDimensionRanks(job.run, record, map, dims, job.q);
+    const expert = new Expert(map, ranks, job);
+    const plan = expert.plan(job);
+    return {
+      plan,
+      histogram: relevanceHistogram(ranks, plan.sigma, HISTOGRAM_BINS),
+      ratios: ratioSweep(
+        expert.selection.sweep(SIGMA_CURVE),
+        expert.selection.groups,
+        plan.sigma
+      ),
+      layers: layerUnitsOfPlan(plan)
+    };
   } finally {
     model.close();
   }

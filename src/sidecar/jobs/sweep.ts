@@ -15,7 +15,7 @@ import { EvalSet } from '../../engine/experiment/eval-sets';
 import { PlanOptions } from '../../engine/select';
 import { writeFileAtomic } from '../atomic';
 import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
-import { expertOf } from './plan';
+import { expertOf, SIGMA_CURVE } from './plan';
 
 export interface SweepJob
   extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
@@ -64,8 +64,6 @@ export function evalSetRecords(sets: EvalSet[]): EvalSetRecord[] {
   }));
 }
 
-const RATIO_CURVE = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
-
 export async function runSweepJob(
   job: SweepJob
 ): Promise<{ record: SweepRecord; file: string }> {
@@ -94,7 +92,7 @@ export async function runSweepJob(
       truncation: experiment.evaluator.settings.truncation,
       ...result,
       ratios: ratioSweep(
-        expert.selection.sweep(RATIO_CURVE),
+        expert.selection.sweep(SIGMA_CURVE),
         expert.selection.groups
       )
     };
