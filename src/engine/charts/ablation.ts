@@ -3,7 +3,8 @@ import {
   distinct,
   nonEmpty,
   topLevel,
-  VegaLiteSpec
+  VegaLiteSpec,
+  sigmaText
 } from './spec';
 import { AblationRow } from './types';
 
@@ -27,7 +28,7 @@ export function ablationSpec(
     ...r,
     label: oneSigma
       ? `${r.dimensions.join('+')} (${percent(r.ratio)})`
-      : `${r.dimensions.join('+')} (σ ${r.sigma}, ${percent(r.ratio)})`
+      : `${r.dimensions.join('+')} (σ ${sigmaText(r.sigma)}, ${percent(r.ratio)})`
   }));
   const order = labelled.map(r => r.label);
   const sizes = distinct(rows, r => r.dimensions.length)
@@ -85,7 +86,7 @@ export function ablationSpec(
     options,
     'Ablation over dimension subsets',
     oneSigma
-      ? `σ = ${rows[0].sigma}; each subset's pruning ratio in brackets`
+      ? `σ = ${sigmaText(rows[0].sigma)}; each subset's pruning ratio in brackets`
       : "Each subset's σ and pruning ratio in brackets",
     {
       concat: panels,

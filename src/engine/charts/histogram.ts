@@ -5,7 +5,8 @@ import {
   nonEmpty,
   SIGMA_COLOR,
   topLevel,
-  VegaLiteSpec
+  VegaLiteSpec,
+  sigmaText
 } from './spec';
 import { RankHistogram } from './types';
 
@@ -35,7 +36,7 @@ export function histogramSpec(
   });
   return topLevel(
     options,
-    `Deciding ranks per dimension (σ = ${sigma})`,
+    `Deciding ranks per dimension (σ = ${sigmaText(sigma)})`,
     'Units left of the red line are irrelevant to that dimension at σ',
     {
       data: { values },
@@ -100,7 +101,7 @@ export function histogramSpec(
             mark: { type: 'rule', color: SIGMA_COLOR, strokeWidth: 2 },
             encoding: {
               x: { field: 'sigma', type: 'quantitative', aggregate: 'max' },
-              description: { value: `σ = ${sigma}` },
+              description: { value: `σ = ${sigmaText(sigma)}` },
               tooltip: [
                 {
                   field: 'sigma',

@@ -6,7 +6,8 @@ import {
   SERIES_COLORS,
   SIGMA_COLOR,
   topLevel,
-  VegaLiteSpec
+  VegaLiteSpec,
+  sigmaText
 } from './spec';
 import { MetricPoint, RatioSweep } from './types';
 
@@ -59,7 +60,7 @@ export function ratioSweepSpec(
       mark: { type: 'rule', color: SIGMA_COLOR, strokeWidth: 2 },
       encoding: {
         x: { field: 'sigma', type: 'quantitative' },
-        description: { value: `σ = ${sweep.sigma}` },
+        description: { value: `σ = ${sigmaText(sweep.sigma)}` },
         tooltip: [{ field: 'sigma', type: 'quantitative', title: 'σ in use' }]
       }
     });

@@ -584,7 +584,7 @@ describe('chart specs', () => {
     expect(
       (mixed.concat as { encoding: { x: { sort: string[] } } }[])[0].encoding.x
         .sort
-    ).toEqual(['L (σ 0.3, 36.0%)', 'L+D+T (σ 0.5, 6.0%)']);
+    ).toEqual(['L (σ 0.3000, 36.0%)', 'L+D+T (σ 0.5000, 6.0%)']);
   });
 });
 
