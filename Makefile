@@ -7,7 +7,6 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 VENV := .venv
 PY := $(VENV)/bin/python
-DEMO_MODEL ?= demo/model
 RESULTS := test-results
 PYTHON_SOURCES := kernel-bridge scripts fixtures demo ui-tests jupyter-config
 
@@ -20,10 +19,11 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)
 endef
 
-.PHONY: help setup system-deps node build demo test test-suites test-js test-py test-ui lint bench clean
+.PHONY: help setup system-deps node build demo lab test test-suites test-js test-py test-ui lint bench clean
 
 help:
-	@echo "make demo    inspect the embedded default model, then start JupyterLab with cusprun enabled"
+	@echo "make demo    prune the embedded default model into a German·computing·QA expert, evaluate it against the baselines"
+	@echo "make lab     start JupyterLab with cusprun enabled"
 	@echo "make test    run every test suite (lint, jest, pytest, Galata) and print 'N passed, N failed'"
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make setup   install npm packages, build, make the project venv with cusprun installed"
@@ -53,7 +53,9 @@ system-deps:
 	@[ -x /usr/bin/chromium ] || { $(call apt_install,chromium fonts-liberation); }
 
 demo: setup
-	npm run --silent cusprun -- inspect $(DEMO_MODEL)
+	bash demo/expert.sh
+
+lab: setup
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
 
 # `test-suites` runs every step even when an earlier one fails (a failed setup counts as one

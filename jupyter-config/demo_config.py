@@ -1,4 +1,4 @@
-"""JupyterLab for `make demo`: loopback only, no browser, no extension-manager index."""
+"""JupyterLab for `make lab`: loopback only, no browser, no extension-manager index."""
 
 c = get_config()  # noqa: F821 - provided by Jupyter's config loader
 
