@@ -1,7 +1,6 @@
 /**
  * The `cusprun` CLI as a user runs it: a real process on the built CLI (`npm run build:node`).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,21 +9,11 @@ import {
   fixtureManifest,
   tinyModel
 } from '../../engine/__tests__/fixtures';
+import { cusprun } from './cli-process';
 
-const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
 const fixtures = fixtureManifest();
 const fixture = (family: string, style: string) =>
   fixtureFile(fixtures.find(f => f.family === family && f.style === style)!);
-
-function cusprun(...args: string[]) {
-  if (!fs.existsSync(CLI)) {
-    throw new Error(`${CLI} is missing: run 'npm run build:node' first`);
-  }
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8'
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 let tmp: string;
 beforeAll(() => {

@@ -3,23 +3,20 @@
  * documents per dimension, prune the 3D expert at 25%, and check the written expert loads and
  * gives a finite perplexity (make demo runs the same commands at full size).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cusprun } from './cli-process';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const CLI = path.join(ROOT, 'dist/sidecar/cli.js');
-const DEMO = path.join(ROOT, 'demo');
-
-function cusprun(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8'
-  });
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  expect(result.status).toBe(0);
+/** Runs a step that must succeed; its output. */
+function step(...args: string[]): string {
+  const result = cusprun(...args);
+  expect(result.code).toBe(0);
   return result.stdout;
 }
+
+const ROOT = path.resolve(__dirname, '../../..');
+const DEMO = path.join(ROOT, 'demo');
 
 let tmp: string;
 beforeAll(() => {
@@ -28,9 +25,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 it('prunes the embedded default into a German · computing · QA expert that loads and evaluates', () => {
-  expect(cusprun('inspect', path.join(DEMO, 'model'))).toMatch(
-    /pruning: ready/
-  );
+  expect(step('inspect', path.join(DEMO, 'model'))).toMatch(/pruning: ready/);
   // The quick start's manifest, cut to 4 short documents per dimension.
   const manifest = path.join(tmp, 'expert.yaml');
   const full = fs.readFileSync(
@@ -46,23 +41,16 @@ it('prunes the embedded default into a German · computing · QA expert that loa
   );
   const run = path.join(tmp, 'run');
   expect(
-    cusprun(
-      'score',
-      path.join(DEMO, 'model'),
-      '--corpus',
-      manifest,
-      '--run',
-      run
-    )
+    step('score', path.join(DEMO, 'model'), '--corpus', manifest, '--run', run)
   ).toMatch(/^scored 12 documents/);
   const expert = path.join(tmp, 'expert');
   expect(
-    cusprun('prune', '--run', run, '--target-ratio', '0.25', '--out', expert)
+    step('prune', '--run', run, '--target-ratio', '0.25', '--out', expert)
   ).toMatch(
     /max \|logit difference\| to the original with the units zeroed: 0\.00e\+0/
   );
   const evaluated = path.join(tmp, 'eval.json');
-  cusprun(
+  step(
     'eval',
     expert,
     '--eval',

@@ -2,26 +2,17 @@
  * cusprun eval, sweep and ablate as a user runs them: real processes on the built CLI, a fixture
  * model with a KV cache, the fixture corpora and evaluation sets.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
+import { cusprun } from './cli-process';
 
-const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
 const MODEL = path.join(FIXTURES, 'llama', 'kv');
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
 const QA = path.resolve(FIXTURES, '..', 'corpora', 'task', 'qa.jsonl');
 const EVAL = path.resolve(FIXTURES, '..', 'eval');
 const MC = path.join(EVAL, 'mc.jsonl');
-
-function cusprun(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8'
-  });
-  expect(result.stderr).not.toMatch(/\n\s+at /);
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 let tmp: string;
 let run: string;

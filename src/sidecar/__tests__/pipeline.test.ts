@@ -2,24 +2,17 @@
  * score → plan → prune as a user runs them: real processes on the built CLI, a fixture model
  * with its tokenizer, and the fixture corpora.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
 import { ScoreStore } from '../../engine/score';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
+import { CLI, cusprun } from './cli-process';
 
-const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
 const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
-
-function cusprun(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8'
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 let tmp: string;
 let run: string;

@@ -1,20 +1,9 @@
 /** `cusprun inspect MODEL [--json]`: the model map as a table, or as JSON for scripts. */
 import * as path from 'node:path';
 import { inspectModel, LayerMap, ModelMap, ValueInfo } from '../../engine/arch';
+import { formatTable } from './table';
 
 const count = (n: number) => n.toLocaleString('en-US');
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)));
-  return rows
-    .map(r =>
-      r
-        .map((cell, c) => cell.padEnd(widths[c]))
-        .join('  ')
-        .trimEnd()
-    )
-    .join('\n');
-}
 
 function io(values: ValueInfo[]): string {
   return values
@@ -45,7 +34,7 @@ function layerRow(l: LayerMap): string[] {
 
 export function formatModelMap(map: ModelMap, cwd = process.cwd()): string {
   const percent = ((100 * map.prunableParams) / map.totalParams).toFixed(1);
-  const header = table([
+  const header = formatTable([
     ['model', path.relative(cwd, map.file) || map.file],
     [
       'family',
@@ -66,7 +55,7 @@ export function formatModelMap(map: ModelMap, cwd = process.cwd()): string {
     ['inputs', io(map.inputs)],
     ['outputs', io(map.outputs)]
   ]);
-  const layers = table([
+  const layers = formatTable([
     [
       'layer',
       'attention',

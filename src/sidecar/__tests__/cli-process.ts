@@ -1,0 +1,22 @@
+/** The built `cusprun` CLI as a user runs it: a real Node process, its output and exit status. */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
+
+export function cusprun(...args: string[]): {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+} {
+  if (!fs.existsSync(CLI)) {
+    throw new Error(`${CLI} is missing: run 'npm run build:node' first`);
+  }
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8'
+  });
+  // Whatever the input, a user never sees a stack trace.
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
