@@ -90,7 +90,7 @@ test-ui: system-deps
 	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test
 
-bench: node
+bench: build
 	npm run --silent bench
 
 clean:

@@ -28,6 +28,7 @@ import {
   writeCharts
 } from './commands/experiment';
 import { cusprunVersion } from './run-folder';
+import { serve } from './server/server';
 
 const USAGE = `usage: cusprun <command> [options]
 
@@ -55,6 +56,11 @@ commands:
   ablate --run RUN_DIR --target-ratio R --eval SET ... [plan options] [eval options]
          [--charts DIR]
       an expert on each non-empty subset of the dimensions (7 for three), σ solved per subset
+  serve [--store DIR] [--port N] [--ignore-stdin]
+      the sidecar service for JupyterLab and notebooks: HTTP + WebSocket on 127.0.0.1 (a free
+      port unless --port), runs kept in the run store (--store, else CUSPRUN_STORE, else
+      .cusprun); prints one JSON line with its port (and its token, unless CUSPRUN_TOKEN set it)
+      when ready; stops on SIGTERM or when stdin closes (--ignore-stdin: not then)
 eval options:
   --eval SET         an evaluation set: FILE or NAME=FILE (.jsonl of {"text"} for perplexity,
                      of {"question", "choices", "answer"} for multiple choice; .txt blocks)
@@ -406,6 +412,30 @@ export async function run(
         stdout: `${ablationTable(record)}\nkept in ${file}\n${charts.map(c => `wrote ${c}\n`).join('')}${writeRequested(values, record, () => ablationCsv(record))}`,
         code: 0
       };
+    }
+    case 'serve': {
+      const { values, positionals } = parse(rest, {
+        store: { type: 'string' },
+        port: { type: 'string' },
+        'ignore-stdin': { type: 'boolean' }
+      });
+      noPositionals('serve', positionals);
+      const port = number('port', values.port);
+      if (
+        port !== undefined &&
+        !(Number.isInteger(port) && port >= 0 && port < 65536)
+      ) {
+        throw new UsageError(
+          `--port takes a port number (0-65535), got '${values.port}'`
+        );
+      }
+      // The ready line goes out as soon as the server listens, not at the end.
+      await serve({
+        store: values.store,
+        port,
+        watchStdin: !values['ignore-stdin']
+      });
+      return { stdout: '', code: 0 };
     }
     default:
       throw new UsageError(`unknown command '${command}'`);

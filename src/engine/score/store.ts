@@ -499,7 +499,8 @@ export class ScoreStore {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid still runs (a store's writer, a job's sidecar). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -211,6 +211,7 @@ describe('a scoring run killed mid-way', () => {
     '1'
   ];
 
+  // Three CLI processes one after another: more than jest's 5 s on a loaded 2-core machine.
   it('resumes after SIGKILL and ends with the scores of an uninterrupted run', async () => {
     const whole = path.join(tmp, 'whole');
     expect(cusprun(...scoreInto(whole)).code).toBe(0);
@@ -256,5 +257,5 @@ describe('a scoring run killed mid-way', () => {
       a.close();
       b.close();
     }
-  });
+  }, 30_000);
 });

@@ -136,7 +136,8 @@ export function planWithMap(
 
 /** The σ values a ratio-against-σ curve is drawn through. */
 export const SIGMA_CURVE = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
-const HISTOGRAM_BINS = 50;
+/** Bins of the relevance histograms, here and in the sidecar's σ answers and live histograms. */
+export const HISTOGRAM_BINS = 50;
 
 /** A plan with what its charts show: the dimensions' histograms, ratio against σ, per layer. */
 export interface PlanView {

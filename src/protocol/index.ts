@@ -1,0 +1,553 @@
+/**
+ * The sidecar's protocol, version 1: every request, response, event and run record that crosses
+ * HTTP or the WebSocket. The sidecar and the JupyterLab frontend both import this module, so it
+ * holds types and pure helpers only (no Node, no DOM); `schema/v1.json` beside it describes the
+ * same JSON for clients in other languages (the kernel bridge) and for the tests.
+ *
+ * Compatibility: within a version, fields are only ever added. A change that renames, removes
+ * or retypes a field raises PROTOCOL_VERSION, and a client that speaks another version is told
+ * so (HTTP 409, code `protocol-mismatch`).
+ */
+import type { ModelMap } from '../engine/arch/types';
+import type { VegaLiteSpec } from '../engine/charts/spec';
+import type {
+  LayerUnits,
+  RankHistogram,
+  RatioSweep
+} from '../engine/charts/types';
+import type { CusprunErrorCode } from '../engine/errors';
+import type { ExpertPlan } from '../engine/select/expert';
+
+export type {
+  ExpertPlan,
+  LayerUnits,
+  ModelMap,
+  RankHistogram,
+  RatioSweep,
+  VegaLiteSpec
+};
+
+export const PROTOCOL_VERSION = 1;
+/** The header (HTTP, WebSocket upgrade) or query parameter (`protocol`) a client states its version in. */
+export const PROTOCOL_HEADER = 'X-Cusprun-Protocol';
+/** Largest request body (HTTP) or WebSocket message the sidecar reads. */
+export const MAX_BODY_BYTES = 1 << 20;
+/** The WebSocket's path; the token may come as `?token=…` there, since browsers cannot set headers on it. */
+export const EVENTS_PATH = '/api/events';
+/** Where a live histogram during scoring marks σ; clients re-mark it with their own slider's σ. */
+export const PREVIEW_SIGMA = 0.5;
+
+export interface Versions {
+  cusprun: string;
+  onnxruntime: string;
+  node: string;
+}
+
+/** The one line the sidecar prints on stdout once it listens. */
+export interface ReadyLine {
+  host: '127.0.0.1';
+  port: number;
+  pid: number;
+  protocol: number;
+  /** The run store folder (absolute). */
+  store: string;
+  /** Only when the sidecar generated it (no CUSPRUN_TOKEN in its environment). */
+  token?: string;
+}
+
+/** `GET /api/health`. */
+export interface Health {
+  status: 'ok';
+  protocol: number;
+  versions: Versions;
+  pid: number;
+  store: string;
+  jobs: { running: number; queued: number };
+}
+
+export type ErrorCode =
+  | CusprunErrorCode
+  | 'bad-request'
+  | 'unauthorized'
+  | 'no-route'
+  | 'method-not-allowed'
+  | 'protocol-mismatch'
+  | 'too-large'
+  | 'not-cancellable'
+  | 'interrupted'
+  | 'internal';
+
+/** Every 4xx/5xx body; `message` is one line, fit to show the user as it is. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** What a client asked for that the sidecar refuses: carries its HTTP status. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string
+  ) {
+    super(message);
+    this.name = 'RequestError';
+  }
+}
+
+export function protocolMismatchMessage(client: string | number): string {
+  return `this client speaks cusprun protocol ${client}, but the sidecar speaks protocol ${PROTOCOL_VERSION}: the two come from different cusprun installs. Restart JupyterLab (or the kernel) after upgrading, so that both sides load the same cusprun version`;
+}
+
+/** A run's folder name in the store: letters, digits, '.', '_', '-', not starting with '.'. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
+
+export function checkRunId(id: string): string {
+  if (!RUN_ID_PATTERN.test(id)) {
+    throw new RequestError(
+      400,
+      'bad-request',
+      `run id ${JSON.stringify(id)} is not a plain folder name: use at most 100 letters, digits, '.', '_' or '-', not starting with '.'`
+    );
+  }
+  return id;
+}
+
+// ---- Requests ------------------------------------------------------------------------------
+
+/** `POST /api/models/open`: answered with the model map (as `cusprun inspect --json`). */
+export interface OpenModelRequest {
+  /** A folder with model.onnx, or a .onnx file; relative paths are the sidecar's working folder's. */
+  model: string;
+}
+
+/** `POST /api/corpora`: checks a corpus manifest and keeps it under a name. */
+export interface RegisterCorpusRequest {
+  manifest: string;
+  /** Default: the manifest's file name without its extension. */
+  name?: string;
+}
+
+export interface CorpusInfo {
+  name: string;
+  manifest: string;
+  registered: string;
+  truncation: number;
+  seed: number;
+  documentsPerDimension: number;
+  dimensions: {
+    dimension: string;
+    name: string;
+    sources: string[];
+    available: number;
+    documents: number;
+  }[];
+}
+
+/** Which expert: the dimensions to intersect (default all the run scored) and its guards. */
+export interface ExpertQuery {
+  dims?: string[];
+  q?: number;
+  minKeep?: number;
+  multipleOf?: number;
+}
+
+/** σ itself or a target ratio to solve σ for: exactly one of the two. */
+export interface PlanQuery extends ExpertQuery {
+  sigma?: number;
+  targetRatio?: number;
+}
+
+export interface EvalOptions {
+  /** `FILE` or `NAME=FILE`, as `cusprun eval --eval`. */
+  evalSets: string[];
+  truncation?: number;
+  batchSize?: number;
+  threads?: number;
+}
+
+export const JOB_TYPES = [
+  'score',
+  'plan',
+  'prune',
+  'eval',
+  'sweep',
+  'ablate'
+] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+export const METHODS = [
+  'cus-prun',
+  'random',
+  'magnitude',
+  'general',
+  'wanda'
+] as const;
+export type Method = (typeof METHODS)[number];
+
+export interface ScoreRequest {
+  type: 'score';
+  /** The run's id in the store; a new id makes a new run, an existing one resumes it. */
+  run: string;
+  model: string;
+  /** A registered corpus's name, or a manifest path. */
+  corpus: string;
+  batchSize?: number;
+  threads?: number;
+  scoreForm?: 'paper' | 'code';
+}
+
+export interface PlanRequest extends PlanQuery {
+  type: 'plan';
+  run: string;
+}
+
+export interface PruneRequest extends PlanQuery {
+  type: 'prune';
+  run: string;
+  /** A relative path without '..', under the sidecar's working folder. */
+  out: string;
+  overwrite?: boolean;
+}
+
+export interface EvalRequest extends EvalOptions {
+  type: 'eval';
+  /** When given, the job's events go to this run's log. */
+  run?: string;
+  models: string[];
+  /** JSON Lines of `{prompt, reference?}` to decode greedily from. */
+  prompts?: string;
+  maxNewTokens?: number;
+  latency?: boolean;
+}
+
+export interface SweepRequest extends EvalOptions, ExpertQuery {
+  type: 'sweep';
+  run: string;
+  /** A σ grid or a target-ratio grid: exactly one of the two. */
+  sigmas?: number[];
+  targetRatios?: number[];
+  /** Default: all of METHODS. */
+  methods?: Method[];
+  seed?: number;
+}
+
+export interface AblateRequest extends EvalOptions, ExpertQuery {
+  type: 'ablate';
+  run: string;
+  targetRatio: number;
+}
+
+export type JobRequest =
+  | ScoreRequest
+  | PlanRequest
+  | PruneRequest
+  | EvalRequest
+  | SweepRequest
+  | AblateRequest;
+
+/** `POST /api/runs/:run/charts`. */
+export interface ChartsRequest extends PlanQuery {
+  /** `plan` (needs σ or a target ratio), or the run's latest (or named) sweep or ablation. */
+  source: 'plan' | 'sweep' | 'ablation';
+  /** A file of the run's `sweeps/` or `ablations/`; default the latest. */
+  file?: string;
+  /** Also render each chart to a standalone SVG (about 100 ms a chart). */
+  svg?: boolean;
+}
+
+// ---- Results -------------------------------------------------------------------------------
+
+export interface EvalMetric {
+  evalSet: string;
+  metric: 'perplexity' | 'accuracy' | 'accuracy_norm';
+  value: number;
+  count: number;
+}
+
+export interface SweepPoint {
+  method: Method;
+  sigma: number;
+  ratio: number;
+  targetRatio?: number;
+  metrics: EvalMetric[];
+  cached: boolean;
+}
+
+export interface AblationRow {
+  dimensions: string[];
+  sigma?: number;
+  ratio?: number;
+  metrics: EvalMetric[];
+  cached: boolean;
+  unreachable?: string;
+}
+
+export interface EvalSetRecord {
+  name: string;
+  task: string;
+  file: string;
+  sha256: string;
+}
+
+export interface SweepRecord {
+  kind: 'sweep';
+  at: string;
+  dimensions: string[];
+  grid: { sigmas?: number[]; targetRatios?: number[] };
+  methods: Method[];
+  seed: number;
+  q: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  dense: EvalMetric[];
+  points: SweepPoint[];
+  ratios: RatioSweep;
+}
+
+export interface AblationRecord {
+  kind: 'ablation';
+  at: string;
+  q: number;
+  targetRatio: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  dense: EvalMetric[];
+  rows: AblationRow[];
+}
+
+export interface ModelEvaluation {
+  model: string;
+  bytes: number;
+  metrics: EvalMetric[];
+  generation?: {
+    exactMatch?: number;
+    repetitionRate: number;
+    samples: { prompt: string; text: string; reference?: string }[];
+  };
+  latency?: {
+    usedCache: boolean;
+    promptTokens: number;
+    decodeTokens: number;
+    repeats: number;
+    prefillMs: number;
+    decodeMsPerToken: number;
+  };
+}
+
+/** A plan without its per-unit lists: what a run record keeps of a prune. */
+export type PlanSummary = Omit<ExpertPlan, 'layers'>;
+
+/**
+ * `POST /api/runs/:run/sigma`: what the σ slider shows, from the run's cached expert — the
+ * ratio, units per layer, the dimensions' histograms with σ marked and ratio against σ.
+ */
+export interface SigmaAnswer {
+  plan: PlanSummary;
+  layers: LayerUnits[];
+  histogram: RankHistogram;
+  ratios: RatioSweep;
+}
+
+export interface ChartsAnswer {
+  source: ChartsRequest['source'];
+  /** The sweep or ablation file the charts show (relative to the run folder). */
+  file?: string;
+  charts: { name: string; spec: VegaLiteSpec; svg?: string }[];
+}
+
+export interface ScoreResult {
+  scored: number;
+  skipped: number;
+  tokens: number;
+  seconds: number;
+  /** False when the job was cancelled or interrupted after a batch. */
+  complete: boolean;
+}
+
+export interface PlanResult extends SigmaAnswer {
+  /** The whole plan, with the units each layer loses. */
+  plan: ExpertPlan;
+}
+
+export interface PruneResult {
+  plan: PlanSummary;
+  out: string;
+  bytesBefore: number;
+  bytesAfter: number;
+  maxAbsDiff: number;
+}
+
+export interface RecordResult<T> {
+  /** Where the record is kept, relative to the run folder. */
+  file: string;
+  record: T;
+}
+
+export type JobResult =
+  | ScoreResult
+  | PlanResult
+  | PruneResult
+  | { models: ModelEvaluation[] }
+  | RecordResult<SweepRecord>
+  | RecordResult<AblationRecord>;
+
+// ---- Jobs and events -----------------------------------------------------------------------
+
+export type JobState =
+  'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+
+export const FINAL_STATES: readonly JobState[] = [
+  'done',
+  'failed',
+  'cancelled',
+  'interrupted'
+];
+
+/** Scoring progress (the score job, and the Wanda pass of a sweep). */
+export interface Progress {
+  done: number;
+  total: number;
+  skipped: number;
+  tokens: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+  /** Seconds left at this run's pace; absent until a document is scored. */
+  etaSeconds?: number;
+}
+
+export interface JobInfo {
+  id: string;
+  type: JobType;
+  run?: string;
+  state: JobState;
+  request: JobRequest;
+  submitted: string;
+  started?: string;
+  finished?: string;
+  /** The sidecar process that ran it. */
+  pid: number;
+  progress?: Progress;
+  result?: JobResult;
+  error?: ErrorBody['error'];
+}
+
+interface EventBase {
+  at: string;
+  job: string;
+  run?: string;
+}
+
+export type JobEvent =
+  | (EventBase & {
+      type:
+        | 'job-queued'
+        | 'job-started'
+        | 'job-done'
+        | 'job-failed'
+        | 'job-cancelled'
+        | 'job-interrupted';
+      info: JobInfo;
+    })
+  | (EventBase & { type: 'progress'; progress: Progress })
+  | (EventBase & {
+      type: 'histogram';
+      /** Documents scored so far per dimension; the histogram covers these. */
+      documents: Record<string, number>;
+      histogram: RankHistogram;
+    })
+  | (EventBase & { type: 'sweep-point'; point: SweepPoint })
+  | (EventBase & { type: 'ablation-row'; row: AblationRow });
+
+// ---- Runs ----------------------------------------------------------------------------------
+
+/** `run.json`: what a scoring run is (the CLI and the sidecar write the same file). */
+export interface RunRecord {
+  format: 'cusprun-run';
+  version: 1;
+  created: string;
+  updated: string;
+  model: { file: string; sha256: string; family: string };
+  corpus: {
+    manifest: string;
+    sha256: string;
+    truncation: number;
+    seed: number;
+    documentsPerDimension: number;
+    tokenizerSha256: string;
+    dimensions: {
+      dimension: string;
+      name: string;
+      available: number;
+      truncated: number;
+      documents: {
+        id: string;
+        sha256: string;
+        source: { file: string; line: number };
+        tokens: number;
+        truncated: boolean;
+      }[];
+    }[];
+  };
+  scoring: { scoreForm: string; batchSize: number; threads: number };
+  versions: Versions;
+  prunes: {
+    out: string;
+    at: string;
+    plan: PlanSummary;
+    bytesBefore: number;
+    bytesAfter: number;
+    maxAbsDiff?: number;
+  }[];
+}
+
+/** `GET /api/runs`: one entry per folder of the store that holds a run.json. */
+export interface RunSummary {
+  id: string;
+  created: string;
+  updated: string;
+  model: RunRecord['model'];
+  corpus: { manifest: string; sha256: string; dimensions: string[] };
+  /** Documents in the score store, and the documents the corpus has. */
+  scored: number;
+  documents: number;
+  /** The state of its latest job, when the sidecar ran one (CLI runs have none). */
+  lastJob?: { id: string; type: JobType; state: JobState };
+}
+
+/** `GET /api/runs/:run`. */
+export interface RunDetail extends RunSummary {
+  record: RunRecord;
+  /** Files in the run's `sweeps/` and `ablations/`, oldest first. */
+  sweeps: string[];
+  ablations: string[];
+  /** Every job the run's event log knows, in submission order, in its latest state. */
+  jobs: JobInfo[];
+}
+
+// ---- WebSocket -----------------------------------------------------------------------------
+
+/** Client → sidecar. */
+export type ClientMessage =
+  /** Any HTTP route, answered with a `response` of the same id. */
+  | {
+      type: 'request';
+      id: string | number;
+      method: 'GET' | 'POST' | 'DELETE';
+      path: string;
+      body?: unknown;
+    }
+  /** Events of these runs only (null: every event, the default). */
+  | { type: 'subscribe'; runs: string[] | null };
+
+/** Sidecar → client. */
+export type ServerMessage =
+  | { type: 'hello'; protocol: number; versions: Versions }
+  | { type: 'event'; event: JobEvent }
+  | {
+      type: 'response';
+      id: string | number;
+      status: number;
+      body: unknown;
+    }
+  /** About the socket itself (a message it could not read, a protocol mismatch). */
+  | { type: 'error'; error: ErrorBody['error'] };

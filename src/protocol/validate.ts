@@ -1,0 +1,362 @@
+/**
+ * Reading request bodies into the protocol's types: every field checked, unknown fields refused
+ * (a misspelt option must not be silently ignored), each mistake one line that names the field.
+ * Pure, so a client can check what it is about to send with the same rules.
+ */
+import {
+  AblateRequest,
+  ChartsRequest,
+  checkRunId,
+  ClientMessage,
+  EvalOptions,
+  EvalRequest,
+  ExpertQuery,
+  JOB_TYPES,
+  JobRequest,
+  JobType,
+  METHODS,
+  OpenModelRequest,
+  PlanQuery,
+  PlanRequest,
+  PruneRequest,
+  RegisterCorpusRequest,
+  RequestError,
+  ScoreRequest,
+  SweepRequest
+} from './index';
+
+function bad(message: string): RequestError {
+  return new RequestError(400, 'bad-request', message);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads the fields of one JSON object; `done` refuses the ones nobody read. */
+class Fields {
+  private readonly read = new Set<string>();
+
+  constructor(
+    private readonly body: Record<string, unknown>,
+    private readonly what: string
+  ) {}
+
+  take(name: string, required = false): unknown {
+    this.read.add(name);
+    const value = this.body[name];
+    if (value === undefined && required) {
+      throw bad(`${this.what}: "${name}" is required`);
+    }
+    return value;
+  }
+
+  private fail(name: string, expected: string): never {
+    throw bad(
+      `${this.what}: "${name}" must be ${expected}, got ${JSON.stringify(this.body[name])}`
+    );
+  }
+
+  string(name: string): string | undefined;
+  string(name: string, required: true): string;
+  string(name: string, required = false): string | undefined {
+    const value = this.take(name, required);
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      this.fail(name, 'a non-empty string');
+    }
+    return value as string | undefined;
+  }
+
+  number(name: string): number | undefined;
+  number(name: string, required: true): number;
+  number(name: string, required = false): number | undefined {
+    const value = this.take(name, required);
+    if (
+      value !== undefined &&
+      (typeof value !== 'number' || !Number.isFinite(value))
+    ) {
+      this.fail(name, 'a number');
+    }
+    return value as number | undefined;
+  }
+
+  boolean(name: string): boolean | undefined {
+    const value = this.take(name, false);
+    if (value !== undefined && typeof value !== 'boolean') {
+      this.fail(name, 'true or false');
+    }
+    return value as boolean | undefined;
+  }
+
+  strings(name: string, required = false): string[] | undefined {
+    const value = this.take(name, required);
+    if (
+      value !== undefined &&
+      (!Array.isArray(value) ||
+        value.length === 0 ||
+        !value.every(v => typeof v === 'string' && v !== ''))
+    ) {
+      this.fail(name, 'a non-empty list of non-empty strings');
+    }
+    return value as string[] | undefined;
+  }
+
+  numbers(name: string): number[] | undefined {
+    const value = this.take(name, false);
+    if (
+      value !== undefined &&
+      (!Array.isArray(value) ||
+        value.length === 0 ||
+        !value.every(v => typeof v === 'number' && Number.isFinite(v)))
+    ) {
+      this.fail(name, 'a non-empty list of numbers');
+    }
+    return value as number[] | undefined;
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[]): T | undefined {
+    const value = this.take(name, false);
+    if (value !== undefined && !values.includes(value as T)) {
+      this.fail(name, `one of ${values.join(', ')}`);
+    }
+    return value as T | undefined;
+  }
+
+  runId(name: string): string {
+    return checkRunId(this.string(name, true));
+  }
+
+  done(): void {
+    const unknown = Object.keys(this.body).filter(k => !this.read.has(k));
+    if (unknown.length) {
+      throw bad(
+        `${this.what}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map(k => `"${k}"`).join(', ')} (known: ${[...this.read].join(', ')})`
+      );
+    }
+  }
+}
+
+/** Drops the fields left undefined, so requests echo back as they were sent. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined)
+  ) as T;
+}
+
+function fieldsOf(body: unknown, what: string): Fields {
+  if (!isObject(body)) {
+    throw bad(`${what}: the body must be a JSON object`);
+  }
+  return new Fields(body, what);
+}
+
+function expertQuery(f: Fields): ExpertQuery {
+  return {
+    dims: f.strings('dims'),
+    q: f.number('q'),
+    minKeep: f.number('minKeep'),
+    multipleOf: f.number('multipleOf')
+  };
+}
+
+function planQuery(f: Fields, what: string): PlanQuery {
+  const query = {
+    ...expertQuery(f),
+    sigma: f.number('sigma'),
+    targetRatio: f.number('targetRatio')
+  };
+  if ((query.sigma === undefined) === (query.targetRatio === undefined)) {
+    throw bad(`${what}: give "sigma" or "targetRatio" (exactly one)`);
+  }
+  return query;
+}
+
+function evalOptions(f: Fields): EvalOptions {
+  return {
+    evalSets: f.strings('evalSets', true) as string[],
+    truncation: f.number('truncation'),
+    batchSize: f.number('batchSize'),
+    threads: f.number('threads')
+  };
+}
+
+type Reader<T extends JobType> = (
+  f: Fields,
+  what: string
+) => Extract<JobRequest, { type: T }>;
+
+const JOB_READERS: { [T in JobType]: Reader<T> } = {
+  score: (f): ScoreRequest => ({
+    type: 'score',
+    run: f.runId('run'),
+    model: f.string('model', true),
+    corpus: f.string('corpus', true),
+    batchSize: f.number('batchSize'),
+    threads: f.number('threads'),
+    scoreForm: f.oneOf('scoreForm', ['paper', 'code'] as const)
+  }),
+  plan: (f, what): PlanRequest => ({
+    type: 'plan',
+    run: f.runId('run'),
+    ...planQuery(f, what)
+  }),
+  prune: (f, what): PruneRequest => ({
+    type: 'prune',
+    run: f.runId('run'),
+    ...planQuery(f, what),
+    out: f.string('out', true),
+    overwrite: f.boolean('overwrite')
+  }),
+  eval: (f): EvalRequest => {
+    const run = f.string('run');
+    return {
+      type: 'eval',
+      run: run === undefined ? undefined : checkRunId(run),
+      models: f.strings('models', true) as string[],
+      ...evalOptions(f),
+      prompts: f.string('prompts'),
+      maxNewTokens: f.number('maxNewTokens'),
+      latency: f.boolean('latency')
+    };
+  },
+  sweep: (f, what): SweepRequest => {
+    const request: SweepRequest = {
+      type: 'sweep',
+      run: f.runId('run'),
+      ...expertQuery(f),
+      ...evalOptions(f),
+      sigmas: f.numbers('sigmas'),
+      targetRatios: f.numbers('targetRatios'),
+      methods: f.strings('methods') as SweepRequest['methods'],
+      seed: f.number('seed')
+    };
+    if (
+      (request.sigmas === undefined) ===
+      (request.targetRatios === undefined)
+    ) {
+      throw bad(`${what}: give "sigmas" or "targetRatios" (exactly one)`);
+    }
+    const unknown = request.methods?.filter(m => !METHODS.includes(m));
+    if (unknown?.length) {
+      throw bad(
+        `${what}: unknown method ${JSON.stringify(unknown[0])}; methods are ${METHODS.join(', ')}`
+      );
+    }
+    return request;
+  },
+  ablate: (f): AblateRequest => ({
+    type: 'ablate',
+    run: f.runId('run'),
+    ...expertQuery(f),
+    ...evalOptions(f),
+    targetRatio: f.number('targetRatio', true)
+  })
+};
+
+/** `POST /api/jobs`. */
+export function readJobRequest(body: unknown): JobRequest {
+  const type = isObject(body) ? body.type : undefined;
+  if (typeof type !== 'string' || !JOB_TYPES.includes(type as JobType)) {
+    throw bad(
+      `unknown job type ${JSON.stringify(type)}: a job's "type" is one of ${JOB_TYPES.join(', ')}`
+    );
+  }
+  const what = `a ${type} job`;
+  const f = fieldsOf(body, what);
+  f.string('type');
+  const request = (JOB_READERS[type as JobType] as Reader<JobType>)(f, what);
+  f.done();
+  return defined(request);
+}
+
+/** `POST /api/runs/:run/sigma`. */
+export function readPlanQuery(body: unknown): PlanQuery {
+  const what = 'a σ query';
+  const f = fieldsOf(body, what);
+  const query = planQuery(f, what);
+  f.done();
+  return defined(query);
+}
+
+/** `POST /api/runs/:run/charts`. */
+export function readChartsRequest(body: unknown): ChartsRequest {
+  const what = 'a charts request';
+  const f = fieldsOf(body, what);
+  const source = f.oneOf('source', ['plan', 'sweep', 'ablation'] as const);
+  if (source === undefined) {
+    throw bad(`${what}: "source" is required (plan, sweep or ablation)`);
+  }
+  const request: ChartsRequest = {
+    source,
+    ...(source === 'plan' ? planQuery(f, what) : {}),
+    file: f.string('file'),
+    svg: f.boolean('svg')
+  };
+  f.done();
+  return defined(request);
+}
+
+/** `POST /api/models/open`. */
+export function readOpenModel(body: unknown): OpenModelRequest {
+  const f = fieldsOf(body, 'opening a model');
+  const request = { model: f.string('model', true) };
+  f.done();
+  return request;
+}
+
+/** `POST /api/corpora`. */
+export function readRegisterCorpus(body: unknown): RegisterCorpusRequest {
+  const f = fieldsOf(body, 'registering a corpus');
+  const request = defined({
+    manifest: f.string('manifest', true),
+    name: f.string('name')
+  });
+  f.done();
+  return request;
+}
+
+/** A WebSocket message from a client. */
+export function readClientMessage(text: string): ClientMessage {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const type = isObject(body) ? body.type : undefined;
+  const what = `a ${String(type)} message`;
+  if (type === 'request') {
+    const f = fieldsOf(body, what);
+    f.string('type');
+    const id = f.take('id', true);
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      throw bad(`${what}: "id" must be a string or a number`);
+    }
+    const method = f.oneOf('method', ['GET', 'POST', 'DELETE'] as const);
+    if (method === undefined) {
+      throw bad(`${what}: "method" is required (GET, POST or DELETE)`);
+    }
+    const message = {
+      type: 'request' as const,
+      id,
+      method,
+      path: f.string('path', true),
+      body: f.take('body')
+    };
+    f.done();
+    return message;
+  }
+  if (type === 'subscribe') {
+    const f = fieldsOf(body, what);
+    f.string('type');
+    const runs = f.take('runs');
+    if (runs !== null) {
+      f.strings('runs', true);
+    }
+    f.done();
+    return { type: 'subscribe', runs: runs as string[] | null };
+  }
+  throw bad(
+    'a message is a JSON object: {"type": "request", "id", "method", "path", "body"?} or {"type": "subscribe", "runs": [RUN, …] | null}'
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * The protocol module on its own: what the frontend may import from it, its request readers,
+ * and its agreement with the engine and with its JSON Schema.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import { METHODS as ENGINE_METHODS } from '../../engine/experiment';
+import { checkRunId, JOB_TYPES, METHODS, RequestError } from '../../protocol';
+import {
+  readChartsRequest,
+  readJobRequest,
+  readPlanQuery
+} from '../../protocol/validate';
+
+const PROTOCOL = path.resolve(__dirname, '../../protocol');
+
+describe('the protocol module', () => {
+  it('imports nothing the browser lacks: only types from the pure engine modules, and itself', () => {
+    const pure = [
+      '../engine/arch/types',
+      '../engine/charts/spec',
+      '../engine/charts/types',
+      '../engine/errors',
+      '../engine/select/expert'
+    ];
+    for (const file of fs
+      .readdirSync(PROTOCOL)
+      .filter(f => f.endsWith('.ts'))) {
+      const text = fs.readFileSync(path.join(PROTOCOL, file), 'utf8');
+      for (const [, kind, from] of text.matchAll(
+        /^import (type )?[^;]*? from '([^']+)';/gms
+      )) {
+        expect({
+          file,
+          from,
+          ok: from === './index' || (kind === 'type ' && pure.includes(from))
+        }).toEqual({ file, from, ok: true });
+      }
+    }
+  });
+
+  it("lists the engine's methods", () => {
+    expect([...METHODS]).toEqual([...ENGINE_METHODS]);
+  });
+
+  it('reads job requests, dropping nothing silently', () => {
+    expect(
+      readJobRequest({ type: 'plan', run: 'r1', sigma: 0.3, dims: ['task'] })
+    ).toEqual({ type: 'plan', run: 'r1', sigma: 0.3, dims: ['task'] });
+    const refused = (body: unknown) => {
+      try {
+        readJobRequest(body);
+      } catch (error) {
+        expect(error).toBeInstanceOf(RequestError);
+        return (error as RequestError).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused(null)).toMatch(/unknown job type undefined/);
+    expect(refused({ type: 'score', run: 'r', model: 'm' })).toBe(
+      'a score job: "corpus" is required'
+    );
+    expect(
+      refused({ type: 'score', run: 'r', model: 'm', corpus: 'c', batch: 2 })
+    ).toMatch(
+      /unknown field "batch" \(known: type, run, model, corpus, batchSize/
+    );
+    expect(refused({ type: 'plan', run: 'r', sigma: '0.3' })).toBe(
+      'a plan job: "sigma" must be a number, got "0.3"'
+    );
+    expect(
+      refused({
+        type: 'sweep',
+        run: 'r',
+        evalSets: ['e'],
+        sigmas: [0.1],
+        methods: ['best']
+      })
+    ).toMatch(/unknown method "best"/);
+    expect(() => readPlanQuery({ sigma: 0.2, targetRatio: 0.1 })).toThrow(
+      /exactly one/
+    );
+    expect(() => readChartsRequest({ source: 'sweep', sigma: 0.2 })).toThrow(
+      /unknown field "sigma"/
+    );
+  });
+
+  it.each([
+    '..',
+    '../x',
+    '.hidden',
+    'a/b',
+    'a\\b',
+    '',
+    'x'.repeat(101),
+    '/abs'
+  ])('refuses the run id %j', id => {
+    expect(() => checkRunId(id)).toThrow(/not a plain folder name/);
+  });
+
+  it('has a JSON Schema that compiles, with a request definition per job type', () => {
+    const schema = JSON.parse(
+      fs.readFileSync(path.join(PROTOCOL, 'schema', 'v1.json'), 'utf8')
+    );
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    ajv.addSchema(schema);
+    const validate = ajv.getSchema(`${schema.$id}#/$defs/JobRequest`);
+    for (const type of JOB_TYPES) {
+      expect(
+        schema.$defs.JobRequest.oneOf.some(
+          (s: { properties: { type: { const: string } } }) =>
+            s.properties.type.const === type
+        )
+      ).toBe(true);
+    }
+    expect(validate?.({ type: 'plan', run: 'r', sigma: 0.3 })).toBe(true);
+    expect(validate?.({ type: 'plan', run: '../r', sigma: 0.3 })).toBe(false);
+    expect(validate?.({ type: 'plan', run: 'r', sigma: 0.3, x: 1 })).toBe(
+      false
+    );
+  });
+});

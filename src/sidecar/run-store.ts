@@ -1,0 +1,317 @@
+/**
+ * The run store: one folder (default `.cusprun/` in the working folder) with a folder per run.
+ * A run folder is what `cusprun score --run` makes (run.json, scores/, sweeps/, ablations/,
+ * evaluations.jsonl, …) plus `events.jsonl`, the append-only log of the sidecar's jobs on it.
+ * Any folder of the store with a run.json is a run, so runs the CLI made with `--run` inside
+ * the store are listed like the sidecar's own.
+ *
+ * run.json and the records are replaced through temp + rename; the score store commits its own
+ * way; an event is one appended line, and a line a crash cut short is skipped when read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readCorpusTexts, readManifest } from '../engine/corpus';
+import { CusprunError } from '../engine/errors';
+import { processAlive, ScoreStore } from '../engine/score';
+import {
+  checkRunId,
+  CorpusInfo,
+  FINAL_STATES,
+  JobEvent,
+  JobInfo,
+  RegisterCorpusRequest,
+  RunDetail,
+  RunRecord,
+  RunSummary
+} from '../protocol';
+import { writeFileAtomic } from './atomic';
+import { ABLATIONS_DIR } from './jobs/ablate';
+import { SWEEPS_DIR } from './jobs/sweep';
+import { readRun, RUN_FILE, SCORES_DIR } from './run-folder';
+
+export const DEFAULT_STORE = '.cusprun';
+export const EVENTS_FILE = 'events.jsonl';
+/** The store's registered corpora: name → manifest. */
+export const CORPORA_FILE = 'corpora.json';
+
+export type RecordKind = typeof SWEEPS_DIR | typeof ABLATIONS_DIR;
+
+/** `--store`, else CUSPRUN_STORE, else `.cusprun` in the working folder. */
+export function storeRoot(option?: string): string {
+  return path.resolve(option ?? process.env.CUSPRUN_STORE ?? DEFAULT_STORE);
+}
+
+const LIFECYCLE = new Set<JobEvent['type']>([
+  'job-queued',
+  'job-started',
+  'job-done',
+  'job-failed',
+  'job-cancelled',
+  'job-interrupted'
+]);
+
+export class RunStore {
+  readonly root: string;
+  /** Event logs this process has appended to (each checked once for a torn last line). */
+  private readonly opened = new Set<string>();
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    fs.mkdirSync(this.root, { recursive: true });
+  }
+
+  /** The folder of run `id` (which need not exist yet). */
+  dir(id: string): string {
+    return path.join(this.root, checkRunId(id));
+  }
+
+  has(id: string): boolean {
+    return fs.existsSync(path.join(this.dir(id), RUN_FILE));
+  }
+
+  /** The folder of an existing run. */
+  existing(id: string): string {
+    if (!this.has(id)) {
+      throw new CusprunError(
+        'not-found',
+        `no run '${id}' in the run store ${this.root}; start one with a score job`
+      );
+    }
+    return this.dir(id);
+  }
+
+  ids(): string[] {
+    return fs
+      .readdirSync(this.root, { withFileTypes: true })
+      .filter(e => e.isDirectory() && this.has(e.name))
+      .map(e => e.name)
+      .sort();
+  }
+
+  list(): RunSummary[] {
+    return this.ids().map(id => this.summary(id));
+  }
+
+  private summary(id: string, record: RunRecord = readRun(this.dir(id))) {
+    const dimensions = record.corpus.dimensions;
+    const last = this.jobs(id).at(-1);
+    const summary: RunSummary = {
+      id,
+      created: record.created,
+      updated: record.updated,
+      model: record.model,
+      corpus: {
+        manifest: record.corpus.manifest,
+        sha256: record.corpus.sha256,
+        dimensions: dimensions.map(d => d.dimension)
+      },
+      scored: this.scored(id),
+      documents: dimensions.reduce((n, d) => n + d.documents.length, 0)
+    };
+    return last
+      ? {
+          ...summary,
+          lastJob: { id: last.id, type: last.type, state: last.state }
+        }
+      : summary;
+  }
+
+  private scored(id: string): number {
+    try {
+      const store = ScoreStore.open(path.join(this.dir(id), SCORES_DIR));
+      store.close();
+      return store.size;
+    } catch {
+      // A run whose scoring never committed a document has no readable store yet.
+      return 0;
+    }
+  }
+
+  detail(id: string): RunDetail {
+    const record = readRun(this.existing(id));
+    return {
+      ...this.summary(id, record),
+      record,
+      sweeps: this.files(id, SWEEPS_DIR),
+      ablations: this.files(id, ABLATIONS_DIR),
+      jobs: this.jobs(id)
+    };
+  }
+
+  /** The JSON files of a run's `sweeps/` or `ablations/`, oldest first (names are time stamps). */
+  files(id: string, kind: RecordKind): string[] {
+    const dir = path.join(this.dir(id), kind);
+    return fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter(f => f.endsWith('.json'))
+          .sort()
+      : [];
+  }
+
+  /** A sweep or ablation record: the named file, or the latest. */
+  record<T>(id: string, kind: RecordKind, file?: string) {
+    const files = this.files(id, kind);
+    const name = file === undefined ? files.at(-1) : path.basename(file);
+    if (name === undefined || !files.includes(name)) {
+      throw new CusprunError(
+        'not-found',
+        file === undefined
+          ? `run '${id}' has no ${kind} yet`
+          : `run '${id}' has no ${kind} file '${file}' (it has ${files.join(', ') || 'none'})`
+      );
+    }
+    const relative = `${kind}/${name}`;
+    return {
+      file: relative,
+      record: JSON.parse(
+        fs.readFileSync(path.join(this.dir(id), relative), 'utf8')
+      ) as T
+    };
+  }
+
+  appendEvent(id: string, event: JobEvent): void {
+    const file = path.join(this.dir(id), EVENTS_FILE);
+    let prefix = '';
+    if (!this.opened.has(file)) {
+      this.opened.add(file);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      // A crash can cut the last line short: start ours on a line of its own.
+      prefix = endsMidLine(file) ? '\n' : '';
+    }
+    fs.appendFileSync(file, `${prefix}${JSON.stringify(event)}\n`);
+  }
+
+  /** A run's events in order; lines that are not whole JSON (cut by a crash) are skipped. */
+  events(id: string): JobEvent[] {
+    const file = path.join(this.dir(id), EVENTS_FILE);
+    if (!fs.existsSync(file)) {
+      return [];
+    }
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .flatMap(line => {
+        try {
+          return line ? [JSON.parse(line) as JobEvent] : [];
+        } catch {
+          return [];
+        }
+      });
+  }
+
+  /** Every job of the run's log in its latest state, in submission order. */
+  jobs(id: string): JobInfo[] {
+    const jobs = new Map<string, JobInfo>();
+    for (const event of this.events(id)) {
+      if ('info' in event && LIFECYCLE.has(event.type)) {
+        jobs.set(event.job, event.info);
+      } else if (event.type === 'progress' && jobs.has(event.job)) {
+        jobs.set(event.job, {
+          ...(jobs.get(event.job) as JobInfo),
+          progress: event.progress
+        });
+      }
+    }
+    return [...jobs.values()];
+  }
+
+  /**
+   * Jobs a sidecar that is gone left queued or running (killed, crashed): logged as
+   * interrupted, so clients see them as such and can resume them. Jobs of a sidecar that still
+   * runs on the same store are left alone.
+   */
+  recoverInterrupted(): JobInfo[] {
+    const recovered: JobInfo[] = [];
+    for (const id of this.ids()) {
+      for (const job of this.jobs(id)) {
+        // At start-up no job is this process's own, whatever its pid says (pids get reused).
+        const gone = job.pid === process.pid || !processAlive(job.pid);
+        if (FINAL_STATES.includes(job.state) || !gone) {
+          continue;
+        }
+        const at = new Date().toISOString();
+        const info: JobInfo = {
+          ...job,
+          state: 'interrupted',
+          finished: at,
+          error: {
+            code: 'interrupted',
+            message: `the sidecar (pid ${job.pid}) stopped while this job was ${job.state}; resume it with POST /api/runs/${id}/resume`
+          }
+        };
+        this.appendEvent(id, {
+          type: 'job-interrupted',
+          at,
+          job: job.id,
+          run: id,
+          info
+        });
+        recovered.push(info);
+      }
+    }
+    return recovered;
+  }
+
+  corpora(): CorpusInfo[] {
+    const file = path.join(this.root, CORPORA_FILE);
+    return fs.existsSync(file)
+      ? (JSON.parse(fs.readFileSync(file, 'utf8')) as CorpusInfo[])
+      : [];
+  }
+
+  /** Reads the manifest and its sources (no tokenizing) and keeps it under its name. */
+  registerCorpus(request: RegisterCorpusRequest): CorpusInfo {
+    const manifest = readManifest(request.manifest);
+    const texts = readCorpusTexts(manifest);
+    const info: CorpusInfo = {
+      name:
+        request.name ??
+        path.basename(manifest.file, path.extname(manifest.file)),
+      manifest: manifest.file,
+      registered: new Date().toISOString(),
+      truncation: manifest.truncation,
+      seed: manifest.seed,
+      documentsPerDimension: manifest.documents,
+      dimensions: texts.map(d => ({
+        dimension: d.dimension,
+        name: d.name,
+        sources: d.sources,
+        available: d.available,
+        documents: d.documents.length
+      }))
+    };
+    const others = this.corpora().filter(c => c.name !== info.name);
+    writeFileAtomic(
+      path.join(this.root, CORPORA_FILE),
+      `${JSON.stringify([...others, info], null, 1)}\n`
+    );
+    return info;
+  }
+
+  /** A registered corpus's manifest, or the argument itself as a manifest path. */
+  corpusManifest(nameOrPath: string): string {
+    return (
+      this.corpora().find(c => c.name === nameOrPath)?.manifest ??
+      readManifest(nameOrPath).file
+    );
+  }
+}
+
+function endsMidLine(file: string): boolean {
+  if (!fs.existsSync(file)) {
+    return false;
+  }
+  const size = fs.statSync(file).size;
+  if (size === 0) {
+    return false;
+  }
+  const last = Buffer.alloc(1);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, last, 0, 1, size - 1);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return last[0] !== 0x0a;
+}

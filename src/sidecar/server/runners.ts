@@ -1,0 +1,208 @@
+/**
+ * Each job type on the job code the CLI runs (jobs/*.ts): a request is checked when it is
+ * submitted (run ids, paths that must exist, evaluation sets), so that a bad one is refused
+ * with a 4xx at once rather than failing later in the queue; running it is then a call into the
+ * same function `cusprun <command>` calls, with its callbacks turned into events.
+ */
+import * as path from 'node:path';
+import { ScoreProgress } from '../../engine/score';
+import { loadEvalSets } from '../../engine/experiment';
+import { resolveModelFile } from '../../engine/onnx/model';
+import {
+  JobEvent,
+  JobRequest,
+  JobResult,
+  METHODS,
+  RequestError
+} from '../../protocol';
+import { runAblateJob } from '../jobs/ablate';
+import { readPrompts, runEvalJob } from '../jobs/eval';
+import { runPlanJob } from '../jobs/plan';
+import { runPruneJob } from '../jobs/prune';
+import { runScoreJob } from '../jobs/score';
+import { runSweepJob } from '../jobs/sweep';
+import { readRun } from '../run-folder';
+import { RunStore } from '../run-store';
+import { LiveHistogram } from './live-histogram';
+
+/** An event as a job or the queue makes it, before the queue stamps its time, job and run. */
+export type EventPayload<E extends JobEvent = JobEvent> = E extends JobEvent
+  ? Omit<E, 'at' | 'job' | 'run'>
+  : never;
+
+/** What a job streams while it runs. */
+export type StreamedEvent = EventPayload<
+  Extract<JobEvent, { type: 'histogram' | 'sweep-point' | 'ablation-row' }>
+>;
+
+export interface JobContext {
+  signal: AbortSignal;
+  /** Throws once the job is cancelled: called where a job can stop cleanly. */
+  checkpoint(): void;
+  progress(progress: ScoreProgress): void;
+  emit(event: StreamedEvent): void;
+  /** Whether any client listens to this job's run: live histograms cost a rank sort. */
+  listening(): boolean;
+}
+
+export interface PreparedJob {
+  /** The model files and the run folder it uses: one job at a time per key. */
+  keys: string[];
+  /** Whether it stops midway when cancelled (after a batch, a sweep point, an ablation row). */
+  cancellable: boolean;
+  execute(ctx: JobContext): Promise<JobResult>;
+}
+
+/** Where a job writes: relative to the working folder, never above it. */
+export function outputPath(given: string): string {
+  if (path.isAbsolute(given) || given.split(/[\\/]/).includes('..')) {
+    throw new RequestError(
+      400,
+      'bad-request',
+      `output path ${JSON.stringify(given)} must be relative to the sidecar's working folder (${process.cwd()}) and hold no '..'`
+    );
+  }
+  return path.resolve(given);
+}
+
+/** An existing run's folder and the model file it was scored with. */
+function runOf(store: RunStore, run: string) {
+  const dir = store.existing(run);
+  return { dir, keys: [readRun(dir).model.file, dir] };
+}
+
+export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
+  switch (request.type) {
+    case 'score': {
+      const dir = store.dir(request.run);
+      const model = resolveModelFile(request.model);
+      const corpus = store.corpusManifest(request.corpus);
+      return {
+        keys: [model, dir],
+        cancellable: true,
+        execute: async ctx => {
+          const live = new LiveHistogram(dir);
+          const histogram = (force: boolean) => {
+            const payload = ctx.listening() ? live.update(force) : undefined;
+            if (payload) {
+              ctx.emit({ type: 'histogram', ...payload });
+            }
+          };
+          const { summary } = await runScoreJob({
+            model,
+            corpus,
+            run: dir,
+            batchSize: request.batchSize,
+            threads: request.threads,
+            scoreForm: request.scoreForm,
+            signal: ctx.signal,
+            onProgress: p => {
+              ctx.progress(p);
+              histogram(false);
+            }
+          });
+          histogram(true);
+          return summary;
+        }
+      };
+    }
+    case 'plan': {
+      const { dir, keys } = runOf(store, request.run);
+      const { type: _type, run: _run, ...query } = request;
+      return {
+        keys,
+        cancellable: false,
+        execute: async () => runPlanJob({ ...query, run: dir })
+      };
+    }
+    case 'prune': {
+      const { dir, keys } = runOf(store, request.run);
+      const { type: _type, run: _run, out, ...options } = request;
+      const target = outputPath(out);
+      return {
+        keys,
+        cancellable: false,
+        execute: async () => {
+          const result = await runPruneJob({
+            ...options,
+            out: target,
+            run: dir
+          });
+          const { layers: _layers, ...plan } = result.plan;
+          return {
+            plan,
+            out: result.written.dir,
+            bytesBefore: result.written.bytesBefore,
+            bytesAfter: result.written.bytesAfter,
+            maxAbsDiff: result.maxAbsDiff
+          };
+        }
+      };
+    }
+    case 'eval': {
+      const { type: _type, run, ...options } = request;
+      const models = options.models.map(resolveModelFile);
+      loadEvalSets(options.evalSets);
+      if (options.prompts) {
+        readPrompts(options.prompts);
+      }
+      return {
+        keys: run === undefined ? models : [...models, store.existing(run)],
+        cancellable: false,
+        execute: async () => ({ models: await runEvalJob(options) })
+      };
+    }
+    case 'sweep': {
+      const { dir, keys } = runOf(store, request.run);
+      const {
+        type: _type,
+        run: _run,
+        sigmas,
+        targetRatios,
+        ...options
+      } = request;
+      loadEvalSets(options.evalSets);
+      return {
+        keys,
+        cancellable: true,
+        execute: async ctx => {
+          const { record, file } = await runSweepJob({
+            ...options,
+            run: dir,
+            grid: sigmas ? { sigmas } : { targetRatios },
+            methods: options.methods ?? [...METHODS],
+            onScoreProgress: p => {
+              ctx.progress(p);
+              ctx.checkpoint();
+            },
+            onPoint: point => {
+              ctx.emit({ type: 'sweep-point', point });
+              ctx.checkpoint();
+            }
+          });
+          return { file: path.relative(dir, file), record };
+        }
+      };
+    }
+    case 'ablate': {
+      const { dir, keys } = runOf(store, request.run);
+      const { type: _type, run: _run, ...options } = request;
+      loadEvalSets(options.evalSets);
+      return {
+        keys,
+        cancellable: true,
+        execute: async ctx => {
+          const { record, file } = await runAblateJob({
+            ...options,
+            run: dir,
+            onRow: row => {
+              ctx.emit({ type: 'ablation-row', row });
+              ctx.checkpoint();
+            }
+          });
+          return { file: path.relative(dir, file), record };
+        }
+      };
+    }
+  }
+}
