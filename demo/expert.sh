@@ -3,7 +3,8 @@
 # expert at a 25% ratio (σ solved), and compare it with the dense model and the baselines at the
 # same ratio on the expert's and general evaluation sets. Every step is a plain `cusprun` command.
 #   RUN (default .cusprun/demo-de-computing-qa): the run folder (scores, sweeps, ablations)
-#   OUT (default demo-output): the expert model, the charts (SVG + Vega-Lite) and the CSV tables
+#   OUT (default demo-output): the expert model, the charts (SVG + Vega-Lite), the CSV tables and
+#   the executed example notebook (examples/cusprun-quickstart.ipynb)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-.cusprun/demo-de-computing-qa}
@@ -43,4 +44,8 @@ step "cusprun ablate: 1D, 2D and 3D experts at the same ratio"
 cusprun ablate --run "$RUN" --target-ratio "$TARGET" "${SETS[@]}" \
   --charts "$OUT/charts" --csv "$OUT/ablation.csv"
 
-step "done: run folder $RUN, expert model $OUT/expert-model, charts in $OUT/charts"
+step "the example notebook, with the magics, executed headless and saved with its outputs"
+"${JUPYTER:-.venv/bin/jupyter}" nbconvert --to notebook --execute \
+  examples/cusprun-quickstart.ipynb --output-dir "$OUT"
+
+step "done: run folder $RUN, expert model $OUT/expert-model, charts in $OUT/charts, notebook $OUT/cusprun-quickstart.ipynb"

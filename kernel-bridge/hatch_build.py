@@ -2,8 +2,14 @@
 
 Hatchling would otherwise build a wheel that installs no frontend, silently. The sdist carries
 the built labextension too, so that a wheel built from it ships the frontend.
+
+A wheel also records where this checkout's Node sidecar is (`cusprun/_build_info.json`), so that
+the kernel bridge installed from it can start a private sidecar without being told
+(`CUSPRUN_SIDECAR_JS` overrides it).
 """
 
+import json
+import tempfile
 from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -15,6 +21,8 @@ class LabextensionBuildHook(BuildHookInterface):
     def initialize(self, version, build_data):
         if self.target_name not in ("wheel", "sdist") or version == "editable":
             return
+        if self.target_name == "wheel":
+            self._record_sidecar(build_data)
         labextension = Path(self.root) / "kernel-bridge" / "cusprun" / "labextension"
         if not (labextension / "package.json").is_file() or not list(
             (labextension / "static").glob("remoteEntry.*.js")
@@ -24,3 +32,9 @@ class LabextensionBuildHook(BuildHookInterface):
                 "and static/remoteEntry.*.js. Run `npm ci && npm run build` (or `make build`) "
                 "first."
             )
+
+    def _record_sidecar(self, build_data):
+        sidecar = Path(self.root).resolve() / "dist" / "sidecar" / "cli.js"
+        info = Path(tempfile.mkdtemp(prefix="cusprun-build-")) / "_build_info.json"
+        info.write_text(json.dumps({"sidecar_js": str(sidecar) if sidecar.is_file() else None}))
+        build_data["force_include"][str(info)] = "cusprun/_build_info.json"

@@ -1,37 +1,540 @@
-"""The IPython extension: `%load_ext cusprun` registers the `%cusprun` line magic.
+"""The IPython extension: `%load_ext cusprun` registers `%cusprun` (line) and `%%cusprun` (cell).
 
-The pruning workflow (`%cusprun model`, `score`, `sweep`, …) arrives with the sidecar; for now
-the magic answers `help` and `version`, and names anything else as unknown in one line.
+The magics are a thin layer over `cusprun.Session`: they parse the line, ask the sidecar, and
+display what it answers (live while a job runs). A mistake in the input, or a refusal from the
+sidecar, prints one line and raises nothing. Only the standard library and IPython are needed
+to import and register them.
 """
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
 
 from ._version import __version__
 
 COMMANDS = {
-    "help": "show this help",
-    "version": "show the cusprun version",
+    "model": "model PATH — open an ONNX model (a folder with model.onnx)",
+    "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
+    "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
+    "score": "score [--run ID] [--batch-size N] [--threads N] — score the model on the corpus",
+    "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--q Q] — the pruning plan and charts",
+    "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2]",
+    "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
+    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] — write the pruned model",
+    "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
+    "runs": "runs — the runs of the store",
+    "help": "help — this help",
+    "version": "version — the cusprun version",
 }
 
 
 def _help() -> str:
-    lines = ["usage: %cusprun <command>", "", "commands:"]
-    lines += [f"  {name:10s} {text}" for name, text in COMMANDS.items()]
+    lines = ["usage: %cusprun <command> [options]", "", "commands:"]
+    lines += [f"  {name:8s} {text.split(' — ')[-1]}" for name, text in COMMANDS.items()]
+    lines += ["", "forms:"]
+    lines += [f"  %cusprun {text.split(' — ')[0]}" for text in COMMANDS.values()]
+    lines += [
+        "",
+        "The sidecar comes from $CUSPRUN_SIDECAR_URL and $CUSPRUN_SIDECAR_TOKEN when set (the",
+        "Jupyter server extension sets them); otherwise a private one starts and stops with the",
+        "kernel. In Python: `from cusprun import Session`.",
+    ]
     return "\n".join(lines)
 
 
-def cusprun_magic(line: str) -> None:
-    words = line.split()
-    command = words[0] if words else "help"
-    if command == "help":
-        print(_help())
-    elif command == "version":
-        print(f"cusprun {__version__}")
+class UsageError(Exception):
+    """A mistake in what the user typed: shown as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status=0, message=None):
+        raise UsageError(message.strip() if message else f"{self.prog}: bad arguments")
+
+
+def _parser(command: str) -> _Parser:
+    return _Parser(prog=f"%cusprun {command}", add_help=False, allow_abbrev=False)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a number, got {text!r}") from None
+
+
+def _fraction(text: str, what: str) -> float:
+    value = _number(text, what)
+    if not 0 <= value < 1:
+        raise UsageError(f"{what} must lie in [0, 1), got {text}")
+    return value
+
+
+def _grid(text: str, what: str) -> list[float]:
+    """`A:B:STEP` (inclusive) or `v1,v2,…`."""
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise UsageError(f"{what} grid {text!r}: write START:STOP:STEP or v1,v2,…")
+        start, stop, step = (_number(p, what) for p in parts)
+        if step <= 0 or stop < start:
+            raise UsageError(f"{what} grid {text!r}: STEP must be > 0 and STOP ≥ START")
+        count = int(round((stop - start) / step + 1e-9)) + 1
+        values = [round(start + i * step, 10) for i in range(count)]
     else:
-        print(f"cusprun: unknown command '{command}' (known: {', '.join(COMMANDS)})")
+        values = [_number(v, what) for v in text.split(",") if v.strip()]
+    if not values:
+        raise UsageError(f"{what} grid is empty")
+    for value in values:
+        _fraction(str(value), what)
+    return values
+
+
+def _list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+class CusprunMagics:
+    """The state of the magics in one kernel: the session (made on first use) and the display."""
+
+    def __init__(self, shell=None):
+        self.shell = shell
+        self.session = None
+
+    # -- plumbing --
+
+    def _session(self):
+        if self.session is None:
+            from .session import Session
+
+            self.session = Session()
+        return self.session
+
+    def line(self, line: str) -> None:
+        self._dispatch(line, None)
+
+    def cell(self, line: str, cell: str) -> None:
+        self._dispatch(line, cell)
+
+    def _dispatch(self, line: str, cell: str | None) -> None:
+        from .session import CusprunError
+
+        try:
+            try:
+                words = shlex.split(line)
+            except ValueError as error:
+                raise UsageError(f"cannot read the line: {error}") from None
+            command = words[0] if words else "help"
+            handler = getattr(self, f"do_{command}", None)
+            if handler is None or command not in COMMANDS:
+                raise UsageError(f"unknown command '{command}' (known: {', '.join(COMMANDS)})")
+            if cell is not None:
+                if command != "corpus":
+                    raise UsageError("a %%cusprun cell holds a corpus manifest: %%cusprun corpus")
+                self.corpus_cell(words[1:], cell)
+            else:
+                handler(words[1:])
+        except (UsageError, CusprunError) as error:
+            print(f"cusprun: {error}", file=sys.stdout)
+        except KeyboardInterrupt:
+            print("cusprun: interrupted (the job is cancelled at its next checkpoint)")
+
+    # -- commands --
+
+    def do_help(self, args):
+        print(_help())
+
+    def do_version(self, args):
+        print(f"cusprun {__version__}")
+
+    def do_model(self, args):
+        p = _parser("model")
+        p.add_argument("path")
+        ns = p.parse_args(args)
+        if not Path(ns.path).exists():
+            raise UsageError(
+                f"{ns.path}: no such model (a folder with model.onnx, or a .onnx file)"
+            )
+        model = self._session().model(ns.path)
+        layers = model.get("layers", [])
+        ffn = {layer["ffn"]["width"] for layer in layers if layer.get("ffn")}
+        heads = {layer["attention"].get("heads") for layer in layers if layer.get("attention")}
+        print(
+            f"model {model.get('file')}: {model.get('family')} ({model.get('dtype')}), "
+            f"{len(layers)} layers, hidden {model.get('hidden')}, FFN width "
+            f"{'/'.join(map(str, sorted(ffn)))}, heads {'/'.join(map(str, sorted(heads)))}, "
+            f"vocab {model.get('vocab')}"
+        )
+
+    def do_corpus(self, args):
+        p = _parser("corpus")
+        p.add_argument("items", nargs="*")
+        p.add_argument("--name")
+        p.add_argument("--documents", type=int)
+        p.add_argument("--truncation", type=int)
+        p.add_argument("--seed", type=int)
+        ns = p.parse_args(args)
+        pairs = [i for i in ns.items if "=" in i]
+        plain = [i for i in ns.items if "=" not in i]
+        if pairs and plain or len(plain) > 1 or not ns.items:
+            raise UsageError(
+                "corpus: give one MANIFEST, or dimension=FILE pairs (language=… domain=… task=…)"
+            )
+        options = dict(name=ns.name, documents=ns.documents, truncation=ns.truncation, seed=ns.seed)
+        if plain:
+            if any(v is not None for k, v in options.items() if k != "name"):
+                raise UsageError("corpus: --documents/--truncation/--seed go with dimension=FILE")
+            info = self._session().corpus(plain[0], name=ns.name)
+        else:
+            dims = {}
+            for pair in pairs:
+                key, _, value = pair.partition("=")
+                if not key or not value:
+                    raise UsageError(f"corpus: {pair!r} is not dimension=FILE")
+                dims.setdefault(key, []).extend(v for v in value.split(",") if v)
+            info = self._session().corpus(**options, **dims)
+        self._show_corpus(info)
+
+    def corpus_cell(self, args, text: str):
+        p = _parser("corpus")
+        p.add_argument("--name", default="cell")
+        ns = p.parse_args(args)
+        text = text.strip()
+        if not text:
+            raise UsageError("the %%cusprun corpus cell is empty: write a manifest (YAML or JSON)")
+        is_json = text.startswith("{")
+        if is_json:
+            try:
+                json.loads(text)
+            except ValueError as error:
+                raise UsageError(f"the cell is not valid JSON: {error}") from None
+        # Written next to the notebook, so that relative sources are the notebook folder's.
+        path = Path(f".cusprun-corpus-{ns.name}.{'json' if is_json else 'yaml'}")
+        path.write_text(text + "\n")
+        self._show_corpus(self._session().corpus(path, name=ns.name))
+
+    def _show_corpus(self, info):
+        from IPython.display import display
+
+        from .display import table_bundle
+
+        rows = [
+            {
+                "dimension": d["dimension"],
+                "name": d["name"],
+                "sources": ", ".join(d["sources"]),
+                "documents": d["documents"],
+                "available": d["available"],
+            }
+            for d in info["dimensions"]
+        ]
+        caption = (
+            f"corpus '{info['name']}': {info['documentsPerDimension']} documents per dimension, "
+            f"truncation {info['truncation']} tokens, seed {info['seed']}"
+        )
+        display(table_bundle(rows, caption), raw=True)
+
+    def do_score(self, args):
+        from .display import (
+            Live,
+            chart_bundle,
+            live_histogram_spec,
+            progress_bundle,
+            progress_text,
+        )
+
+        p = _parser("score")
+        p.add_argument("--run")
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--threads", type=int)
+        p.add_argument("--score-form", choices=["paper", "code"])
+        ns = p.parse_args(args)
+        session = self._session()
+        line = Live(progress_bundle("cusprun score: submitting"))
+        chart = Live()
+        state = {"progress": None}
+
+        def on_event(event):
+            kind = event["type"]
+            if kind == "progress":
+                state["progress"] = event["progress"]
+                line.update(progress_bundle(progress_text("score", event["progress"], "running")))
+            elif kind == "histogram":
+                spec = live_histogram_spec(event)
+                chart.update(chart_bundle({"name": "relevance-histogram", "spec": spec}))
+            elif "info" in event:
+                info = event["info"]
+                progress = info.get("progress") or state["progress"]
+                line.update(progress_bundle(progress_text("score", progress, info["state"])))
+
+        try:
+            result = session.score(
+                ns.run,
+                batch_size=ns.batch_size,
+                threads=ns.threads,
+                score_form=ns.score_form,
+                on_event=on_event,
+            )
+        except BaseException:
+            line.update(progress_bundle("cusprun score: failed (see below)"))
+            raise
+        line.update(
+            progress_bundle(
+                f"cusprun score: run '{result['run']}': {result['scored']} documents scored, "
+                f"{result['skipped']} skipped, {result['tokens']} tokens in "
+                f"{result['seconds']:.1f} s"
+            )
+        )
+        # The final chart is the sidecar's, with its SVG, σ marked at the preview's 0.5.
+        charts = session.charts("plan", sigma=0.5)["charts"]
+        histogram = next(c for c in charts if c["name"] == "relevance-histogram")
+        chart.update(chart_bundle(histogram))
+
+    def _plan_query(self, p, args):
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--sigma")
+        group.add_argument("--target-ratio")
+        p.add_argument("--dims")
+        p.add_argument("--q")
+        p.add_argument("--min-keep", type=int)
+        p.add_argument("--multiple-of", type=int)
+        p.add_argument("--run")
+        ns = p.parse_args(args)
+        query = {
+            "sigma": None if ns.sigma is None else _fraction(ns.sigma, "--sigma"),
+            "target_ratio": (
+                None if ns.target_ratio is None else _fraction(ns.target_ratio, "--target-ratio")
+            ),
+            "dims": _list(ns.dims),
+            "q": None if ns.q is None else _number(ns.q, "--q"),
+            "min_keep": ns.min_keep,
+            "multiple_of": ns.multiple_of,
+        }
+        return ns, {k: v for k, v in query.items() if v is not None}
+
+    def do_plan(self, args):
+        from IPython.display import display
+
+        from .display import chart_bundle
+
+        ns, query = self._plan_query(_parser("plan"), args)
+        session = self._session()
+        answer = session.sigma(run=ns.run, **query)
+        print(_plan_line(answer["plan"]))
+        for chart in session.charts("plan", run=ns.run, **query)["charts"]:
+            display(chart_bundle(chart), raw=True)
+
+    def do_prune(self, args):
+        p = _parser("prune")
+        p.add_argument("--out", required=True)
+        p.add_argument("--overwrite", action="store_true")
+        ns, query = self._plan_query(p, args)
+        result = self._session().prune(ns.out, run=ns.run, overwrite=ns.overwrite or None, **query)
+        before, after = result["bytesBefore"], result["bytesAfter"]
+        print(
+            f"pruned model written to {result['out']}: {_plan_line(result['plan'])}; "
+            f"{before / 1e6:.2f} MB → {after / 1e6:.2f} MB, max |Δlogit| vs zeroed units "
+            f"{result['maxAbsDiff']:.2e}"
+        )
+
+    def _eval_args(self, p):
+        p.add_argument("--eval", required=True, action="append", help="FILE or NAME=FILE")
+        p.add_argument("--truncation", type=int)
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--threads", type=int)
+
+    def _eval_sets(self, ns):
+        sets = [s for chunk in ns.eval for s in _list(chunk)]
+        for spec in sets:
+            file = spec.rpartition("=")[2]
+            if not Path(file).is_file():
+                raise UsageError(f"{file}: no such evaluation set")
+        return sets
+
+    def do_sweep(self, args):
+        from IPython.display import display
+
+        from .display import SWEEP_MIME, Live, chart_bundle, sweep_payload, table_bundle
+        from .session import sweep_rows
+
+        p = _parser("sweep")
+        group = p.add_mutually_exclusive_group(required=True)
+        group.add_argument("--sigma")
+        group.add_argument("--target-ratio")
+        p.add_argument("--methods")
+        p.add_argument("--seed", type=int)
+        p.add_argument("--dims")
+        p.add_argument("--run")
+        self._eval_args(p)
+        ns = p.parse_args(args)
+        grid = (
+            {"sigmas": _grid(ns.sigma, "--sigma")}
+            if ns.sigma is not None
+            else {"target_ratios": _grid(ns.target_ratio, "--target-ratio")}
+        )
+        eval_sets = self._eval_sets(ns)
+        session = self._session()
+        table = Live({"text/plain": "cusprun sweep: submitting"})
+        points = []
+
+        def on_event(event):
+            if event["type"] == "sweep-point":
+                points.append(event["point"])
+                rows = sweep_rows({"dense": [], "points": points})[1:]
+                table.update(table_bundle(rows, f"cusprun sweep: {len(points)} points so far"))
+            elif event["type"] == "progress":
+                table.update({"text/plain": "cusprun sweep: " + _progress_words(event)})
+
+        result = session.sweep(
+            **grid,
+            eval_sets=eval_sets,
+            methods=_list(ns.methods),
+            seed=ns.seed,
+            dims=_list(ns.dims),
+            run=ns.run,
+            truncation=ns.truncation,
+            batch_size=ns.batch_size,
+            threads=ns.threads,
+            on_event=on_event,
+        )
+        record, file = result["record"], result["file"]
+        table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
+        charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
+        answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
+        payload = sweep_payload(session.run if ns.run is None else ns.run, file, answer)
+        for i, chart in enumerate(charts):
+            bundle = chart_bundle(chart)
+            if i == 0:
+                bundle[SWEEP_MIME] = payload
+            display(bundle, raw=True)
+
+    def do_ablate(self, args):
+        from IPython.display import display
+
+        from .display import Live, chart_bundle, table_bundle
+        from .session import ablation_rows
+
+        p = _parser("ablate")
+        p.add_argument("--target-ratio", required=True)
+        p.add_argument("--dims")
+        p.add_argument("--run")
+        self._eval_args(p)
+        ns = p.parse_args(args)
+        ratio = _fraction(ns.target_ratio, "--target-ratio")
+        eval_sets = self._eval_sets(ns)
+        session = self._session()
+        table = Live({"text/plain": "cusprun ablate: submitting"})
+        rows = []
+
+        def on_event(event):
+            if event["type"] == "ablation-row":
+                rows.append(event["row"])
+                shown = ablation_rows({"dense": [], "rows": rows})[1:]
+                table.update(table_bundle(shown, f"cusprun ablate: {len(rows)} rows so far"))
+
+        result = session.ablate(
+            ratio,
+            eval_sets=eval_sets,
+            dims=_list(ns.dims),
+            run=ns.run,
+            truncation=ns.truncation,
+            batch_size=ns.batch_size,
+            threads=ns.threads,
+            on_event=on_event,
+        )
+        record, file = result["record"], result["file"]
+        table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
+        for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
+            display(chart_bundle(chart), raw=True)
+
+    def do_eval(self, args):
+        from IPython.display import display
+
+        from .display import table_bundle
+
+        p = _parser("eval")
+        p.add_argument("models", nargs="*")
+        self._eval_args(p)
+        ns = p.parse_args(args)
+        session = self._session()
+        models = ns.models or ([session.model_path] if session.model_path else [])
+        if not models:
+            raise UsageError("eval: name a model, or open one first with %cusprun model PATH")
+        for model in models:
+            if not Path(model).exists():
+                raise UsageError(f"{model}: no such model")
+        result = session.evaluate(
+            models,
+            self._eval_sets(ns),
+            truncation=ns.truncation,
+            batch_size=ns.batch_size,
+            threads=ns.threads,
+        )
+        rows = []
+        for m in result["models"]:
+            row = {"model": m["model"], "MB": m["bytes"] / 1e6}
+            row.update({f"{x['evalSet']} {x['metric']}": x["value"] for x in m["metrics"]})
+            rows.append(row)
+        display(table_bundle(rows, "evaluation"), raw=True)
+
+    def do_runs(self, args):
+        from IPython.display import display
+
+        from .display import table_bundle
+        from .session import runs_rows
+
+        _parser("runs").parse_args(args)
+        display(table_bundle(runs_rows(self._session().runs()), "cusprun runs"), raw=True)
+
+
+def _progress_words(event) -> str:
+    progress = event.get("progress") or {}
+    return f"{progress.get('done', 0)}/{progress.get('total', 0)} documents"
+
+
+def _plan_line(plan: dict) -> str:
+    return (
+        f"σ = {plan['sigma']:.4g}: ratio {plan['ratio']:.2%} of prunable parameters "
+        f"({plan['removedParams']} of {plan['prunableParams']}), "
+        f"{plan.get('wholeModelRatio', 0):.2%} of the whole model, dimensions "
+        f"{'+'.join(plan.get('dimensions', []))}"
+    )
+
+
+_magics: CusprunMagics | None = None
+
+
+def _line_magic(line: str) -> None:
+    _magics.line(line)
+
+
+def _cell_magic(line: str, cell: str) -> None:
+    _magics.cell(line, cell)
 
 
 def load_ipython_extension(ipython):
-    ipython.register_magic_function(cusprun_magic, magic_kind="line", magic_name="cusprun")
+    global _magics
+    if _magics is None:
+        _magics = CusprunMagics(ipython)
+    ipython.register_magic_function(_line_magic, magic_kind="line", magic_name="cusprun")
+    ipython.register_magic_function(_cell_magic, magic_kind="cell", magic_name="cusprun")
 
 
 def unload_ipython_extension(ipython):
     ipython.magics_manager.magics["line"].pop("cusprun", None)
+    ipython.magics_manager.magics["cell"].pop("cusprun", None)
+
+
+def session():
+    """The magics' session (started on first use), for mixing magics and the Python API."""
+    if _magics is None:
+        raise RuntimeError("run %load_ext cusprun first")
+    return _magics._session()

@@ -22,5 +22,6 @@ def test_load_ext_registers_the_magic_in_a_real_kernel(package_json):
     assert "usage: %cusprun <command>" in text_of(cells[2])
     # A mistake in input is one clear line, never a traceback.
     assert text_of(cells[3]).strip() == (
-        "cusprun: unknown command 'frobnicate' (known: help, version)"
+        "cusprun: unknown command 'frobnicate' (known: model, corpus, score, plan, sweep, "
+        "ablate, prune, eval, runs, help, version)"
     )

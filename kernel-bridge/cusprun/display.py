@@ -1,0 +1,208 @@
+"""Notebook outputs: chart bundles that render anywhere, HTML tables, and live displays.
+
+Every chart is one output bundle: the sidecar's Vega-Lite spec (JupyterLab renders it), the
+sidecar's static SVG (nbviewer, GitHub, VS Code render it without the extension) and a line of
+text. A live output is displayed once with a display_id and updated as job events arrive, so a
+saved notebook holds only the final state.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import Any
+
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+SVG_MIME = "image/svg+xml"
+SWEEP_MIME = "application/vnd.cusprun.sweep+json"
+
+
+def chart_bundle(chart: dict, title: str | None = None) -> dict:
+    """One chart of a ChartsAnswer (`{name, spec, svg?}`) as a mime bundle."""
+    spec = chart["spec"]
+    text = title or spec.get("title", {})
+    if isinstance(text, dict):
+        text = text.get("text", chart.get("name", "chart"))
+    bundle = {VEGALITE_MIME: spec, "text/plain": f"<cusprun chart: {text}>"}
+    if chart.get("svg"):
+        bundle[SVG_MIME] = chart["svg"]
+    return bundle
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def html_table(rows: list[dict], caption: str | None = None) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows
+    )
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (
+        f'<table class="cusprun-table">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def text_table(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    cells = [[_plain(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table_bundle(rows: list[dict], caption: str | None = None) -> dict:
+    text = text_table(rows) if rows else "(none)"
+    return {
+        "text/html": html_table(rows, caption) if rows else "<p>(none)</p>",
+        "text/plain": (caption + "\n" + text) if caption else text,
+    }
+
+
+class Live:
+    """One output of a cell that is displayed once and then replaced as events arrive."""
+
+    def __init__(self, bundle: dict | None = None):
+        from IPython.display import display
+
+        self.id = f"cusprun-{uuid.uuid4().hex}"
+        self.shown = False
+        if bundle is not None:
+            display(bundle, raw=True, display_id=self.id)
+            self.shown = True
+
+    def update(self, bundle: dict) -> None:
+        from IPython.display import display, update_display
+
+        if self.shown:
+            update_display(bundle, raw=True, display_id=self.id)
+        else:
+            display(bundle, raw=True, display_id=self.id)
+            self.shown = True
+
+
+def progress_text(job_type: str, progress: dict | None, state: str) -> str:
+    if not progress:
+        return f"cusprun {job_type}: {state}"
+    done, total = progress.get("done", 0), progress.get("total", 0)
+    width = 30
+    filled = int(width * done / total) if total else 0
+    bar = "█" * filled + "·" * (width - filled)
+    parts = [f"cusprun {job_type}: {bar} {done}/{total} documents"]
+    if progress.get("skipped"):
+        parts.append(f"{progress['skipped']} skipped")
+    parts.append(f"{progress.get('tokens', 0)} tokens")
+    if progress.get("tokensPerSecond"):
+        parts.append(f"{progress['tokensPerSecond']:.0f} tok/s")
+    if state == "running" and progress.get("etaSeconds") is not None:
+        parts.append(f"ETA {progress['etaSeconds']:.0f} s")
+    elif state != "running":
+        parts.append(f"{progress.get('elapsedMs', 0) / 1000:.1f} s, {state}")
+    return ", ".join(parts)
+
+
+def progress_bundle(text: str) -> dict:
+    return {
+        "text/plain": text,
+        "text/html": f"<pre class='cusprun-progress'>{html.escape(text)}</pre>",
+    }
+
+
+def live_histogram_spec(event: dict) -> dict:
+    """A Vega-Lite v5 spec for a live `histogram` event while scoring is under way (the sidecar
+    sends data only with these events; the final chart is the sidecar's own, with its SVG)."""
+    histogram = event["histogram"]
+    bins = histogram["bins"]
+    values = []
+    for series in histogram["series"]:
+        total = sum(series["counts"]) or 1
+        for i, count in enumerate(series["counts"]):
+            values.append(
+                {
+                    "dimension": series["dimension"],
+                    "kind": series["kind"],
+                    "x0": i / bins,
+                    "x1": (i + 1) / bins,
+                    "share": count / total,
+                }
+            )
+    scored = ", ".join(f"{k} {v}" for k, v in event.get("documents", {}).items())
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": {"text": "Deciding ranks so far", "subtitle": f"documents scored: {scored}"},
+        "data": {"values": values},
+        "facet": {
+            "column": {"field": "dimension", "type": "nominal", "title": None},
+            "row": {"field": "kind", "type": "nominal", "title": None},
+        },
+        "spec": {
+            "width": 180,
+            "height": 100,
+            "mark": "bar",
+            "encoding": {
+                "x": {
+                    "field": "x0",
+                    "type": "quantitative",
+                    "bin": {"binned": True, "step": 1 / bins},
+                    "scale": {"domain": [0, 1]},
+                    "title": "deciding rank / units",
+                },
+                "x2": {"field": "x1"},
+                "y": {"field": "share", "type": "quantitative", "axis": {"format": ".0%"}},
+            },
+        },
+    }
+
+
+def sweep_payload(run: str, file: str | None, answer: dict) -> dict:
+    """The compact `application/vnd.cusprun.sweep+json` entry, from a σ answer of the run: the
+    ratio-against-σ curve (overall and per unit kind) and, per dimension and unit kind, the
+    cumulative share of units by deciding rank (the histograms, accumulated); enough for a σ
+    slider to move without the sidecar."""
+    histogram = answer["histogram"]
+    cumulative = []
+    for series in histogram["series"]:
+        total = sum(series["counts"]) or 1
+        running, cdf = 0, []
+        for count in series["counts"]:
+            running += count
+            cdf.append(round(running / total, 6))
+        cumulative.append(
+            {
+                "dimension": series["dimension"],
+                "kind": series["kind"],
+                "units": sum(series["counts"]),
+                "cdf": cdf,
+            }
+        )
+    return {
+        "format": "cusprun-sweep",
+        "version": 1,
+        "run": run,
+        "file": file,
+        "sigma": answer["plan"].get("sigma"),
+        "bins": histogram["bins"],
+        "ratios": answer["ratios"]["points"],
+        "ranks": cumulative,
+        "layers": answer["layers"],
+    }

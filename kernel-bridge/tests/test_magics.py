@@ -1,0 +1,256 @@
+"""The magics in a real kernel (nbclient) against a real sidecar: the example notebook, live
+updates, finding the sidecar, and user mistakes."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from jupyter_client.manager import start_new_kernel
+from kernel_helpers import (
+    CORPUS,
+    MC,
+    MODEL,
+    QA,
+    ROOT,
+    SIDECAR_JS,
+    SWEEP,
+    chart_outputs,
+    check_chart,
+    execute,
+    kernel_env,
+    no_errors,
+    notebook_of,
+    process_gone,
+    stream_text,
+)
+
+pytestmark = pytest.mark.skipif(
+    not SIDECAR_JS.is_file() or shutil.which("node") is None,
+    reason="needs node and the built sidecar (npm run build:node)",
+)
+
+EXAMPLE = ROOT / "examples" / "cusprun-quickstart.ipynb"
+SIDECAR_PID = "import cusprun.ipython; print(cusprun.ipython.session().sidecar.pid)"
+
+
+def test_the_example_notebook_executes_and_every_chart_renders_anywhere(tmp_path):
+    # A copy beside a link to demo/, so that its relative paths hold and its store is tmp_path's.
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "demo").symlink_to(ROOT / "demo")
+    notebook = nbformat.read(EXAMPLE, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(SIDECAR_PID))
+    execute(notebook, tmp_path / "examples", timeout=300)
+    no_errors(notebook)
+    nbformat.write(notebook, tmp_path / "executed.ipynb")
+    saved = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+
+    charts = chart_outputs(saved)
+    # score: 1 histogram; plan: 3; sweep: 2; ablate: 1.
+    assert len(charts) >= 7
+    for data in charts:
+        check_chart(data)
+    sweeps = [d[SWEEP] for d in charts if SWEEP in d]
+    assert len(sweeps) == 1
+    sweep = sweeps[0]
+    assert sweep["format"] == "cusprun-sweep" and sweep["ratios"] and sweep["layers"]
+    assert {(r["dimension"], r["kind"]) for r in sweep["ranks"]} >= {
+        ("language", "ffn"),
+        ("domain", "attention"),
+    }
+    assert all(abs(r["cdf"][-1] - 1) < 1e-6 for r in sweep["ranks"])
+    assert len(json.dumps(sweep)) < 50_000
+    assert (tmp_path / "examples/.cusprun/experts/de-computing-qa/model.onnx").is_file()
+
+    pid = int(stream_text(saved.cells[-1]).strip())
+    # The kernel is gone (nbclient shut it down): so is the private sidecar it started.
+    deadline = time.monotonic() + 20
+    while not process_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process_gone(pid), f"sidecar {pid} outlived its kernel"
+
+
+def test_a_score_job_updates_its_display_live(tmp_path):
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
+    try:
+        messages = []
+
+        def run(code):
+            reply = kc.execute_interactive(code, timeout=120, output_hook=messages.append)
+            assert reply["content"]["status"] == "ok", reply["content"]
+
+        run("%load_ext cusprun")
+        run(f"%cusprun model {MODEL}\n%cusprun corpus {CORPUS}")
+        messages.clear()
+        run("%cusprun score --run live --batch-size 2")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+    kinds = [m["msg_type"] for m in messages]
+    assert "error" not in kinds
+    updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+    by_id = {}
+    for m in updates:
+        by_id.setdefault(m["content"]["transient"]["display_id"], []).append(m)
+    # The progress line is replaced at every event; the histogram chart at every live histogram.
+    assert max(len(v) for v in by_id.values()) >= 5, {k: len(v) for k, v in by_id.items()}
+    progress = [
+        m["content"]["data"]["text/plain"]
+        for m in updates
+        if "documents" in m["content"]["data"]["text/plain"]
+    ]
+    assert any("/24 documents" in text for text in progress)
+    charts = [m["content"]["data"] for m in updates if "image/svg+xml" in m["content"]["data"]]
+    assert charts, "the final histogram (with the sidecar's SVG) replaces the live one"
+    check_chart(charts[-1])
+
+
+def test_the_sidecar_named_by_the_environment_is_used(tmp_path):
+    sidecar = subprocess.Popen(
+        ["node", str(SIDECAR_JS), "serve", "--store", str(tmp_path / "store")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        ready = json.loads(sidecar.stdout.readline())
+        env = kernel_env(
+            CUSPRUN_SIDECAR_URL=f"http://127.0.0.1:{ready['port']}",
+            CUSPRUN_SIDECAR_TOKEN=ready["token"],
+        )
+        notebook = execute(
+            notebook_of(
+                "%load_ext cusprun",
+                f"%cusprun model {MODEL}",
+                "import cusprun.ipython\n"
+                "s = cusprun.ipython.session()\n"
+                "print(s.sidecar is None, s.health_info['pid'], s.health_info['store'])",
+            ),
+            tmp_path,
+            env,
+        )
+        no_errors(notebook)
+        private, pid, store = stream_text(notebook.cells[2]).split()
+        assert private == "True"
+        assert int(pid) == ready["pid"] and store == str(tmp_path / "store")
+        assert sidecar.poll() is None, "the kernel must not stop a sidecar it did not start"
+    finally:
+        sidecar.stdin.close()
+        sidecar.wait(20)
+
+
+def test_user_mistakes_print_one_line_and_raise_nothing(tmp_path):
+    mistakes = {
+        "%cusprun frobnicate": "cusprun: unknown command 'frobnicate' (known: ",
+        "%cusprun model /no/such/model": "cusprun: /no/such/model: no such model",
+        "%cusprun corpus /no/such/corpus.yaml": "cusprun: /no/such/corpus.yaml: no such corpus",
+        "%cusprun corpus language=/no/de.txt": "cusprun: /no/de.txt: no such corpus file",
+        "%cusprun plan --sigma 1.5": "cusprun: --sigma must lie in [0, 1), got 1.5",
+        "%cusprun prune --sigma abc --out x": "cusprun: --sigma must be a number, got 'abc'",
+        "%cusprun plan": "cusprun: %cusprun plan: one of the arguments --sigma --target-ratio",
+        "%cusprun sweep --sigma 0.5:0.1:0.1 --eval x": "cusprun: --sigma grid '0.5:0.1:0.1'",
+        f"%cusprun sweep --sigma 0.1:0.3:0.1 --eval {MC}": "cusprun: no run yet",
+        f"%cusprun ablate --target-ratio 0.2 --eval {tmp_path}/none.jsonl": "cusprun: ",
+        "%cusprun score": "cusprun: no model: open one first",
+        "%cusprun model 'unclosed": "cusprun: cannot read the line",
+        "%%cusprun corpus\n{not json": "cusprun: the cell is not valid JSON",
+        "%%cusprun score\nx": "cusprun: a %%cusprun cell holds a corpus manifest",
+    }
+    notebook = execute(notebook_of("%load_ext cusprun", *mistakes), tmp_path)
+    no_errors(notebook)
+    for cell, expected in zip(notebook.cells[1:], mistakes.values(), strict=True):
+        text = stream_text(cell)
+        assert text.count("\n") == 1 and text.startswith(expected), (cell.source, text)
+        assert "Traceback" not in text
+
+
+def test_corpus_by_dimensions_and_by_cell_then_runs(tmp_path):
+    yaml_cell = (
+        "%%cusprun corpus --name from-cell\n"
+        "dimensions:\n"
+        f"  task: {{name: qa, sources: [{QA}], textField: text}}\n"
+        "truncation: 32\n"
+        "documents: 4\n"
+    )
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun",
+            f"%cusprun corpus language={ROOT}/fixtures/corpora/language/de.txt task={QA} "
+            "--documents 4 --truncation 32 --name dims",
+            yaml_cell,
+            f"%cusprun model {MODEL}",
+            "%cusprun score --run cell-run",
+            "%cusprun plan --target-ratio 0.02",
+            f"%cusprun prune --target-ratio 0.02 --out pruned/cell-run\n%cusprun eval --eval {MC}",
+            "%cusprun runs",
+        ),
+        tmp_path,
+    )
+    no_errors(notebook)
+    dims = notebook.cells[1].outputs[0]["data"]["text/plain"]
+    assert "corpus 'dims': 4 documents per dimension" in dims and "language" in dims
+    cell = notebook.cells[2].outputs[0]["data"]["text/html"]
+    assert "from-cell" in cell and "<td>task</td>" in cell
+    assert "cell-run" in notebook.cells[4].outputs[0]["data"]["text/plain"]
+    for data in chart_outputs(notebook):
+        check_chart(data)
+    assert "pruned model written to" in stream_text(notebook.cells[6])
+    assert (tmp_path / "pruned/cell-run/model.onnx").is_file()
+    assert "mc accuracy" in notebook.cells[6].outputs[-1]["data"]["text/plain"]
+    assert "<td>cell-run</td>" in notebook.cells[7].outputs[0]["data"]["text/html"]
+
+
+def test_the_magics_register_with_only_the_standard_library_and_ipython(tmp_path):
+    # Every third-party module but IPython (and what IPython itself imports) is refused.
+    script = """
+import sys
+BLOCKED = ("websocket", "pandas", "jupyter_server", "tornado", "ipykernel", "nbformat",
+           "jupyter_client", "zmq")
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+from IPython.testing.globalipapp import start_ipython
+ip = start_ipython()
+ip.run_line_magic("load_ext", "cusprun")
+ip.run_line_magic("cusprun", "version")
+ip.run_line_magic("cusprun", "nonsense")
+assert "cusprun" in ip.magics_manager.magics["cell"]
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=kernel_env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == [
+        f"cusprun {_version()}",
+        "cusprun: unknown command 'nonsense' (known: model, corpus, score, plan, sweep, ablate, "
+        "prune, eval, runs, help, version)",
+    ]
+
+
+def _version() -> str:
+    return json.loads((ROOT / "package.json").read_text())["version"]
+
+
+def test_no_sidecar_starts_until_one_is_needed(tmp_path):
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun\n%cusprun help",
+            "import cusprun.ipython\nprint(cusprun.ipython._magics.session)",
+        ),
+        tmp_path,
+    )
+    no_errors(notebook)
+    assert "usage: %cusprun <command>" in stream_text(notebook.cells[0])
+    assert stream_text(notebook.cells[1]).strip() == "None"
