@@ -128,52 +128,6 @@ def progress_bundle(text: str) -> dict:
     }
 
 
-def live_histogram_spec(event: dict) -> dict:
-    """A Vega-Lite v5 spec for a live `histogram` event while scoring is under way (the sidecar
-    sends data only with these events; the final chart is the sidecar's own, with its SVG)."""
-    histogram = event["histogram"]
-    bins = histogram["bins"]
-    values = []
-    for series in histogram["series"]:
-        total = sum(series["counts"]) or 1
-        for i, count in enumerate(series["counts"]):
-            values.append(
-                {
-                    "dimension": series["dimension"],
-                    "kind": series["kind"],
-                    "x0": i / bins,
-                    "x1": (i + 1) / bins,
-                    "share": count / total,
-                }
-            )
-    scored = ", ".join(f"{k} {v}" for k, v in event.get("documents", {}).items())
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": {"text": "Deciding ranks so far", "subtitle": f"documents scored: {scored}"},
-        "data": {"values": values},
-        "facet": {
-            "column": {"field": "dimension", "type": "nominal", "title": None},
-            "row": {"field": "kind", "type": "nominal", "title": None},
-        },
-        "spec": {
-            "width": 180,
-            "height": 100,
-            "mark": "bar",
-            "encoding": {
-                "x": {
-                    "field": "x0",
-                    "type": "quantitative",
-                    "bin": {"binned": True, "step": 1 / bins},
-                    "scale": {"domain": [0, 1]},
-                    "title": "deciding rank / units",
-                },
-                "x2": {"field": "x1"},
-                "y": {"field": "share", "type": "quantitative", "axis": {"format": ".0%"}},
-            },
-        },
-    }
-
-
 def sweep_payload(run: str, file: str | None, answer: dict) -> dict:
     """The compact `application/vnd.cusprun.sweep+json` entry, from a σ answer of the run: the
     ratio-against-σ curve (overall and per unit kind) and, per dimension and unit kind, the

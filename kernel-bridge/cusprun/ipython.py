@@ -246,7 +246,6 @@ class CusprunMagics:
         from .display import (
             Live,
             chart_bundle,
-            live_histogram_spec,
             progress_bundle,
             progress_text,
         )
@@ -268,8 +267,7 @@ class CusprunMagics:
                 state["progress"] = event["progress"]
                 line.update(progress_bundle(progress_text("score", event["progress"], "running")))
             elif kind == "histogram":
-                spec = live_histogram_spec(event)
-                chart.update(chart_bundle({"name": "relevance-histogram", "spec": spec}))
+                chart.update(chart_bundle({"name": "relevance-histogram", "spec": event["spec"]}))
             elif "info" in event:
                 info = event["info"]
                 progress = info.get("progress") or state["progress"]

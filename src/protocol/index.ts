@@ -454,6 +454,8 @@ export type JobEvent =
       /** Documents scored so far per dimension; the histogram covers these. */
       documents: Record<string, number>;
       histogram: RankHistogram;
+      /** Its chart, so that clients draw it as the panel and the CLI do (`charts/`). */
+      spec: VegaLiteSpec;
     })
   | (EventBase & { type: 'sweep-point'; point: SweepPoint })
   | (EventBase & { type: 'ablation-row'; row: AblationRow });

@@ -5,7 +5,7 @@
  * document and unit group, read back from the score store the job commits to.
  */
 import * as path from 'node:path';
-import { relevanceHistogram } from '../../engine/charts';
+import { histogramSpec, relevanceHistogram } from '../../engine/charts';
 import { ScoreStore } from '../../engine/score';
 import {
   dimensionLayerRanks,
@@ -18,7 +18,7 @@ import { HISTOGRAM_BINS } from '../jobs/plan';
 
 export type HistogramPayload = Pick<
   Extract<JobEvent, { type: 'histogram' }>,
-  'documents' | 'histogram'
+  'documents' | 'histogram' | 'spec'
 >;
 
 export class LiveHistogram {
@@ -72,16 +72,24 @@ export class LiveHistogram {
     if (scored.length === 0) {
       return undefined;
     }
+    const histogram = relevanceHistogram(
+      scored.map(name => ({
+        name,
+        layers: this.ranks.get(name) as LayerRanks[]
+      })),
+      PREVIEW_SIGMA,
+      HISTOGRAM_BINS
+    );
+    const documents = Object.fromEntries(this.counts);
+    const scoredSoFar = Object.entries(documents)
+      .map(([dimension, n]) => `${dimension} ${n}`)
+      .join(', ');
     return {
-      documents: Object.fromEntries(this.counts),
-      histogram: relevanceHistogram(
-        scored.map(name => ({
-          name,
-          layers: this.ranks.get(name) as LayerRanks[]
-        })),
-        PREVIEW_SIGMA,
-        HISTOGRAM_BINS
-      )
+      documents,
+      histogram,
+      spec: histogramSpec(histogram, {
+        title: `Deciding ranks so far (documents scored: ${scoredSoFar})`
+      })
     };
   }
 }
