@@ -524,8 +524,8 @@ class Session:
         on_event: EventCallback | None = None,
         **query,
     ) -> dict:
-        """Writes the pruned model to `out` (relative to the sidecar's working folder)."""
-        request = {"type": "prune", "run": self._run(run), "out": os.fspath(out)}
+        """Writes the pruned model to `out`, which must lie in the sidecar's working folder."""
+        request = {"type": "prune", "run": self._run(run), "out": _abs(out)}
         request.update(
             _camel(dict(sigma=sigma, target_ratio=target_ratio, overwrite=overwrite, **query))
         )

@@ -53,16 +53,27 @@ export interface PreparedJob {
   execute(ctx: JobContext): Promise<JobResult>;
 }
 
-/** Where a job writes: relative to the working folder, never above it. */
+/**
+ * Where a job writes: inside the working folder, never above it — given relative to it (no
+ * `..`), or absolute within it (what a kernel in a subfolder of a server-owned sidecar sends).
+ */
 export function outputPath(given: string): string {
-  if (path.isAbsolute(given) || given.split(/[\\/]/).includes('..')) {
+  const cwd = process.cwd();
+  const resolved = path.resolve(given);
+  const inside = path.relative(cwd, resolved);
+  if (
+    given.split(/[\\/]/).includes('..') ||
+    inside === '' ||
+    inside.startsWith('..') ||
+    path.isAbsolute(inside)
+  ) {
     throw new RequestError(
       400,
       'bad-request',
-      `output path ${JSON.stringify(given)} must be relative to the sidecar's working folder (${process.cwd()}) and hold no '..'`
+      `output path ${JSON.stringify(given)} must lie in the sidecar's working folder (${cwd}): relative to it with no '..', or absolute inside it`
     );
   }
-  return path.resolve(given);
+  return resolved;
 }
 
 /** An existing run's folder and the model file it was scored with. */
