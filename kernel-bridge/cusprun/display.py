@@ -128,35 +128,20 @@ def progress_bundle(text: str) -> dict:
     }
 
 
-def sweep_payload(run: str, file: str | None, answer: dict) -> dict:
-    """The compact `application/vnd.cusprun.sweep+json` entry, from a σ answer of the run: the
-    ratio-against-σ curve (overall and per unit kind) and, per dimension and unit kind, the
-    cumulative share of units by deciding rank (the histograms, accumulated); enough for a σ
-    slider to move without the sidecar."""
-    histogram = answer["histogram"]
-    cumulative = []
-    for series in histogram["series"]:
-        total = sum(series["counts"]) or 1
-        running, cdf = 0, []
-        for count in series["counts"]:
-            running += count
-            cdf.append(round(running / total, 6))
-        cumulative.append(
-            {
-                "dimension": series["dimension"],
-                "kind": series["kind"],
-                "units": sum(series["counts"]),
-                "cdf": cdf,
-            }
-        )
+def sweep_payload(run: str, file: str | None, answer: dict, ranks: list[dict]) -> dict:
+    """The compact `application/vnd.cusprun.sweep+json` entry: the σ in use, the ratio-against-σ
+    curve, the units pruned per layer at that σ, and for every non-empty subset of the run's
+    dimensions the sidecar's ranks answer (per layer and unit kind, the units irrelevant to all
+    of the subset's dimensions at each σ of a grid) — enough for a σ slider and dimension
+    toggles to redraw without a sidecar or a kernel."""
     return {
         "format": "cusprun-sweep",
         "version": 1,
         "run": run,
         "file": file,
         "sigma": answer["plan"].get("sigma"),
-        "bins": histogram["bins"],
+        "prunableParams": answer["plan"].get("prunableParams"),
         "ratios": answer["ratios"]["points"],
-        "ranks": cumulative,
         "layers": answer["layers"],
+        "subsets": ranks,
     }

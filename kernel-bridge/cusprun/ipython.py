@@ -16,6 +16,9 @@ from pathlib import Path
 
 from ._version import __version__
 
+# σ steps of 0.01 in the sweep output's rank data: a slider's resolution, compact in the file.
+SWEEP_RANK_BINS = 100
+
 COMMANDS = {
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
     "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
@@ -407,7 +410,16 @@ class CusprunMagics:
         table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
-        payload = sweep_payload(session.run if ns.run is None else ns.run, file, answer)
+        dimensions = answer["plan"]["dimensions"]
+        subsets = [
+            session.ranks(
+                run=ns.run,
+                dims=[d for i, d in enumerate(dimensions) if mask >> i & 1],
+                bins=SWEEP_RANK_BINS,
+            )
+            for mask in range(1, 1 << len(dimensions))
+        ]
+        payload = sweep_payload(session.run if ns.run is None else ns.run, file, answer, subsets)
         for i, chart in enumerate(charts):
             bundle = chart_bundle(chart)
             if i == 0:

@@ -376,6 +376,19 @@ class Session:
         )
         return self.request("POST", f"/api/runs/{self._run(run)}/sigma", query)
 
+    def ranks(
+        self,
+        *,
+        run: str | None = None,
+        dims: list[str] | None = None,
+        bins: int | None = None,
+        q: float | None = None,
+    ) -> dict:
+        """Per layer and unit kind, the units irrelevant to every requested dimension at each σ
+        of a grid (σ = b / bins): what a σ slider needs to redraw per-layer ratios itself."""
+        query = _camel(dict(dims=dims, bins=bins, q=q))
+        return self.request("POST", f"/api/runs/{self._run(run)}/ranks", query)
+
     def charts(
         self, source: str = "plan", *, run: str | None = None, svg: bool = True, **query
     ) -> dict:

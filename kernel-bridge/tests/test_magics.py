@@ -57,12 +57,19 @@ def test_the_example_notebook_executes_and_every_chart_renders_anywhere(tmp_path
     assert len(sweeps) == 1
     sweep = sweeps[0]
     assert sweep["format"] == "cusprun-sweep" and sweep["ratios"] and sweep["layers"]
-    assert {(r["dimension"], r["kind"]) for r in sweep["ranks"]} >= {
-        ("language", "ffn"),
-        ("domain", "attention"),
-    }
-    assert all(abs(r["cdf"][-1] - 1) < 1e-6 for r in sweep["ranks"])
-    assert len(json.dumps(sweep)) < 50_000
+    # Every non-empty subset of the 3 dimensions, each per layer and unit kind on a σ grid.
+    subsets = sweep["subsets"]
+    assert sorted(len(s["dimensions"]) for s in subsets) == [1, 1, 1, 2, 2, 2, 3]
+    for subset in subsets:
+        assert {(g["layer"], g["kind"]) for g in subset["groups"]} == {
+            (layer["layer"], layer["kind"]) for layer in sweep["layers"]
+        }
+        for group in subset["groups"]:
+            cumulative = group["cumulative"]
+            assert len(cumulative) == subset["bins"] + 1
+            assert cumulative[0] == 0 and cumulative[-1] == group["units"]
+            assert cumulative == sorted(cumulative)
+    assert len(json.dumps(sweep)) < 80_000
     assert (tmp_path / "examples/.cusprun/experts/de-computing-qa/model.onnx").is_file()
 
     pid = int(stream_text(saved.cells[-1]).strip())

@@ -151,6 +151,30 @@ export interface ExpertQuery {
   multipleOf?: number;
 }
 
+/** `POST /api/runs/RUN/ranks`: the expert's deciding ranks, compactly, for a σ slider. */
+export interface RanksQuery extends ExpertQuery {
+  /** σ grid steps (default 200: σ = 0, 0.005, …, 1). */
+  bins?: number;
+}
+
+export interface RanksAnswer {
+  dimensions: string[];
+  q: number;
+  bins: number;
+  prunableParams: number;
+  /**
+   * Per layer and unit kind: units, parameters per unit, and `cumulative[b]`, the units
+   * irrelevant to every dimension at σ = b / bins before the guards (min_keep, multiple_of).
+   */
+  groups: {
+    layer: number;
+    kind: 'ffn' | 'attention';
+    units: number;
+    paramsPerUnit: number;
+    cumulative: number[];
+  }[];
+}
+
 /** σ itself or a target ratio to solve σ for: exactly one of the two. */
 export interface PlanQuery extends ExpertQuery {
   sigma?: number;

@@ -17,6 +17,7 @@ import {
   METHODS,
   OpenModelRequest,
   PlanQuery,
+  RanksQuery,
   PlanRequest,
   PruneRequest,
   RegisterCorpusRequest,
@@ -275,6 +276,27 @@ export function readPlanQuery(body: unknown): PlanQuery {
   const f = fieldsOf(body, what);
   const query = planQuery(f, what);
   f.done();
+  return defined(query);
+}
+
+/** Largest σ grid a ranks query may ask for (its answer grows with it). */
+const MAX_RANK_BINS = 1000;
+
+/** `POST /api/runs/:run/ranks`. */
+export function readRanksQuery(body: unknown): RanksQuery {
+  const what = 'a ranks query';
+  const f = fieldsOf(body, what);
+  const query: RanksQuery = { ...expertQuery(f), bins: f.number('bins') };
+  f.done();
+  const { bins } = query;
+  if (
+    bins !== undefined &&
+    !(Number.isInteger(bins) && bins >= 1 && bins <= MAX_RANK_BINS)
+  ) {
+    throw bad(
+      `${what}: "bins" must be a whole number from 1 to ${MAX_RANK_BINS}, got ${bins}`
+    );
+  }
   return defined(query);
 }
 

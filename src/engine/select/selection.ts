@@ -66,7 +66,7 @@ export function checkSigma(sigma: number): void {
 export class Selection {
   readonly groups: UnitGroup[];
   private readonly sorted: Uint32Array[];
-  private readonly prunableParams: number;
+  readonly prunableParams: number;
   private readonly minKeep: number;
   private readonly multipleOf: number;
 
@@ -103,6 +103,18 @@ export class Selection {
       kept = Math.min(n, Math.ceil(kept / this.multipleOf) * this.multipleOf);
     }
     return n - kept;
+  }
+
+  /**
+   * For σ = b / bins (b = 0 … bins), how many units of group `g` are irrelevant to every
+   * requested dimension, before the guards: the compact form of the group's deciding ranks that
+   * a browser needs to redraw per-layer ratios for any σ on that grid.
+   */
+  cumulative(g: number, bins: number): number[] {
+    const n = this.groups[g].ranks.length;
+    return Array.from({ length: bins + 1 }, (_, b) =>
+      lowerBound(this.sorted[g], irrelevantPerDocument(b / bins, n))
+    );
   }
 
   /** The pruned unit indices of group `g` at σ, ascending: the lowest deciding ranks first. */

@@ -18,6 +18,7 @@ import {
   RunDetail,
   RunSummary,
   ServerMessage,
+  RanksAnswer,
   SigmaAnswer
 } from '../../protocol';
 import { runPlanJob } from '../jobs/plan';
@@ -376,6 +377,46 @@ describe('cusprun serve', () => {
       const { layers: _units, ...summary } = plan;
       expect(valid('SigmaAnswer', body)).toEqual({ plan: summary, ...view });
     }
+  });
+
+  it("gives each layer's deciding ranks on a σ grid, as the plan job counts them", async () => {
+    const { status, body } = await client.request<RanksAnswer>(
+      'POST',
+      '/api/runs/small/ranks',
+      { bins: 20 }
+    );
+    expect(status).toBe(200);
+    valid('RanksAnswer', body);
+    expect(body.bins).toBe(20);
+    expect(body.dimensions).toEqual(['language', 'domain', 'task']);
+    for (const b of [4, 10, 17]) {
+      // min_keep 0 and no rounding: the plan's counts are the raw cumulative counts.
+      const { plan } = runPlanJob({
+        run: path.join(store, 'small'),
+        sigma: b / 20,
+        minKeep: 0
+      });
+      const counted = body.groups.map(g => g.cumulative[b]);
+      expect(counted).toEqual(
+        plan.layers.flatMap(l => [
+          l.ffn.pruned.length,
+          l.attention.prunedGroups.length
+        ])
+      );
+    }
+    for (const group of body.groups) {
+      expect(group.cumulative[0]).toBe(0);
+      expect(group.cumulative[20]).toBe(group.units);
+    }
+    const bad = await client.request<{ error: { message: string } }>(
+      'POST',
+      '/api/runs/small/ranks',
+      { bins: 0 }
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toBe(
+      'a ranks query: "bins" must be a whole number from 1 to 1000, got 0'
+    );
   });
 
   it('runs plan, prune, eval, sweep and ablate jobs one at a time per model, and draws their charts', async () => {

@@ -10,6 +10,7 @@ import {
   readJobRequest,
   readOpenModel,
   readPlanQuery,
+  readRanksQuery,
   readRegisterCorpus
 } from '../../protocol/validate';
 import { ABLATIONS_DIR } from '../jobs/ablate';
@@ -85,6 +86,9 @@ export class Api {
     );
     add('POST', '/api/runs/:run/sigma', call =>
       queries.sigma(run(call), readPlanQuery(call.body()))
+    );
+    add('POST', '/api/runs/:run/ranks', call =>
+      queries.ranks(run(call), readRanksQuery(call.body()))
     );
     add('POST', '/api/runs/:run/charts', call =>
       queries.charts(run(call), readChartsRequest(call.body()))

@@ -24,6 +24,8 @@ import {
   ExpertQuery,
   PlanQuery,
   PREVIEW_SIGMA,
+  RanksAnswer,
+  RanksQuery,
   SigmaAnswer
 } from '../../protocol';
 import {
@@ -43,6 +45,9 @@ import { SweepRecord, SWEEPS_DIR } from '../jobs/sweep';
 import { readRun, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
 import { MANIFEST_FILE } from '../../engine/score';
+
+/** σ steps of 0.005: a σ slider's resolution, and a few KiB per layer whatever the model. */
+const DEFAULT_RANK_BINS = 200;
 
 interface CachedExpert {
   expert: Expert;
@@ -120,6 +125,25 @@ export class Queries {
       histogram: { ...histogram, sigma: plan.sigma },
       ratios: { points: ratios, sigma: plan.sigma },
       layers: layerUnitsOfPlan(plan)
+    };
+  }
+
+  ranks(run: string, query: RanksQuery): RanksAnswer {
+    const { expert } = this.expert(this.store.existing(run), query);
+    const bins = query.bins ?? DEFAULT_RANK_BINS;
+    const { selection } = expert;
+    return {
+      dimensions: expert.dimensions,
+      q: expert.q,
+      bins,
+      prunableParams: selection.prunableParams,
+      groups: selection.groups.map((group, g) => ({
+        layer: group.layer,
+        kind: group.kind,
+        units: group.ranks.length,
+        paramsPerUnit: group.paramsPerUnit,
+        cumulative: selection.cumulative(g, bins)
+      }))
     };
   }
 
