@@ -100,13 +100,27 @@ class PrivateSidecar:
     """A sidecar this process started; it stops when this process exits (atexit, and the sidecar
     watches its stdin, so it also stops if this process dies)."""
 
-    def __init__(self, store: str | None = None, cwd: str | None = None, timeout: float = 30):
+    def __init__(
+        self,
+        store: str | None = None,
+        cwd: str | None = None,
+        timeout: float = 30,
+        *,
+        port: int | None = None,
+        token: str | None = None,
+    ):
+        """`port`/`token` pin the sidecar's port and token (the Jupyter server extension restarts
+        its sidecar on the same ones); by default it picks a free port and makes up a token."""
         node, js = find_node(), find_sidecar_js()
         args = [node, str(js), "serve"]
         if store:
             args += ["--store", str(store)]
+        if port:
+            args += ["--port", str(port)]
         env = dict(os.environ)
         env.pop("CUSPRUN_TOKEN", None)  # let it make up its own token
+        if token:
+            env["CUSPRUN_TOKEN"] = token
         self.log = tempfile.NamedTemporaryFile(
             prefix="cusprun-sidecar-", suffix=".log", delete=False
         )
@@ -123,12 +137,13 @@ class PrivateSidecar:
             ready = json.loads(line)
         except ValueError:
             ready = None
-        if not isinstance(ready, dict) or "port" not in ready or "token" not in ready:
+        if not isinstance(ready, dict) or "port" not in ready or not (ready.get("token") or token):
+            why = self._why(line)
             self.stop()
-            raise CusprunError(f"the cusprun sidecar did not start: {self._why(line)}")
+            raise CusprunError(f"the cusprun sidecar did not start: {why}")
         self.ready = ready
         self.url = f"http://127.0.0.1:{ready['port']}"
-        self.token = ready["token"]
+        self.token = ready.get("token") or token
         atexit.register(self.stop)
 
     def _ready_line(self, timeout: float) -> str:
