@@ -7,57 +7,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runtimeVersion } from '../engine/capture/runtime';
 import { CusprunError } from '../engine/errors';
-import { ExpertPlan } from '../engine/select';
+import type { RunRecord } from '../protocol';
 import { writeFileAtomic } from './atomic';
 
 export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
 
-export interface RunDocument {
-  id: string;
-  sha256: string;
-  source: { file: string; line: number };
-  tokens: number;
-  truncated: boolean;
-}
-
-export interface RunDimension {
-  dimension: string;
-  name: string;
-  available: number;
-  truncated: number;
-  documents: RunDocument[];
-}
-
-export interface RunPrune {
-  out: string;
-  at: string;
-  plan: Omit<ExpertPlan, 'layers'>;
-  bytesBefore: number;
-  bytesAfter: number;
-  /** Largest |logit difference| between the pruned model and the original with the units zeroed. */
-  maxAbsDiff?: number;
-}
-
-export interface RunRecord {
-  format: 'cusprun-run';
-  version: 1;
-  created: string;
-  updated: string;
-  model: { file: string; sha256: string; family: string };
-  corpus: {
-    manifest: string;
-    sha256: string;
-    truncation: number;
-    seed: number;
-    documentsPerDimension: number;
-    tokenizerSha256: string;
-    dimensions: RunDimension[];
-  };
-  scoring: { scoreForm: string; batchSize: number; threads: number };
-  versions: { cusprun: string; onnxruntime: string; node: string };
-  prunes: RunPrune[];
-}
+/** run.json's shape is part of the protocol: the sidecar serves it as it is. */
+export type { RunRecord };
+export type RunPrune = RunRecord['prunes'][number];
 
 export function cusprunVersion(): string {
   // package.json sits two levels above dist/sidecar and src/sidecar alike.
