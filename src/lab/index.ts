@@ -50,7 +50,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         );
       }
     }
-    const panel = new CusprunPanel(trans, readSettings(settings));
+    const panel = new CusprunPanel(
+      trans,
+      readSettings(settings),
+      app.serviceManager.serverSettings
+    );
     settings?.changed.connect(() => panel.showSettings(readSettings(settings)));
 
     app.commands.addCommand(CommandIDs.openPanel, {

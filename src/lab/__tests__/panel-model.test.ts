@@ -1,0 +1,230 @@
+import {
+  PROTOCOL_HEADER as SIDECAR_PROTOCOL_HEADER,
+  PROTOCOL_VERSION as SIDECAR_PROTOCOL_VERSION
+} from '../../protocol';
+import {
+  filterRows,
+  interpretHandshake,
+  nextSort,
+  payloadFromRanks,
+  progressLine,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  runRow,
+  RunSummaryLike,
+  sortRows,
+  subsetsToRank
+} from '../panel-model';
+import { payloadProblem, SweepSubset, sweepView } from '../sweep-model';
+
+const trans = {
+  __: (msg: string, ...args: unknown[]) =>
+    msg.replace(/%(\d+)/g, (m, i) => String(args[Number(i) - 1] ?? m))
+};
+
+function summary(
+  id: string,
+  updated: string,
+  scored: number,
+  documents = 24,
+  dims = ['language', 'domain', 'task']
+): RunSummaryLike {
+  return {
+    id,
+    updated,
+    model: { file: `/m/${id}/model.onnx`, family: 'llama' },
+    corpus: { dimensions: dims },
+    scored,
+    documents
+  };
+}
+
+describe('the version handshake', () => {
+  it('speaks the sidecar protocol of src/protocol', () => {
+    expect(PROTOCOL_VERSION).toBe(SIDECAR_PROTOCOL_VERSION);
+    expect(PROTOCOL_HEADER).toBe(SIDECAR_PROTOCOL_HEADER);
+  });
+
+  it('says how to install the server extension on a 404', () => {
+    const h = interpretHandshake(404, null, trans);
+    expect(h.kind).toBe('missing');
+    expect(h.retry).toBe(false);
+    expect(h.message).toMatch(/server extension is not running/);
+    expect(h.message).toMatch(/pip install/);
+  });
+
+  it('tells a protocol mismatch apart, with what to do', () => {
+    const h = interpretHandshake(
+      200,
+      {
+        version: '9.0.0',
+        protocol: PROTOCOL_VERSION + 1,
+        sidecar: { state: 'running' }
+      },
+      trans
+    );
+    expect(h.kind).toBe('mismatch');
+    expect(h.retry).toBe(false);
+    expect(h.message).toContain(`protocol ${PROTOCOL_VERSION + 1}`);
+    expect(h.message).toMatch(/restart JupyterLab/);
+  });
+
+  it('waits for a starting or restarting sidecar and retries', () => {
+    for (const state of ['starting', 'restarting'] as const) {
+      const h = interpretHandshake(
+        200,
+        { version: '0.1.0', protocol: PROTOCOL_VERSION, sidecar: { state } },
+        trans
+      );
+      expect(h).toMatchObject({ kind: 'waiting', retry: true });
+      expect(h.message).toContain(state);
+    }
+  });
+
+  it('shows the version once the sidecar runs', () => {
+    const h = interpretHandshake(
+      200,
+      {
+        version: '0.1.0',
+        protocol: PROTOCOL_VERSION,
+        sidecar: { state: 'running' }
+      },
+      trans
+    );
+    expect(h).toMatchObject({ kind: 'running', retry: false });
+    expect(h.message).toBe('Sidecar: running · cusprun 0.1.0');
+  });
+
+  it('keeps retrying a failed sidecar, an unreachable server and odd answers', () => {
+    const failed = interpretHandshake(
+      200,
+      {
+        version: '0.1.0',
+        protocol: PROTOCOL_VERSION,
+        sidecar: { state: 'failed', message: 'exit 1' }
+      },
+      trans
+    );
+    expect(failed).toMatchObject({ kind: 'down', retry: true });
+    expect(failed.message).toContain('exit 1');
+    expect(interpretHandshake(0, null, trans)).toMatchObject({
+      kind: 'error',
+      retry: true
+    });
+    expect(interpretHandshake(500, 'boom', trans)).toMatchObject({
+      kind: 'error',
+      retry: true
+    });
+  });
+});
+
+describe('the run table', () => {
+  const rows = [
+    summary('b-run', '2026-11-02T00:00:00Z', 24),
+    summary('a-run', '2026-11-03T00:00:00Z', 6),
+    {
+      ...summary('c-run', '2026-11-01T00:00:00Z', 12, 24, ['medical']),
+      lastJob: { id: 'j1', type: 'score', state: 'running' }
+    }
+  ].map(runRow);
+
+  it('shows each run in the columns it lists', () => {
+    expect(rows[2]).toMatchObject({
+      id: 'c-run',
+      model: 'c-run/model.onnx (llama)',
+      dimensions: 'medical',
+      progress: '12/24',
+      lastJob: 'score running'
+    });
+    expect(rows[0].lastJob).toBe('');
+  });
+
+  it('sorts by a column, and a second click flips it', () => {
+    let sort = nextSort({ key: 'updated', ascending: false }, 'id');
+    expect(sort).toEqual({ key: 'id', ascending: true });
+    expect(sortRows(rows, sort).map(r => r.id)).toEqual([
+      'a-run',
+      'b-run',
+      'c-run'
+    ]);
+    sort = nextSort(sort, 'id');
+    expect(sortRows(rows, sort).map(r => r.id)).toEqual([
+      'c-run',
+      'b-run',
+      'a-run'
+    ]);
+    expect(
+      sortRows(rows, { key: 'updated', ascending: false }).map(r => r.id)
+    ).toEqual(['a-run', 'b-run', 'c-run']);
+  });
+
+  it('sorts the scored column by the share scored, not as text', () => {
+    expect(
+      sortRows(rows, { key: 'progress', ascending: true }).map(r => r.id)
+    ).toEqual(['a-run', 'c-run', 'b-run']);
+  });
+
+  it('filters on every word, case-insensitively, across the columns', () => {
+    expect(filterRows(rows, '').length).toBe(3);
+    expect(filterRows(rows, 'MEDICAL').map(r => r.id)).toEqual(['c-run']);
+    expect(filterRows(rows, 'run language').map(r => r.id)).toEqual([
+      'b-run',
+      'a-run'
+    ]);
+    expect(filterRows(rows, 'nothing-like-this')).toEqual([]);
+  });
+});
+
+describe('the ranks the panel asks for', () => {
+  it('asks for every subset of a few dimensions, the full set first', () => {
+    const subsets = subsetsToRank(['a', 'b', 'c']);
+    expect(subsets.length).toBe(7);
+    expect(subsets[0]).toEqual(['a', 'b', 'c']);
+    expect(subsets.slice(-3).every(s => s.length === 1)).toBe(true);
+    expect(new Set(subsets.map(s => s.join('+'))).size).toBe(7);
+  });
+
+  it('asks only for the full set of many dimensions', () => {
+    expect(subsetsToRank(['a', 'b', 'c', 'd', 'e'])).toEqual([
+      ['a', 'b', 'c', 'd', 'e']
+    ]);
+    expect(subsetsToRank([])).toEqual([]);
+  });
+
+  it('builds a σ-sweep payload the in-cell model accepts', () => {
+    const ranks: SweepSubset = {
+      dimensions: ['a'],
+      q: 1,
+      bins: 4,
+      prunableParams: 40,
+      groups: [
+        {
+          layer: 0,
+          kind: 'ffn',
+          units: 4,
+          paramsPerUnit: 10,
+          cumulative: [0, 1, 2, 3, 4]
+        }
+      ]
+    };
+    const payload = payloadFromRanks('r', [ranks]);
+    expect(payloadProblem(payload)).toBeNull();
+    const view = sweepView(payload, ['a'], 0.5);
+    expect(view.ratio).toBeCloseTo(0.5);
+    // the guard keeps one unit at σ = 1
+    expect(sweepView(payload, ['a'], 1).layers[0].pruned).toBe(3);
+    expect(() => payloadFromRanks('r', [])).toThrow(/no ranks/);
+  });
+});
+
+describe('the progress line', () => {
+  it('shows done/total, the rate and the time left', () => {
+    expect(
+      progressLine(
+        { id: 'j1', type: 'score', run: 'r' },
+        { done: 3, total: 24, tokensPerSecond: 812.4, etaSeconds: 9.6 },
+        trans
+      )
+    ).toBe('score j1 on r: 3/24 (12%) · 812 tokens/s · 10 s left');
+  });
+});

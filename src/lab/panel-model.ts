@@ -1,0 +1,312 @@
+/**
+ * The side panel's state logic, apart from its widget: what the version handshake means, the
+ * run table's rows, sorting and filtering, and the σ-sweep payload the panel builds from the
+ * sidecar's ranks. Pure (no DOM, no Jupyter imports), so jest covers it without a browser.
+ */
+import { SweepPayload, SweepSubset, Translate } from './sweep-model';
+
+/**
+ * The protocol this frontend speaks: `PROTOCOL_VERSION` of src/protocol (a jest test keeps the
+ * two equal; the lab build does not compile src/protocol, whose engine imports are Node's).
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** The header an HTTP client states its protocol version in (src/protocol `PROTOCOL_HEADER`). */
+export const PROTOCOL_HEADER = 'X-Cusprun-Protocol';
+
+export type SidecarState =
+  'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
+
+/** `GET {baseUrl}cusprun/version` (kernel-bridge/cusprun/server.py). */
+export interface VersionAnswer {
+  version: string;
+  protocol: number;
+  sidecar: { state: SidecarState; message?: string };
+}
+
+/** What the panel makes of the handshake. */
+export interface Handshake {
+  kind: 'missing' | 'mismatch' | 'waiting' | 'down' | 'running' | 'error';
+  /** The status line, translated. */
+  message: string;
+  /** Whether the panel should ask again soon (the sidecar is on its way). */
+  retry: boolean;
+  version?: string;
+}
+
+/** Reads the answer (or failure) of the version request: `status` 0 when the server is unreachable. */
+export function interpretHandshake(
+  status: number,
+  body: unknown,
+  trans: Translate
+): Handshake {
+  if (status === 404) {
+    return {
+      kind: 'missing',
+      retry: false,
+      message: trans.__(
+        'The cusprun server extension is not running: install cusprun into the Python environment that runs JupyterLab and restart JupyterLab (`pip install cusprun`, then check `jupyter server extension list`).'
+      )
+    };
+  }
+  if (status === 0) {
+    return {
+      kind: 'error',
+      retry: true,
+      message: trans.__('The Jupyter server cannot be reached; retrying…')
+    };
+  }
+  const answer = body as Partial<VersionAnswer> | null;
+  if (
+    status !== 200 ||
+    !answer ||
+    typeof answer.protocol !== 'number' ||
+    typeof answer.sidecar?.state !== 'string'
+  ) {
+    return {
+      kind: 'error',
+      retry: true,
+      message: trans.__(
+        'The cusprun server extension answered unexpectedly (HTTP %1); retrying…',
+        String(status)
+      )
+    };
+  }
+  const version = String(answer.version ?? '?');
+  if (answer.protocol !== PROTOCOL_VERSION) {
+    return {
+      kind: 'mismatch',
+      retry: false,
+      version,
+      message: trans.__(
+        'This panel speaks cusprun protocol %1, but the server extension (cusprun %2) speaks protocol %3: the JupyterLab extension and the Python package come from different cusprun installs. Reinstall cusprun in the environment that runs JupyterLab, restart JupyterLab and reload the page.',
+        String(PROTOCOL_VERSION),
+        version,
+        String(answer.protocol)
+      )
+    };
+  }
+  const detail = answer.sidecar.message ? ` (${answer.sidecar.message})` : '';
+  switch (answer.sidecar.state) {
+    case 'running':
+      return {
+        kind: 'running',
+        retry: false,
+        version,
+        message: trans.__('Sidecar: running · cusprun %1', version)
+      };
+    case 'starting':
+      return {
+        kind: 'waiting',
+        retry: true,
+        version,
+        message: trans.__('Sidecar: starting…') + detail
+      };
+    case 'restarting':
+      return {
+        kind: 'waiting',
+        retry: true,
+        version,
+        message: trans.__('Sidecar: restarting…') + detail
+      };
+    case 'failed':
+      return {
+        kind: 'down',
+        retry: true,
+        version,
+        message:
+          trans.__(
+            'Sidecar: failed; see the JupyterLab server log. It is started again on a restart of JupyterLab.'
+          ) + detail
+      };
+    default:
+      return {
+        kind: 'down',
+        retry: true,
+        version,
+        message: trans.__('Sidecar: stopped') + detail
+      };
+  }
+}
+
+/** One run as `GET api/runs` lists it (src/protocol `RunSummary`, the fields the panel shows). */
+export interface RunSummaryLike {
+  id: string;
+  updated: string;
+  model: { file: string; family: string };
+  corpus: { dimensions: string[] };
+  scored: number;
+  documents: number;
+  lastJob?: { id: string; type: string; state: string };
+}
+
+export interface RunRow {
+  id: string;
+  model: string;
+  dimensions: string;
+  /** "scored/documents" */
+  progress: string;
+  scored: number;
+  documents: number;
+  lastJob: string;
+  updated: string;
+}
+
+export type SortKey =
+  'id' | 'model' | 'dimensions' | 'progress' | 'lastJob' | 'updated';
+
+export interface Sort {
+  key: SortKey;
+  ascending: boolean;
+}
+
+export const SORT_KEYS: SortKey[] = [
+  'id',
+  'model',
+  'dimensions',
+  'progress',
+  'lastJob',
+  'updated'
+];
+
+/** The model's file name without its folders ("…/torchscript/model.onnx" → "torchscript/model.onnx"). */
+function shortModel(file: string): string {
+  const parts = file.split(/[\\/]/).filter(Boolean);
+  return parts.slice(-2).join('/');
+}
+
+export function runRow(run: RunSummaryLike): RunRow {
+  return {
+    id: run.id,
+    model: `${shortModel(run.model.file)} (${run.model.family})`,
+    dimensions: run.corpus.dimensions.join(', '),
+    progress: `${run.scored}/${run.documents}`,
+    scored: run.scored,
+    documents: run.documents,
+    lastJob: run.lastJob ? `${run.lastJob.type} ${run.lastJob.state}` : '',
+    updated: run.updated
+  };
+}
+
+function compare(a: RunRow, b: RunRow, key: SortKey): number {
+  if (key === 'progress') {
+    const fa = a.documents ? a.scored / a.documents : 0;
+    const fb = b.documents ? b.scored / b.documents : 0;
+    return fa - fb || a.scored - b.scored;
+  }
+  return a[key].localeCompare(b[key]);
+}
+
+/** Rows sorted by a column (ties by id), a new array. */
+export function sortRows(rows: readonly RunRow[], sort: Sort): RunRow[] {
+  const sign = sort.ascending ? 1 : -1;
+  return [...rows].sort(
+    (a, b) => sign * compare(a, b, sort.key) || a.id.localeCompare(b.id) * sign
+  );
+}
+
+/** Clicking a header: the same column flips its direction, another sorts ascending. */
+export function nextSort(current: Sort, key: SortKey): Sort {
+  return current.key === key
+    ? { key, ascending: !current.ascending }
+    : { key, ascending: true };
+}
+
+/** Rows any of whose shown cells contain every word of the filter (case-insensitive). */
+export function filterRows(rows: readonly RunRow[], text: string): RunRow[] {
+  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length === 0) {
+    return [...rows];
+  }
+  return rows.filter(row => {
+    const hay = [
+      row.id,
+      row.model,
+      row.dimensions,
+      row.progress,
+      row.lastJob,
+      row.updated
+    ]
+      .join(' ')
+      .toLowerCase();
+    return words.every(w => hay.includes(w));
+  });
+}
+
+/**
+ * The non-empty subsets of a run's dimensions the panel asks ranks for, the full set first:
+ * every subset up to `maxDims` dimensions (2^d - 1 requests, once per selected run), else the
+ * full set only.
+ */
+export function subsetsToRank(
+  dimensions: readonly string[],
+  maxDims = 4
+): string[][] {
+  const dims = [...dimensions];
+  if (dims.length === 0) {
+    return [];
+  }
+  if (dims.length > maxDims) {
+    return [dims];
+  }
+  const out: string[][] = [];
+  for (let mask = (1 << dims.length) - 1; mask > 0; mask--) {
+    out.push(dims.filter((_, i) => mask & (1 << i)));
+  }
+  // the full set first, then the larger subsets before the smaller ones
+  return out.sort((a, b) => b.length - a.length);
+}
+
+/** The σ-sweep output's payload (sweep-model.ts) for a run's ranks, so the panel draws as the cell does. */
+export function payloadFromRanks(
+  run: string,
+  subsets: readonly SweepSubset[],
+  sigma = 0.5
+): SweepPayload {
+  if (subsets.length === 0) {
+    throw new Error(`the sidecar returned no ranks for run ${run}`);
+  }
+  return {
+    format: 'cusprun-sweep',
+    version: 1,
+    run,
+    file: null,
+    sigma,
+    prunableParams: subsets[0].prunableParams,
+    ratios: [],
+    layers: [],
+    subsets: [...subsets]
+  };
+}
+
+/** A running job's progress, as the panel's progress line shows it. */
+export interface ProgressLike {
+  done: number;
+  total: number;
+  tokensPerSecond: number;
+  etaSeconds?: number;
+}
+
+export function progressLine(
+  job: { id: string; type: string; run?: string },
+  p: ProgressLike,
+  trans: Translate
+): string {
+  const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0;
+  const parts = [
+    trans.__(
+      '%1 %2 on %3: %4/%5 (%6%)',
+      job.type,
+      job.id,
+      job.run ?? '—',
+      String(p.done),
+      String(p.total),
+      String(pct)
+    ),
+    trans.__('%1 tokens/s', p.tokensPerSecond.toFixed(0))
+  ];
+  if (p.etaSeconds !== undefined) {
+    parts.push(trans.__('%1 s left', String(Math.round(p.etaSeconds))));
+  }
+  return parts.join(' · ');
+}
