@@ -11,8 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  DATA_LOCATION_EXTERNAL,
+  DataType,
   encodeModel,
+  externalTensor,
   GraphProto,
   OnnxModel,
   TensorProto,
@@ -46,23 +47,13 @@ function writeSyntheticModel(dir: string, megabytes: number): number {
         offset + written
       );
     }
-    initializer.push({
-      name: `w${l}`,
-      dims: [BigInt(WIDTH), BigInt(WIDTH)],
-      data_type: 1,
-      data_location: DATA_LOCATION_EXTERNAL,
-      external_data: [
-        { key: 'location', value: 'model.onnx_data' },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(length) }
-      ],
-      float_data: [],
-      int32_data: [],
-      int64_data: [],
-      double_data: [],
-      uint64_data: [],
-      string_data: []
-    });
+    initializer.push(
+      externalTensor(`w${l}`, DataType.FLOAT, [WIDTH, WIDTH], {
+        location: 'model.onnx_data',
+        offset,
+        length
+      })
+    );
     offset += length;
   }
   fs.closeSync(fd);

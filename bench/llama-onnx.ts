@@ -24,6 +24,7 @@ import {
   AttributeType,
   DataType,
   encodeModel,
+  inlineTensor,
   ModelProto,
   TensorProto
 } from '../src/engine/onnx';
@@ -88,23 +89,12 @@ function floatTensor(
   dims: number[],
   values: Float32Array
 ): TensorProto {
-  return {
+  return inlineTensor(
     name,
-    dims: dims.map(BigInt),
-    data_type: DataType.FLOAT,
-    raw_data: new Uint8Array(
-      values.buffer,
-      values.byteOffset,
-      values.byteLength
-    ),
-    float_data: [],
-    int32_data: [],
-    int64_data: [],
-    double_data: [],
-    uint64_data: [],
-    string_data: [],
-    external_data: []
-  };
+    DataType.FLOAT,
+    dims,
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+  );
 }
 
 function attr(

@@ -4,6 +4,7 @@
  * plus pruning a graph to the ancestors of its outputs.
  */
 import { DataType } from '../onnx/dtype';
+import { inlineTensor } from '../onnx/edit';
 import {
   AttributeProto,
   AttributeType,
@@ -47,19 +48,7 @@ export function int64Tensor(
   const bytes = new Uint8Array(values.length * 8);
   const view = new DataView(bytes.buffer);
   values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  return {
-    name,
-    dims: dims.map(BigInt),
-    data_type: DataType.INT64,
-    raw_data: bytes,
-    float_data: [],
-    int32_data: [],
-    int64_data: [],
-    double_data: [],
-    uint64_data: [],
-    string_data: [],
-    external_data: []
-  };
+  return inlineTensor(name, DataType.INT64, dims, bytes);
 }
 
 /** A float tensor value-info with the given shape (symbolic dims as strings). */

@@ -2,7 +2,55 @@
  * Building blocks for edited copies of a model: tensors with new contents, and a shallow copy of
  * a proto whose initializers can be replaced by name. The source model is never modified.
  */
-import { GraphProto, ModelProto, TensorProto } from './proto';
+import {
+  DATA_LOCATION_EXTERNAL,
+  GraphProto,
+  ModelProto,
+  TensorProto
+} from './proto';
+
+/** A new tensor holding `bytes` (little-endian) inline. */
+export function inlineTensor(
+  name: string,
+  dataType: number,
+  dims: number[],
+  bytes: Uint8Array
+): TensorProto {
+  return {
+    name,
+    dims: dims.map(BigInt),
+    data_type: dataType,
+    raw_data: bytes,
+    float_data: [],
+    int32_data: [],
+    int64_data: [],
+    double_data: [],
+    uint64_data: [],
+    string_data: [],
+    external_data: []
+  };
+}
+
+/** A new tensor whose bytes lie in an external-data file, at `offset` (default 0). */
+export function externalTensor(
+  name: string,
+  dataType: number,
+  dims: number[],
+  where: { location: string; offset?: number; length: number }
+): TensorProto {
+  return {
+    ...inlineTensor(name, dataType, dims, new Uint8Array(0)),
+    raw_data: undefined,
+    data_location: DATA_LOCATION_EXTERNAL,
+    external_data: [
+      { key: 'location', value: where.location },
+      ...(where.offset !== undefined
+        ? [{ key: 'offset', value: String(where.offset) }]
+        : []),
+      { key: 'length', value: String(where.length) }
+    ]
+  };
+}
 
 /** A copy of `tensor` with no data anywhere: no inline fields, no external-data record. */
 export function tensorWithoutData(tensor: TensorProto): TensorProto {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadTokenizer } from '../../corpus/tokenizer';
 import { DataType, float32ToBytes } from '../../onnx/dtype';
+import { inlineTensor } from '../../onnx/edit';
 import { encodeModel, ValueInfoProto } from '../../onnx/proto';
 import {
   FIXTURES,
@@ -111,19 +112,12 @@ export function writeBigramModel(file: string): void {
         }
       ],
       initializer: [
-        {
-          name: 'table',
-          dims: [BigInt(VOCAB), BigInt(VOCAB)],
-          data_type: DataType.FLOAT,
-          raw_data: float32ToBytes(table, DataType.FLOAT),
-          float_data: [],
-          int32_data: [],
-          int64_data: [],
-          double_data: [],
-          uint64_data: [],
-          string_data: [],
-          external_data: []
-        }
+        inlineTensor(
+          'table',
+          DataType.FLOAT,
+          [VOCAB, VOCAB],
+          float32ToBytes(table, DataType.FLOAT)
+        )
       ],
       input: [value('input_ids', DataType.INT64, ['batch', 'sequence'])],
       output: [value('logits', DataType.FLOAT, ['batch', 'sequence', VOCAB])],

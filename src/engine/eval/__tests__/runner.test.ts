@@ -4,12 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelSession } from '../../capture/runtime';
 import { DataType } from '../../onnx/dtype';
+import { externalTensor } from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';
-import {
-  DATA_LOCATION_EXTERNAL,
-  decodeModel,
-  encodeModel
-} from '../../onnx/proto';
+import { decodeModel, encodeModel } from '../../onnx/proto';
 import { tinyModel } from '../../__tests__/fixtures';
 import { ModelRunner } from '..';
 
@@ -20,16 +17,6 @@ beforeAll(() => {
 afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-const emptyTensor = {
-  float_data: [],
-  int32_data: [],
-  int64_data: [],
-  double_data: [],
-  uint64_data: [],
-  string_data: [],
-  external_data: []
-};
 
 it('refuses to hold a model over protobuf’s 2 GiB in memory, before reading its data', async () => {
   const length = 2 ** 31 + 4;
@@ -44,17 +31,12 @@ it('refuses to hold a model over protobuf’s 2 GiB in memory, before reading it
       elemType: DataType.INT64
     })
   );
-  proto.graph!.initializer.push({
-    ...emptyTensor,
-    name: 'big',
-    dims: [BigInt(length / 4)],
-    data_type: DataType.FLOAT,
-    data_location: DATA_LOCATION_EXTERNAL,
-    external_data: [
-      { key: 'location', value: 'big.bin' },
-      { key: 'length', value: String(length) }
-    ]
-  });
+  proto.graph!.initializer.push(
+    externalTensor('big', DataType.FLOAT, [length / 4], {
+      location: 'big.bin',
+      length
+    })
+  );
   const file = path.join(tmp, 'big.onnx');
   fs.writeFileSync(file, encodeModel(proto));
   const big = OnnxModel.load(file);
