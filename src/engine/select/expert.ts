@@ -113,12 +113,7 @@ export class Expert {
 
   /** The plan at σ, or at the σ whose ratio comes closest to a target: exactly one of the two. */
   plan(target: { sigma?: number; targetRatio?: number }): ExpertPlan {
-    if ((target.sigma === undefined) === (target.targetRatio === undefined)) {
-      throw new CusprunError(
-        'bad-argument',
-        'give either σ (--sigma) or a target ratio (--target-ratio), not both'
-      );
-    }
+    checkTarget(target);
     let result: RatioResult;
     if (target.sigma !== undefined) {
       checkSigma(target.sigma);
@@ -156,28 +151,29 @@ export class Expert {
   }
 }
 
-export function expertPlan(
-  map: ModelMap,
-  dimensions: ScoredDimension[],
-  options: PlanOptions
-): ExpertPlan {
-  if ((options.sigma === undefined) === (options.targetRatio === undefined)) {
+/** Exactly one of σ and a target ratio: checked before any scores are read. */
+export function checkTarget(target: {
+  sigma?: number;
+  targetRatio?: number;
+}): void {
+  if ((target.sigma === undefined) === (target.targetRatio === undefined)) {
     throw new CusprunError(
       'bad-argument',
       'give either σ (--sigma) or a target ratio (--target-ratio), not both'
     );
   }
-  if (dimensions.length === 0) {
-    throw new CusprunError(
-      'bad-argument',
-      'an expert needs at least one dimension'
-    );
-  }
-  const q = options.q ?? 1;
-  checkQ(q);
+}
+
+export function expertPlan(
+  map: ModelMap,
+  dimensions: ScoredDimension[],
+  options: PlanOptions
+): ExpertPlan {
+  checkTarget(options);
+  // Expert refuses an empty list of dimensions; rankDimension checks q before reading a document.
   return new Expert(
     map,
-    dimensions.map(d => rankDimension(d, q)),
+    dimensions.map(d => rankDimension(d, options.q ?? 1)),
     options
   ).plan(options);
 }

@@ -12,6 +12,7 @@ import { ScoreStore } from '../../engine/score';
 import {
   DimensionRanks,
   DocumentScores,
+  checkTarget,
   Expert,
   ExpertPlan,
   PlanOptions,
@@ -125,12 +126,7 @@ export function planWithMap(
   record: RunRecord,
   map: ModelMap
 ): ExpertPlan {
-  if ((job.sigma === undefined) === (job.targetRatio === undefined)) {
-    throw new CusprunError(
-      'bad-argument',
-      'give either σ (--sigma) or a target ratio (--target-ratio), not both'
-    );
-  }
+  checkTarget(job);
   return expertOf(job, record, map).plan(job);
 }
 
@@ -148,12 +144,7 @@ export interface PlanView {
 }
 
 export function runPlanJob(job: PlanJob): PlanView {
-  if ((job.sigma === undefined) === (job.targetRatio === undefined)) {
-    throw new CusprunError(
-      'bad-argument',
-      'give either σ (--sigma) or a target ratio (--target-ratio), not both'
-    );
-  }
+  checkTarget(job);
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
