@@ -352,13 +352,16 @@ class CusprunMagics:
         p.add_argument("--batch-size", type=int)
         p.add_argument("--threads", type=int)
 
-    def _eval_sets(self, ns):
+    def _eval_options(self, ns):
+        """What `_eval_args` parsed, as the Session's keyword arguments; the sets checked."""
         sets = [s for chunk in ns.eval for s in _list(chunk)]
         for spec in sets:
             file = spec.rpartition("=")[2]
             if not Path(file).is_file():
                 raise UsageError(f"{file}: no such evaluation set")
-        return sets
+        return dict(
+            eval_sets=sets, truncation=ns.truncation, batch_size=ns.batch_size, threads=ns.threads
+        )
 
     def do_sweep(self, args):
         from IPython.display import display
@@ -381,7 +384,7 @@ class CusprunMagics:
             if ns.sigma is not None
             else {"target_ratios": _grid(ns.target_ratio, "--target-ratio")}
         )
-        eval_sets = self._eval_sets(ns)
+        evaluation = self._eval_options(ns)
         session = self._session()
         table = Live({"text/plain": "cusprun sweep: submitting"})
         points = []
@@ -396,14 +399,11 @@ class CusprunMagics:
 
         result = session.sweep(
             **grid,
-            eval_sets=eval_sets,
+            **evaluation,
             methods=_list(ns.methods),
             seed=ns.seed,
             dims=_list(ns.dims),
             run=ns.run,
-            truncation=ns.truncation,
-            batch_size=ns.batch_size,
-            threads=ns.threads,
             on_event=on_event,
         )
         record, file = result["record"], result["file"]
@@ -439,7 +439,7 @@ class CusprunMagics:
         self._eval_args(p)
         ns = p.parse_args(args)
         ratio = _fraction(ns.target_ratio, "--target-ratio")
-        eval_sets = self._eval_sets(ns)
+        evaluation = self._eval_options(ns)
         session = self._session()
         table = Live({"text/plain": "cusprun ablate: submitting"})
         rows = []
@@ -451,14 +451,7 @@ class CusprunMagics:
                 table.update(table_bundle(shown, f"cusprun ablate: {len(rows)} rows so far"))
 
         result = session.ablate(
-            ratio,
-            eval_sets=eval_sets,
-            dims=_list(ns.dims),
-            run=ns.run,
-            truncation=ns.truncation,
-            batch_size=ns.batch_size,
-            threads=ns.threads,
-            on_event=on_event,
+            ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=on_event
         )
         record, file = result["record"], result["file"]
         table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
@@ -481,13 +474,7 @@ class CusprunMagics:
         for model in models:
             if not Path(model).exists():
                 raise UsageError(f"{model}: no such model")
-        result = session.evaluate(
-            models,
-            self._eval_sets(ns),
-            truncation=ns.truncation,
-            batch_size=ns.batch_size,
-            threads=ns.threads,
-        )
+        result = session.evaluate(models, **self._eval_options(ns))
         rows = []
         for m in result["models"]:
             row = {"model": m["model"], "MB": m["bytes"] / 1e6}
