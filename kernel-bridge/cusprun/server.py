@@ -2,16 +2,22 @@
 frontend behind Jupyter's own authentication.
 
 - On load it starts one sidecar (`sidecar_process.SidecarProcess`), on the run store
-  ``c.Cusprun.store`` (config), else ``$CUSPRUN_STORE``, else ``<root_dir>/.cusprun``, with the
-  server's root folder as its working folder; it restarts the sidecar when it dies and stops it at
-  shutdown. It sets ``CUSPRUN_SIDECAR_URL``/``CUSPRUN_SIDECAR_TOKEN`` in the server's environment,
-  which the kernels it starts inherit.
+  ``c.Cusprun.store`` (config), else ``$CUSPRUN_STORE``, else ``<root_dir>/.cusprun`` (a relative
+  store is relative to the server's root folder), with the server's root folder as its working
+  folder; it restarts the sidecar when it dies and stops it at shutdown, and logs what the sidecar
+  writes on stderr. It sets ``CUSPRUN_SIDECAR_URL``/``CUSPRUN_SIDECAR_TOKEN`` in the server's
+  environment, which the kernels it starts inherit.
 - ``GET  {base_url}cusprun/version``: ``{"version", "protocol", "sidecar": {"state", ...}}``
-  for the frontend's handshake.
+  for the frontend's handshake (``sidecar.store``, while it runs: the run store in use).
 - ``{base_url}cusprun/api/<path>``: the sidecar's ``/api/<path>`` (HTTP, any method), the
-  sidecar's token added here; ``{base_url}cusprun/api/events``: its WebSocket, relayed.
-  While the sidecar is (re)starting these answer 503 with a JSON error.
-- ``POST {base_url}cusprun/sidecar/restart``: start it again (after it gave up, say).
+  sidecar's token added here, its answer streamed back as it comes;
+  ``{base_url}cusprun/api/events``: its WebSocket, relayed. While the sidecar is (re)starting
+  these answer 503 with a JSON error.
+- ``POST {base_url}cusprun/sidecar/restart``, optional body ``{"store": PATH}``: start it again
+  (after it gave up, say), or on the run store PATH (relative to the root folder, or absolute; a
+  running sidecar is stopped first, port and token stay). Answers ``{"restarted", "sidecar":
+  {"state", ...}}`` once the first try has an outcome (``restarted`` false: it already ran on
+  that store); a bad ``store`` is a 400 with a JSON error.
 """
 
 from __future__ import annotations
@@ -20,15 +26,14 @@ import asyncio
 import os
 
 from ._version import __version__
-from .sidecar_process import SETTINGS_KEY, SidecarProcess
+from .sidecar_process import SETTINGS_KEY, SidecarProcess, resolve_store
 
 
 def _store_and_cwd(server_app) -> tuple[str, str]:
     root = os.path.abspath(os.path.expanduser(str(server_app.root_dir)))
     configured = server_app.config.get("Cusprun", {}).get("store")
     store = configured or os.environ.get("CUSPRUN_STORE") or ".cusprun"
-    store = os.path.join(root, os.path.expanduser(str(store)))  # an absolute store stays as it is
-    return store, root
+    return resolve_store(root, str(store)), root
 
 
 def _load_jupyter_server_extension(server_app):

@@ -1,11 +1,14 @@
-"""Tornado handlers of the server extension: the version handshake, and the sidecar's HTTP API and
-WebSocket relayed under Jupyter's authentication (the sidecar's own token is added here and never
-reaches the browser)."""
+"""Tornado handlers of the server extension: the version handshake, the sidecar's restart (on
+another run store, say), and the sidecar's HTTP API (answers streamed as they come) and WebSocket
+relayed under Jupyter's authentication (the sidecar's own token is added here and never reaches
+the browser)."""
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from jupyter_core.utils import ensure_async
@@ -13,13 +16,13 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.utils import url_path_join
-from tornado import web, websocket
+from tornado import httputil, web, websocket
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
 from ._version import __version__
-from .session import PROTOCOL_HEADER, PROTOCOL_VERSION
-from .sidecar_process import SETTINGS_KEY
+from .session import PROTOCOL_HEADER, PROTOCOL_VERSION, CusprunError
+from .sidecar_process import SETTINGS_KEY, resolve_store
 
 if TYPE_CHECKING:
     from .sidecar_process import SidecarProcess
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 AUTH_RESOURCE = "cusprun"
 #: request headers passed on to the sidecar (Authorization is replaced by the sidecar's token)
 FORWARD_REQUEST = ("Content-Type", "Accept", PROTOCOL_HEADER)
-#: response headers passed back (Content-Length etc. are tornado's business)
+#: response headers passed back (besides Content-Encoding; Content-Length etc. are tornado's
+#: business)
 FORWARD_RESPONSE = ("Content-Type", "Retry-After", "Cache-Control")
 PROXY_TIMEOUT = 3600.0
 
@@ -71,15 +75,61 @@ class VersionHandler(_CusprunMixin, APIHandler):
         )
 
 
+def _requested_store(body: bytes, root: str) -> str | None:
+    """The run store a restart request names (``{"store": PATH}``, PATH relative to the server's
+    root folder `root` or absolute) as an absolute path, or None when it names none."""
+    if not body.strip():
+        return None
+    try:
+        request = json.loads(body)
+    except ValueError as error:
+        raise CusprunError(
+            f'the restart request is not JSON ({error}): send {{"store": PATH}} or nothing',
+            "bad-request",
+            400,
+        ) from None
+    if not isinstance(request, dict):
+        raise CusprunError(
+            'the restart request must be a JSON object: {"store": PATH} or nothing',
+            "bad-request",
+            400,
+        )
+    store = request.get("store")
+    if store is None:
+        return None
+    if not isinstance(store, str) or not store.strip():
+        raise CusprunError(
+            f"store: must be a non-empty string (a folder, relative to the server's root folder "
+            f"or absolute), got {json.dumps(store)}",
+            "bad-request",
+            400,
+        )
+    path = resolve_store(root, store)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CusprunError(
+            f"store: {path} exists and is not a folder (a run store is a folder)",
+            "bad-request",
+            400,
+        )
+    return path
+
+
 class RestartHandler(_CusprunMixin, APIHandler):
+    """Starts the sidecar again if it gave up, or on the run store the body names; answers the
+    state it came to."""
+
     @web.authenticated
     @authorized
     async def post(self):
         process = self.sidecar_process
-        if process.state in ("failed", "stopped"):
-            process._attempts = 0
-            process.start()
-        self.finish(json.dumps({"sidecar": process.info()}))
+        try:
+            store = _requested_store(self.request.body or b"", process.cwd)
+        except CusprunError as error:
+            self.set_status(error.status or 400)
+            self.finish(json.dumps({"error": {"code": error.code, "message": str(error)}}))
+            return
+        restarted = await process.restart(store)
+        self.finish(json.dumps({"restarted": restarted, "sidecar": process.info()}))
 
 
 class ProxyHandler(_CusprunMixin, APIHandler):
@@ -111,6 +161,7 @@ class ProxyHandler(_CusprunMixin, APIHandler):
         await self._proxy(path)
 
     def _unavailable(self) -> None:
+        self.clear()  # whatever the sidecar's answer had set before it broke off
         self.set_status(503)
         self.set_header("Content-Type", "application/json")
         self.set_header("Retry-After", "1")
@@ -131,6 +182,7 @@ class ProxyHandler(_CusprunMixin, APIHandler):
         method = self.request.method
         has_body = method in ("POST", "PUT", "PATCH") or bool(self.request.body)
         body = (self.request.body or b"") if has_body else None
+        upstream = _Upstream(self)
         request = HTTPRequest(
             url,
             method=method,
@@ -141,25 +193,56 @@ class ProxyHandler(_CusprunMixin, APIHandler):
             connect_timeout=10,
             request_timeout=PROXY_TIMEOUT,
             decompress_response=False,
+            header_callback=upstream.header_line,
+            streaming_callback=upstream.chunk,
         )
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except Exception as error:  # noqa: BLE001 - unreachable: most likely it just died
+            error = response.error if response.code == 599 else None  # 599: no (whole) answer
+        except Exception as raised:  # noqa: BLE001 - unreachable: most likely it just died
+            error = raised
+        if error is not None:
             self.log.warning("cusprun proxy: %s %s: %s", method, url, error)
-            return self._unavailable()
-        if response.code == 599:  # tornado's "no HTTP answer" (connection refused, reset, …)
-            self.log.warning("cusprun proxy: %s %s: %s", method, url, response.error)
-            return self._unavailable()
-        self.set_status(response.code, response.reason or "Unknown")
-        for name in FORWARD_RESPONSE:
-            value = response.headers.get(name)
-            if value is not None:
-                self.set_header(name, value)
-        if "Content-Encoding" in response.headers:
-            self.set_header("Content-Encoding", response.headers["Content-Encoding"])
-        if response.code in (204, 304):
-            return self.finish()
-        self.finish(response.body or b"")
+            if not upstream.wrote:
+                return self._unavailable()
+            # part of the answer is out: a closed connection tells the client it is cut short
+            self.request.connection.close()
+            return
+        self.finish()
+
+
+class _Upstream:
+    """The sidecar's answer passed on as it arrives: tornado's header and streaming callbacks."""
+
+    def __init__(self, handler: ProxyHandler):
+        self.handler = handler
+        self.code: int | None = None
+        self.reason = ""
+        self.headers = httputil.HTTPHeaders()
+        #: whether any of the answer went out to the client (then no error answer can replace it)
+        self.wrote = False
+
+    def header_line(self, line: str) -> None:
+        """Each header line: the status line first, the headers, then an empty line."""
+        if self.code is None:
+            _, code, self.reason = (line.rstrip("\r\n").split(" ", 2) + [""])[:3]
+            self.code = int(code)
+        elif line.strip():
+            self.headers.parse_line(line)
+        else:
+            self.handler.set_status(self.code, self.reason or "Unknown")
+            # Content-Length stays out: the answer goes out in chunks as it comes
+            for name in (*FORWARD_RESPONSE, "Content-Encoding"):
+                if name in self.headers:
+                    self.handler.set_header(name, self.headers[name])
+
+    def chunk(self, data: bytes) -> Awaitable[None] | None:
+        if self.code in (204, 304):  # no body, whatever the sidecar sends
+            return None
+        self.wrote = True
+        self.handler.write(data)
+        # the sidecar's next chunk is read once this one is out: a slow client is not buffered for
+        return self.handler.flush()
 
 
 class EventsHandler(_CusprunMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler):

@@ -18,11 +18,11 @@ Environment:
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -40,6 +40,11 @@ ENV_URL = "CUSPRUN_SIDECAR_URL"
 ENV_TOKEN = "CUSPRUN_SIDECAR_TOKEN"
 ENV_JS = "CUSPRUN_SIDECAR_JS"
 ENV_NODE = "CUSPRUN_NODE"
+
+#: lines of a private sidecar's stderr kept to say why it stopped
+STDERR_TAIL = 20
+#: how long to wait for the rest of a stopped sidecar's stderr
+STDERR_DRAIN_TIMEOUT = 2.0
 
 EventCallback = Callable[[dict], None]
 
@@ -108,9 +113,12 @@ class PrivateSidecar:
         *,
         port: int | None = None,
         token: str | None = None,
+        on_stderr: Callable[[str], None] | None = None,
     ):
         """`port`/`token` pin the sidecar's port and token (the Jupyter server extension restarts
-        its sidecar on the same ones); by default it picks a free port and makes up a token."""
+        its sidecar on the same ones); by default it picks a free port and makes up a token.
+        `on_stderr` gets each line the sidecar writes on stderr, from a reader thread (the server
+        extension logs them); the last few are kept anyway, to say why it stopped."""
         node, js = find_node(), find_sidecar_js()
         args = [node, str(js), "serve"]
         if store:
@@ -121,17 +129,20 @@ class PrivateSidecar:
         env.pop("CUSPRUN_TOKEN", None)  # let it make up its own token
         if token:
             env["CUSPRUN_TOKEN"] = token
-        self.log = tempfile.NamedTemporaryFile(
-            prefix="cusprun-sidecar-", suffix=".log", delete=False
-        )
         self.process = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self.log,
+            stderr=subprocess.PIPE,
             cwd=cwd,
             env=env,
         )
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self._stderr_reader = threading.Thread(
+            target=self._read_stderr, args=(on_stderr,), name=f"cusprun-sidecar-{self.pid}-stderr"
+        )
+        self._stderr_reader.daemon = True
+        self._stderr_reader.start()
         line = self._ready_line(timeout)
         try:
             ready = json.loads(line)
@@ -154,14 +165,23 @@ class PrivateSidecar:
         reader.join(timeout)
         return box[0].decode("utf-8", "replace").strip() if box else ""
 
+    def _read_stderr(self, on_stderr: Callable[[str], None] | None) -> None:
+        # a pipe nobody reads would block the sidecar once it is full: read it to the end
+        with self.process.stderr as stream:
+            for raw in stream:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if not line:
+                    continue
+                self.stderr_tail.append(line)
+                if on_stderr is not None:
+                    on_stderr(line)
+
     def _why(self, line: str) -> str:
-        try:
-            with open(self.log.name, encoding="utf-8", errors="replace") as f:
-                lines = [x.strip() for x in f if x.strip()]
-        except OSError:
-            lines = []
-        if lines:
-            return lines[-1]
+        if self.process.poll() is not None:
+            # its last words may still be in the pipe
+            self._stderr_reader.join(STDERR_DRAIN_TIMEOUT)
+        if self.stderr_tail:
+            return self.stderr_tail[-1]
         if self.process.poll() is not None:
             return f"it exited with status {self.process.returncode}"
         return f"no ready line in time (got {line!r})"
@@ -188,11 +208,9 @@ class PrivateSidecar:
                 stream.close()
             except OSError:
                 pass
-        self.log.close()
-        try:
-            os.unlink(self.log.name)
-        except OSError:
-            pass
+        # its last lines (why it stopped) reach `on_stderr` before stop returns; the reader
+        # closes the pipe at its end (later, if a child of the sidecar still holds it)
+        self._stderr_reader.join(STDERR_DRAIN_TIMEOUT)
         atexit.unregister(self.stop)
 
 

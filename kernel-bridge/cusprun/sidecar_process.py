@@ -1,5 +1,6 @@
-"""The Jupyter server's own sidecar: started with the server, restarted when it dies, stopped at
-shutdown. It reuses the kernel bridge's `PrivateSidecar` (node `cli.js serve`), and keeps the
+"""The Jupyter server's own sidecar: started with the server, restarted when it dies or when the
+run store changes, stopped at shutdown. It reuses the kernel bridge's `PrivateSidecar` (node
+`cli.js serve`), logs what the sidecar writes on stderr to the server's log, and keeps the
 sidecar's port and token across restarts, so kernels that already read
 ``CUSPRUN_SIDECAR_URL``/``CUSPRUN_SIDECAR_TOKEN`` keep working after a restart."""
 
@@ -18,6 +19,9 @@ from .session import ENV_TOKEN, ENV_URL, CusprunError, PrivateSidecar
 #: where the server extension keeps its `SidecarProcess` in the tornado settings
 SETTINGS_KEY = "cusprun_sidecar"
 
+#: the prefix of the sidecar's stderr lines in the server's log
+STDERR_PREFIX = "cusprun sidecar: "
+
 STARTING, RUNNING, RESTARTING, FAILED, STOPPED = (
     "starting",
     "running",
@@ -25,6 +29,12 @@ STARTING, RUNNING, RESTARTING, FAILED, STOPPED = (
     "failed",
     "stopped",
 )
+
+
+def resolve_store(root: str, store: str) -> str:
+    """A run store as the server names it: relative to the server's root folder (`root`), ``~``
+    expanded; an absolute path stays as it is."""
+    return os.path.abspath(os.path.join(root, os.path.expanduser(store)))
 
 
 class SidecarProcess:
@@ -61,6 +71,7 @@ class SidecarProcess:
         self._started_at = 0.0
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self._restarting = asyncio.Lock()
 
     # -- what the handlers read --
 
@@ -115,13 +126,27 @@ class SidecarProcess:
             self._task = asyncio.ensure_future(self._supervise())
         return self._task
 
-    async def wait_running(self, timeout: float = 60) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.state != RUNNING and time.monotonic() < deadline:
-            if self.state == FAILED:
+    async def restart(self, store: str | None = None) -> bool:
+        """Starts the sidecar again if it gave up (failed, stopped), or on another run store `store`
+        (an absolute path; a running sidecar is stopped first), and waits for the outcome of the
+        first try: running, restarting (with the reason) or failed. Port and token stay. Returns
+        whether it started one (False: it runs on that store already)."""
+        async with self._restarting:  # two requests at once must not interleave stop and start
+            switch = store is not None and store != self.store
+            if switch:
+                await self.stop()
+                self.log.info(
+                    "cusprun: the sidecar's run store goes from %s to %s", self.store, store
+                )
+                self.store = store
+            elif self.state not in (FAILED, STOPPED):
                 return False
-            await asyncio.sleep(0.05)
-        return self.state == RUNNING
+            self._attempts = 0
+            self.start()
+            deadline = time.monotonic() + self.start_timeout + 5
+            while self.state == STARTING and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return True
 
     async def stop(self) -> None:
         """Stops the watcher and the sidecar (closing its stdin; killing it if it lingers)."""
@@ -157,6 +182,7 @@ class SidecarProcess:
                 timeout=self.start_timeout,
                 port=port,
                 token=self.token,
+                on_stderr=self._log_stderr,
             )
 
         try:
@@ -167,6 +193,11 @@ class SidecarProcess:
             # the old port may be taken now: any free port will do (the URL then changes)
             self.log.warning("cusprun sidecar: port %s unavailable, taking another", self.port)
             return await loop.run_in_executor(None, make, None)
+
+    def _log_stderr(self, line: str) -> None:
+        # from the sidecar's reader thread (logging is thread-safe); its own lines mostly carry the
+        # prefix already
+        self.log.info("%s%s", STDERR_PREFIX, line.removeprefix(STDERR_PREFIX))
 
     async def _supervise(self) -> None:
         while not self._stopping:
@@ -206,10 +237,12 @@ class SidecarProcess:
                 await asyncio.sleep(self.poll_interval)
             if self._stopping:
                 return
-            # it died: say why, clean up, and start another after a pause
-            why = sidecar._why("")
+            # it died: say why (its last stderr lines may take a moment), clean up, and start
+            # another after a pause
+            loop = asyncio.get_running_loop()
+            why = await loop.run_in_executor(None, sidecar._why, "")
             code = sidecar.process.returncode
-            await asyncio.get_running_loop().run_in_executor(None, sidecar.stop)
+            await loop.run_in_executor(None, sidecar.stop)
             self.sidecar = None
             self.restarts += 1
             if time.monotonic() - self._started_at >= self.stable_after:

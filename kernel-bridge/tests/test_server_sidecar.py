@@ -1,7 +1,10 @@
 """The server extension's sidecar, end to end: a real `jupyter server` (the installed wheel's
-extension), its sidecar, the proxied HTTP API and WebSocket, Jupyter's authentication in front,
-a restart after the sidecar is killed, the kernels' environment, and a clean shutdown."""
+extension), its sidecar, the proxied HTTP API (streamed) and WebSocket, Jupyter's authentication
+in front, the sidecar's stderr in the server's log, a switch of the run store, a restart after the
+sidecar is killed, the kernels' environment, and a clean shutdown."""
 
+import contextlib
+import http.client
 import json
 import os
 import signal
@@ -14,6 +17,7 @@ import uuid
 
 import pytest
 import websocket  # websocket-client
+from kernel_helpers import CORPUS, MODEL, SIDECAR_JS
 
 TOKEN = "cusprun-sidecar-test-token"
 AUTH = {"Authorization": f"token {TOKEN}"}
@@ -26,17 +30,7 @@ class Server:
     def request(self, method, path, body=None, headers=AUTH, timeout=30):
         """(status, parsed JSON or text) — HTTP errors are answers too."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        for name, value in {
-            **headers,
-            **({"Content-Type": "application/json"} if data else {}),
-        }.items():
-            request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
+        status, _, raw = raw_request(method, self.url + path, data, headers, timeout)
         try:
             return status, json.loads(raw)
         except ValueError:
@@ -67,6 +61,21 @@ class Server:
             self.process.wait(timeout=30)
 
 
+def raw_request(method, url, data=None, headers=AUTH, timeout=30):
+    """(status, headers, body bytes) — HTTP errors are answers too."""
+    request = urllib.request.Request(url, data=data, method=method)
+    for name, value in {
+        **headers,
+        **({"Content-Type": "application/json"} if data else {}),
+    }.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,12 +95,12 @@ def _alive(pid):
         return True
 
 
-@pytest.fixture(scope="module")
-def server(venv_bin, tmp_path_factory):
-    root = tmp_path_factory.mktemp("jupyter-root")
+@contextlib.contextmanager
+def _running_server(venv_bin, root, **env_extra):
+    """A `jupyter server` on `root` with its sidecar running; stopped, sidecar too, at the end."""
     port = _free_port()
-    log = root.parent / "server.log"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime")}
+    log = root.parent / f"{root.name}.log"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root.parent / "runtime"), **env_extra}
     for name in ("CUSPRUN_STORE", "CUSPRUN_SIDECAR_URL", "CUSPRUN_SIDECAR_TOKEN"):
         env.pop(name, None)
     with log.open("w") as out:
@@ -132,6 +141,44 @@ def server(venv_bin, tmp_path_factory):
         srv.stop()
         if pid:
             assert not _alive(pid)
+
+
+@pytest.fixture(scope="module")
+def server(venv_bin, tmp_path_factory):
+    with _running_server(venv_bin, tmp_path_factory.mktemp("jupyter-root")) as srv:
+        yield srv
+
+
+# A stand-in for the sidecar that answers badly on purpose: /api/cut breaks off in the middle of
+# an answer, any other path is closed before an answer.
+BAD_SIDECAR_JS = r"""
+const net = require('net');
+const at = process.argv.indexOf('--port');
+const server = net.createServer(socket => {
+  socket.once('data', data => {
+    if (!data.toString().split(' ')[1].startsWith('/api/cut')) {
+      return socket.destroy();
+    }
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n');
+    socket.write('Content-Length: 1000000\r\n\r\n[' + '1,'.repeat(50000));
+    setTimeout(() => socket.destroy(), 200);
+  });
+});
+server.listen(at > 0 ? Number(process.argv[at + 1]) : 0, '127.0.0.1', () => {
+  const ready = { port: server.address().port, pid: process.pid, protocol: 1, store: 'none' };
+  console.log(JSON.stringify(ready));
+});
+process.stdin.on('end', () => process.exit(0)).resume();
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_sidecar_server(venv_bin, tmp_path_factory):
+    js = tmp_path_factory.mktemp("bad-sidecar") / "cli.js"
+    js.write_text(BAD_SIDECAR_JS)
+    root = tmp_path_factory.mktemp("bad-sidecar-root")
+    with _running_server(venv_bin, root, CUSPRUN_SIDECAR_JS=str(js)) as srv:
+        yield srv
 
 
 def test_version_reports_a_running_sidecar(server, package_json):
@@ -199,6 +246,140 @@ def test_websocket_relays_both_ways(server):
             assert answer["status"] == 200 and answer["body"]["status"] == "ok"
         finally:
             ws.close()
+
+
+@pytest.fixture(scope="module")
+def scored_store(tmp_path_factory):
+    """A run store outside the server's root holding one scored run, `r1` (scored by the CLI)."""
+    store = tmp_path_factory.mktemp("scored-store")
+    subprocess.run(
+        ["node", SIDECAR_JS, "score", MODEL, "--corpus", CORPUS, "--run", store / "r1"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return store
+
+
+@pytest.fixture
+def on_scored_store(server, scored_store):
+    """The server's sidecar on `scored_store`, and back on the default store afterwards."""
+    status, answer = server.request("POST", RESTART, {"store": str(scored_store)})
+    assert status == 200 and answer["sidecar"]["state"] == "running", answer
+    yield scored_store
+    status, answer = server.request("POST", RESTART, {"store": ".cusprun"})
+    assert status == 200 and answer["sidecar"]["store"] == str(server.root / ".cusprun"), answer
+
+
+RESTART = "/cusprun/sidecar/restart"
+
+
+def test_the_run_store_switches_live(server, scored_store):
+    before = server.wait_running()
+    status, answer = server.request("POST", RESTART, {"store": str(scored_store)})
+    # the answer says where it came to: running on the new store, same URL (port and token)
+    assert status == 200, answer
+    assert answer["restarted"] is True and answer["sidecar"]["state"] == "running", answer
+    assert answer["sidecar"]["store"] == str(scored_store)
+    after = server.version()["sidecar"]
+    assert after["store"] == str(scored_store) and after["pid"] == answer["sidecar"]["pid"]
+    assert after["pid"] != before["pid"] and after["url"] == before["url"]
+    assert not _alive(before["pid"])
+    status, runs = server.request("GET", "/cusprun/api/runs")
+    assert status == 200 and [run["id"] for run in runs] == ["r1"], runs
+
+    # the same store again (named another way) restarts nothing
+    relative = os.path.relpath(scored_store, server.root)
+    status, answer = server.request("POST", RESTART, {"store": relative + "/"})
+    assert status == 200 and answer["sidecar"]["pid"] == after["pid"], answer
+    assert answer["restarted"] is False
+
+    # a store relative to the server's root folder, not there yet: an empty one
+    status, answer = server.request("POST", RESTART, {"store": "runs/elsewhere"})
+    assert status == 200 and answer["sidecar"]["state"] == "running", answer
+    assert answer["sidecar"]["store"] == str(server.root / "runs/elsewhere")
+    assert server.request("GET", "/cusprun/api/runs") == (200, [])
+
+    # what the stopped sidecars said on stderr is in the server's log, once prefixed
+    log = server.log.read_text()
+    assert "cusprun sidecar: stopping (stdin closed)" in log, log
+    assert "cusprun sidecar: cusprun sidecar:" not in log
+
+    status, answer = server.request("POST", RESTART, {"store": ".cusprun"})
+    assert status == 200 and answer["sidecar"]["store"] == str(server.root / ".cusprun"), answer
+    assert server.request("GET", "/cusprun/api/runs") == (200, [])
+
+
+def test_a_bad_run_store_is_refused_and_changes_nothing(server):
+    before = server.wait_running()
+    a_file = server.root / "not-a-folder"
+    a_file.write_text("a file\n")
+    for body, words in (
+        ({"store": "not-a-folder"}, ["store:", str(a_file), "is not a folder"]),
+        ({"store": ""}, ["store:", "must be a non-empty string", '""']),
+        ({"store": 3}, ["store:", "must be a non-empty string", "got 3"]),
+        ({"store": ["x"]}, ["store:", "must be a non-empty string"]),
+        (["x"], ["must be a JSON object"]),
+    ):
+        status, answer = server.request("POST", RESTART, body)
+        assert status == 400, (body, answer)
+        message = answer["error"]["message"]
+        assert answer["error"]["code"] == "bad-request", answer
+        assert all(word in message for word in words), (body, message)
+    status, _, raw = raw_request("POST", server.url + RESTART, b"{store", AUTH)
+    assert status == 400 and "not JSON" in json.loads(raw)["error"]["message"]
+    # without Jupyter's token, a store is not even looked at
+    for headers in ({}, {"Authorization": "token wrong"}):
+        status, _ = server.request("POST", RESTART, {"store": "elsewhere"}, headers=headers)
+        assert status in (401, 403), status
+    assert not (server.root / "elsewhere").exists()
+    after = server.version()["sidecar"]
+    assert (after["pid"], after["store"]) == (before["pid"], before["store"])
+
+
+def _sidecar_token(pid):
+    """The token the server gave its sidecar (in the sidecar's environment)."""
+    environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return next(e for e in environ if e.startswith(b"CUSPRUN_TOKEN=")).split(b"=", 1)[1].decode()
+
+
+def test_a_large_answer_streams_through_intact(server, on_scored_store):
+    sidecar = server.wait_running()
+    direct = {"Authorization": f"token {_sidecar_token(sidecar['pid'])}"}
+    query = json.dumps({"source": "plan", "svg": True, "sigma": 0.5}).encode()
+    status, headers, proxied = raw_request(
+        "POST", server.url + "/cusprun/api/runs/r1/charts", query, AUTH
+    )
+    assert status == 200, proxied[:500]
+    expected_status, _, expected = raw_request(
+        "POST", sidecar["url"] + "/api/runs/r1/charts", query, direct
+    )
+    assert expected_status == 200 and len(expected) > 100_000  # charts with their SVGs
+    assert proxied == expected
+    # passed on as it came, in chunks, not buffered whole
+    assert headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
+
+    # the sidecar's errors on the same path still come back as JSON with their status
+    status, answer = server.request("POST", "/cusprun/api/runs/r1/charts", {"sigma": 0.5})
+    assert status == 400 and "source" in answer["error"]["message"], answer
+    status, answer = server.request(
+        "POST", "/cusprun/api/runs/no-such-run/charts", {"source": "plan", "sigma": 0.5}
+    )
+    assert status == 404 and answer["error"]["code"], answer
+
+
+def test_a_sidecar_that_breaks_off_is_an_error_not_an_answer(bad_sidecar_server):
+    # no answer at all: the 503 JSON error, as when the sidecar is down
+    status, answer = bad_sidecar_server.request("GET", "/cusprun/api/health")
+    assert status == 503, answer
+    assert answer["error"]["code"] == "sidecar-unavailable" and answer["sidecar"], answer
+    # an answer cut off midway: the client's connection is cut too, not ended as if complete
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        raw_request("GET", bad_sidecar_server.url + "/cusprun/api/cut")
+    assert cut.value.partial.startswith(b"[1,1,")
+    assert "cusprun proxy: GET" in bad_sidecar_server.log.read_text()
 
 
 def _execute_in_kernel(server, code, timeout=60):
