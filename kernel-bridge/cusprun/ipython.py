@@ -322,16 +322,40 @@ class CusprunMagics:
         return ns, {k: v for k, v in query.items() if v is not None}
 
     def do_plan(self, args):
-        from IPython.display import display
-
-        from .display import chart_bundle
-
         ns, query = self._plan_query(_parser("plan"), args)
         session = self._session()
         answer = session.sigma(run=ns.run, **query)
         print(_plan_line(answer["plan"]))
-        for chart in session.charts("plan", run=ns.run, **query)["charts"]:
-            display(chart_bundle(chart), raw=True)
+        charts = session.charts("plan", run=ns.run, **query)["charts"]
+        self._display_with_sweep(charts, answer, ns.run, None)
+
+    def _display_with_sweep(
+        self, charts: list[dict], answer: dict, run: str | None, file: str | None
+    ) -> None:
+        """Displays `charts`, the first one carrying the interactive σ-sweep entry (SWEEP_MIME)
+        around `answer` (a sigma answer): the ranks of every non-empty subset of its plan's
+        dimensions, so that a σ slider and dimension toggles redraw without the sidecar. `file`
+        names the sweep record the charts come from, if any."""
+        from IPython.display import display
+
+        from .display import SWEEP_MIME, chart_bundle, sweep_payload
+
+        session = self._session()
+        dimensions = answer["plan"]["dimensions"]
+        subsets = [
+            session.ranks(
+                run=run,
+                dims=[d for i, d in enumerate(dimensions) if mask >> i & 1],
+                bins=SWEEP_RANK_BINS,
+            )
+            for mask in range(1, 1 << len(dimensions))
+        ]
+        payload = sweep_payload(session.run if run is None else run, file, answer, subsets)
+        for i, chart in enumerate(charts):
+            bundle = chart_bundle(chart)
+            if i == 0:
+                bundle[SWEEP_MIME] = payload
+            display(bundle, raw=True)
 
     def do_prune(self, args):
         p = _parser("prune")
@@ -364,9 +388,7 @@ class CusprunMagics:
         )
 
     def do_sweep(self, args):
-        from IPython.display import display
-
-        from .display import SWEEP_MIME, Live, chart_bundle, sweep_payload, table_bundle
+        from .display import Live, table_bundle
         from .session import sweep_rows
 
         p = _parser("sweep")
@@ -410,21 +432,7 @@ class CusprunMagics:
         table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
-        dimensions = answer["plan"]["dimensions"]
-        subsets = [
-            session.ranks(
-                run=ns.run,
-                dims=[d for i, d in enumerate(dimensions) if mask >> i & 1],
-                bins=SWEEP_RANK_BINS,
-            )
-            for mask in range(1, 1 << len(dimensions))
-        ]
-        payload = sweep_payload(session.run if ns.run is None else ns.run, file, answer, subsets)
-        for i, chart in enumerate(charts):
-            bundle = chart_bundle(chart)
-            if i == 0:
-                bundle[SWEEP_MIME] = payload
-            display(bundle, raw=True)
+        self._display_with_sweep(charts, answer, ns.run, file)
 
     def do_ablate(self, args):
         from IPython.display import display

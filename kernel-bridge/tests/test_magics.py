@@ -1,6 +1,7 @@
 """The magics in a real kernel (nbclient) against a real sidecar: the example notebook, live
 updates, finding the sidecar, and user mistakes."""
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -54,22 +55,23 @@ def test_the_example_notebook_executes_and_every_chart_renders_anywhere(tmp_path
     for data in charts:
         check_chart(data)
     sweeps = [d[SWEEP] for d in charts if SWEEP in d]
-    assert len(sweeps) == 1
-    sweep = sweeps[0]
-    assert sweep["format"] == "cusprun-sweep" and sweep["ratios"] and sweep["layers"]
-    # Every non-empty subset of the 3 dimensions, each per layer and unit kind on a σ grid.
-    subsets = sweep["subsets"]
-    assert sorted(len(s["dimensions"]) for s in subsets) == [1, 1, 1, 2, 2, 2, 3]
-    for subset in subsets:
-        assert {(g["layer"], g["kind"]) for g in subset["groups"]} == {
-            (layer["layer"], layer["kind"]) for layer in sweep["layers"]
-        }
-        for group in subset["groups"]:
-            cumulative = group["cumulative"]
-            assert len(cumulative) == subset["bins"] + 1
-            assert cumulative[0] == 0 and cumulative[-1] == group["units"]
-            assert cumulative == sorted(cumulative)
-    assert len(json.dumps(sweep)) < 80_000
+    # The plan's first chart and the sweep's: the plan's names no sweep record.
+    assert [sweep["file"] is None for sweep in sweeps] == [True, False]
+    for sweep in sweeps:
+        assert sweep["format"] == "cusprun-sweep" and sweep["ratios"] and sweep["layers"]
+        # Every non-empty subset of the 3 dimensions, each per layer and unit kind on a σ grid.
+        subsets = sweep["subsets"]
+        assert sorted(len(s["dimensions"]) for s in subsets) == [1, 1, 1, 2, 2, 2, 3]
+        for subset in subsets:
+            assert {(g["layer"], g["kind"]) for g in subset["groups"]} == {
+                (layer["layer"], layer["kind"]) for layer in sweep["layers"]
+            }
+            for group in subset["groups"]:
+                cumulative = group["cumulative"]
+                assert len(cumulative) == subset["bins"] + 1
+                assert cumulative[0] == 0 and cumulative[-1] == group["units"]
+                assert cumulative == sorted(cumulative)
+        assert len(json.dumps(sweep)) < 80_000
     assert (tmp_path / "examples/.cusprun/experts/de-computing-qa/model.onnx").is_file()
 
     pid = int(stream_text(saved.cells[-1]).strip())
@@ -114,6 +116,38 @@ def test_a_score_job_updates_its_display_live(tmp_path):
     charts = [m["content"]["data"] for m in updates if "image/svg+xml" in m["content"]["data"]]
     assert charts, "the final histogram (with the sidecar's SVG) replaces the live one"
     check_chart(charts[-1])
+
+
+def test_plan_carries_the_interactive_sweep_entry_on_its_first_chart(tmp_path):
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun",
+            f"%cusprun model {MODEL}\n%cusprun corpus {CORPUS}",
+            "%cusprun score --run planned",
+            "%cusprun score --run other",
+            "%cusprun plan --run planned --sigma 0.5",
+        ),
+        tmp_path,
+    )
+    no_errors(notebook)
+    displays = [o["data"] for o in notebook.cells[4].outputs if o.output_type == "display_data"]
+    # histogram, ratios, layers: every one a chart that renders anywhere, the first interactive
+    assert len(displays) == 3
+    for data in displays:
+        check_chart(data)
+    assert [SWEEP in data for data in displays] == [True, False, False]
+    sweep = displays[0][SWEEP]
+    assert sweep["format"] == "cusprun-sweep" and sweep["version"] == 1
+    # the run named, not the session's latest
+    assert (sweep["run"], sweep["file"], sweep["sigma"]) == ("planned", None, 0.5)
+    assert sweep["ratios"] and sweep["layers"] and sweep["prunableParams"] > 0
+    dimensions = ["language", "domain", "task"]
+    subsets = {tuple(sorted(subset["dimensions"])) for subset in sweep["subsets"]}
+    assert len(sweep["subsets"]) == 7 and subsets == {
+        tuple(sorted(c)) for n in (1, 2, 3) for c in itertools.combinations(dimensions, n)
+    }
+    for subset in sweep["subsets"]:
+        assert subset["bins"] == 100 and subset["groups"]
 
 
 def test_the_sidecar_named_by_the_environment_is_used(tmp_path):
