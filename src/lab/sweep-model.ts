@@ -218,9 +218,11 @@ export interface Translate {
 }
 
 /** "σ 0.42 · 23.1% of prunable parameters · FFN 25.0% · attention 16.7%" */
-export function summaryLine(view: SweepView, trans?: Translate): string {
-  const t = (msg: string, ...args: string[]) =>
-    trans ? trans.__(msg, ...args) : fill(msg, args);
+export function summaryLine(
+  view: SweepView,
+  trans: Translate = untranslated
+): string {
+  const t = (msg: string, ...args: string[]) => trans.__(msg, ...args);
   return [
     t('σ %1', formatSigma(view.sigma, view.bins)),
     t('%1 of prunable parameters', formatPercent(view.ratio)),
@@ -229,9 +231,11 @@ export function summaryLine(view: SweepView, trans?: Translate): string {
   ].join(' · ');
 }
 
-function fill(msg: string, args: string[]): string {
-  return msg.replace(/%(\d+)/g, (m, i) => args[Number(i) - 1] ?? m);
-}
+/** The messages as written, `%1`… filled in: where no translation bundle is at hand. */
+export const untranslated: Translate = {
+  __: (msg: string, ...args: unknown[]) =>
+    msg.replace(/%(\d+)/g, (m, i) => String(args[Number(i) - 1] ?? m))
+};
 
 /** The pruning ratio at every σ of a subset's grid (b = 0 … bins): the σ-sweep curve. */
 export function ratioCurve(

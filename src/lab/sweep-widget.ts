@@ -4,7 +4,9 @@
  * stays interactive with no kernel and no sidecar.
  */
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
+import { el } from './dom';
 import {
   allDimensions,
   binOf,
@@ -18,6 +20,7 @@ import {
   SweepView,
   Translate,
   UnitKind,
+  untranslated,
   viewAt
 } from './sweep-model';
 
@@ -70,21 +73,6 @@ function svg<K extends keyof SVGElementTagNameMap>(
   return el;
 }
 
-function html<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  if (className) {
-    el.className = className;
-  }
-  if (text !== undefined) {
-    el.textContent = text;
-  }
-  return el;
-}
-
 export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
   private readonly trans: Translate;
   private payload: SweepPayload | null = null;
@@ -103,13 +91,19 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
   private marker: SVGLineElement | null = null;
   private markerDot: SVGCircleElement | null = null;
   private readonly uid = ++instances;
+  private readonly changed = new Signal<this, SweepView>(this);
 
   constructor(options: IRenderMime.IRendererOptions) {
     super();
     this.addClass('jp-CusprunSweep');
     this.trans = options.translator
       ? options.translator.load('cusprun')
-      : { __: (msg: string, ...args: unknown[]) => fill(msg, args) };
+      : untranslated;
+  }
+
+  /** Every redraw, with the view drawn (the panel follows σ and the dimensions with it). */
+  get viewChanged(): ISignal<this, SweepView> {
+    return this.changed;
   }
 
   /** The view on screen (for tests and the benchmark). */
@@ -126,7 +120,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     if (problem) {
       this.payload = this.subset = null;
       this.node.appendChild(
-        html(
+        el(
           'div',
           'jp-CusprunSweep-problem',
           this.trans.__('This Cus-Prun output cannot be shown: %1', problem)
@@ -155,14 +149,14 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
 
   private build(payload: SweepPayload): void {
     const trans = this.trans;
-    const header = html(
+    const header = el(
       'div',
       'jp-CusprunSweep-header',
       trans.__('Cus-Prun σ sweep · run %1', payload.run)
     );
     this.node.appendChild(header);
 
-    const controls = html('div', 'jp-CusprunSweep-controls');
+    const controls = el('div', 'jp-CusprunSweep-controls');
     // The notebook's command-mode shortcuts (arrows move between headings, space scrolls…) must
     // not take the slider's and the toggles' own keys; other keys (Ctrl+S…) still reach them.
     controls.addEventListener('keydown', event => {
@@ -174,9 +168,9 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
       }
     });
     const sliderId = `jp-CusprunSweep-sigma-${this.uid}`;
-    const label = html('label', 'jp-CusprunSweep-sliderLabel', trans.__('σ'));
+    const label = el('label', 'jp-CusprunSweep-sliderLabel', trans.__('σ'));
     label.htmlFor = sliderId;
-    const slider = html('input', 'jp-CusprunSweep-slider');
+    const slider = el('input', 'jp-CusprunSweep-slider');
     slider.type = 'range';
     slider.id = sliderId;
     const bins = this.subset!.bins;
@@ -194,15 +188,15 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     this.slider = slider;
     controls.append(label, slider);
 
-    const fieldset = html('fieldset', 'jp-CusprunSweep-dimensions');
-    fieldset.appendChild(html('legend', undefined, trans.__('Dimensions')));
+    const fieldset = el('fieldset', 'jp-CusprunSweep-dimensions');
+    fieldset.appendChild(el('legend', undefined, trans.__('Dimensions')));
     for (const dim of allDimensions(payload)) {
-      const box = html('input');
+      const box = el('input');
       box.type = 'checkbox';
       box.value = dim;
       box.checked = this.dims.includes(dim);
       box.addEventListener('change', () => this.toggle(box));
-      const item = html('label', 'jp-CusprunSweep-dimension');
+      const item = el('label', 'jp-CusprunSweep-dimension');
       item.append(box, document.createTextNode(dim));
       fieldset.appendChild(item);
       this.toggles.set(dim, box);
@@ -210,12 +204,12 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     controls.appendChild(fieldset);
     this.node.appendChild(controls);
 
-    const summary = html('div', 'jp-CusprunSweep-summary');
+    const summary = el('div', 'jp-CusprunSweep-summary');
     summary.setAttribute('aria-live', 'polite');
     this.summary = summary;
     this.node.appendChild(summary);
 
-    const charts = html('div', 'jp-CusprunSweep-charts');
+    const charts = el('div', 'jp-CusprunSweep-charts');
     charts.append(this.buildChart(this.subset!), this.buildCurve());
     this.node.appendChild(charts);
     this.drawCurve();
@@ -292,20 +286,17 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
       chart.appendChild(text);
     });
 
-    const figure = html('div', 'jp-CusprunSweep-figure');
-    const legend = html('div', 'jp-CusprunSweep-legend');
+    const figure = el('div', 'jp-CusprunSweep-figure');
+    const legend = el('div', 'jp-CusprunSweep-legend');
     for (const [kind, name] of [
       ['ffn', trans.__('FFN channels')],
       ['attention', trans.__('attention groups')]
     ]) {
-      const key = html(
-        'span',
-        `jp-CusprunSweep-key jp-CusprunSweep-key-${kind}`
-      );
+      const key = el('span', `jp-CusprunSweep-key jp-CusprunSweep-key-${kind}`);
       legend.append(key, document.createTextNode(name));
     }
     legend.appendChild(
-      html(
+      el(
         'span',
         'jp-CusprunSweep-axisTitle',
         trans.__('units removed, per layer')
@@ -373,9 +364,9 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     });
     chart.append(this.curveLine, this.marker, this.markerDot);
 
-    const figure = html('div', 'jp-CusprunSweep-figure');
+    const figure = el('div', 'jp-CusprunSweep-figure');
     figure.append(
-      html(
+      el(
         'div',
         'jp-CusprunSweep-legend',
         trans.__('parameters removed, against σ')
@@ -462,9 +453,11 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     for (const box of this.toggles.values()) {
       box.disabled = checked.length === 1 && box.checked;
     }
+    this.changed.emit(view);
   }
-}
 
-function fill(msg: string, args: unknown[]): string {
-  return msg.replace(/%(\d+)/g, (m, i) => String(args[Number(i) - 1] ?? m));
+  dispose(): void {
+    Signal.clearData(this);
+    super.dispose();
+  }
 }
