@@ -1,12 +1,31 @@
+/**
+ * The Cus-Prun JupyterLab plugin: the side panel, its commands (palette, launcher, View menu
+ * through schema/plugin.json), the status-bar item of a running job, and the settings, applied
+ * as they change.
+ */
 import {
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import * as nbformat from '@jupyterlab/nbformat';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import type { ICodeCellModel } from '@jupyterlab/cells';
+import { ChartsView } from './charts-view';
+import { cusprunIcon } from './icon';
+import { JobEvents } from './job-events';
 import { CusprunPanel } from './panel';
+import { JobStatusItem } from './status-item';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
@@ -20,23 +39,85 @@ function readSettings(
   if (!settings) {
     return DEFAULT_SETTINGS;
   }
+  const value = <K extends keyof ICusprunSettings>(key: K) =>
+    settings.get(key).composite as ICusprunSettings[K];
   return {
-    runStore: settings.get('runStore').composite as string,
-    threads: settings.get('threads').composite as number
+    runStore: value('runStore'),
+    threads: value('threads'),
+    sigmaGrid: value('sigmaGrid'),
+    truncation: value('truncation')
   };
+}
+
+/** Puts a `%cusprun` cell with its outputs below the active cell (or into it, when it is empty). */
+async function insertIntoNotebook(
+  notebooks: INotebookTracker | null,
+  trans: TranslationBundle,
+  source: string,
+  bundles: Record<string, unknown>[]
+): Promise<string> {
+  const current = notebooks?.currentWidget;
+  if (!current) {
+    return trans.__(
+      'Open a notebook first: the view goes below its active cell.'
+    );
+  }
+  await current.context.ready;
+  const notebook = current.content;
+  const active = notebook.activeCell;
+  const empty =
+    active?.model.type === 'code' &&
+    active.model.sharedModel.getSource().trim() === '' &&
+    (active.model as ICodeCellModel).outputs.length === 0;
+  if (!empty) {
+    NotebookActions.insertBelow(notebook);
+  }
+  if (notebook.activeCell?.model.type !== 'code') {
+    NotebookActions.changeCellType(notebook, 'code');
+  }
+  const model = notebook.activeCell!.model as ICodeCellModel;
+  model.sharedModel.setSource(source);
+  model.outputs.clear();
+  for (const data of bundles) {
+    model.outputs.add({
+      output_type: 'display_data',
+      data: data as nbformat.IMimeBundle,
+      metadata: {}
+    });
+  }
+  // The outputs come from this user's own sidecar, as a run of the cell would.
+  model.trusted = true;
+  return trans.__(
+    'Inserted into %1 as cell %2.',
+    current.context.path,
+    String(notebook.activeCellIndex + 1)
+  );
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Prune decoder LLMs into expert models with Cus-Prun.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer, ISettingRegistry, ITranslator],
+  optional: [
+    ICommandPalette,
+    ILayoutRestorer,
+    ISettingRegistry,
+    ITranslator,
+    IRenderMimeRegistry,
+    INotebookTracker,
+    IStatusBar,
+    ILauncher
+  ],
   activate: async (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    rendermime: IRenderMimeRegistry | null,
+    notebooks: INotebookTracker | null,
+    statusBar: IStatusBar | null,
+    launcher: ILauncher | null
   ) => {
     const trans = (translator ?? nullTranslator).load('cusprun');
     let settings: ISettingRegistry.ISettings | null = null;
@@ -50,16 +131,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
         );
       }
     }
-    const panel = new CusprunPanel(
+    const serverSettings = app.serviceManager.serverSettings;
+    const events = new JobEvents(serverSettings);
+    const panel = new CusprunPanel({
       trans,
-      readSettings(settings),
-      app.serviceManager.serverSettings
-    );
+      settings: readSettings(settings),
+      serverSettings,
+      events,
+      charts: () => new ChartsView(rendermime, trans),
+      insertCell: (source, bundles) =>
+        insertIntoNotebook(notebooks, trans, source, bundles)
+    });
+    panel.title.icon = cusprunIcon;
     settings?.changed.connect(() => panel.showSettings(readSettings(settings)));
 
-    app.commands.addCommand(CommandIDs.openPanel, {
-      label: trans.__('Open Cus-Prun Panel'),
+    const { commands } = app;
+    commands.addCommand(CommandIDs.openPanel, {
+      label: args =>
+        args.isLauncher
+          ? trans.__('Cus-Prun')
+          : trans.__('Open Cus-Prun Panel'),
       caption: trans.__('Show the Cus-Prun panel in the right side bar'),
+      icon: args => (args.isPalette ? undefined : cusprunIcon),
       execute: () => {
         if (!panel.isAttached) {
           app.shell.add(panel, 'right', { rank: 600 });
@@ -67,10 +160,43 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
       }
     });
-    palette?.addItem({
-      command: CommandIDs.openPanel,
-      category: trans.__('Cus-Prun')
+    commands.addCommand(CommandIDs.refreshRuns, {
+      label: trans.__('Refresh Cus-Prun Runs'),
+      caption: trans.__('List the runs of the run store again'),
+      execute: () => panel.loadRuns()
     });
+    commands.addCommand(CommandIDs.insertView, {
+      label: trans.__('Insert Cus-Prun View into Notebook'),
+      caption: trans.__(
+        'Insert the selected run’s σ view as a %cusprun plan cell with its outputs'
+      ),
+      isEnabled: () => (panel.selectedRun?.view ?? null) !== null,
+      execute: () => panel.selectedRun?.insert()
+    });
+    const category = trans.__('Cus-Prun');
+    for (const command of Object.values(CommandIDs)) {
+      palette?.addItem({ command, category });
+    }
+    launcher?.add({
+      command: CommandIDs.openPanel,
+      category: trans.__('Other'),
+      args: { isLauncher: true }
+    });
+
+    if (statusBar) {
+      const item = new JobStatusItem(
+        events,
+        trans,
+        () => void commands.execute(CommandIDs.openPanel)
+      );
+      statusBar.registerStatusItem(`${PLUGIN_ID}:job`, {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive: () => item.isActive,
+        activeStateChanged: item.activeStateChanged
+      });
+    }
     if (restorer) {
       app.shell.add(panel, 'right', { rank: 600 });
       restorer.add(panel, panel.id);

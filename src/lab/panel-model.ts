@@ -279,34 +279,47 @@ export function payloadFromRanks(
   };
 }
 
-/** A running job's progress, as the panel's progress line shows it. */
-export interface ProgressLike {
-  done: number;
-  total: number;
-  tokensPerSecond: number;
-  etaSeconds?: number;
+/** A plan query as the view on screen states it: dimensions only when not all of the run's. */
+export interface ViewQuery {
+  sigma: number;
+  dims?: string[];
 }
 
-export function progressLine(
-  job: { id: string; type: string; run?: string },
-  p: ProgressLike,
-  trans: Translate
-): string {
-  const pct = p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0;
-  const parts = [
-    trans.__(
-      '%1 %2 on %3: %4/%5 (%6%)',
-      job.type,
-      job.id,
-      job.run ?? '—',
-      String(p.done),
-      String(p.total),
-      String(pct)
-    ),
-    trans.__('%1 tokens/s', p.tokensPerSecond.toFixed(0))
-  ];
-  if (p.etaSeconds !== undefined) {
-    parts.push(trans.__('%1 s left', String(Math.round(p.etaSeconds))));
+/** σ as the panel writes it into a command: at most four decimals, no trailing zeros. */
+export function sigmaText(sigma: number): string {
+  return String(Number(sigma.toFixed(4)));
+}
+
+/** A word of a magic's command line, quoted when the shell would split or expand it. */
+function shellWord(word: string): string {
+  return /^[\w.,:/+=@-]+$/.test(word)
+    ? word
+    : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The cell the panel inserts for a view: the magic that displays the same outputs. */
+export function planCellSource(run: string, query: ViewQuery): string {
+  const words = ['plan', '--run', run, '--sigma', sigmaText(query.sigma)];
+  if (query.dims) {
+    words.push('--dims', query.dims.join(','));
   }
-  return parts.join(' · ');
+  return `%cusprun ${words.map(shellWord).join(' ')}`;
+}
+
+/**
+ * Where the panel proposes to write the expert of a view, relative to the server's folder (the
+ * sidecar refuses absolute paths and '..'): `experts/RUN-sigmaS[-DIMS].onnx`.
+ */
+export function expertOutPath(run: string, query: ViewQuery): string {
+  const safe = (text: string) => text.replace(/[^\w.-]+/g, '_');
+  const dims = query.dims ? `-${query.dims.map(safe).join('+')}` : '';
+  return `experts/${safe(run)}-sigma${sigmaText(query.sigma)}${dims}.onnx`;
+}
+
+/** The evaluation sets of a comma-separated field (`FILE` or `NAME=FILE` each). */
+export function readEvalSets(text: string): string[] {
+  return text
+    .split(',')
+    .map(part => part.trim())
+    .filter(Boolean);
 }

@@ -1,34 +1,31 @@
 /**
  * The Cus-Prun side panel: the sidecar's state (a version handshake with the server extension,
- * polled while the sidecar is not running), the runs of the run store as a sortable, filterable
- * table, and for the selected run a σ slider and dimension toggles computed in the browser from
- * ranks fetched once (the σ-sweep output's own widget draws them), plus a running job's
- * progress from the events WebSocket. The state logic is in panel-model.ts.
+ * polled while the sidecar is not running), a form to start a scoring run, the runs of the run
+ * store as a sortable, filterable table, the latest job's progress from the events WebSocket,
+ * and the selected run (run-view.ts). The state logic is in panel-model.ts and jobs-model.ts.
  */
-import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Widget } from '@lumino/widgets';
-import { APIError, eventsURL, requestAPI } from './api';
+import { Panel, Widget } from '@lumino/widgets';
+import { APIError, requestAPI } from './api';
+import { el } from './dom';
+import { ChartsView } from './charts-view';
+import { JobEvents } from './job-events';
+import { JobUpdate, jobLine } from './jobs-model';
 import {
   filterRows,
   Handshake,
   interpretHandshake,
   nextSort,
-  payloadFromRanks,
-  progressLine,
-  ProgressLike,
   RunRow,
   runRow,
   RunSummaryLike,
   Sort,
   SORT_KEYS,
   SortKey,
-  sortRows,
-  subsetsToRank
+  sortRows
 } from './panel-model';
-import { SWEEP_MIME_TYPE, SweepSubset } from './sweep-model';
-import { SweepRenderer } from './sweep-widget';
+import { RunView, RunViewContext } from './run-view';
 import { ICusprunSettings } from './tokens';
 
 /** Milliseconds between handshakes while the sidecar is on its way, and while it runs. */
@@ -37,24 +34,23 @@ const POLL_RUNNING_MS = 10000;
 /** After a request failed for want of a sidecar. */
 const POLL_RETRY_MS = 1000;
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
+/** What the panel is given by the plugin. */
+export interface CusprunPanelOptions {
+  trans: TranslationBundle;
+  settings: ICusprunSettings;
+  serverSettings: ServerConnection.ISettings;
+  events: JobEvents;
+  /** A new view of Vega-Lite charts. */
+  charts: RunViewContext['charts'];
+  insertCell: RunViewContext['insertCell'];
 }
 
-export class CusprunPanel extends Widget {
+export class CusprunPanel extends Panel {
   private readonly trans: TranslationBundle;
   private readonly serverSettings: ServerConnection.ISettings;
+  private readonly events: JobEvents;
+  private readonly options: CusprunPanelOptions;
+  private settings: ICusprunSettings;
   private readonly statusLine: HTMLParagraphElement;
   private readonly settingsList: HTMLDListElement;
   private readonly runsSection: HTMLElement;
@@ -62,26 +58,26 @@ export class CusprunPanel extends Widget {
   private readonly runsMessage: HTMLParagraphElement;
   private readonly tableHead: HTMLTableRowElement;
   private readonly tableBody: HTMLTableSectionElement;
-  private readonly detail: HTMLElement;
   private readonly progress: HTMLParagraphElement;
+  private readonly liveHistogram: ChartsView;
   private handshake: Handshake | null = null;
   private timer: number | null = null;
   private rows: RunRow[] = [];
   private sort: Sort = { key: 'updated', ascending: false };
   private selected: string | null = null;
-  private sweep: SweepRenderer | null = null;
-  private socket: WebSocket | null = null;
-  private jobs = new Map<string, { type: string; run?: string }>();
+  private runView: RunView | null = null;
   private generation = 0;
+  /** The run store the sidecar was last asked to use (null: not asked yet). */
+  private storeApplied: string | null = null;
 
-  constructor(
-    trans: TranslationBundle,
-    settings: ICusprunSettings,
-    serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
-  ) {
+  constructor(options: CusprunPanelOptions) {
     super();
+    const { trans } = options;
+    this.options = options;
     this.trans = trans;
-    this.serverSettings = serverSettings;
+    this.serverSettings = options.serverSettings;
+    this.events = options.events;
+    this.settings = options.settings;
     this.id = 'cusprun-panel';
     this.addClass('jp-CusprunPanel');
     this.title.caption = trans.__('Cus-Prun');
@@ -130,30 +126,37 @@ export class CusprunPanel extends Widget {
     const tableWrap = el('div', 'jp-CusprunPanel-tableWrap');
     tableWrap.appendChild(table);
     this.runsMessage = el('p', 'jp-CusprunPanel-runsMessage');
-    this.runsSection.append(runsHeading, toolbar, tableWrap, this.runsMessage);
+    this.runsSection.append(
+      runsHeading,
+      toolbar,
+      tableWrap,
+      this.runsMessage,
+      this.scoreForm()
+    );
     this.renderHead();
 
     this.progress = el('p', 'jp-CusprunPanel-progress');
     this.progress.setAttribute('aria-live', 'polite');
     this.progress.hidden = true;
+    this.events.changed.connect(this.onJob, this);
 
-    // ---- the selected run
-    this.detail = el('section', 'jp-CusprunPanel-detail');
-    this.detail.hidden = true;
-
-    this.node.append(
-      heading,
-      this.statusLine,
-      this.settingsList,
-      this.progress,
-      this.runsSection,
-      this.detail
-    );
-    this.showSettings(settings);
+    const top = new Widget();
+    top.addClass('jp-CusprunPanel-top');
+    top.node.append(heading, this.statusLine, this.settingsList, this.progress);
+    this.addWidget(top);
+    // the relevance histograms of a scoring job, as its batches commit
+    this.liveHistogram = options.charts();
+    this.liveHistogram.addClass('jp-CusprunPanel-liveHistogram');
+    this.liveHistogram.hide();
+    this.addWidget(this.liveHistogram);
+    const runs = new Widget({ node: this.runsSection });
+    this.addWidget(runs);
+    this.showSettings(options.settings);
   }
 
-  /** Shows the settings in effect; called again whenever the user changes them. */
+  /** Shows the settings in effect and applies them; called again whenever the user changes them. */
   showSettings(settings: ICusprunSettings): void {
+    this.settings = settings;
     const rows: [string, string][] = [
       [this.trans.__('Run store'), settings.runStore],
       [
@@ -169,6 +172,15 @@ export class CusprunPanel extends Widget {
         el('dd', undefined, value)
       ])
     );
+    this.runView?.showSettings();
+    if (this.handshake?.kind === 'running') {
+      void this.applyStore();
+    }
+  }
+
+  /** The run view of the selected run (null while none is selected). */
+  get selectedRun(): RunView | null {
+    return this.runView;
   }
 
   /** Asks the server extension for its version and the sidecar's state now. */
@@ -193,13 +205,14 @@ export class CusprunPanel extends Widget {
     this.statusLine.dataset.state = handshake.kind;
     const running = handshake.kind === 'running';
     this.runsSection.hidden = !running;
-    this.detail.hidden = !running || this.selected === null;
+    this.runView?.setHidden(!running);
     if (running && previous?.kind !== 'running') {
       void this.loadRuns();
+      void this.applyStore();
     }
     if (running) {
       // (again) after a restart of the sidecar closed the previous socket
-      this.connectEvents();
+      this.events.connect();
     }
     if (this.isAttached && (handshake.retry || running)) {
       this.timer = window.setTimeout(
@@ -245,9 +258,7 @@ export class CusprunPanel extends Widget {
     }
     this.generation++;
     this.clearTimer();
-    this.socket?.close();
-    this.socket = null;
-    this.sweep?.dispose();
+    this.events.changed.disconnect(this.onJob, this);
     super.dispose();
   }
 
@@ -357,146 +368,150 @@ export class CusprunPanel extends Widget {
     );
   }
 
-  /** Shows a run: its ranks once, then a σ slider and dimension toggles drawn in the browser. */
+  /** Shows a run: its ranks once, then its view (run-view.ts). */
   async select(run: string): Promise<void> {
     this.selected = run;
     this.renderRows();
-    const generation = ++this.generation;
-    this.sweep?.dispose();
-    this.sweep = null;
-    this.detail.hidden = false;
-    const heading = el(
-      'h3',
-      'jp-CusprunPanel-subheading',
-      this.trans.__('Run %1', run)
-    );
-    const message = el(
-      'p',
-      'jp-CusprunPanel-detailMessage',
-      this.trans.__('Loading the ranks of run %1…', run)
-    );
-    const host = el('div', 'jp-CusprunPanel-sweep');
-    this.detail.replaceChildren(heading, message, host);
-
+    this.runView?.dispose();
     const row = this.rows.find(r => r.id === run);
     const dims = row ? row.dimensions.split(', ').filter(Boolean) : [];
+    const view = new RunView(run, dims, {
+      trans: this.trans,
+      serverSettings: this.serverSettings,
+      events: this.events,
+      settings: () => this.settings,
+      charts: this.options.charts,
+      insertCell: this.options.insertCell,
+      otherRuns: () => this.rows.map(r => r.id).filter(id => id !== run),
+      failed: error => this.apiFailed(error)
+    });
+    view.addClass('jp-CusprunPanel-detail');
+    this.runView = view;
+    this.addWidget(view);
+    await view.load();
+  }
+
+  /** Asks the server to run the sidecar on the run store of the settings (a no-op when it does). */
+  private async applyStore(): Promise<void> {
+    const store = this.settings.runStore;
+    if (store === this.storeApplied) {
+      return;
+    }
+    this.storeApplied = store;
     try {
-      const wanted = dims.length > 0 ? subsetsToRank(dims) : [[]];
-      const subsets = await Promise.all(
-        wanted.map(d =>
-          requestAPI<SweepSubset>(
-            `api/runs/${encodeURIComponent(run)}/ranks`,
-            {
-              method: 'POST',
-              body: JSON.stringify(d.length > 0 ? { dims: d } : {})
-            },
-            this.serverSettings
-          )
-        )
+      const answer = await requestAPI<{ restarted?: boolean }>(
+        'sidecar/restart',
+        { method: 'POST', body: JSON.stringify({ store }) },
+        this.serverSettings
       );
-      if (generation !== this.generation || this.isDisposed) {
-        return;
+      if (answer?.restarted) {
+        // another store: its runs, from a new handshake (the old socket closed with the sidecar)
+        this.runView?.dispose();
+        this.runView = null;
+        this.selected = null;
+        this.handshake = null;
+        void this.checkServer();
       }
-      const payload = payloadFromRanks(run, subsets);
-      const trans = this.trans;
-      const sweep = new SweepRenderer({
-        mimeType: SWEEP_MIME_TYPE,
-        translator: { load: () => trans }
-      } as unknown as IRenderMime.IRendererOptions);
-      this.sweep = sweep;
-      Widget.attach(sweep, host);
-      await sweep.renderModel({
-        data: { [SWEEP_MIME_TYPE]: payload }
-      } as unknown as IRenderMime.IMimeModel);
-      message.textContent = '';
-      message.hidden = true;
     } catch (error) {
-      if (generation !== this.generation) {
-        return;
-      }
-      message.textContent = this.trans.__(
-        'The ranks of run %1 could not be loaded: %2',
-        run,
+      this.storeApplied = null;
+      this.runsMessage.textContent = this.trans.__(
+        'The run store %1 cannot be used: %2',
+        store,
         String((error as Error)?.message ?? error)
       );
-      this.apiFailed(error);
     }
   }
 
-  /** Live job events: a running job's progress line; a finished job refreshes the runs. */
-  private connectEvents(): void {
-    if (this.socket || typeof WebSocket === 'undefined') {
-      return;
-    }
-    let socket: WebSocket;
-    try {
-      socket = new WebSocket(eventsURL(this.serverSettings));
-    } catch {
-      return;
-    }
-    this.socket = socket;
-    socket.addEventListener('message', event => this.onEvent(event.data));
-    socket.addEventListener('close', () => {
-      if (this.socket === socket) {
-        this.socket = null;
-        this.progress.hidden = true;
-      }
-    });
-  }
-
-  private onEvent(data: unknown): void {
-    let envelope: {
-      type?: string;
-      event?: {
-        type?: string;
-        job?: string;
-        run?: string;
-        info?: { id: string; type: string; run?: string; state: string };
-        progress?: ProgressLike;
-      };
+  /** A form to score a model on a corpus into a new (or resumed) run. */
+  private scoreForm(): HTMLElement {
+    const t = this.trans;
+    const details = el('details', 'jp-CusprunPanel-scoreForm');
+    details.appendChild(el('summary', undefined, t.__('New scoring run')));
+    const form = el('form');
+    const input = (name: string, label: string, placeholder: string) => {
+      const field = el('input', 'jp-mod-styled');
+      field.type = 'text';
+      field.name = name;
+      field.required = true;
+      field.placeholder = placeholder;
+      const wrap = el('label', 'jp-CusprunRun-field');
+      wrap.append(el('span', undefined, label), field);
+      form.appendChild(wrap);
+      return field;
     };
-    try {
-      envelope = JSON.parse(String(data));
-    } catch {
-      return;
-    }
-    // ServerMessage (src/protocol): `{type: 'event', event: JobEvent}`; hello, responses and
-    // errors are not for this line.
-    if (envelope?.type !== 'event' || !envelope.event) {
-      return;
-    }
-    const message = envelope.event;
-    const { type } = message;
-    if (message.info && type?.startsWith('job-')) {
-      const info = message.info;
-      this.jobs.set(info.id, { type: info.type, run: info.run });
-      if (type === 'job-started') {
-        this.progress.hidden = false;
-        this.progress.textContent = this.trans.__(
-          '%1 %2 on %3: started',
-          info.type,
-          info.id,
-          info.run ?? '—'
-        );
-      } else if (type !== 'job-queued') {
-        this.progress.hidden = false;
-        this.progress.textContent = this.trans.__(
-          '%1 %2 on %3: %4',
-          info.type,
-          info.id,
-          info.run ?? '—',
-          info.state
-        );
-        void this.loadRuns();
-      }
-    } else if (type === 'progress' && message.progress && message.job) {
-      const job = this.jobs.get(message.job) ?? { type: this.trans.__('job') };
-      this.progress.hidden = false;
-      this.progress.textContent = progressLine(
-        { id: message.job, type: job.type, run: message.run ?? job.run },
-        message.progress,
-        this.trans
+    const run = input('run', t.__('Run'), t.__('a new id, or a run to resume'));
+    const model = input(
+      'model',
+      t.__('Model'),
+      t.__('model.onnx or its folder')
+    );
+    const corpus = input(
+      'corpus',
+      t.__('Corpus'),
+      t.__('a corpus manifest (.yaml) or a registered corpus')
+    );
+    const submit = el('button', 'jp-mod-styled jp-mod-accept', t.__('Score'));
+    submit.type = 'submit';
+    const said = el('p', 'jp-CusprunPanel-scoreMessage');
+    said.setAttribute('role', 'status');
+    form.append(submit, said);
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      const request = {
+        type: 'score',
+        run: run.value.trim(),
+        model: model.value.trim(),
+        corpus: corpus.value.trim(),
+        ...(this.settings.threads > 0 ? { threads: this.settings.threads } : {})
+      };
+      submit.disabled = true;
+      requestAPI<{ id: string }>(
+        'api/jobs',
+        { method: 'POST', body: JSON.stringify(request) },
+        this.serverSettings
+      )
+        .then(job => {
+          said.textContent = t.__(
+            'score %1 on %2: queued',
+            job.id,
+            request.run
+          );
+        })
+        .catch(error => {
+          said.textContent = t.__(
+            'The scoring job was refused: %1',
+            String((error as Error)?.message ?? error)
+          );
+        })
+        .finally(() => (submit.disabled = false));
+    });
+    details.appendChild(form);
+    return details;
+  }
+
+  /** The latest job event: its line; a job that ended lists the runs again. */
+  private onJob(_: JobEvents, update: JobUpdate): void {
+    if (update.kind === 'histogram') {
+      this.liveHistogram.show();
+      void this.liveHistogram.render(
+        [{ name: 'live-relevance-histogram', spec: update.spec }],
+        `${update.run ?? ''}:${update.documents}`
       );
+      return;
+    }
+    const id = update.kind === 'state' ? update.job.id : update.id;
+    const job = this.events.jobs.get(id);
+    if (!job) {
+      return;
+    }
+    this.progress.hidden = false;
+    this.progress.textContent = jobLine(job, this.trans);
+    if (update.kind === 'state' && update.job.state === 'running') {
+      // a new job: the histogram shown was the previous one's
+      this.liveHistogram.hide();
+    }
+    if (update.kind === 'state' && update.job.state !== 'queued') {
+      void this.loadRuns();
     }
   }
 }

@@ -3,7 +3,9 @@
 export const PLUGIN_ID = 'cusprun:plugin';
 
 export const CommandIDs = {
-  openPanel: 'cusprun:open-panel'
+  openPanel: 'cusprun:open-panel',
+  refreshRuns: 'cusprun:refresh-runs',
+  insertView: 'cusprun:insert-view'
 } as const;
 
 /** The user settings of `schema/plugin.json`. */
@@ -12,9 +14,15 @@ export interface ICusprunSettings {
   runStore: string;
   /** Intra-op threads for the sidecar's onnxruntime sessions; 0 lets onnxruntime choose. */
   threads: number;
+  /** The σ values a sweep started from the panel evaluates. */
+  sigmaGrid: number[];
+  /** Tokens per evaluation document (or question + choice) in sweeps started from the panel. */
+  truncation: number;
 }
 
 export const DEFAULT_SETTINGS: ICusprunSettings = {
   runStore: '.cusprun',
-  threads: 0
+  threads: 0,
+  sigmaGrid: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+  truncation: 128
 };

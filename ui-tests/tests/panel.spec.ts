@@ -1,71 +1,14 @@
 /// <reference lib="dom" />
-import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import type { APIRequestContext } from '@playwright/test';
-import * as path from 'path';
-
-const REPO = path.resolve(__dirname, '..', '..');
-const MODEL = path.join(REPO, 'fixtures', 'models', 'llama', 'torchscript');
-const CORPUS = path.join(REPO, 'fixtures', 'corpora', 'corpus.yaml');
-const RUN = 'fixture-run';
-
-async function openPanel(page: IJupyterLabPageFixture) {
-  await page.keyboard.press('Control+Shift+c');
-  const palette = page.locator('#modal-command-palette');
-  await expect(palette).toBeVisible();
-  await palette.locator('input').fill('Cus-Prun');
-  const item = palette.locator('.lm-CommandPalette-item', {
-    hasText: 'Open Cus-Prun Panel'
-  });
-  await expect(item).toBeVisible();
-  await item.click();
-  const panel = page.locator('#cusprun-panel');
-  await expect(panel).toBeVisible();
-  return panel;
-}
-
-/** Waits for the server's sidecar, then scores the fixture model into the served run store. */
-async function prepareRun(request: APIRequestContext): Promise<void> {
-  await expect
-    .poll(
-      async () => {
-        const r = await request.get('/cusprun/version');
-        return r.ok() ? (await r.json()).sidecar.state : `HTTP ${r.status()}`;
-      },
-      { timeout: 60_000 }
-    )
-    .toBe('running');
-  const submitted = await request.post('/cusprun/api/jobs', {
-    data: { type: 'score', run: RUN, model: MODEL, corpus: CORPUS }
-  });
-  expect(submitted.status(), await submitted.text()).toBe(202);
-  const job = await submitted.json();
-  await expect
-    .poll(
-      async () =>
-        (await (await request.get(`/cusprun/api/jobs/${job.id}`)).json()).state,
-      { timeout: 120_000 }
-    )
-    .toBe('done');
-}
-
-/** Where recordTexts keeps what it saw, in the page. */
-type Recorder = Window & { __cusprunSeen?: Record<string, string[]> };
-
-/** Records every text a panel element shows from now on (transient states included). */
-async function recordTexts(page: IJupyterLabPageFixture, selector: string) {
-  await page.evaluate(sel => {
-    const node = document.querySelector(sel)!;
-    const seen: string[] = [node.textContent ?? ''];
-    const w = window as Recorder;
-    w.__cusprunSeen = { ...(w.__cusprunSeen ?? {}), [sel]: seen };
-    new MutationObserver(() => seen.push(node.textContent ?? '')).observe(
-      node,
-      { childList: true, characterData: true, subtree: true }
-    );
-  }, selector);
-  return async (): Promise<string[]> =>
-    page.evaluate(sel => (window as Recorder).__cusprunSeen![sel], selector);
-}
+import { expect, test } from '@jupyterlab/galata';
+import {
+  CORPUS,
+  MODEL,
+  openPanel,
+  prepareRun,
+  recordTexts,
+  RUN,
+  sidecarRunning
+} from './helpers';
 
 test('the command palette opens the Cus-Prun panel', async ({ page }) => {
   const panel = await openPanel(page);
@@ -114,7 +57,7 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
 
   await row.click();
   await expect(row).toHaveAttribute('aria-selected', 'true');
-  const sweep = panel.locator('.jp-CusprunPanel-sweep .jp-CusprunSweep');
+  const sweep = panel.locator('.jp-CusprunSweep.jp-CusprunPanel-sweep');
   const summary = sweep.locator('.jp-CusprunSweep-summary');
   await expect(summary).toHaveText(/^σ 0\.50 · [\d.]+% of prunable parameters/);
   const before = await summary.textContent();
@@ -172,13 +115,7 @@ test('the panel shows the progress of a scoring job live', async ({
   page,
   request
 }) => {
-  await expect
-    .poll(
-      async () =>
-        (await (await request.get('/cusprun/version')).json()).sidecar.state,
-      { timeout: 60_000 }
-    )
-    .toBe('running');
+  await sidecarRunning(request);
   const panel = await openPanel(page);
   await expect(panel.locator('.jp-CusprunPanel-status')).toHaveText(
     /^Sidecar: running/

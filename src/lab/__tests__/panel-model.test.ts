@@ -6,21 +6,25 @@ import {
   filterRows,
   interpretHandshake,
   nextSort,
+  expertOutPath,
   payloadFromRanks,
-  progressLine,
+  planCellSource,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
+  readEvalSets,
   runRow,
   RunSummaryLike,
   sortRows,
   subsetsToRank
 } from '../panel-model';
-import { payloadProblem, SweepSubset, sweepView } from '../sweep-model';
+import {
+  payloadProblem,
+  SweepSubset,
+  sweepView,
+  untranslated
+} from '../sweep-model';
 
-const trans = {
-  __: (msg: string, ...args: unknown[]) =>
-    msg.replace(/%(\d+)/g, (m, i) => String(args[Number(i) - 1] ?? m))
-};
+const trans = untranslated;
 
 function summary(
   id: string,
@@ -217,14 +221,34 @@ describe('the ranks the panel asks for', () => {
   });
 });
 
-describe('the progress line', () => {
-  it('shows done/total, the rate and the time left', () => {
+describe('what the panel writes for a view', () => {
+  it('inserts the magic that displays the same outputs', () => {
+    expect(planCellSource('demo-run', { sigma: 0.505 })).toBe(
+      '%cusprun plan --run demo-run --sigma 0.505'
+    );
     expect(
-      progressLine(
-        { id: 'j1', type: 'score', run: 'r' },
-        { done: 3, total: 24, tokensPerSecond: 812.4, etaSeconds: 9.6 },
-        trans
-      )
-    ).toBe('score j1 on r: 3/24 (12%) · 812 tokens/s · 10 s left');
+      planCellSource('r1', { sigma: 0.9, dims: ['language', 'task'] })
+    ).toBe('%cusprun plan --run r1 --sigma 0.9 --dims language,task');
+    // σ from the slider's grid is written without float noise
+    expect(planCellSource('r', { sigma: 0.1 + 0.2 })).toBe(
+      '%cusprun plan --run r --sigma 0.3'
+    );
+  });
+
+  it('proposes an expert file under experts/, named by the view', () => {
+    expect(expertOutPath('demo-run', { sigma: 0.5 })).toBe(
+      'experts/demo-run-sigma0.5.onnx'
+    );
+    expect(
+      expertOutPath('r', { sigma: 0.75, dims: ['language', 'domain'] })
+    ).toBe('experts/r-sigma0.75-language+domain.onnx');
+  });
+
+  it('reads the evaluation sets of a comma-separated field', () => {
+    expect(readEvalSets(' a.jsonl, expert=b.jsonl ,, ')).toEqual([
+      'a.jsonl',
+      'expert=b.jsonl'
+    ]);
+    expect(readEvalSets('  ')).toEqual([]);
   });
 });

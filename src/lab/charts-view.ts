@@ -1,0 +1,81 @@
+/**
+ * Vega-Lite charts of the sidecar (`POST cusprun/api/runs/RUN/charts`) drawn by JupyterLab's own
+ * Vega renderer through the rendermime registry, one figure per chart name, each redrawn in
+ * place when a newer spec arrives.
+ */
+import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
+import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Panel, Widget } from '@lumino/widgets';
+
+export const VEGALITE_MIME_TYPE = 'application/vnd.vegalite.v5+json';
+
+/** One chart of a ChartsAnswer (src/protocol). */
+export interface ChartLike {
+  name: string;
+  spec: unknown;
+  svg?: string;
+}
+
+export class ChartsView extends Panel {
+  /** Per chart name, its renderer (or a note saying none is available). */
+  private readonly figures = new Map<string, Widget>();
+
+  constructor(
+    private readonly rendermime: IRenderMimeRegistry | null,
+    private readonly trans: TranslationBundle
+  ) {
+    super();
+    this.addClass('jp-CusprunCharts');
+  }
+
+  /** Draws these charts (others drawn before are removed); `tag` marks what they show. */
+  async render(charts: readonly ChartLike[], tag = ''): Promise<void> {
+    const wanted = new Set(charts.map(c => c.name));
+    for (const [name, figure] of this.figures) {
+      if (!wanted.has(name)) {
+        figure.dispose();
+        this.figures.delete(name);
+      }
+    }
+    await Promise.all(charts.map(chart => this.drawChart(chart, tag)));
+  }
+
+  private figure(name: string): Widget {
+    let figure = this.figures.get(name);
+    if (!figure) {
+      const vega =
+        this.rendermime?.preferredMimeType(
+          { [VEGALITE_MIME_TYPE]: {} },
+          'any'
+        ) === VEGALITE_MIME_TYPE;
+      figure = vega
+        ? this.rendermime!.createRenderer(VEGALITE_MIME_TYPE)
+        : new Widget();
+      if (!vega) {
+        figure.node.textContent = this.trans.__(
+          'Chart %1: JupyterLab’s Vega renderer is not available.',
+          name
+        );
+      }
+      figure.addClass('jp-CusprunCharts-figure');
+      figure.node.dataset.chart = name;
+      this.figures.set(name, figure);
+      this.addWidget(figure);
+    }
+    return figure;
+  }
+
+  private async drawChart(chart: ChartLike, tag: string): Promise<void> {
+    const figure = this.figure(chart.name);
+    if ('renderModel' in figure) {
+      await (figure as IRenderMime.IRenderer).renderModel(
+        new MimeModel({
+          data: { [VEGALITE_MIME_TYPE]: chart.spec as never },
+          trusted: true
+        })
+      );
+    }
+    figure.node.dataset.tag = tag;
+  }
+}

@@ -1,0 +1,566 @@
+/**
+ * One run in the panel: its σ slider and dimension toggles (the σ-sweep output's own widget,
+ * over ranks fetched once), the relevance histograms at the σ in view and the run's latest
+ * σ sweep (JupyterLab's Vega renderer), and what to do with the view: prune with it, run a σ
+ * sweep, insert it into the notebook as a `%cusprun` cell, compare the run with another.
+ */
+import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { ServerConnection } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Panel, Widget } from '@lumino/widgets';
+import { requestAPI } from './api';
+import { ChartLike, ChartsView } from './charts-view';
+import {
+  compareRuns,
+  RunDetailLike,
+  SigmaAnswerLike,
+  SweepRecordLike
+} from './compare-model';
+import { renderComparison } from './compare-view';
+import { el } from './dom';
+import { JobEvents } from './job-events';
+import { isFinished, JobEntry, JobUpdate, jobLine } from './jobs-model';
+import {
+  expertOutPath,
+  payloadFromRanks,
+  planCellSource,
+  readEvalSets,
+  subsetsToRank
+} from './panel-model';
+import { SWEEP_MIME_TYPE, SweepSubset, SweepView } from './sweep-model';
+import { SweepRenderer } from './sweep-widget';
+import { ICusprunSettings } from './tokens';
+
+/** Milliseconds of slider rest before the histogram is asked again (the bars follow at once). */
+const CHARTS_DEBOUNCE_MS = 150;
+
+/** What the run view needs from the panel around it. */
+export interface RunViewContext {
+  trans: TranslationBundle;
+  serverSettings: ServerConnection.ISettings;
+  events: JobEvents;
+  settings: () => ICusprunSettings;
+  /** A new view of Vega-Lite charts. */
+  charts: () => ChartsView;
+  /** Inserts a `%cusprun` cell with its outputs into the active notebook; says what it did. */
+  insertCell: (
+    source: string,
+    outputs: Record<string, unknown>[]
+  ) => Promise<string>;
+  /** The ids of the store's other runs, to compare this one with. */
+  otherRuns: () => string[];
+  /** A request failed (the panel decides whether the sidecar went away). */
+  failed: (error: unknown) => void;
+}
+
+/** An output bundle as `chart_bundle` (kernel-bridge/cusprun/display.py) writes it. */
+function chartBundle(chart: ChartLike): Record<string, unknown> {
+  const title = (chart.spec as { title?: { text?: string } | string }).title;
+  const text = typeof title === 'string' ? title : (title?.text ?? chart.name);
+  const bundle: Record<string, unknown> = {
+    'application/vnd.vegalite.v5+json': chart.spec,
+    'text/plain': `<cusprun chart: ${text}>`
+  };
+  if (chart.svg) {
+    bundle['image/svg+xml'] = chart.svg;
+  }
+  return bundle;
+}
+
+export class RunView extends Panel {
+  private readonly message: HTMLParagraphElement;
+  private readonly actions: HTMLElement;
+  private readonly status: HTMLParagraphElement;
+  private readonly gridLine = el('p', 'jp-CusprunRun-grid');
+  private sweep: SweepRenderer | null = null;
+  private subsets: SweepSubset[] = [];
+  private histogram: ChartsView;
+  private sweepCharts: ChartsView;
+  private chartsTimer: number | null = null;
+  private chartsRequest = 0;
+  /** Jobs this view started: their end is reported in the view's status line. */
+  private readonly started = new Set<string>();
+
+  constructor(
+    readonly run: string,
+    private readonly dimensions: string[],
+    private readonly context: RunViewContext
+  ) {
+    super();
+    this.addClass('jp-CusprunRun');
+    const { trans } = context;
+    const head = new Widget();
+    head.addClass('jp-CusprunRun-head');
+    this.message = el(
+      'p',
+      'jp-CusprunPanel-detailMessage',
+      trans.__('Loading the ranks of run %1…', run)
+    );
+    this.actions = el('div', 'jp-CusprunRun-actions');
+    this.actions.hidden = true;
+    this.status = el('p', 'jp-CusprunRun-status');
+    this.status.setAttribute('role', 'status');
+    head.node.append(
+      el('h3', 'jp-CusprunPanel-subheading', trans.__('Run %1', run)),
+      this.message,
+      this.actions,
+      this.status
+    );
+    this.addWidget(head);
+    this.histogram = context.charts();
+    this.histogram.addClass('jp-CusprunRun-histogram');
+    this.sweepCharts = context.charts();
+    this.sweepCharts.addClass('jp-CusprunRun-sweepCharts');
+    context.events.changed.connect(this.onJob, this);
+  }
+
+  /** The view on the slider now (null until the ranks arrived). */
+  get view(): SweepView | null {
+    return this.sweep?.view ?? null;
+  }
+
+  /** Fetches the ranks of every dimension subset once, then draws the view. */
+  async load(): Promise<void> {
+    const { trans, serverSettings } = this.context;
+    try {
+      const wanted =
+        this.dimensions.length > 0 ? subsetsToRank(this.dimensions) : [[]];
+      const subsets = await Promise.all(
+        wanted.map(dims =>
+          requestAPI<SweepSubset>(
+            `api/runs/${encodeURIComponent(this.run)}/ranks`,
+            {
+              method: 'POST',
+              body: JSON.stringify(dims.length > 0 ? { dims } : {})
+            },
+            serverSettings
+          )
+        )
+      );
+      if (this.isDisposed) {
+        return;
+      }
+      this.subsets = subsets;
+      const sweep = new SweepRenderer({
+        mimeType: SWEEP_MIME_TYPE,
+        translator: { load: () => trans }
+      } as unknown as IRenderMime.IRendererOptions);
+      sweep.addClass('jp-CusprunPanel-sweep');
+      this.sweep = sweep;
+      this.insertWidget(1, sweep);
+      this.addWidget(this.histogram);
+      this.addWidget(this.sweepCharts);
+      sweep.viewChanged.connect(this.scheduleCharts, this);
+      await sweep.renderModel({
+        data: { [SWEEP_MIME_TYPE]: payloadFromRanks(this.run, subsets) }
+      } as unknown as IRenderMime.IMimeModel);
+      this.message.textContent = '';
+      this.buildActions();
+      void this.loadSweepCharts();
+    } catch (error) {
+      if (this.isDisposed) {
+        return;
+      }
+      this.message.textContent = trans.__(
+        'The ranks of run %1 could not be loaded: %2',
+        this.run,
+        String((error as Error)?.message ?? error)
+      );
+      this.context.failed(error);
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    if (this.chartsTimer !== null) {
+      window.clearTimeout(this.chartsTimer);
+    }
+    this.context.events.changed.disconnect(this.onJob, this);
+    super.dispose();
+  }
+
+  private post<T>(path: string, body: unknown): Promise<T> {
+    return requestAPI<T>(
+      path,
+      { method: 'POST', body: JSON.stringify(body) },
+      this.context.serverSettings
+    );
+  }
+
+  /** `api/runs/RUN`, or one of its routes. */
+  private runPath(tail?: string): string {
+    const base = `api/runs/${encodeURIComponent(this.run)}`;
+    return tail ? `${base}/${tail}` : base;
+  }
+
+  /** The plan query of the view on screen. */
+  private query(view: SweepView): { sigma: number; dims?: string[] } {
+    return view.dimensions.length === this.dimensions.length
+      ? { sigma: view.sigma }
+      : { sigma: view.sigma, dims: view.dimensions };
+  }
+
+  private scheduleCharts(): void {
+    if (this.chartsTimer !== null) {
+      window.clearTimeout(this.chartsTimer);
+    }
+    this.chartsTimer = window.setTimeout(() => {
+      this.chartsTimer = null;
+      void this.loadHistogram();
+    }, CHARTS_DEBOUNCE_MS);
+  }
+
+  /** The relevance histograms with σ marked, for the view on screen. */
+  private async loadHistogram(): Promise<void> {
+    const view = this.view;
+    if (!view) {
+      return;
+    }
+    const request = ++this.chartsRequest;
+    try {
+      const answer = await this.post<{ charts: ChartLike[] }>(
+        this.runPath('charts'),
+        { source: 'plan', ...this.query(view) }
+      );
+      if (request !== this.chartsRequest || this.isDisposed) {
+        return;
+      }
+      await this.histogram.render(
+        answer.charts.filter(c => c.name === 'relevance-histogram'),
+        `${view.sigma}:${view.dimensions.join(',')}`
+      );
+    } catch (error) {
+      this.context.failed(error);
+    }
+  }
+
+  /** The charts of the run's latest σ sweep, when it has one. */
+  private async loadSweepCharts(): Promise<void> {
+    try {
+      const detail = await requestAPI<{ sweeps: string[] }>(
+        this.runPath(),
+        {},
+        this.context.serverSettings
+      );
+      if (detail.sweeps.length === 0 || this.isDisposed) {
+        await this.sweepCharts.render([]);
+        return;
+      }
+      const file = detail.sweeps[detail.sweeps.length - 1];
+      const answer = await this.post<{ charts: ChartLike[] }>(
+        this.runPath('charts'),
+        { source: 'sweep', file }
+      );
+      if (!this.isDisposed) {
+        await this.sweepCharts.render(answer.charts, file);
+      }
+    } catch (error) {
+      this.context.failed(error);
+    }
+  }
+
+  private buildActions(): void {
+    const { trans } = this.context;
+    const insert = el(
+      'button',
+      'jp-mod-styled jp-CusprunRun-insert',
+      trans.__('Insert into notebook')
+    );
+    insert.type = 'button';
+    insert.title = trans.__(
+      'Insert the view as a %cusprun plan cell with its outputs below the active cell'
+    );
+    insert.addEventListener('click', () => void this.insert());
+    this.actions.replaceChildren(
+      insert,
+      this.pruneForm(),
+      this.sweepForm(),
+      this.compareForm()
+    );
+    this.actions.hidden = false;
+  }
+
+  /** `<details>` with a form: the panel's actions stay folded until wanted. */
+  private form(
+    className: string,
+    summary: string,
+    fields: HTMLElement[],
+    submit: string,
+    onSubmit: () => Promise<void>
+  ): HTMLElement {
+    const details = el('details', `jp-CusprunRun-form ${className}`);
+    details.appendChild(el('summary', undefined, summary));
+    const form = el('form');
+    const button = el('button', 'jp-mod-styled jp-mod-accept', submit);
+    button.type = 'submit';
+    form.append(...fields, button);
+    form.addEventListener('submit', event => {
+      event.preventDefault();
+      button.disabled = true;
+      void onSubmit().finally(() => (button.disabled = false));
+    });
+    details.appendChild(form);
+    return details;
+  }
+
+  private field(label: string, input: HTMLInputElement): HTMLElement {
+    const wrap = el('label', 'jp-CusprunRun-field');
+    wrap.append(el('span', undefined, label), input);
+    return wrap;
+  }
+
+  private pruneForm(): HTMLElement {
+    const { trans } = this.context;
+    const out = el('input', 'jp-mod-styled jp-CusprunRun-out');
+    out.type = 'text';
+    out.required = true;
+    const overwrite = el('input');
+    overwrite.type = 'checkbox';
+    // The default file name follows the view until the user types one.
+    let edited = false;
+    out.addEventListener('input', () => (edited = true));
+    const follow = () => {
+      const view = this.view;
+      if (!edited && view) {
+        out.value = expertOutPath(this.run, view);
+      }
+    };
+    follow();
+    this.sweep?.viewChanged.connect(follow);
+    return this.form(
+      'jp-CusprunRun-prune',
+      trans.__('Prune with this σ and these dimensions'),
+      [
+        this.field(trans.__('Write the expert to'), out),
+        this.field(trans.__('Overwrite an existing file'), overwrite)
+      ],
+      trans.__('Prune'),
+      async () => {
+        const view = this.view;
+        if (!view) {
+          return;
+        }
+        await this.submit({
+          type: 'prune',
+          run: this.run,
+          ...this.query(view),
+          out: out.value.trim(),
+          ...(overwrite.checked ? { overwrite: true } : {})
+        });
+      }
+    );
+  }
+
+  private sweepForm(): HTMLElement {
+    const { trans } = this.context;
+    const sets = el('input', 'jp-mod-styled jp-CusprunRun-evalSets');
+    sets.type = 'text';
+    sets.required = true;
+    sets.placeholder = trans.__('FILE or NAME=FILE, comma-separated');
+    this.showSettings();
+    return this.form(
+      'jp-CusprunRun-sweepForm',
+      trans.__('Run a σ sweep against the baselines'),
+      [this.field(trans.__('Evaluation sets'), sets), this.gridLine],
+      trans.__('Sweep'),
+      async () => {
+        const view = this.view;
+        const evalSets = readEvalSets(sets.value);
+        if (!view || evalSets.length === 0) {
+          this.status.textContent = trans.__(
+            'Give at least one evaluation set.'
+          );
+          return;
+        }
+        const s = this.context.settings();
+        const { dims } = this.query(view);
+        await this.submit({
+          type: 'sweep',
+          run: this.run,
+          sigmas: s.sigmaGrid,
+          evalSets,
+          truncation: s.truncation,
+          ...(s.threads > 0 ? { threads: s.threads } : {}),
+          ...(dims ? { dims } : {})
+        });
+      }
+    );
+  }
+
+  private compareForm(): HTMLElement {
+    const { trans } = this.context;
+    const other = el('select', 'jp-mod-styled jp-CusprunRun-compareWith');
+    const fill = () => {
+      const chosen = other.value;
+      other.replaceChildren(
+        ...this.context.otherRuns().map(id => {
+          const option = el('option', undefined, id);
+          option.value = id;
+          return option;
+        })
+      );
+      other.value = chosen;
+    };
+    fill();
+    other.addEventListener('focus', fill);
+    const wrap = el('label', 'jp-CusprunRun-field');
+    wrap.append(el('span', undefined, trans.__('Compare with')), other);
+    const table = el('div', 'jp-CusprunRun-comparison');
+    const form = this.form(
+      'jp-CusprunRun-compare',
+      trans.__('Compare with another run'),
+      [wrap],
+      trans.__('Compare'),
+      async () => {
+        if (other.value) {
+          await this.compare(other.value, table);
+        }
+      }
+    );
+    form.appendChild(table);
+    return form;
+  }
+
+  /** This run and another side by side: config, ratios at the σ in view, sweep metrics. */
+  private async compare(otherRun: string, host: HTMLElement): Promise<void> {
+    const view = this.view;
+    const { trans, serverSettings } = this.context;
+    const side = async (run: string) => {
+      const base = `api/runs/${encodeURIComponent(run)}`;
+      const detail = await requestAPI<RunDetailLike & { sweeps: string[] }>(
+        base,
+        {},
+        serverSettings
+      );
+      const sigma = view
+        ? await this.post<SigmaAnswerLike>(`${base}/sigma`, {
+            sigma: view.sigma
+          })
+        : null;
+      const latest = detail.sweeps[detail.sweeps.length - 1];
+      const sweep = latest
+        ? await requestAPI<SweepRecordLike>(
+            `${base}/sweeps/${encodeURIComponent(latest)}`,
+            {},
+            serverSettings
+          )
+        : null;
+      return { run: detail, sigma, sweep };
+    };
+    try {
+      const [a, b] = await Promise.all([side(this.run), side(otherRun)]);
+      renderComparison(
+        host,
+        compareRuns(a, b, trans),
+        {
+          a: this.run,
+          b: otherRun
+        },
+        trans
+      );
+    } catch (error) {
+      host.textContent = trans.__(
+        'The runs could not be compared: %1',
+        String((error as Error)?.message ?? error)
+      );
+    }
+  }
+
+  /** Shows the settings a sweep from here uses; the panel calls it when they change. */
+  showSettings(): void {
+    const s = this.context.settings();
+    this.gridLine.textContent = this.context.trans.__(
+      'σ grid %1 · truncation %2 (Settings › Cus-Prun)',
+      s.sigmaGrid.join(', '),
+      String(s.truncation)
+    );
+  }
+
+  private async submit(request: Record<string, unknown>): Promise<void> {
+    const { trans } = this.context;
+    try {
+      const job = await this.post<{ id: string; type: string; state: string }>(
+        'api/jobs',
+        request
+      );
+      this.started.add(job.id);
+      this.status.textContent = trans.__(
+        '%1 %2 on %3: %4',
+        job.type,
+        job.id,
+        this.run,
+        job.state
+      );
+    } catch (error) {
+      this.status.textContent = trans.__(
+        'The %1 job was refused: %2',
+        String(request.type),
+        String((error as Error)?.message ?? error)
+      );
+    }
+  }
+
+  private onJob(_: JobEvents, update: JobUpdate): void {
+    if (update.kind !== 'state' || !this.started.has(update.job.id)) {
+      return;
+    }
+    const job = update.job;
+    this.status.textContent = this.jobText(job);
+    if (job.state === 'done' && job.type === 'sweep') {
+      void this.loadSweepCharts();
+    }
+    if (isFinished(job)) {
+      this.started.delete(job.id);
+    }
+  }
+
+  private jobText(job: JobEntry): string {
+    const { trans } = this.context;
+    const result = job.result as
+      { out?: string; bytesBefore?: number; bytesAfter?: number } | undefined;
+    if (job.state === 'done' && job.type === 'prune' && result?.out) {
+      return trans.__(
+        'Expert written to %1 (%2 MB → %3 MB)',
+        result.out,
+        ((result.bytesBefore ?? 0) / 1e6).toFixed(2),
+        ((result.bytesAfter ?? 0) / 1e6).toFixed(2)
+      );
+    }
+    return jobLine(job, trans);
+  }
+
+  /** Inserts the view as `%cusprun plan …` with the outputs that magic displays. */
+  async insert(): Promise<void> {
+    const view = this.view;
+    const { trans } = this.context;
+    if (!view) {
+      return;
+    }
+    try {
+      const query = this.query(view);
+      const answer = await this.post<{ charts: ChartLike[] }>(
+        this.runPath('charts'),
+        { source: 'plan', ...query, svg: true }
+      );
+      const outputs = answer.charts.map(chartBundle);
+      if (outputs.length > 0) {
+        outputs[0][SWEEP_MIME_TYPE] = payloadFromRanks(
+          this.run,
+          this.subsets,
+          view.sigma
+        );
+      }
+      this.status.textContent = await this.context.insertCell(
+        planCellSource(this.run, query),
+        outputs
+      );
+    } catch (error) {
+      this.status.textContent = trans.__(
+        'The view could not be inserted: %1',
+        String((error as Error)?.message ?? error)
+      );
+    }
+  }
+}

@@ -1,0 +1,290 @@
+/// <reference lib="dom" />
+/**
+ * What a user does from a run's view in the panel: watch the Vega charts follow σ, start a
+ * scoring run on the embedded model, prune with the view, insert it into a notebook, compare two
+ * runs; and the JupyterLab conventions around the panel (launcher, View menu, status bar,
+ * settings applied live, the dark theme).
+ */
+import { expect, test } from '@jupyterlab/galata';
+import * as path from 'path';
+import {
+  openPanel,
+  prepareRun,
+  recordTexts,
+  REPO,
+  RUN,
+  showRun,
+  sidecarRunning
+} from './helpers';
+
+const DEMO_MODEL = path.join(REPO, 'demo', 'model');
+const DEMO_CORPUS = path.join(REPO, 'demo', 'expert-de-computing-qa.yaml');
+const MEDICAL = path.join(REPO, 'fixtures', 'corpora', 'medical.yaml');
+const QA = path.join(REPO, 'fixtures', 'corpora', 'task', 'qa.jsonl');
+const MC = path.join(REPO, 'fixtures', 'eval', 'mc.jsonl');
+
+test.beforeEach(async ({ request }) => {
+  await prepareRun(request);
+});
+
+test('the run view draws the relevance histograms with the Vega renderer and follows σ', async ({
+  page
+}) => {
+  const { panel, sweep } = await showRun(page);
+  const histogram = panel.locator(
+    '.jp-CusprunRun-histogram [data-chart="relevance-histogram"]'
+  );
+  await expect(histogram).toHaveAttribute('data-tag', /^0\.5:/);
+  await expect(histogram.locator('.vega-embed')).toBeVisible();
+  const slider = sweep.getByLabel('σ', { exact: true });
+  await slider.focus();
+  await page.keyboard.press('End');
+  // the bars follow at once; the histogram after the slider rests
+  await expect(histogram).toHaveAttribute('data-tag', /^0\.995:/);
+  await expect(histogram.locator('.vega-embed')).toBeVisible();
+});
+
+test('a scoring run started from the panel on the embedded model reports its progress to the end', async ({
+  page,
+  request
+}) => {
+  const panel = await openPanel(page);
+  await expect(panel.locator('.jp-CusprunPanel-status')).toHaveText(
+    /^Sidecar: running/,
+    { timeout: 30_000 }
+  );
+  const run = `demo-${Date.now()}`;
+  const statusBar = await recordTexts(page, '#jp-main-statusbar');
+  const progress = await recordTexts(page, '.jp-CusprunPanel-progress');
+  await panel.locator('.jp-CusprunPanel-scoreForm summary').click();
+  const form = panel.locator('.jp-CusprunPanel-scoreForm form');
+  await form.locator('input[name="run"]').fill(run);
+  await form.locator('input[name="model"]').fill(DEMO_MODEL);
+  await form.locator('input[name="corpus"]').fill(DEMO_CORPUS);
+  await form.getByRole('button', { name: 'Score' }).click();
+  await expect(panel.locator('.jp-CusprunPanel-scoreMessage')).toHaveText(
+    new RegExp(`^score \\S+ on ${run}: queued`)
+  );
+  await expect(panel.locator('.jp-CusprunPanel-progress')).toHaveText(
+    new RegExp(`^score \\S+ on ${run}: done$`),
+    { timeout: 120_000 }
+  );
+  const seen = await progress();
+  // every document of the demo corpus (32 per dimension), the last progress line at 100%
+  expect(
+    seen.some(t => new RegExp(`on ${run}: 96/96 \\(100%\\)`).test(t))
+  ).toBe(true);
+  expect((await statusBar()).some(t => /Cus-Prun score: \d+\/96/.test(t))).toBe(
+    true
+  );
+  await expect(
+    panel.locator(
+      `tr.jp-CusprunPanel-run[data-run="${run}"] td[data-key="progress"]`
+    )
+  ).toHaveText('96/96');
+  // the relevance histograms streamed while it scored, the last one over every document
+  const live = panel.locator(
+    '.jp-CusprunPanel-liveHistogram [data-chart="live-relevance-histogram"]'
+  );
+  await expect(live).toHaveAttribute('data-tag', `${run}:96`);
+  await expect(live.locator('.vega-embed')).toBeVisible();
+  const detail = await (await request.get(`/cusprun/api/runs/${run}`)).json();
+  expect(detail.record.model.family).toBe('llama');
+});
+
+test('Prune with the view writes the expert model', async ({ page }) => {
+  const { panel } = await showRun(page);
+  const prune = panel.locator('.jp-CusprunRun-prune');
+  await prune.locator('summary').click();
+  const out = prune.locator('.jp-CusprunRun-out');
+  await expect(out).toHaveValue(`experts/${RUN}-sigma0.5.onnx`);
+  await prune.getByLabel('Overwrite an existing file').check();
+  await prune.getByRole('button', { name: 'Prune' }).click();
+  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+    new RegExp(
+      `^Expert written to \\S*/experts/${RUN}-sigma0\\.5\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\)$`
+    ),
+    { timeout: 60_000 }
+  );
+});
+
+test('Insert into notebook adds a %cusprun cell whose σ view works with no kernel', async ({
+  page,
+  request,
+  tmpPath
+}, testInfo) => {
+  const name = 'inserted-view.ipynb';
+  await page.notebook.createNew(name, { kernel: null });
+  const { panel } = await showRun(page);
+  await panel.locator('.jp-CusprunRun-insert').click();
+  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+    `Inserted into ${tmpPath}/${name} as cell 1.`
+  );
+  const cell = page.locator('.jp-Notebook .jp-CodeCell').first();
+  await expect(cell.locator('.jp-InputArea')).toContainText(
+    `%cusprun plan --run ${RUN} --sigma 0.5`
+  );
+  const view = cell.locator('.jp-OutputArea .jp-CusprunSweep');
+  const summary = view.locator('.jp-CusprunSweep-summary');
+  await expect(summary).toHaveText(/^σ 0\.50 · /);
+  // the other charts of `%cusprun plan` come through JupyterLab's Vega renderer
+  await expect(cell.locator('.jp-OutputArea .vega-embed')).toHaveCount(2);
+  // no kernel: the view is computed in the browser from the output's own data
+  expect(await (await request.get('/api/kernels')).json()).toHaveLength(0);
+  const slider = view.getByLabel('σ', { exact: true });
+  await slider.focus();
+  await page.keyboard.press('End');
+  await expect(summary).toHaveText(/^σ 0\.995 · /);
+
+  await page.notebook.save();
+  const saved = await (
+    await request.get(`/api/contents/${tmpPath}/${name}?content=1`)
+  ).json();
+  const outputs = saved.content.cells[0].outputs;
+  expect(outputs).toHaveLength(3);
+  const first = outputs[0].data;
+  expect(first['application/vnd.cusprun.sweep+json'].run).toBe(RUN);
+  expect(first['application/vnd.vegalite.v5+json']).toBeTruthy();
+  expect(first['image/svg+xml']).toMatch(/^<svg/);
+  const shot = '../test-results/cusprun-inserted-view.png';
+  await cell.screenshot({ path: shot });
+  await testInfo.attach('cusprun-inserted-view', {
+    path: shot,
+    contentType: 'image/png'
+  });
+});
+
+test('two runs side by side: the rows where their configs differ are marked', async ({
+  page,
+  request
+}) => {
+  await prepareRun(request, 'medical-run', MEDICAL);
+  const { panel } = await showRun(page);
+  const compare = panel.locator('.jp-CusprunRun-compare');
+  await compare.locator('summary').click();
+  await compare.locator('select').selectOption('medical-run');
+  await compare.getByRole('button', { name: 'Compare' }).click();
+  const table = compare.locator('table.jp-CusprunCompare');
+  await expect(table.locator('thead')).toContainText(RUN);
+  await expect(table.locator('thead')).toContainText('medical-run');
+  await expect(
+    table.locator('tr.jp-mod-differs[data-label="Corpus manifest"]')
+  ).toBeVisible();
+  await expect(
+    table.locator('tr.jp-mod-differs[data-label="Truncation"]')
+  ).toBeVisible();
+  // the same model on both sides
+  await expect(table.locator('tr[data-label="Model SHA-256"]')).not.toHaveClass(
+    /jp-mod-differs/
+  );
+  await expect(table.locator('tbody[data-section="ratios"]')).toBeVisible();
+});
+
+test('a σ sweep started from the panel uses the σ grid and truncation of the settings', async ({
+  page,
+  request
+}) => {
+  const { panel } = await showRun(page);
+  await page.evaluate(async () => {
+    const registry = await window.galata.getPlugin(
+      '@jupyterlab/apputils-extension:settings'
+    );
+    await registry!.set('cusprun:plugin', 'sigmaGrid', [0.3, 0.7]);
+    await registry!.set('cusprun:plugin', 'truncation', 48);
+  });
+  const form = panel.locator('.jp-CusprunRun-sweepForm');
+  await form.locator('summary').click();
+  await expect(form.locator('.jp-CusprunRun-grid')).toHaveText(
+    /^σ grid 0\.3, 0\.7 · truncation 48/
+  );
+  await form.locator('.jp-CusprunRun-evalSets').fill(`qa=${QA}, mc=${MC}`);
+  await form.getByRole('button', { name: 'Sweep' }).click();
+  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+    new RegExp(`^sweep \\S+ on ${RUN}: done$`),
+    { timeout: 120_000 }
+  );
+  // the σ-sweep curves of the new sweep, through JupyterLab's Vega renderer
+  const charts = panel.locator('.jp-CusprunRun-sweepCharts [data-chart]');
+  await expect(charts.first().locator('.vega-embed')).toBeVisible();
+  const detail = await (await request.get(`/cusprun/api/runs/${RUN}`)).json();
+  const file = detail.sweeps[detail.sweeps.length - 1];
+  await expect(charts.first()).toHaveAttribute('data-tag', file);
+  const record = await (
+    await request.get(`/cusprun/api/runs/${RUN}/sweeps/${file}`)
+  ).json();
+  expect(record.grid).toEqual({ sigmas: [0.3, 0.7] });
+  expect(record.truncation).toBe(48);
+});
+
+test('the launcher and the View menu open the panel', async ({ page }) => {
+  await page.menu.clickMenuItem('View>Open Cus-Prun Panel');
+  await expect(page.locator('#cusprun-panel')).toBeVisible();
+  await page.sidebar.close('right');
+  await expect(page.locator('#cusprun-panel')).toBeHidden();
+  await page.evaluate(async () => {
+    await window.jupyterapp.commands.execute('launcher:create');
+  });
+  const card = page.locator('.jp-LauncherCard:visible', {
+    hasText: 'Cus-Prun'
+  });
+  await card.click();
+  await expect(page.locator('#cusprun-panel')).toBeVisible();
+});
+
+test('settings apply live: the σ grid of sweeps and the run store', async ({
+  page
+}) => {
+  const { panel } = await showRun(page);
+  const setting = async (key: string, value: unknown) =>
+    page.evaluate(
+      async ([k, v]) => {
+        const registry = await window.galata.getPlugin(
+          '@jupyterlab/apputils-extension:settings'
+        );
+        await registry!.set('cusprun:plugin', k as string, v as never);
+      },
+      [key, value]
+    );
+  await panel.locator('.jp-CusprunRun-sweepForm summary').click();
+  const grid = panel.locator('.jp-CusprunRun-grid');
+  await expect(grid).toHaveText(
+    /^σ grid 0\.5, 0\.6, 0\.7, 0\.8, 0\.9, 0\.95 · truncation 128/
+  );
+  await setting('sigmaGrid', [0.3, 0.7]);
+  await setting('truncation', 64);
+  await expect(grid).toHaveText(/^σ grid 0\.3, 0\.7 · truncation 64/);
+
+  const row = panel.locator(`tr.jp-CusprunPanel-run[data-run="${RUN}"]`);
+  try {
+    await setting('runStore', 'another-store');
+    await expect(
+      panel.locator('.jp-CusprunPanel-settings dd').first()
+    ).toHaveText('another-store');
+    await expect(row).toBeHidden({ timeout: 60_000 });
+    await expect(panel.locator('.jp-CusprunPanel-runsMessage')).toHaveText(
+      /no runs yet/,
+      { timeout: 60_000 }
+    );
+  } finally {
+    await setting('runStore', '.cusprun');
+  }
+  await expect(row).toBeVisible({ timeout: 60_000 });
+});
+
+test('the panel in the dark theme', async ({ page, request }, testInfo) => {
+  await sidecarRunning(request);
+  await page.theme.setDarkTheme();
+  await page.setViewportSize({ width: 1400, height: 1500 });
+  const { panel } = await showRun(page);
+  await page.sidebar.setWidth(560, 'right');
+  await expect(
+    panel.locator('.jp-CusprunRun-histogram .vega-embed')
+  ).toBeVisible();
+  const shot = '../test-results/cusprun-panel-dark.png';
+  await panel.screenshot({ path: shot });
+  await testInfo.attach('cusprun-panel-dark', {
+    path: shot,
+    contentType: 'image/png'
+  });
+  await page.theme.setLightTheme();
+});
