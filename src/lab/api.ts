@@ -17,6 +17,11 @@ export class APIError extends Error {
   }
 }
 
+/** What went wrong, in words: an error's message, or the thrown value itself. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * Calls `{baseUrl}cusprun/<endPoint>` and returns its JSON (null for an empty body). Throws
  * `APIError` with the HTTP status (0 when the server cannot be reached) and the error's message.
@@ -40,7 +45,7 @@ export async function requestAPI<T>(
       settings
     );
   } catch (error) {
-    throw new APIError(0, String((error as Error)?.message ?? error));
+    throw new APIError(0, errorMessage(error));
   }
   const text = await response.text();
   let body: unknown = null;

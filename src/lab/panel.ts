@@ -7,8 +7,8 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
-import { APIError, requestAPI } from './api';
-import { el } from './dom';
+import { APIError, errorMessage, requestAPI } from './api';
+import { el, foldedForm, labelled } from './dom';
 import { ChartsView } from './charts-view';
 import { JobEvents } from './job-events';
 import { JobUpdate, jobLine } from './jobs-model';
@@ -274,7 +274,7 @@ export class CusprunPanel extends Panel {
     const status = error instanceof APIError ? error.status : 0;
     this.runsMessage.textContent = this.trans.__(
       'The sidecar did not answer: %1',
-      String((error as Error)?.message ?? error)
+      errorMessage(error)
     );
     if (status === 503 || status === 502 || status === 0 || status === 404) {
       // The sidecar died or is on its way back: ask the server extension again shortly (not at
@@ -417,7 +417,7 @@ export class CusprunPanel extends Panel {
       this.runsMessage.textContent = this.trans.__(
         'The run store %1 cannot be used: %2',
         store,
-        String((error as Error)?.message ?? error)
+        errorMessage(error)
       );
     }
   }
@@ -425,68 +425,62 @@ export class CusprunPanel extends Panel {
   /** A form to score a model on a corpus into a new (or resumed) run. */
   private scoreForm(): HTMLElement {
     const t = this.trans;
-    const details = el('details', 'jp-CusprunPanel-scoreForm');
-    details.appendChild(el('summary', undefined, t.__('New scoring run')));
-    const form = el('form');
-    const input = (name: string, label: string, placeholder: string) => {
+    const input = (name: string, placeholder: string) => {
       const field = el('input', 'jp-mod-styled');
       field.type = 'text';
       field.name = name;
       field.required = true;
       field.placeholder = placeholder;
-      const wrap = el('label', 'jp-CusprunRun-field');
-      wrap.append(el('span', undefined, label), field);
-      form.appendChild(wrap);
       return field;
     };
-    const run = input('run', t.__('Run'), t.__('a new id, or a run to resume'));
-    const model = input(
-      'model',
-      t.__('Model'),
-      t.__('model.onnx or its folder')
-    );
+    const run = input('run', t.__('a new id, or a run to resume'));
+    const model = input('model', t.__('model.onnx or its folder'));
     const corpus = input(
       'corpus',
-      t.__('Corpus'),
       t.__('a corpus manifest (.yaml) or a registered corpus')
     );
-    const submit = el('button', 'jp-mod-styled jp-mod-accept', t.__('Score'));
-    submit.type = 'submit';
     const said = el('p', 'jp-CusprunPanel-scoreMessage');
     said.setAttribute('role', 'status');
-    form.append(submit, said);
-    form.addEventListener('submit', event => {
-      event.preventDefault();
-      const request = {
-        type: 'score',
-        run: run.value.trim(),
-        model: model.value.trim(),
-        corpus: corpus.value.trim(),
-        ...(this.settings.threads > 0 ? { threads: this.settings.threads } : {})
-      };
-      submit.disabled = true;
-      requestAPI<{ id: string }>(
-        'api/jobs',
-        { method: 'POST', body: JSON.stringify(request) },
-        this.serverSettings
-      )
-        .then(job => {
+    const form = foldedForm({
+      className: 'jp-CusprunPanel-scoreForm',
+      summary: t.__('New scoring run'),
+      fields: [
+        labelled(t.__('Run'), run),
+        labelled(t.__('Model'), model),
+        labelled(t.__('Corpus'), corpus)
+      ],
+      submit: t.__('Score'),
+      onSubmit: async () => {
+        const request = {
+          type: 'score',
+          run: run.value.trim(),
+          model: model.value.trim(),
+          corpus: corpus.value.trim(),
+          ...(this.settings.threads > 0
+            ? { threads: this.settings.threads }
+            : {})
+        };
+        try {
+          const job = await requestAPI<{ id: string }>(
+            'api/jobs',
+            { method: 'POST', body: JSON.stringify(request) },
+            this.serverSettings
+          );
           said.textContent = t.__(
             'score %1 on %2: queued',
             job.id,
             request.run
           );
-        })
-        .catch(error => {
+        } catch (error) {
           said.textContent = t.__(
             'The scoring job was refused: %1',
-            String((error as Error)?.message ?? error)
+            errorMessage(error)
           );
-        })
-        .finally(() => (submit.disabled = false));
+        }
+      }
     });
-    details.appendChild(form);
-    return details;
+    form.appendChild(said);
+    return form;
   }
 
   /** The latest job event: its line; a job that ended lists the runs again. */

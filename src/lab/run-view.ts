@@ -8,7 +8,7 @@ import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
-import { requestAPI } from './api';
+import { errorMessage, requestAPI } from './api';
 import { ChartLike, ChartsView } from './charts-view';
 import {
   compareRuns,
@@ -17,7 +17,7 @@ import {
   SweepRecordLike
 } from './compare-model';
 import { renderComparison } from './compare-view';
-import { el } from './dom';
+import { el, foldedForm, labelled } from './dom';
 import { JobEvents } from './job-events';
 import { isFinished, JobEntry, JobUpdate, jobLine } from './jobs-model';
 import {
@@ -111,6 +111,8 @@ export class RunView extends Panel {
     this.histogram.addClass('jp-CusprunRun-histogram');
     this.sweepCharts = context.charts();
     this.sweepCharts.addClass('jp-CusprunRun-sweepCharts');
+    this.addWidget(this.histogram);
+    this.addWidget(this.sweepCharts);
     context.events.changed.connect(this.onJob, this);
   }
 
@@ -121,19 +123,15 @@ export class RunView extends Panel {
 
   /** Fetches the ranks of every dimension subset once, then draws the view. */
   async load(): Promise<void> {
-    const { trans, serverSettings } = this.context;
+    const { trans } = this.context;
     try {
       const wanted =
         this.dimensions.length > 0 ? subsetsToRank(this.dimensions) : [[]];
       const subsets = await Promise.all(
         wanted.map(dims =>
-          requestAPI<SweepSubset>(
-            `api/runs/${encodeURIComponent(this.run)}/ranks`,
-            {
-              method: 'POST',
-              body: JSON.stringify(dims.length > 0 ? { dims } : {})
-            },
-            serverSettings
+          this.post<SweepSubset>(
+            this.runPath('ranks'),
+            dims.length > 0 ? { dims } : {}
           )
         )
       );
@@ -148,8 +146,6 @@ export class RunView extends Panel {
       sweep.addClass('jp-CusprunPanel-sweep');
       this.sweep = sweep;
       this.insertWidget(1, sweep);
-      this.addWidget(this.histogram);
-      this.addWidget(this.sweepCharts);
       sweep.viewChanged.connect(this.scheduleCharts, this);
       await sweep.renderModel({
         data: { [SWEEP_MIME_TYPE]: payloadFromRanks(this.run, subsets) }
@@ -164,7 +160,7 @@ export class RunView extends Panel {
       this.message.textContent = trans.__(
         'The ranks of run %1 could not be loaded: %2',
         this.run,
-        String((error as Error)?.message ?? error)
+        errorMessage(error)
       );
       this.context.failed(error);
     }
@@ -282,35 +278,6 @@ export class RunView extends Panel {
     this.actions.hidden = false;
   }
 
-  /** `<details>` with a form: the panel's actions stay folded until wanted. */
-  private form(
-    className: string,
-    summary: string,
-    fields: HTMLElement[],
-    submit: string,
-    onSubmit: () => Promise<void>
-  ): HTMLElement {
-    const details = el('details', `jp-CusprunRun-form ${className}`);
-    details.appendChild(el('summary', undefined, summary));
-    const form = el('form');
-    const button = el('button', 'jp-mod-styled jp-mod-accept', submit);
-    button.type = 'submit';
-    form.append(...fields, button);
-    form.addEventListener('submit', event => {
-      event.preventDefault();
-      button.disabled = true;
-      void onSubmit().finally(() => (button.disabled = false));
-    });
-    details.appendChild(form);
-    return details;
-  }
-
-  private field(label: string, input: HTMLInputElement): HTMLElement {
-    const wrap = el('label', 'jp-CusprunRun-field');
-    wrap.append(el('span', undefined, label), input);
-    return wrap;
-  }
-
   private pruneForm(): HTMLElement {
     const { trans } = this.context;
     const out = el('input', 'jp-mod-styled jp-CusprunRun-out');
@@ -329,15 +296,15 @@ export class RunView extends Panel {
     };
     follow();
     this.sweep?.viewChanged.connect(follow);
-    return this.form(
-      'jp-CusprunRun-prune',
-      trans.__('Prune with this σ and these dimensions'),
-      [
-        this.field(trans.__('Write the expert to'), out),
-        this.field(trans.__('Overwrite an existing file'), overwrite)
+    return foldedForm({
+      className: 'jp-CusprunRun-prune',
+      summary: trans.__('Prune with this σ and these dimensions'),
+      fields: [
+        labelled(trans.__('Write the expert to'), out),
+        labelled(trans.__('Overwrite an existing file'), overwrite)
       ],
-      trans.__('Prune'),
-      async () => {
+      submit: trans.__('Prune'),
+      onSubmit: async () => {
         const view = this.view;
         if (!view) {
           return;
@@ -350,7 +317,7 @@ export class RunView extends Panel {
           ...(overwrite.checked ? { overwrite: true } : {})
         });
       }
-    );
+    });
   }
 
   private sweepForm(): HTMLElement {
@@ -360,12 +327,12 @@ export class RunView extends Panel {
     sets.required = true;
     sets.placeholder = trans.__('FILE or NAME=FILE, comma-separated');
     this.showSettings();
-    return this.form(
-      'jp-CusprunRun-sweepForm',
-      trans.__('Run a σ sweep against the baselines'),
-      [this.field(trans.__('Evaluation sets'), sets), this.gridLine],
-      trans.__('Sweep'),
-      async () => {
+    return foldedForm({
+      className: 'jp-CusprunRun-sweepForm',
+      summary: trans.__('Run a σ sweep against the baselines'),
+      fields: [labelled(trans.__('Evaluation sets'), sets), this.gridLine],
+      submit: trans.__('Sweep'),
+      onSubmit: async () => {
         const view = this.view;
         const evalSets = readEvalSets(sets.value);
         if (!view || evalSets.length === 0) {
@@ -386,7 +353,7 @@ export class RunView extends Panel {
           ...(dims ? { dims } : {})
         });
       }
-    );
+    });
   }
 
   private compareForm(): HTMLElement {
@@ -405,20 +372,18 @@ export class RunView extends Panel {
     };
     fill();
     other.addEventListener('focus', fill);
-    const wrap = el('label', 'jp-CusprunRun-field');
-    wrap.append(el('span', undefined, trans.__('Compare with')), other);
     const table = el('div', 'jp-CusprunRun-comparison');
-    const form = this.form(
-      'jp-CusprunRun-compare',
-      trans.__('Compare with another run'),
-      [wrap],
-      trans.__('Compare'),
-      async () => {
+    const form = foldedForm({
+      className: 'jp-CusprunRun-compare',
+      summary: trans.__('Compare with another run'),
+      fields: [labelled(trans.__('Compare with'), other)],
+      submit: trans.__('Compare'),
+      onSubmit: async () => {
         if (other.value) {
           await this.compare(other.value, table);
         }
       }
-    );
+    });
     form.appendChild(table);
     return form;
   }
@@ -463,7 +428,7 @@ export class RunView extends Panel {
     } catch (error) {
       host.textContent = trans.__(
         'The runs could not be compared: %1',
-        String((error as Error)?.message ?? error)
+        errorMessage(error)
       );
     }
   }
@@ -497,7 +462,7 @@ export class RunView extends Panel {
       this.status.textContent = trans.__(
         'The %1 job was refused: %2',
         String(request.type),
-        String((error as Error)?.message ?? error)
+        errorMessage(error)
       );
     }
   }
@@ -559,7 +524,7 @@ export class RunView extends Panel {
     } catch (error) {
       this.status.textContent = trans.__(
         'The view could not be inserted: %1',
-        String((error as Error)?.message ?? error)
+        errorMessage(error)
       );
     }
   }
