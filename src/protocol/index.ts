@@ -277,6 +277,8 @@ export interface ChartsRequest extends PlanQuery {
   file?: string;
   /** Also render each chart to a standalone SVG (about 100 ms a chart). */
   svg?: boolean;
+  /** Only these of the source's charts (default all); `['relevance-histogram']` of a plan at σ needs no plan. */
+  names?: string[];
 }
 
 // ---- Results -------------------------------------------------------------------------------

@@ -312,7 +312,8 @@ export function readChartsRequest(body: unknown): ChartsRequest {
     source,
     ...(source === 'plan' ? planQuery(f, what) : {}),
     file: f.string('file'),
-    svg: f.boolean('svg')
+    svg: f.boolean('svg'),
+    names: f.strings('names')
   };
   f.done();
   return defined(request);

@@ -417,6 +417,41 @@ describe('cusprun serve', () => {
     expect(bad.body.error.message).toBe(
       'a ranks query: "bins" must be a whole number from 1 to 1000, got 0'
     );
+    // the same set of dimensions, named in another order or not at all: the same answer
+    const reordered = await client.request<RanksAnswer>(
+      'POST',
+      '/api/runs/small/ranks',
+      { bins: 20, dims: ['task', 'language', 'domain'] }
+    );
+    expect(reordered.body).toEqual(body);
+  });
+
+  it('draws only the charts named; the histogram at a σ as in the whole plan', async () => {
+    const chartsOf = async (request: object) => {
+      const answer = await client.request<{
+        charts: { name: string; spec: unknown }[];
+      }>('POST', '/api/runs/small/charts', request);
+      expect(answer.status).toBe(200);
+      return valid('ChartsAnswer', answer.body).charts;
+    };
+    const whole = await chartsOf({ source: 'plan', sigma: 0.35 });
+    const histogram = await chartsOf({
+      source: 'plan',
+      sigma: 0.35,
+      names: ['relevance-histogram']
+    });
+    expect(histogram).toEqual(
+      whole.filter(c => c.name === 'relevance-histogram')
+    );
+    const two = await chartsOf({
+      source: 'plan',
+      targetRatio: 0.1,
+      names: ['pruned-per-layer', 'ratio-vs-sigma']
+    });
+    expect(two.map(c => c.name)).toEqual([
+      'ratio-vs-sigma',
+      'pruned-per-layer'
+    ]);
   });
 
   it('runs plan, prune, eval, sweep and ablate jobs one at a time per model, and draws their charts', async () => {
@@ -642,6 +677,13 @@ describe('cusprun serve', () => {
         { source: 'plan' },
         400,
         /give "sigma" or "targetRatio"/
+      ],
+      [
+        'POST',
+        '/api/runs/small/charts',
+        { source: 'plan', sigma: 0.3, names: ['relevance-histogram', 'pie'] },
+        400,
+        /names: no chart 'pie' in a plan's charts \(relevance-histogram, ratio-vs-sigma, pruned-per-layer\)/
       ],
       [
         'POST',

@@ -194,9 +194,12 @@ export function sweepCharts(record: SweepRecord): Record<string, VegaLiteSpec> {
   };
 }
 
+/** The plan's chart of the dimensions' deciding ranks, σ marked. */
+export const HISTOGRAM_CHART = 'relevance-histogram';
+
 export function planCharts(view: PlanView): Record<string, VegaLiteSpec> {
   return {
-    'relevance-histogram': histogramSpec(view.histogram),
+    [HISTOGRAM_CHART]: histogramSpec(view.histogram),
     'ratio-vs-sigma': ratioSweepSpec(view.ratios),
     'pruned-per-layer': layersSpec(view.layers)
   };

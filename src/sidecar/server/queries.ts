@@ -1,23 +1,26 @@
 /**
  * The cheap queries a client makes while jobs run: σ lookups and chart specs. A run's expert
  * (its dimensions' deciding ranks, sorted once) is built on the first query and cached per run,
- * dimensions and guards, so every later σ is a binary search per layer; the cache entry is
- * dropped when the run's scores or record change. Building an entry reads and ranks the run's
+ * set of dimensions and guards, so every later σ is a binary search per layer; each dimension's
+ * ranks are cached too, so the experts of a run's dimension subsets share them. Entries are not
+ * used once the run's scores or record change. Building an entry reads and ranks the run's
  * whole score store synchronously, which holds up the event loop for that long (milliseconds on
  * the fixtures, seconds on a big store); every later query is a lookup.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { inspectModel } from '../../engine/arch';
+import { inspectModel, ModelMap } from '../../engine/arch';
 import {
+  histogramSpec,
   layerUnitsOfPlan,
   RankHistogram,
   RatioPoint,
   ratioSweep,
-  relevanceHistogram
+  relevanceHistogram,
+  VegaLiteSpec
 } from '../../engine/charts';
 import { renderSvg } from '../../engine/charts/svg';
-import { Expert } from '../../engine/select';
+import { DimensionRanks, Expert } from '../../engine/select';
 import {
   ChartsAnswer,
   ChartsRequest,
@@ -28,8 +31,10 @@ import {
   RanksQuery,
   SigmaAnswer
 } from '../../protocol';
+import { CusprunError } from '../../engine/errors';
 import {
   ablationCharts,
+  HISTOGRAM_CHART,
   planCharts,
   sweepCharts
 } from '../commands/experiment';
@@ -56,61 +61,100 @@ interface CachedExpert {
   ratios: RatioPoint[];
 }
 
+/** A file's size and time of change ('-' when it is not there). */
+function fileVersion(file: string): string {
+  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  return stat ? `${stat.mtimeMs}/${stat.size}` : '-';
+}
+
 /** What changes when a run is scored further or re-recorded. */
 function version(dir: string): string {
   return [path.join(dir, RUN_FILE), path.join(dir, SCORES_DIR, MANIFEST_FILE)]
-    .map(f => {
-      const stat = fs.statSync(f, { throwIfNoEntry: false });
-      return stat ? `${stat.mtimeMs}/${stat.size}` : '-';
-    })
+    .map(fileVersion)
     .join(':');
 }
 
+/** A map that keeps its `limit` most recently used entries. */
+class RecentCache<V> {
+  private readonly entries = new Map<string, V>();
+
+  constructor(private readonly limit: number) {}
+
+  get(key: string, make: () => V): V {
+    const hit = this.entries.get(key);
+    if (hit !== undefined) {
+      // Re-inserted: the Map's order is the recency order the eviction below reads.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit;
+    }
+    const made = make();
+    this.entries.set(key, made);
+    for (const old of this.entries.keys()) {
+      if (this.entries.size <= this.limit) {
+        break;
+      }
+      this.entries.delete(old);
+    }
+    return made;
+  }
+}
+
 export class Queries {
-  private readonly experts = new Map<string, CachedExpert>();
+  private readonly experts: RecentCache<CachedExpert>;
+  /**
+   * Each dimension's deciding ranks, shared by the experts of every subset that has it: a panel
+   * asks for all 2^d - 1 subsets of a run at once, and reading a dimension's scores is the slow
+   * part (seconds on a million units).
+   */
+  private readonly dimensionRanks: RecentCache<DimensionRanks>;
+  private readonly maps = new RecentCache<ModelMap>(4);
 
   constructor(
     private readonly store: RunStore,
-    private readonly limit = 16
-  ) {}
+    limit = 16
+  ) {
+    this.experts = new RecentCache(limit);
+    this.dimensionRanks = new RecentCache(limit);
+  }
 
   private expert(dir: string, query: ExpertQuery): CachedExpert {
+    const record = readRun(dir);
+    const known = record.corpus.dimensions.map(d => d.dimension);
+    // One entry per set of dimensions, however the query orders or omits them.
+    const wanted = requestedDimensions(record, query.dims);
+    const dims = known.filter(d => wanted.includes(d));
+    const at = version(dir);
+    const q = query.q ?? 1;
     const key = JSON.stringify([
       dir,
-      version(dir),
-      query.dims ?? null,
-      query.q ?? 1,
+      at,
+      dims,
+      q,
       query.minKeep ?? 1,
       query.multipleOf ?? 1
     ]);
-    const hit = this.experts.get(key);
-    if (hit) {
-      // Re-inserted: the Map's order is the recency order the eviction below reads.
-      this.experts.delete(key);
-      this.experts.set(key, hit);
-      return hit;
-    }
-    const record = readRun(dir);
-    const map = inspectModel(record.model.file);
-    const dims = requestedDimensions(record, query.dims);
-    const ranks = readDimensionRanks(dir, record, map, dims, query.q);
-    const expert = new Expert(map, ranks, query);
-    const entry: CachedExpert = {
-      expert,
-      histogram: relevanceHistogram(ranks, PREVIEW_SIGMA, HISTOGRAM_BINS),
-      ratios: ratioSweep(
-        expert.selection.sweep(SIGMA_CURVE),
-        expert.selection.groups
-      ).points
-    };
-    this.experts.set(key, entry);
-    for (const old of this.experts.keys()) {
-      if (this.experts.size <= this.limit) {
-        break;
-      }
-      this.experts.delete(old);
-    }
-    return entry;
+    return this.experts.get(key, () => {
+      const file = record.model.file;
+      const map = this.maps.get(JSON.stringify([file, fileVersion(file)]), () =>
+        inspectModel(file)
+      );
+      const ranks = dims.map(dim =>
+        this.dimensionRanks.get(
+          JSON.stringify([dir, at, dim, q]),
+          () => readDimensionRanks(dir, record, map, [dim], q)[0]
+        )
+      );
+      const expert = new Expert(map, ranks, query);
+      return {
+        expert,
+        histogram: relevanceHistogram(ranks, PREVIEW_SIGMA, HISTOGRAM_BINS),
+        ratios: ratioSweep(
+          expert.selection.sweep(SIGMA_CURVE),
+          expert.selection.groups
+        ).points
+      };
+    });
   }
 
   /** What `cusprun plan` computes (runPlanJob), from the cached expert. */
@@ -155,9 +199,19 @@ export class Queries {
 
   async charts(run: string, request: ChartsRequest): Promise<ChartsAnswer> {
     let file: string | undefined;
-    let specs;
+    let specs: Record<string, VegaLiteSpec>;
     if (request.source === 'plan') {
-      specs = planCharts(this.planView(run, request));
+      const { names, sigma } = request;
+      // The histogram at a given σ needs no plan, the slow part on a big run.
+      specs =
+        names?.every(n => n === HISTOGRAM_CHART) && sigma !== undefined
+          ? {
+              [HISTOGRAM_CHART]: histogramSpec({
+                ...this.expert(this.store.existing(run), request).histogram,
+                sigma
+              })
+            }
+          : planCharts(this.planView(run, request));
     } else if (request.source === 'sweep') {
       const found = this.store.record<SweepRecord>(
         run,
@@ -174,6 +228,20 @@ export class Queries {
       );
       file = found.file;
       specs = ablationCharts(found.record);
+    }
+    const unknown = (request.names ?? []).filter(n => !(n in specs));
+    if (unknown.length > 0) {
+      throw new CusprunError(
+        'bad-argument',
+        `names: no chart ${unknown.map(n => `'${n}'`).join(', ')} in a ${request.source}'s charts (${Object.keys(specs).join(', ')})`,
+        'names'
+      );
+    }
+    if (request.names) {
+      const wanted = request.names;
+      specs = Object.fromEntries(
+        Object.entries(specs).filter(([name]) => wanted.includes(name))
+      );
     }
     const charts = [];
     for (const [name, spec] of Object.entries(specs)) {
