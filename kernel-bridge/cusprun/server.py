@@ -14,10 +14,11 @@ frontend behind Jupyter's own authentication.
   ``{base_url}cusprun/api/events``: its WebSocket, relayed. While the sidecar is (re)starting
   these answer 503 with a JSON error.
 - ``POST {base_url}cusprun/sidecar/restart``, optional body ``{"store": PATH}``: start it again
-  (after it gave up, say), or on the run store PATH (relative to the root folder, or absolute; a
-  running sidecar is stopped first, port and token stay). Answers ``{"restarted", "sidecar":
-  {"state", ...}}`` once the first try has an outcome (``restarted`` false: it already ran on
-  that store); a bad ``store`` is a 400 with a JSON error.
+  (after it gave up, say), or on the run store PATH (relative to the root folder or absolute;
+  ``""`` is the store the server started with; a running sidecar is stopped first, port and
+  token stay). Answers ``{"restarted", "sidecar": {"state", ...}}`` once the first try has an
+  outcome (``restarted`` false: it already ran on that store); a bad ``store`` is a 400 with a
+  JSON error.
 """
 
 from __future__ import annotations

@@ -75,9 +75,10 @@ class VersionHandler(_CusprunMixin, APIHandler):
         )
 
 
-def _requested_store(body: bytes, root: str) -> str | None:
+def _requested_store(body: bytes, root: str, default: str) -> str | None:
     """The run store a restart request names (``{"store": PATH}``, PATH relative to the server's
-    root folder `root` or absolute) as an absolute path, or None when it names none."""
+    root folder `root` or absolute) as an absolute path; ``""`` names the server's own store
+    `default` (its config's, the frontend setting's default); None when it names none."""
     if not body.strip():
         return None
     try:
@@ -97,13 +98,15 @@ def _requested_store(body: bytes, root: str) -> str | None:
     store = request.get("store")
     if store is None:
         return None
-    if not isinstance(store, str) or not store.strip():
+    if not isinstance(store, str):
         raise CusprunError(
-            f"store: must be a non-empty string (a folder, relative to the server's root folder "
-            f"or absolute), got {json.dumps(store)}",
+            f"store: must be a string (a folder, relative to the server's root folder or "
+            f'absolute; "" for the server\'s own), got {json.dumps(store)}',
             "bad-request",
             400,
         )
+    if not store.strip():
+        return default
     path = resolve_store(root, store)
     if os.path.exists(path) and not os.path.isdir(path):
         raise CusprunError(
@@ -123,7 +126,7 @@ class RestartHandler(_CusprunMixin, APIHandler):
     async def post(self):
         process = self.sidecar_process
         try:
-            store = _requested_store(self.request.body or b"", process.cwd)
+            store = _requested_store(self.request.body or b"", process.cwd, process.own_store)
         except CusprunError as error:
             self.set_status(error.status or 400)
             self.finish(json.dumps({"error": {"code": error.code, "message": str(error)}}))

@@ -57,6 +57,8 @@ class SidecarProcess:
         start_timeout: float = 30,
     ):
         self.store = store
+        #: the store the server was configured with, which `restart("")` comes back to
+        self.own_store = store
         self.cwd = cwd
         self.log = log or logging.getLogger("cusprun")
         self.set_environ = set_environ

@@ -21,7 +21,8 @@ export type SidecarState =
 export interface VersionAnswer {
   version: string;
   protocol: number;
-  sidecar: { state: SidecarState; message?: string };
+  /** `store`: the run store in use, while it runs. */
+  sidecar: { state: SidecarState; message?: string; store?: string };
 }
 
 /** What the panel makes of the handshake. */
@@ -32,6 +33,8 @@ export interface Handshake {
   /** Whether the panel should ask again soon (the sidecar is on its way). */
   retry: boolean;
   version?: string;
+  /** The run store the sidecar runs on (absolute), when it runs. */
+  store?: string;
 }
 
 /** Reads the answer (or failure) of the version request: `status` 0 when the server is unreachable. */
@@ -93,7 +96,10 @@ export function interpretHandshake(
         kind: 'running',
         retry: false,
         version,
-        message: trans.__('Sidecar: running · cusprun %1', version)
+        message: trans.__('Sidecar: running · cusprun %1', version),
+        ...(typeof answer.sidecar.store === 'string'
+          ? { store: answer.sidecar.store }
+          : {})
       };
     case 'starting':
       return {

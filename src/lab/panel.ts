@@ -154,16 +154,27 @@ export class CusprunPanel extends Panel {
     this.showSettings(options.settings);
   }
 
-  /** Shows the settings in effect and applies them; called again whenever the user changes them. */
+  /** Takes the settings in effect and applies them; called again whenever the user changes them. */
   showSettings(settings: ICusprunSettings): void {
     this.settings = settings;
+    this.renderSettings();
+    this.runView?.showSettings();
+    if (this.handshake?.kind === 'running') {
+      void this.applyStore();
+    }
+  }
+
+  /** The run store in use (the sidecar's, once it runs) and the threads for the panel's jobs. */
+  private renderSettings(): void {
+    const { runStore, threads } = this.settings;
     const rows: [string, string][] = [
-      [this.trans.__('Run store'), settings.runStore],
+      [
+        this.trans.__('Run store'),
+        this.handshake?.store ?? (runStore || this.trans.__('the server’s own'))
+      ],
       [
         this.trans.__('Sidecar threads'),
-        settings.threads === 0
-          ? this.trans.__('automatic')
-          : String(settings.threads)
+        threads === 0 ? this.trans.__('automatic') : String(threads)
       ]
     ];
     this.settingsList.replaceChildren(
@@ -172,10 +183,6 @@ export class CusprunPanel extends Panel {
         el('dd', undefined, value)
       ])
     );
-    this.runView?.showSettings();
-    if (this.handshake?.kind === 'running') {
-      void this.applyStore();
-    }
   }
 
   /** The run view of the selected run (null while none is selected). */
@@ -203,6 +210,7 @@ export class CusprunPanel extends Panel {
     this.handshake = handshake;
     this.statusLine.textContent = handshake.message;
     this.statusLine.dataset.state = handshake.kind;
+    this.renderSettings();
     const running = handshake.kind === 'running';
     this.runsSection.hidden = !running;
     this.runView?.setHidden(!running);
@@ -391,7 +399,10 @@ export class CusprunPanel extends Panel {
     await view.load();
   }
 
-  /** Asks the server to run the sidecar on the run store of the settings (a no-op when it does). */
+  /**
+   * Asks the server to run the sidecar on the run store of the settings ('' : the server's own);
+   * the server restarts nothing when it runs on that store already.
+   */
   private async applyStore(): Promise<void> {
     const store = this.settings.runStore;
     if (store === this.storeApplied) {

@@ -31,6 +31,9 @@ import { SWEEP_MIME_TYPE, SweepSubset, SweepView } from './sweep-model';
 import { SweepRenderer } from './sweep-widget';
 import { ICusprunSettings } from './tokens';
 
+/** The sidecar's name of a plan's relevance histograms (src/sidecar/commands/experiment.ts). */
+const HISTOGRAM_CHART = 'relevance-histogram';
+
 /** Milliseconds of slider rest before the histogram is asked again (the bars follow at once). */
 const CHARTS_DEBOUNCE_MS = 150;
 
@@ -218,13 +221,13 @@ export class RunView extends Panel {
     try {
       const answer = await this.post<{ charts: ChartLike[] }>(
         this.runPath('charts'),
-        { source: 'plan', ...this.query(view) }
+        { source: 'plan', ...this.query(view), names: [HISTOGRAM_CHART] }
       );
       if (request !== this.chartsRequest || this.isDisposed) {
         return;
       }
       await this.histogram.render(
-        answer.charts.filter(c => c.name === 'relevance-histogram'),
+        answer.charts,
         `${view.sigma}:${view.dimensions.join(',')}`
       );
     } catch (error) {

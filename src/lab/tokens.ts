@@ -10,7 +10,7 @@ export const CommandIDs = {
 
 /** The user settings of `schema/plugin.json`. */
 export interface ICusprunSettings {
-  /** Folder of the run store, relative to the server's working directory. */
+  /** Folder of the run store, relative to the server's folder; '' for the server's own. */
   runStore: string;
   /** Intra-op threads for the sidecar's onnxruntime sessions; 0 lets onnxruntime choose. */
   threads: number;
@@ -21,7 +21,7 @@ export interface ICusprunSettings {
 }
 
 export const DEFAULT_SETTINGS: ICusprunSettings = {
-  runStore: '.cusprun',
+  runStore: '',
   threads: 0,
   sigmaGrid: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
   truncation: 128

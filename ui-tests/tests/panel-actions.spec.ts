@@ -255,19 +255,21 @@ test('settings apply live: the σ grid of sweeps and the run store', async ({
   await expect(grid).toHaveText(/^σ grid 0\.3, 0\.7 · truncation 64/);
 
   const row = panel.locator(`tr.jp-CusprunPanel-run[data-run="${RUN}"]`);
+  const store = panel.locator('.jp-CusprunPanel-settings dd').first();
+  const own = await store.textContent();
   try {
     await setting('runStore', 'another-store');
-    await expect(
-      panel.locator('.jp-CusprunPanel-settings dd').first()
-    ).toHaveText('another-store');
+    await expect(store).toHaveText(/^\/\S+\/another-store$/);
     await expect(row).toBeHidden({ timeout: 60_000 });
     await expect(panel.locator('.jp-CusprunPanel-runsMessage')).toHaveText(
       /no runs yet/,
       { timeout: 60_000 }
     );
   } finally {
-    await setting('runStore', '.cusprun');
+    // empty: back to the store the server started with
+    await setting('runStore', '');
   }
+  await expect(store).toHaveText(own!);
   await expect(row).toBeVisible({ timeout: 60_000 });
 });
 

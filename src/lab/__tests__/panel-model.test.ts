@@ -91,11 +91,15 @@ describe('the version handshake', () => {
       {
         version: '0.1.0',
         protocol: PROTOCOL_VERSION,
-        sidecar: { state: 'running' }
+        sidecar: { state: 'running', store: '/srv/work/.cusprun' }
       },
       trans
     );
-    expect(h).toMatchObject({ kind: 'running', retry: false });
+    expect(h).toMatchObject({
+      kind: 'running',
+      retry: false,
+      store: '/srv/work/.cusprun'
+    });
     expect(h.message).toBe('Sidecar: running · cusprun 0.1.0');
   });
 
