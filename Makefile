@@ -25,7 +25,7 @@ help:
 	@echo "make demo    prune the embedded default model into a German·computing·QA expert, evaluate it against the baselines"
 	@echo "make lab     start JupyterLab with cusprun enabled"
 	@echo "make test    run every test suite (lint, jest, pytest, Galata) and print 'N passed, N failed'"
-	@echo "make bench   run the benchmarks in bench/"
+	@echo "make bench   run the benchmarks (bench/, and the panel slider in ui-tests/bench/)"
 	@echo "make setup   install npm packages, build, make the project venv with cusprun installed"
 
 node_modules/.package-lock.json: package-lock.json package.json src/sidecar/package.json
@@ -90,8 +90,10 @@ test-ui: system-deps
 	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test
 
-bench: build
+bench: setup system-deps
 	npm run --silent bench
+	mkdir -p $(RESULTS)
+	cd ui-tests && npx playwright test -c playwright.bench.config.js
 
 clean:
 	npm run clean
