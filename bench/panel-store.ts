@@ -32,6 +32,7 @@ import {
   OnnxModel,
   TensorProto
 } from '../src/engine/onnx';
+import { mulberry32 } from '../src/engine/corpus';
 import { NewRecord, openScoreStore } from '../src/engine/score';
 import { documentId } from '../src/sidecar/jobs/score';
 import { RunRecord, SCORES_DIR, writeRun } from '../src/sidecar/run-folder';
@@ -75,17 +76,6 @@ const DATA_FILE = 'model.onnx_data';
 /** Float initializers this large or larger go to the external-data file. */
 const EXTERNAL_ELEMENTS = 1024;
 const ALIGNMENT = 64;
-
-function uniformSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sha256 = (text: string | Uint8Array) =>
   crypto.createHash('sha256').update(text).digest('hex');
@@ -245,7 +235,7 @@ export function writeBenchRun(
     };
     writeRun(runDir, record);
     // Per unit: a relevance every document shares, times a per-document factor in [0.25, 4).
-    const random = uniformSource(seed);
+    const random = mulberry32(seed);
     const floats = scores.recordFloats;
     const base = Float32Array.from({ length: floats }, () =>
       Math.exp(4 * random() - 2)

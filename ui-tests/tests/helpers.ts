@@ -4,7 +4,7 @@
  * does, preparing a scored run through the server's own API, and recording transient texts.
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
-import type { APIRequestContext } from '@playwright/test';
+import type { APIRequestContext, Locator, TestInfo } from '@playwright/test';
 import * as path from 'path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -104,4 +104,15 @@ export async function recordTexts(
   }, selector);
   return async (): Promise<string[]> =>
     page.evaluate(sel => (window as Recorder).__cusprunSeen![sel], selector);
+}
+
+/** A screenshot of `what` kept in test-results/ and attached to the test's report. */
+export async function keepScreenshot(
+  testInfo: TestInfo,
+  what: Locator | IJupyterLabPageFixture,
+  name: string
+): Promise<void> {
+  const file = `../test-results/${name}.png`;
+  await what.screenshot({ path: file });
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
 }

@@ -14,6 +14,7 @@ import {
   REPO,
   RUN,
   showRun,
+  keepScreenshot,
   sidecarRunning
 } from './helpers';
 
@@ -146,12 +147,7 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
   expect(first['application/vnd.cusprun.sweep+json'].run).toBe(RUN);
   expect(first['application/vnd.vegalite.v5+json']).toBeTruthy();
   expect(first['image/svg+xml']).toMatch(/^<svg/);
-  const shot = '../test-results/cusprun-inserted-view.png';
-  await cell.screenshot({ path: shot });
-  await testInfo.attach('cusprun-inserted-view', {
-    path: shot,
-    contentType: 'image/png'
-  });
+  await keepScreenshot(testInfo, cell, 'cusprun-inserted-view');
 });
 
 test('two runs side by side: the rows where their configs differ are marked', async ({
@@ -282,11 +278,6 @@ test('the panel in the dark theme', async ({ page, request }, testInfo) => {
   await expect(
     panel.locator('.jp-CusprunRun-histogram .vega-embed')
   ).toBeVisible();
-  const shot = '../test-results/cusprun-panel-dark.png';
-  await panel.screenshot({ path: shot });
-  await testInfo.attach('cusprun-panel-dark', {
-    path: shot,
-    contentType: 'image/png'
-  });
+  await keepScreenshot(testInfo, panel, 'cusprun-panel-dark');
   await page.theme.setLightTheme();
 });

@@ -7,10 +7,13 @@ import {
   prepareRun,
   recordTexts,
   RUN,
+  keepScreenshot,
   sidecarRunning
 } from './helpers';
 
-test('the command palette opens the Cus-Prun panel', async ({ page }) => {
+test('the command palette opens the Cus-Prun panel', async ({
+  page
+}, testInfo) => {
   const panel = await openPanel(page);
   await expect(panel.locator('.jp-CusprunPanel-status')).toHaveText(
     /^Sidecar: (running · cusprun \S+|starting…)/
@@ -19,7 +22,7 @@ test('the command palette opens the Cus-Prun panel', async ({ page }) => {
   await expect(
     panel.locator('.jp-CusprunPanel-settings dd').first()
   ).toHaveText(/^\/\S+\/\.cusprun$/);
-  await page.screenshot({ path: '../test-results/cusprun-panel.png' });
+  await keepScreenshot(testInfo, page, 'cusprun-panel');
 });
 
 test('the panel lists a scored run and its σ slider redraws the ratio', async ({
@@ -104,12 +107,7 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
     }),
     contentType: 'application/json'
   });
-  const shot = '../test-results/cusprun-panel-run.png';
-  await panel.screenshot({ path: shot });
-  await testInfo.attach('cusprun-panel-run', {
-    path: shot,
-    contentType: 'image/png'
-  });
+  await keepScreenshot(testInfo, panel, 'cusprun-panel-run');
 });
 
 test('the panel shows the progress of a scoring job live', async ({

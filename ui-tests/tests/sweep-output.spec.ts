@@ -2,6 +2,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 import * as path from 'path';
+import { keepScreenshot } from './helpers';
 
 const FIXTURE = path.resolve(
   __dirname,
@@ -54,10 +55,6 @@ test.describe('the σ-sweep output in a saved notebook', () => {
     const marker = output.locator('.jp-CusprunSweep-markerDot');
     const markerBefore = await marker.getAttribute('cx');
     expect(barsBefore).toHaveLength(12);
-    await testInfo.attach('sweep-output-light', {
-      body: await output.screenshot(),
-      contentType: 'image/png'
-    });
 
     // Keyboard: focus and step σ up by ten grid steps.
     await slider.focus();
@@ -96,36 +93,20 @@ test.describe('the σ-sweep output in a saved notebook', () => {
     await expect(language).toBeChecked();
     await expect(language).toBeDisabled();
 
-    // No visible lag: from input to redrawn text and bars, measured in the page.
-    const ms = await slider.evaluate((el: HTMLInputElement) => {
-      const started = performance.now();
+    // An input event redraws at once (how fast: the panel-slider benchmark in ui-tests/bench).
+    await slider.evaluate((el: HTMLInputElement) => {
       el.value = String(Number(el.value) - 20);
       el.dispatchEvent(new Event('input', { bubbles: true }));
-      return performance.now() - started;
     });
-    expect(ms).toBeLessThan(100);
     await expect(summary).toContainText('σ 0.58 · ');
-    testInfo.annotations.push({
-      type: 'redraw',
-      description: `${ms.toFixed(2)} ms from input to redraw`
-    });
 
-    await output.screenshot({
-      path: '../test-results/cusprun-sweep-output-light.png'
-    });
-
+    await keepScreenshot(testInfo, output, 'cusprun-sweep-output-light');
     await page.theme.setDarkTheme();
     await expect(page.locator('body')).toHaveAttribute(
       'data-jp-theme-light',
       'false'
     );
-    const dark = await output.screenshot({
-      path: '../test-results/cusprun-sweep-output-dark.png'
-    });
-    await testInfo.attach('sweep-output-dark', {
-      body: dark,
-      contentType: 'image/png'
-    });
+    await keepScreenshot(testInfo, output, 'cusprun-sweep-output-dark');
     // The text takes the theme's font colour: light on dark.
     const color = await summary.evaluate(el => getComputedStyle(el).color);
     const [r, g, b] = color.match(/\d+/g)!.map(Number);
