@@ -150,6 +150,23 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
   await keepScreenshot(testInfo, cell, 'cusprun-inserted-view');
 });
 
+test('the palette inserts the view too, and with no notebook open says to open one', async ({
+  page
+}) => {
+  const { panel } = await showRun(page);
+  await page.keyboard.press('Control+Shift+c');
+  const palette = page.locator('#modal-command-palette');
+  await palette.locator('input').fill('Insert Cus-Prun View');
+  await palette
+    .locator('.lm-CommandPalette-item', {
+      hasText: 'Insert Cus-Prun View into Notebook'
+    })
+    .click();
+  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+    'Open a notebook first: the view goes below its active cell.'
+  );
+});
+
 test('two runs side by side: the rows where their configs differ are marked', async ({
   page,
   request
