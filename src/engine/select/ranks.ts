@@ -6,14 +6,66 @@
  * One number per unit decides every σ.
  */
 
-/** Ranks of `scores` ascending, ties broken by unit index. */
+/** Which of a float64's two 32-bit words holds its sign and exponent, on this machine. */
+const HIGH_WORD = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? 1 : 0;
+
+/**
+ * Ranks of `scores` ascending, ties broken by unit index. A stable LSD radix sort over each
+ * score's float64 bits made to order as unsigned integers (a stable sort of units in index order
+ * breaks ties by index): linear time, where sorting indices with a comparator took seconds on a
+ * million units.
+ */
 export function ascendingRanks(scores: ArrayLike<number>): Uint32Array {
-  const order = Array.from({ length: scores.length }, (_, i) => i);
-  order.sort((a, b) => scores[a] - scores[b] || a - b);
-  const ranks = new Uint32Array(scores.length);
-  order.forEach((unit, rank) => {
-    ranks[unit] = rank;
-  });
+  const n = scores.length;
+  const keys = new Float64Array(n);
+  for (let u = 0; u < n; u++) {
+    keys[u] = scores[u] + 0; // -0 becomes 0: equal scores tie
+  }
+  const words = new Uint32Array(keys.buffer);
+  const hi = HIGH_WORD;
+  const lo = 1 - HIGH_WORD;
+  for (let u = 0; u < n; u++) {
+    const high = words[2 * u + hi];
+    if (high & 0x80000000) {
+      // negative: larger magnitudes first
+      words[2 * u + hi] = ~high;
+      words[2 * u + lo] = ~words[2 * u + lo];
+    } else {
+      words[2 * u + hi] = high | 0x80000000;
+    }
+  }
+  let order = new Uint32Array(n);
+  for (let u = 0; u < n; u++) {
+    order[u] = u;
+  }
+  let next = new Uint32Array(n);
+  const starts = new Uint32Array(257);
+  for (let pass = 0; pass < 8; pass++) {
+    const word = pass < 4 ? lo : hi;
+    const shift = (pass % 4) * 8;
+    starts.fill(0);
+    for (let i = 0; i < n; i++) {
+      starts[((words[2 * order[i] + word] >>> shift) & 255) + 1]++;
+    }
+    if (
+      n === 0 ||
+      starts[((words[2 * order[0] + word] >>> shift) & 255) + 1] === n
+    ) {
+      continue; // one digit for all: this pass would not move anything
+    }
+    for (let d = 1; d <= 256; d++) {
+      starts[d] += starts[d - 1];
+    }
+    for (let i = 0; i < n; i++) {
+      const u = order[i];
+      next[starts[(words[2 * u + word] >>> shift) & 255]++] = u;
+    }
+    [order, next] = [next, order];
+  }
+  const ranks = new Uint32Array(n);
+  for (let r = 0; r < n; r++) {
+    ranks[order[r]] = r;
+  }
   return ranks;
 }
 

@@ -54,6 +54,17 @@ describe('ranks', () => {
     expect(Array.from(ascendingRanks([0.5, 0.1, 0.5, 0.0]))).toEqual([
       2, 1, 3, 0
     ]);
+    // many ties, -0 = 0, negatives and a Float32Array: as the definition orders them
+    const random = seeded(11);
+    const scores = Float32Array.from({ length: 5000 }, (_, i) =>
+      i % 97 === 0 ? -0 : Math.round(random() * 200 - 50) / 8
+    );
+    const order = Array.from({ length: scores.length }, (_, i) => i).sort(
+      (a, b) => scores[a] - scores[b] || a - b
+    );
+    const expected = new Uint32Array(scores.length);
+    order.forEach((unit, rank) => (expected[unit] = rank));
+    expect(ascendingRanks(scores)).toEqual(expected);
   });
 
   it('strict intersection keeps the largest rank, relaxed the q-quantile', () => {
