@@ -17,6 +17,20 @@ export interface ChartLike {
   svg?: string;
 }
 
+/** An output bundle as `chart_bundle` (kernel-bridge/cusprun/display.py) writes it. */
+export function chartBundle(chart: ChartLike): Record<string, unknown> {
+  const title = (chart.spec as { title?: { text?: string } | string }).title;
+  const text = typeof title === 'string' ? title : (title?.text ?? chart.name);
+  const bundle: Record<string, unknown> = {
+    [VEGALITE_MIME_TYPE]: chart.spec,
+    'text/plain': `<cusprun chart: ${text}>`
+  };
+  if (chart.svg) {
+    bundle['image/svg+xml'] = chart.svg;
+  }
+  return bundle;
+}
+
 export class ChartsView extends Panel {
   /** Per chart name, its renderer (or a note saying none is available). */
   private readonly figures = new Map<string, Widget>();

@@ -9,7 +9,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
 import { errorMessage, requestAPI } from './api';
-import { ChartLike, ChartsView } from './charts-view';
+import { chartBundle, ChartLike, ChartsView } from './charts-view';
 import {
   compareRuns,
   RunDetailLike,
@@ -37,6 +37,11 @@ const HISTOGRAM_CHART = 'relevance-histogram';
 /** Milliseconds of slider rest before the histogram is asked again (the bars follow at once). */
 const CHARTS_DEBOUNCE_MS = 150;
 
+/** `api/runs/RUN`, or one of its routes. */
+function runPath(run: string, ...tail: string[]): string {
+  return [`api/runs/${encodeURIComponent(run)}`, ...tail].join('/');
+}
+
 /** What the run view needs from the panel around it. */
 export interface RunViewContext {
   trans: TranslationBundle;
@@ -54,20 +59,6 @@ export interface RunViewContext {
   otherRuns: () => string[];
   /** A request failed (the panel decides whether the sidecar went away). */
   failed: (error: unknown) => void;
-}
-
-/** An output bundle as `chart_bundle` (kernel-bridge/cusprun/display.py) writes it. */
-function chartBundle(chart: ChartLike): Record<string, unknown> {
-  const title = (chart.spec as { title?: { text?: string } | string }).title;
-  const text = typeof title === 'string' ? title : (title?.text ?? chart.name);
-  const bundle: Record<string, unknown> = {
-    'application/vnd.vegalite.v5+json': chart.spec,
-    'text/plain': `<cusprun chart: ${text}>`
-  };
-  if (chart.svg) {
-    bundle['image/svg+xml'] = chart.svg;
-  }
-  return bundle;
 }
 
 export class RunView extends Panel {
@@ -133,7 +124,7 @@ export class RunView extends Panel {
       const subsets = await Promise.all(
         wanted.map(dims =>
           this.post<SweepSubset>(
-            this.runPath('ranks'),
+            runPath(this.run, 'ranks'),
             dims.length > 0 ? { dims } : {}
           )
         )
@@ -188,12 +179,6 @@ export class RunView extends Panel {
     );
   }
 
-  /** `api/runs/RUN`, or one of its routes. */
-  private runPath(tail?: string): string {
-    const base = `api/runs/${encodeURIComponent(this.run)}`;
-    return tail ? `${base}/${tail}` : base;
-  }
-
   /** The plan query of the view on screen. */
   private query(view: SweepView): { sigma: number; dims?: string[] } {
     return view.dimensions.length === this.dimensions.length
@@ -220,7 +205,7 @@ export class RunView extends Panel {
     const request = ++this.chartsRequest;
     try {
       const answer = await this.post<{ charts: ChartLike[] }>(
-        this.runPath('charts'),
+        runPath(this.run, 'charts'),
         { source: 'plan', ...this.query(view), names: [HISTOGRAM_CHART] }
       );
       if (request !== this.chartsRequest || this.isDisposed) {
@@ -239,7 +224,7 @@ export class RunView extends Panel {
   private async loadSweepCharts(): Promise<void> {
     try {
       const detail = await requestAPI<{ sweeps: string[] }>(
-        this.runPath(),
+        runPath(this.run),
         {},
         this.context.serverSettings
       );
@@ -249,7 +234,7 @@ export class RunView extends Panel {
       }
       const file = detail.sweeps[detail.sweeps.length - 1];
       const answer = await this.post<{ charts: ChartLike[] }>(
-        this.runPath('charts'),
+        runPath(this.run, 'charts'),
         { source: 'sweep', file }
       );
       if (!this.isDisposed) {
@@ -294,7 +279,7 @@ export class RunView extends Panel {
     const follow = () => {
       const view = this.view;
       if (!edited && view) {
-        out.value = expertOutPath(this.run, view);
+        out.value = expertOutPath(this.run, this.query(view));
       }
     };
     follow();
@@ -396,21 +381,20 @@ export class RunView extends Panel {
     const view = this.view;
     const { trans, serverSettings } = this.context;
     const side = async (run: string) => {
-      const base = `api/runs/${encodeURIComponent(run)}`;
       const detail = await requestAPI<RunDetailLike & { sweeps: string[] }>(
-        base,
+        runPath(run),
         {},
         serverSettings
       );
       const sigma = view
-        ? await this.post<SigmaAnswerLike>(`${base}/sigma`, {
+        ? await this.post<SigmaAnswerLike>(runPath(run, 'sigma'), {
             sigma: view.sigma
           })
         : null;
       const latest = detail.sweeps[detail.sweeps.length - 1];
       const sweep = latest
         ? await requestAPI<SweepRecordLike>(
-            `${base}/sweeps/${encodeURIComponent(latest)}`,
+            runPath(run, 'sweeps', encodeURIComponent(latest)),
             {},
             serverSettings
           )
@@ -509,7 +493,7 @@ export class RunView extends Panel {
     try {
       const query = this.query(view);
       const answer = await this.post<{ charts: ChartLike[] }>(
-        this.runPath('charts'),
+        runPath(this.run, 'charts'),
         { source: 'plan', ...query, svg: true }
       );
       const outputs = answer.charts.map(chartBundle);

@@ -93,17 +93,22 @@ test('a scoring run started from the panel on the embedded model reports its pro
   expect(detail.record.model.family).toBe('llama');
 });
 
-test('Prune with the view writes the expert model', async ({ page }) => {
-  const { panel } = await showRun(page);
+test('Prune with the view writes the expert of its σ and dimensions', async ({
+  page
+}) => {
+  const { panel, sweep } = await showRun(page);
   const prune = panel.locator('.jp-CusprunRun-prune');
   await prune.locator('summary').click();
   const out = prune.locator('.jp-CusprunRun-out');
   await expect(out).toHaveValue(`experts/${RUN}-sigma0.5.onnx`);
+  // the proposed file follows the view: σ and the dimensions it keeps
+  await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
+  await expect(out).toHaveValue(`experts/${RUN}-sigma0.5-language+domain.onnx`);
   await prune.getByLabel('Overwrite an existing file').check();
   await prune.getByRole('button', { name: 'Prune' }).click();
   await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(
-      `^Expert written to \\S*/experts/${RUN}-sigma0\\.5\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\)$`
+      `^Expert written to \\S*/experts/${RUN}-sigma0\\.5-language\\+domain\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\)$`
     ),
     { timeout: 60_000 }
   );
