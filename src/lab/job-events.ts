@@ -38,10 +38,6 @@ export class JobEvents implements IDisposable {
     return activeJob(this.table);
   }
 
-  get connected(): boolean {
-    return this.socket !== null;
-  }
-
   get isDisposed(): boolean {
     return this.disposed;
   }
