@@ -498,11 +498,10 @@ export class RunView extends Panel {
       );
       const outputs = answer.charts.map(chartBundle);
       if (outputs.length > 0) {
-        outputs[0][SWEEP_MIME_TYPE] = payloadFromRanks(
-          this.run,
-          this.subsets,
-          view.sigma
-        );
+        outputs[0][SWEEP_MIME_TYPE] = {
+          ...payloadFromRanks(this.run, this.subsets, view.sigma),
+          dimensions: view.dimensions
+        };
       }
       this.status.textContent = await this.context.insertCell(
         planCellSource(this.run, query),

@@ -41,6 +41,8 @@ export interface SweepPayload {
   }[];
   layers: { layer: number; kind: UnitKind; units: number; pruned: number }[];
   subsets: SweepSubset[];
+  /** The dimensions in view when the output was made (the panel's toggles); default all. */
+  dimensions?: string[];
 }
 
 export interface LayerView {
@@ -121,6 +123,18 @@ export function allDimensions(payload: SweepPayload): string[] {
     }
   }
   return dims;
+}
+
+/** The subset an output opens on: the dimensions it was made with when it has their ranks, else all. */
+export function initialSubset(payload: SweepPayload): SweepSubset {
+  const wanted = payload.dimensions;
+  const named =
+    Array.isArray(wanted) && wanted.every(d => typeof d === 'string')
+      ? findSubset(payload, wanted)
+      : undefined;
+  return (
+    named ?? findSubset(payload, allDimensions(payload)) ?? payload.subsets[0]
+  );
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

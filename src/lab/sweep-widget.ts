@@ -11,6 +11,7 @@ import {
   allDimensions,
   binOf,
   findSubset,
+  initialSubset,
   payloadProblem,
   ratioCurve,
   summaryLine,
@@ -130,8 +131,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     }
     const payload = data as unknown as SweepPayload;
     this.payload = payload;
-    this.dims = allDimensions(payload);
-    this.subset = findSubset(payload, this.dims) ?? payload.subsets[0];
+    this.subset = initialSubset(payload);
     this.dims = [...this.subset.dimensions];
     const bins = this.subset.bins;
     this.bin = this.clampBin(

@@ -121,18 +121,23 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
 }, testInfo) => {
   const name = 'inserted-view.ipynb';
   await page.notebook.createNew(name, { kernel: null });
-  const { panel } = await showRun(page);
+  const { panel, sweep } = await showRun(page);
+  // the view: σ 0.5, the language and domain dimensions
+  await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
+  const inView = await sweep.locator('.jp-CusprunSweep-summary').textContent();
   await panel.locator('.jp-CusprunRun-insert').click();
   await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
     `Inserted into ${tmpPath}/${name} as cell 1.`
   );
   const cell = page.locator('.jp-Notebook .jp-CodeCell').first();
   await expect(cell.locator('.jp-InputArea')).toContainText(
-    `%cusprun plan --run ${RUN} --sigma 0.5`
+    `%cusprun plan --run ${RUN} --sigma 0.5 --dims language,domain`
   );
   const view = cell.locator('.jp-OutputArea .jp-CusprunSweep');
   const summary = view.locator('.jp-CusprunSweep-summary');
-  await expect(summary).toHaveText(/^σ 0\.50 · /);
+  // the cell opens on the same view, and can toggle the other dimension back
+  await expect(summary).toHaveText(inView!);
+  await expect(view.getByRole('checkbox', { name: 'task' })).not.toBeChecked();
   // the other charts of `%cusprun plan` come through JupyterLab's Vega renderer
   await expect(cell.locator('.jp-OutputArea .vega-embed')).toHaveCount(2);
   // no kernel: the view is computed in the browser from the output's own data

@@ -4,6 +4,7 @@ import {
   allDimensions,
   binOf,
   findSubset,
+  initialSubset,
   formatSigma,
   guardedCount,
   payloadProblem,
@@ -119,6 +120,21 @@ describe('the σ-sweep output model', () => {
     expect(allDimensions(payload)).toEqual(['a', 'b']);
     expect(findSubset(payload, ['b', 'a'])?.dimensions).toEqual(['a', 'b']);
     expect(findSubset(payload, ['c'])).toBeUndefined();
+  });
+
+  it('opens on the dimensions the output was made with, when it has their ranks', () => {
+    expect(initialSubset(payload).dimensions).toEqual(['a', 'b']);
+    expect(initialSubset({ ...payload, dimensions: ['b'] }).dimensions).toEqual(
+      ['b']
+    );
+    // unknown or malformed: all dimensions
+    expect(initialSubset({ ...payload, dimensions: ['c'] }).dimensions).toEqual(
+      ['a', 'b']
+    );
+    expect(
+      initialSubset({ ...payload, dimensions: 'b' as unknown as string[] })
+        .dimensions
+    ).toEqual(['a', 'b']);
   });
 
   it('snaps σ down to the grid, keeping decimal grid points on their step', () => {
