@@ -47,7 +47,7 @@ import {
   HISTOGRAM_BINS
 } from '../jobs/plan';
 import { SweepRecord, SWEEPS_DIR } from '../jobs/sweep';
-import { readRun, RUN_FILE, SCORES_DIR } from '../run-folder';
+import { readRun, RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
 import { MANIFEST_FILE } from '../../engine/score';
 
@@ -109,6 +109,8 @@ export class Queries {
    */
   private readonly dimensionRanks: RecentCache<DimensionRanks>;
   private readonly maps = new RecentCache<ModelMap>(4);
+  /** run.json, parsed once per version: every σ query needs its dimensions. */
+  private readonly records: RecentCache<RunRecord>;
 
   constructor(
     private readonly store: RunStore,
@@ -116,15 +118,18 @@ export class Queries {
   ) {
     this.experts = new RecentCache(limit);
     this.dimensionRanks = new RecentCache(limit);
+    this.records = new RecentCache(limit);
   }
 
   private expert(dir: string, query: ExpertQuery): CachedExpert {
-    const record = readRun(dir);
+    const at = version(dir);
+    const record = this.records.get(JSON.stringify([dir, at]), () =>
+      readRun(dir)
+    );
     const known = record.corpus.dimensions.map(d => d.dimension);
     // One entry per set of dimensions, however the query orders or omits them.
     const wanted = requestedDimensions(record, query.dims);
     const dims = known.filter(d => wanted.includes(d));
-    const at = version(dir);
     const q = query.q ?? 1;
     const key = JSON.stringify([
       dir,
