@@ -149,7 +149,10 @@ export interface RunSummaryLike {
 export interface RunRow {
   id: string;
   model: string;
+  /** The dimensions, as shown ("language, domain, task"). */
   dimensions: string;
+  /** The dimensions, as the run names them. */
+  dimensionList: string[];
   /** "scored/documents" */
   progress: string;
   scored: number;
@@ -186,6 +189,7 @@ export function runRow(run: RunSummaryLike): RunRow {
     id: run.id,
     model: `${shortModel(run.model.file)} (${run.model.family})`,
     dimensions: run.corpus.dimensions.join(', '),
+    dimensionList: [...run.corpus.dimensions],
     progress: `${run.scored}/${run.documents}`,
     scored: run.scored,
     documents: run.documents,

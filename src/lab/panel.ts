@@ -64,7 +64,6 @@ export class CusprunPanel extends Panel {
   private timer: number | null = null;
   private rows: RunRow[] = [];
   private sort: Sort = { key: 'updated', ascending: false };
-  private selected: string | null = null;
   private runView: RunView | null = null;
   private generation = 0;
   /** The run store the sidecar was last asked to use (null: not asked yet). */
@@ -357,7 +356,7 @@ export class CusprunPanel extends Panel {
         const tr = el('tr', 'jp-CusprunPanel-run');
         tr.dataset.run = row.id;
         tr.tabIndex = 0;
-        tr.setAttribute('aria-selected', String(row.id === this.selected));
+        tr.setAttribute('aria-selected', String(row.id === this.runView?.run));
         tr.title = this.trans.__('Show run %1', row.id);
         for (const key of SORT_KEYS) {
           const td = el('td', undefined, row[key]);
@@ -378,11 +377,8 @@ export class CusprunPanel extends Panel {
 
   /** Shows a run: its ranks once, then its view (run-view.ts). */
   async select(run: string): Promise<void> {
-    this.selected = run;
-    this.renderRows();
     this.runView?.dispose();
-    const row = this.rows.find(r => r.id === run);
-    const dims = row ? row.dimensions.split(', ').filter(Boolean) : [];
+    const dims = this.rows.find(r => r.id === run)?.dimensionList ?? [];
     const view = new RunView(run, dims, {
       trans: this.trans,
       serverSettings: this.serverSettings,
@@ -395,6 +391,7 @@ export class CusprunPanel extends Panel {
     });
     view.addClass('jp-CusprunPanel-detail');
     this.runView = view;
+    this.renderRows();
     this.addWidget(view);
     await view.load();
   }
@@ -419,7 +416,6 @@ export class CusprunPanel extends Panel {
         // another store: its runs, from a new handshake (the old socket closed with the sidecar)
         this.runView?.dispose();
         this.runView = null;
-        this.selected = null;
         this.handshake = null;
         void this.checkServer();
       }
