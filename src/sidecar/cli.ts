@@ -442,7 +442,8 @@ export async function run(
   }
 }
 
-async function main(): Promise<void> {
+/** Runs the command line in process.argv: the entry of `node cli.js` and of the bin shim. */
+export async function main(): Promise<void> {
   try {
     const { stdout, code } = await run(process.argv.slice(2));
     process.stdout.write(stdout);
