@@ -92,12 +92,10 @@ def find_sidecar_js() -> Path:
 
 
 def find_node() -> str:
+    """The Node executable: $CUSPRUN_NODE, else `node` on the PATH."""
     node = os.environ.get(ENV_NODE) or shutil.which("node")
     if not node:
-        raise CusprunError(
-            f"cannot start the cusprun sidecar: no `node` on the PATH (install Node ≥ 20 or set "
-            f"{ENV_NODE}), or name a running sidecar with {ENV_URL} and {ENV_TOKEN}"
-        )
+        raise CusprunError(f"no `node` on the PATH: install Node ≥ 20, or set {ENV_NODE} to it")
     return node
 
 
@@ -119,8 +117,14 @@ class PrivateSidecar:
         its sidecar on the same ones); by default it picks a free port and makes up a token.
         `on_stderr` gets each line the sidecar writes on stderr, from a reader thread (the server
         extension logs them); the last few are kept anyway, to say why it stopped."""
-        node, js = find_node(), find_sidecar_js()
-        args = [node, str(js), "serve"]
+        try:
+            node = find_node()
+        except CusprunError as error:
+            raise CusprunError(
+                f"cannot start the cusprun sidecar: {error}; or name a running sidecar with "
+                f"{ENV_URL} and {ENV_TOKEN}"
+            ) from None
+        args = [node, str(find_sidecar_js()), "serve"]
         if store:
             args += ["--store", str(store)]
         if port:
