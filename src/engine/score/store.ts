@@ -6,10 +6,14 @@
  *   manifest.json   the model's identity, the record layout, the committed documents in order
  *
  * A record holds, for each layer in order, the FFN channel scores then the attention group
- * scores. Appending writes the records after the last committed one, fsyncs the data file, then
- * replaces the manifest through a temporary file and a rename. A crash at any point leaves a
- * readable store: bytes past the manifest's `dataBytes` are ignored, and overwritten by the next
- * append, so a resumed run redoes exactly the documents that were not committed.
+ * scores. Appending (one batch) writes the records after the last committed one, fsyncs the data
+ * file, then replaces the manifest through a temporary file and a rename: the manifest on disk
+ * is the last committed batch. A crash at any point leaves a readable store: bytes past the
+ * manifest's `dataBytes` are ignored by readers, and a writer cuts them off when it opens the
+ * store, so a resumed run redoes exactly the documents that were not committed. A manifest that
+ * commits more than the data holds (a file system that lost synced data) is cut back by a writer
+ * to the last batch whose records are whole: the manifest's `batches` keep the batch ends, since
+ * a resumed run gives bit-identical scores only when it forms the same batches.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -66,6 +70,11 @@ export interface Manifest extends StoreHeader {
   /** Committed bytes of the data file: documents × record bytes. */
   dataBytes: number;
   documents: StoredDocument[];
+  /**
+   * The document count after each committed batch, ascending, the last one `documents.length`.
+   * Absent in stores written before it was kept: their documents then count as one batch.
+   */
+  batches: number[];
   created: string;
   updated: string;
 }
@@ -145,6 +154,52 @@ function differences(a: StoreHeader, b: StoreHeader): string[] {
   return out;
 }
 
+/** A manifest from disk, checked; `batches` made up where an older store lacks them. */
+function readManifest(file: string): Manifest {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
+  } catch (error) {
+    throw new CusprunError(
+      'truncated',
+      `the score store's manifest is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+      file
+    );
+  }
+  if (manifest.format !== STORE_FORMAT || manifest.version !== STORE_VERSION) {
+    throw new CusprunError(
+      'unsupported',
+      `not a cusprun score store of version ${STORE_VERSION} (format '${manifest.format}', version ${manifest.version})`,
+      file
+    );
+  }
+  const expected = manifest.documents.length * manifest.record.bytes;
+  if (manifest.dataBytes !== expected) {
+    throw new CusprunError(
+      'truncated',
+      `the manifest lists ${manifest.documents.length} documents but ${manifest.dataBytes} bytes of scores`,
+      file
+    );
+  }
+  return { ...manifest, batches: batchEnds(manifest) };
+}
+
+/**
+ * The manifest's batch ends if they are whole; else (a store older than them) its documents as
+ * one batch, so that cutting back never splits a batch whose ends are unknown.
+ */
+function batchEnds(manifest: Manifest): number[] {
+  const ends: unknown = manifest.batches;
+  const count = manifest.documents.length;
+  const whole =
+    Array.isArray(ends) &&
+    ends.at(-1) === count &&
+    ends.every(
+      (end, i) => Number.isInteger(end) && end > (i === 0 ? 0 : ends[i - 1])
+    );
+  return whole ? (ends as number[]) : count === 0 ? [] : [count];
+}
+
 export class ScoreStore {
   readonly dir: string;
   private manifest: Manifest;
@@ -157,13 +212,14 @@ export class ScoreStore {
   private constructor(dir: string, manifest: Manifest) {
     this.dir = dir;
     this.manifest = manifest;
-    manifest.documents.forEach((d, i) => this.index.set(d.id, i));
+    this.indexDocuments();
   }
 
   /**
-   * Opens the store in `dir`. With a header, creates it when it does not exist yet and checks
-   * that an existing one was made for the same model, FFN score form and layout; without one,
-   * the store must exist.
+   * Opens the store in `dir`. With a header (to write), creates it when it does not exist yet,
+   * checks that an existing one was made for the same model, FFN score form and layout, and
+   * cuts a torn tail back to the last committed batch; without one (to read), the store must
+   * exist, and bytes past the committed ones are ignored.
    */
   static open(dir: string, header?: StoreHeader): ScoreStore {
     const root = path.resolve(dir);
@@ -178,43 +234,7 @@ export class ScoreStore {
       }
       return ScoreStore.create(root, header);
     }
-    let manifest: Manifest;
-    try {
-      manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
-    } catch (error) {
-      throw new CusprunError(
-        'truncated',
-        `the score store's manifest is not valid JSON (${error instanceof Error ? error.message : String(error)})`,
-        manifestPath
-      );
-    }
-    if (
-      manifest.format !== STORE_FORMAT ||
-      manifest.version !== STORE_VERSION
-    ) {
-      throw new CusprunError(
-        'unsupported',
-        `not a cusprun score store of version ${STORE_VERSION} (format '${manifest.format}', version ${manifest.version})`,
-        manifestPath
-      );
-    }
-    const expected = manifest.documents.length * manifest.record.bytes;
-    if (manifest.dataBytes !== expected) {
-      throw new CusprunError(
-        'truncated',
-        `the manifest lists ${manifest.documents.length} documents but ${manifest.dataBytes} bytes of scores`,
-        manifestPath
-      );
-    }
-    const dataPath = path.join(root, manifest.data);
-    const size = fs.existsSync(dataPath) ? fs.statSync(dataPath).size : 0;
-    if (size < manifest.dataBytes) {
-      throw new CusprunError(
-        'truncated',
-        `the score data holds ${size} bytes but the manifest commits ${manifest.dataBytes}`,
-        dataPath
-      );
-    }
+    const manifest = readManifest(manifestPath);
     if (header) {
       const diff = differences(manifest, header);
       if (diff.length) {
@@ -225,7 +245,18 @@ export class ScoreStore {
         );
       }
     }
-    return new ScoreStore(root, manifest);
+    const store = new ScoreStore(root, manifest);
+    const size = store.dataSize();
+    if (header && size !== manifest.dataBytes) {
+      store.cutTornTail();
+    } else if (size < manifest.dataBytes) {
+      throw new CusprunError(
+        'truncated',
+        `the score data holds ${size} bytes but the manifest commits ${manifest.dataBytes}; score the run again (it resumes) to cut it back to its last whole batch`,
+        store.dataPath()
+      );
+    }
+    return store;
   }
 
   private static create(root: string, header: StoreHeader): ScoreStore {
@@ -244,6 +275,7 @@ export class ScoreStore {
       record: { floats, bytes: floats * 4, parts },
       dataBytes: 0,
       documents: [],
+      batches: [],
       created: now,
       updated: now
     };
@@ -282,9 +314,23 @@ export class ScoreStore {
     return path.join(this.dir, this.manifest.data);
   }
 
+  private dataSize(): number {
+    return fs.statSync(this.dataPath(), { throwIfNoEntry: false })?.size ?? 0;
+  }
+
+  private indexDocuments(): void {
+    this.index.clear();
+    this.manifest.documents.forEach((d, i) => this.index.set(d.id, i));
+  }
+
+  /** The data file, opened to write under the writer lock. */
   private open(): number {
     if (this.fd === undefined) {
       this.lock();
+      // Under the lock, the manifest on disk is the last committed batch (another writer may
+      // have committed one since this store was opened).
+      this.manifest = readManifest(path.join(this.dir, MANIFEST_FILE));
+      this.indexDocuments();
       const file = this.dataPath();
       if (!fs.existsSync(file)) {
         fs.writeFileSync(file, new Uint8Array(0));
@@ -292,6 +338,29 @@ export class ScoreStore {
       this.fd = fs.openSync(file, 'r+');
     }
     return this.fd;
+  }
+
+  /**
+   * Cuts the store back to its last committed batch whose records the data holds whole: the
+   * manifest first (when it commits more than the data holds), then the data. Under the writer
+   * lock, so that a live writer's batch in flight is never taken for a torn tail.
+   */
+  private cutTornTail(): void {
+    const fd = this.open();
+    const { bytes } = this.manifest.record;
+    const size = fs.fstatSync(fd).size;
+    const batches = this.manifest.batches.filter(end => end * bytes <= size);
+    const keep = batches.at(-1) ?? 0;
+    if (keep < this.size) {
+      this.commit({
+        documents: this.manifest.documents.slice(0, keep),
+        batches,
+        dataBytes: keep * bytes
+      });
+    }
+    fs.ftruncateSync(fd, this.manifest.dataBytes);
+    fs.fsyncSync(fd);
+    this.truncated = true;
   }
 
   /**
@@ -330,15 +399,40 @@ export class ScoreStore {
   private writeManifest(): void {
     const target = path.join(this.dir, MANIFEST_FILE);
     const temp = `${target}.tmp-${process.pid}`;
-    const fd = fs.openSync(temp, 'w');
     try {
-      fs.writeSync(fd, JSON.stringify(this.manifest, null, 1) + os.EOL);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      const fd = fs.openSync(temp, 'w');
+      try {
+        fs.writeSync(fd, JSON.stringify(this.manifest, null, 1) + os.EOL);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temp, target);
+    } catch (error) {
+      // A full disk must not leave a half-written temporary file behind.
+      fs.rmSync(temp, { force: true });
+      throw error;
     }
-    fs.renameSync(temp, target);
     fsyncDir(this.dir);
+  }
+
+  /** Commits a new extent of the store: in memory too only once the manifest is on disk. */
+  private commit(
+    change: Pick<Manifest, 'documents' | 'batches' | 'dataBytes'>
+  ): void {
+    const previous = this.manifest;
+    this.manifest = {
+      ...previous,
+      ...change,
+      updated: new Date().toISOString()
+    };
+    try {
+      this.writeManifest();
+    } catch (error) {
+      this.manifest = previous;
+      throw error;
+    }
+    this.indexDocuments();
   }
 
   /**
@@ -349,6 +443,7 @@ export class ScoreStore {
     if (records.length === 0) {
       return;
     }
+    const fd = this.open();
     const { floats, bytes } = this.manifest.record;
     const seen = new Set<string>();
     for (const r of records) {
@@ -366,7 +461,6 @@ export class ScoreStore {
         );
       }
     }
-    const fd = this.open();
     if (!this.truncated) {
       // Drop bytes a crashed run wrote past the committed records.
       fs.ftruncateSync(fd, this.manifest.dataBytes);
@@ -399,20 +493,11 @@ export class ScoreStore {
         offset: start + n * bytes
       }))
     ];
-    const previous = this.manifest;
-    this.manifest = {
-      ...previous,
+    this.commit({
       documents,
-      dataBytes: start + buffer.byteLength,
-      updated: new Date().toISOString()
-    };
-    try {
-      this.writeManifest();
-    } catch (error) {
-      this.manifest = previous;
-      throw error;
-    }
-    records.forEach((r, n) => this.index.set(r.id, start / bytes + n));
+      batches: [...this.manifest.batches, documents.length],
+      dataBytes: start + buffer.byteLength
+    });
   }
 
   /** A document's whole record. */

@@ -190,6 +190,87 @@ describe('the score store', () => {
   });
 });
 
+describe('a torn tail', () => {
+  const files = (root: string) =>
+    Object.fromEntries(
+      fs.readdirSync(root).map(f => [f, fs.readFileSync(path.join(root, f))])
+    );
+  /** Three committed batches: [a, b], [c], [d, e]. */
+  const threeBatches = () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1), record('b', 2)]);
+    store.append([record('c', 3)]);
+    store.append([record('d', 4), record('e', 5)]);
+    store.close();
+    expect(readManifest(root).batches).toEqual([2, 3, 5]);
+    return root;
+  };
+
+  it('past the committed batches: readers ignore it, a writer cuts it off on open', () => {
+    const root = threeBatches();
+    const manifest = fs.readFileSync(path.join(root, MANIFEST_FILE));
+    fs.appendFileSync(path.join(root, DATA_FILE), new Uint8Array(13).fill(7));
+    const before = files(root);
+    const reader = ScoreStore.open(root);
+    expect(reader.size).toBe(5);
+    reader.close();
+    expect(files(root)).toEqual(before);
+
+    const writer = ScoreStore.open(root, HEADER);
+    expect(fs.statSync(path.join(root, DATA_FILE)).size).toBe(200);
+    expect(fs.readFileSync(path.join(root, MANIFEST_FILE))).toEqual(manifest);
+    expect(writer.record('e')).toEqual(record('e', 5).scores);
+    writer.close();
+  });
+
+  it('inside a committed batch: readers say what to do, a writer cuts back to the last whole batch', () => {
+    const root = threeBatches();
+    const whole = fs.readFileSync(path.join(root, DATA_FILE));
+    // The file system kept d whole and 3 bytes of e: batch [d, e] is not whole.
+    fs.truncateSync(path.join(root, DATA_FILE), 4 * 40 + 3);
+    const before = files(root);
+    expect(() => ScoreStore.open(root)).toThrow(
+      `${path.join(root, DATA_FILE)}: the score data holds 163 bytes but the manifest commits 200; score the run again (it resumes) to cut it back to its last whole batch`
+    );
+    expect(files(root)).toEqual(before);
+
+    const writer = ScoreStore.open(root, HEADER);
+    expect(writer.documents.map(d => d.id)).toEqual(['a', 'b', 'c']);
+    expect(writer.record('c')).toEqual(record('c', 3).scores);
+    writer.append([record('d', 4), record('e', 5)]);
+    writer.close();
+    expect(readManifest(root)).toMatchObject({
+      dataBytes: 200,
+      batches: [2, 3, 5]
+    });
+    expect(fs.readFileSync(path.join(root, DATA_FILE))).toEqual(whole);
+  });
+
+  it('of a store without batch ends: its documents count as one batch', () => {
+    const root = threeBatches();
+    const { batches: _batches, ...older } = readManifest(root);
+    fs.writeFileSync(path.join(root, MANIFEST_FILE), JSON.stringify(older));
+    fs.truncateSync(path.join(root, DATA_FILE), 190);
+    const writer = ScoreStore.open(root, HEADER);
+    expect(writer.size).toBe(0);
+    writer.close();
+    expect(readManifest(root)).toMatchObject({ dataBytes: 0, batches: [] });
+    expect(fs.statSync(path.join(root, DATA_FILE)).size).toBe(0);
+  });
+
+  it('is left alone while a live writer holds the lock', () => {
+    const root = threeBatches();
+    fs.appendFileSync(path.join(root, DATA_FILE), new Uint8Array(40));
+    fs.writeFileSync(path.join(root, LOCK_FILE), '1');
+    const before = files(root);
+    expect(() => ScoreStore.open(root, HEADER)).toThrow(
+      /another process \(pid 1\) is writing this score store/
+    );
+    expect(files(root)).toEqual(before);
+  });
+});
+
 describe('the writer lock', () => {
   it('lets one process append at a time and frees the lock on close', () => {
     const root = path.join(dir, 's');
@@ -318,5 +399,43 @@ describe('resuming a scoring run', () => {
     expect(fs.statSync(path.join(crashed, DATA_FILE)).size).toBe(
       7 * recordBytes
     );
+  });
+
+  it('ends with the bit-identical scores of an uninterrupted run after the file system lost part of a committed batch', async () => {
+    const bits = (store: ScoreStore) =>
+      store.documents.map(d => Buffer.from(store.record(d.id).buffer));
+    const full = openScoreStore(path.join(dir, 'full'), model, map);
+    await scoreDocuments(model, map, documents, full, options);
+    const expected = bits(full);
+    full.close();
+
+    // Three batches of two committed, then the data of the third's second record lost.
+    const torn = path.join(dir, 'torn');
+    const stop = new AbortController();
+    const first = ScoreStore.open(torn, header);
+    await scoreDocuments(model, map, documents, first, {
+      ...options,
+      signal: stop.signal,
+      onProgress: p => (p.done === 6 ? stop.abort() : undefined)
+    });
+    first.close();
+    const manifest = readManifest(torn);
+    expect(manifest.batches).toEqual([2, 4, 6]);
+    fs.truncateSync(path.join(torn, DATA_FILE), 6 * manifest.record.bytes - 3);
+    expect(() => ScoreStore.open(torn)).toThrow(/score the run again/);
+
+    const resumed = ScoreStore.open(torn, header);
+    expect(bits(resumed)).toEqual(expected.slice(0, 4));
+    const summary = await scoreDocuments(
+      model,
+      map,
+      documents,
+      resumed,
+      options
+    );
+    expect(summary).toMatchObject({ scored: 3, skipped: 4 });
+    expect(bits(resumed)).toEqual(expected);
+    resumed.close();
+    expect(readManifest(torn).batches).toEqual([2, 4, 6, 7]);
   });
 });
