@@ -2,22 +2,29 @@
 
 The magics are a thin layer over `cusprun.Session`: they parse the line, ask the sidecar, and
 display what it answers (live while a job runs). A mistake in the input, or a refusal from the
-sidecar, prints one line and raises nothing. Only the standard library and IPython are needed
-to import and register them.
+sidecar, raises a `CusprunError` that IPython shows as one line (`cusprun: …`, no traceback): the
+cell fails, so Run All and `nbconvert --execute` stop there. Only the standard library and
+IPython are needed to import and register them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import shlex
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ._version import __version__
+from .session import CusprunError
 
 # σ steps of 0.01 in the sweep output's rank data: a slider's resolution, compact in the file.
 SWEEP_RANK_BINS = 100
+# The most points a σ or target-ratio grid may have: the engine's parseGrid refuses more too
+# (src/engine/experiment/sweep.ts), and the magic refuses them before any request.
+MAX_GRID_POINTS = 1000
 
 COMMANDS = {
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
@@ -49,8 +56,8 @@ def _help() -> str:
     return "\n".join(lines)
 
 
-class UsageError(Exception):
-    """A mistake in what the user typed: shown as one line."""
+class UsageError(CusprunError):
+    """A mistake in what the user typed: shown as one line, as a refusal from the sidecar is."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,30 +80,67 @@ def _number(text: str, what: str) -> float:
 
 
 def _fraction(text: str, what: str) -> float:
+    """σ or a target ratio: strictly between 0 and 1, as the engine asks."""
     value = _number(text, what)
-    if not 0 <= value < 1:
-        raise UsageError(f"{what} must lie in [0, 1), got {text}")
+    if not 0 < value < 1:
+        raise UsageError(f"{what} must lie strictly between 0 and 1, got {text}")
     return value
 
 
 def _grid(text: str, what: str) -> list[float]:
-    """`A:B:STEP` (inclusive) or `v1,v2,…`."""
+    """`START:STOP:STEP` (STOP included, within rounding) or `v1,v2,…`, read as the engine's
+    parseGrid reads them, with its messages."""
     if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise UsageError(f"{what} grid {text!r}: write START:STOP:STEP or v1,v2,…")
-        start, stop, step = (_number(p, what) for p in parts)
-        if step <= 0 or stop < start:
-            raise UsageError(f"{what} grid {text!r}: STEP must be > 0 and STOP ≥ START")
-        count = int(round((stop - start) / step + 1e-9)) + 1
-        values = [round(start + i * step, 10) for i in range(count)]
+        values = _range(text, what)
     else:
         values = [_number(v, what) for v in text.split(",") if v.strip()]
+        if len(values) > MAX_GRID_POINTS:
+            raise UsageError(
+                f"{what}: {len(values):,} values, more than the {MAX_GRID_POINTS:,} a grid may have"
+            )
     if not values:
-        raise UsageError(f"{what} grid is empty")
+        raise UsageError(f"{what}: the grid '{text}' has no values")
     for value in values:
-        _fraction(str(value), what)
+        if not 0 < value < 1:
+            raise UsageError(
+                f"{what}: every value must lie strictly between 0 and 1, got {value:.10g}"
+            )
     return values
+
+
+def _range(text: str, what: str) -> list[float]:
+    bounds = [_number(part, what) for part in text.split(":")]
+    if (
+        len(bounds) != 3
+        or not all(map(math.isfinite, bounds))
+        or not (bounds[2] > 0 and bounds[1] >= bounds[0])
+    ):
+        raise UsageError(
+            f"{what}: '{text}' is not a range START:STOP:STEP with STEP > 0 and STOP ≥ START"
+        )
+    start, stop, step = bounds
+    # The engine's count, floor((stop - start) / step + 1e-9) + 1, bounded before it is made.
+    span = (stop - start) / step + 1e-9
+    if span >= MAX_GRID_POINTS:
+        raise UsageError(
+            f"{what}: '{text}' makes more than {MAX_GRID_POINTS:,} points, the most a grid may "
+            "have: take a larger STEP"
+        )
+    return [round(start + i * step, 10) for i in range(math.floor(span) + 1)]
+
+
+@contextlib.contextmanager
+def _failure_shown(live, job: str, rows: Callable[[], list[dict]] = list):
+    """When the job fails, its live output (else left at "submitting" or a progress line) says
+    so above the error; the rows streamed so far stay on show."""
+    try:
+        yield
+    except BaseException:
+        from .display import progress_bundle, table_bundle
+
+        shown, text = rows(), f"cusprun {job}: failed (see below)"
+        live.update(table_bundle(shown, text) if shown else progress_bundle(text))
+        raise
 
 
 def _list(text: str | None) -> list[str] | None:
@@ -128,27 +172,27 @@ class CusprunMagics:
         self._dispatch(line, cell)
 
     def _dispatch(self, line: str, cell: str | None) -> None:
-        from .session import CusprunError
-
         try:
-            try:
-                words = shlex.split(line)
-            except ValueError as error:
-                raise UsageError(f"cannot read the line: {error}") from None
-            command = words[0] if words else "help"
-            handler = getattr(self, f"do_{command}", None)
-            if handler is None or command not in COMMANDS:
-                raise UsageError(f"unknown command '{command}' (known: {', '.join(COMMANDS)})")
+            words = shlex.split(line)
+        except ValueError as error:
+            raise UsageError(f"cannot read the line: {error}") from None
+        command = words[0] if words else "help"
+        handler = getattr(self, f"do_{command}", None)
+        if handler is None or command not in COMMANDS:
+            raise UsageError(f"unknown command '{command}' (known: {', '.join(COMMANDS)})")
+        if cell is not None and command != "corpus":
+            raise UsageError("a %%cusprun cell holds a corpus manifest: %%cusprun corpus")
+        try:
             if cell is not None:
-                if command != "corpus":
-                    raise UsageError("a %%cusprun cell holds a corpus manifest: %%cusprun corpus")
                 self.corpus_cell(words[1:], cell)
             else:
                 handler(words[1:])
-        except (UsageError, CusprunError) as error:
-            print(f"cusprun: {error}", file=sys.stdout)
         except KeyboardInterrupt:
-            print("cusprun: interrupted (the job is cancelled at its next checkpoint)")
+            # One line, and the cell still fails (Run All stops), without KeyboardInterrupt's
+            # traceback through the magic's frames.
+            raise CusprunError(
+                "interrupted (the job is cancelled at its next checkpoint)", "interrupted"
+            ) from None
 
     # -- commands --
 
@@ -276,7 +320,7 @@ class CusprunMagics:
                 progress = info.get("progress") or state["progress"]
                 line.update(progress_bundle(progress_text("score", progress, info["state"])))
 
-        try:
+        with _failure_shown(line, "score"):
             result = session.score(
                 ns.run,
                 batch_size=ns.batch_size,
@@ -284,9 +328,6 @@ class CusprunMagics:
                 score_form=ns.score_form,
                 on_event=on_event,
             )
-        except BaseException:
-            line.update(progress_bundle("cusprun score: failed (see below)"))
-            raise
         line.update(
             progress_bundle(
                 f"cusprun score: run '{result['run']}': {result['scored']} documents scored, "
@@ -411,23 +452,26 @@ class CusprunMagics:
         table = Live({"text/plain": "cusprun sweep: submitting"})
         points = []
 
+        def so_far():
+            return sweep_rows({"dense": [], "points": points})[1:]
+
         def on_event(event):
             if event["type"] == "sweep-point":
                 points.append(event["point"])
-                rows = sweep_rows({"dense": [], "points": points})[1:]
-                table.update(table_bundle(rows, f"cusprun sweep: {len(points)} points so far"))
+                table.update(table_bundle(so_far(), f"cusprun sweep: {len(points)} points so far"))
             elif event["type"] == "progress":
                 table.update({"text/plain": "cusprun sweep: " + _progress_words(event)})
 
-        result = session.sweep(
-            **grid,
-            **evaluation,
-            methods=_list(ns.methods),
-            seed=ns.seed,
-            dims=_list(ns.dims),
-            run=ns.run,
-            on_event=on_event,
-        )
+        with _failure_shown(table, "sweep", so_far):
+            result = session.sweep(
+                **grid,
+                **evaluation,
+                methods=_list(ns.methods),
+                seed=ns.seed,
+                dims=_list(ns.dims),
+                run=ns.run,
+                on_event=on_event,
+            )
         record, file = result["record"], result["file"]
         table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
@@ -452,15 +496,18 @@ class CusprunMagics:
         table = Live({"text/plain": "cusprun ablate: submitting"})
         rows = []
 
+        def so_far():
+            return ablation_rows({"dense": [], "rows": rows})[1:]
+
         def on_event(event):
             if event["type"] == "ablation-row":
                 rows.append(event["row"])
-                shown = ablation_rows({"dense": [], "rows": rows})[1:]
-                table.update(table_bundle(shown, f"cusprun ablate: {len(rows)} rows so far"))
+                table.update(table_bundle(so_far(), f"cusprun ablate: {len(rows)} rows so far"))
 
-        result = session.ablate(
-            ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=on_event
-        )
+        with _failure_shown(table, "ablate", so_far):
+            result = session.ablate(
+                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=on_event
+            )
         record, file = result["record"], result["file"]
         table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:

@@ -57,6 +57,11 @@ class CusprunError(Exception):
         self.code = code
         self.status = status
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines in place of a traceback: a refusal is the user's to fix, not
+        # a bug, and its one line says how.
+        return [f"cusprun: {self}"]
+
 
 # ---- Finding and starting a sidecar --------------------------------------------------------
 

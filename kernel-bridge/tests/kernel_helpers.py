@@ -27,12 +27,16 @@ def kernel_env(**extra: str) -> dict:
     return env
 
 
-def execute(notebook, cwd: Path, env: dict | None = None, timeout: int = 120):
-    """Runs a notebook in a real kernel (as nbconvert --execute does); returns it executed."""
+def execute(
+    notebook, cwd: Path, env: dict | None = None, timeout: int = 120, allow_errors: bool = False
+):
+    """Runs a notebook in a real kernel (as nbconvert --execute does); returns it executed. A
+    failing cell raises CellExecutionError unless `allow_errors` (then every cell runs)."""
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
+        allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd)}},
     )
     client.execute(env=env or kernel_env())
@@ -72,6 +76,11 @@ def check_chart(data: dict) -> None:
     assert marks, "the SVG has no marks"
     # A mark group with drawn children (bars, lines, points, rules).
     assert any(len(list(m)) > 0 for m in marks)
+
+
+def error_lines(cell) -> list[list[str]]:
+    """The traceback lines of each error output of a cell."""
+    return [o.traceback for o in cell.outputs if o.output_type == "error"]
 
 
 def no_errors(notebook) -> None:

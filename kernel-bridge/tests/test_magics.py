@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,6 +22,7 @@ from kernel_helpers import (
     SWEEP,
     chart_outputs,
     check_chart,
+    error_lines,
     execute,
     kernel_env,
     no_errors,
@@ -185,29 +187,137 @@ def test_the_sidecar_named_by_the_environment_is_used(tmp_path):
         sidecar.wait(20)
 
 
-def test_user_mistakes_print_one_line_and_raise_nothing(tmp_path):
+def test_user_mistakes_fail_the_cell_with_one_line(tmp_path):
     mistakes = {
         "%cusprun frobnicate": "cusprun: unknown command 'frobnicate' (known: ",
         "%cusprun model /no/such/model": "cusprun: /no/such/model: no such model",
         "%cusprun corpus /no/such/corpus.yaml": "cusprun: /no/such/corpus.yaml: no such corpus",
         "%cusprun corpus language=/no/de.txt": "cusprun: /no/de.txt: no such corpus file",
-        "%cusprun plan --sigma 1.5": "cusprun: --sigma must lie in [0, 1), got 1.5",
+        "%cusprun plan --sigma 1.5": "cusprun: --sigma must lie strictly between 0 and 1, got 1.5",
+        "%cusprun plan --target-ratio 0": "cusprun: --target-ratio must lie strictly between 0 "
+        "and 1, got 0",
         "%cusprun prune --sigma abc --out x": "cusprun: --sigma must be a number, got 'abc'",
         "%cusprun plan": "cusprun: %cusprun plan: one of the arguments --sigma --target-ratio",
-        "%cusprun sweep --sigma 0.5:0.1:0.1 --eval x": "cusprun: --sigma grid '0.5:0.1:0.1'",
+        "%cusprun sweep --sigma 0.5:0.1:0.1 --eval x": "cusprun: --sigma: '0.5:0.1:0.1' is not a "
+        "range START:STOP:STEP with STEP > 0 and STOP ≥ START",
+        "%cusprun sweep --sigma 0:0.5:0.1 --eval x": "cusprun: --sigma: every value must lie "
+        "strictly between 0 and 1, got 0",
+        "%cusprun sweep --sigma 0.1:0.9:1e-9 --eval x": "cusprun: --sigma: '0.1:0.9:1e-9' makes "
+        "more than 1,000 points, the most a grid may have: take a larger STEP",
         f"%cusprun sweep --sigma 0.1:0.3:0.1 --eval {MC}": "cusprun: no run yet",
         f"%cusprun ablate --target-ratio 0.2 --eval {tmp_path}/none.jsonl": "cusprun: ",
         "%cusprun score": "cusprun: no model: open one first",
         "%cusprun model 'unclosed": "cusprun: cannot read the line",
         "%%cusprun corpus\n{not json": "cusprun: the cell is not valid JSON",
         "%%cusprun score\nx": "cusprun: a %%cusprun cell holds a corpus manifest",
+        # the Python API's refusals (here the sidecar's) read the same in a notebook
+        "cusprun.ipython.session().model('/no/such/model')": "cusprun: /no/such/model: ",
     }
-    notebook = execute(notebook_of("%load_ext cusprun", *mistakes), tmp_path)
-    no_errors(notebook)
+    notebook = execute(
+        notebook_of("%load_ext cusprun\nimport cusprun.ipython", *mistakes),
+        tmp_path,
+        allow_errors=True,
+    )
     for cell, expected in zip(notebook.cells[1:], mistakes.values(), strict=True):
-        text = stream_text(cell)
-        assert text.count("\n") == 1 and text.startswith(expected), (cell.source, text)
-        assert "Traceback" not in text
+        # one error output, its "traceback" the one line; nothing printed, and a job's live
+        # output (shown before the refusal came) says it failed
+        kinds = [o.output_type for o in cell.outputs]
+        assert kinds[-1:] == ["error"] and set(kinds) <= {"error", "display_data"}, cell
+        for output in cell.outputs[:-1]:
+            assert output.data["text/plain"].endswith(": failed (see below)"), cell
+        [[line]] = error_lines(cell)
+        assert "\n" not in line and line.startswith(expected), (cell.source, line)
+
+
+def test_a_failing_magic_fails_its_request_and_what_was_queued_behind_it_is_aborted(tmp_path):
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
+    try:
+        kc.execute_interactive("%load_ext cusprun", timeout=60)
+        # Run All: the next cell is queued before the first one answers.
+        failing = kc.execute("%cusprun plan --sigma 1.5")
+        queued = kc.execute("print('ran')")
+        replies = {}
+        while len(replies) < 2:
+            reply = kc.get_shell_msg(timeout=60)
+            replies[reply["parent_header"]["msg_id"]] = reply["content"]
+        outputs = []
+        while True:
+            message = kc.get_iopub_msg(timeout=60)
+            if message["parent_header"].get("msg_id") == failing:
+                outputs.append(message)
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                if message["parent_header"].get("msg_id") == queued:
+                    break
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+
+    line = "cusprun: --sigma must lie strictly between 0 and 1, got 1.5"
+    assert replies[failing]["status"] == "error"
+    assert replies[failing]["traceback"] == [line]
+    assert replies[queued]["status"] == "aborted"
+    shown = [(m["msg_type"], m["content"]) for m in outputs if m["msg_type"] in ("error", "stream")]
+    assert shown == [
+        (
+            "error",
+            {
+                "ename": "UsageError",
+                "evalue": "--sigma must lie strictly between 0 and 1, got 1.5",
+                "traceback": [line],
+            },
+        )
+    ]
+
+
+def nbconvert_execute(notebook, folder):
+    """`jupyter nbconvert --execute` on the notebook, saved in `folder` (its working folder)."""
+    nbformat.write(notebook, folder / "notebook.ipynb")
+    return subprocess.run(
+        [
+            Path(sys.executable).with_name("jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "notebook.ipynb",
+        ],
+        cwd=folder,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_nbconvert_execute_stops_at_a_failing_magic_and_exits_non_zero(tmp_path):
+    result = nbconvert_execute(
+        notebook_of(
+            "%load_ext cusprun",
+            f"%cusprun model {tmp_path}",
+            "open('the-next-cell-ran', 'w').close()",
+        ),
+        tmp_path,
+    )
+    assert result.returncode != 0
+    # nbclient shows the failing cell, then its error output: the sidecar's one line
+    cell, shown = result.stderr.rsplit("------------------\n", 2)[-2:]
+    assert cell == f"%cusprun model {tmp_path}\n"
+    assert shown.strip() == (
+        f"cusprun: {tmp_path}: the folder holds no model.onnx (nor any other .onnx file)"
+    )
+    assert not (tmp_path / "the-next-cell-ran").exists()
+    assert not (tmp_path / "notebook.nbconvert.ipynb").exists()
+
+
+def test_nbconvert_execute_runs_a_good_notebook(tmp_path):
+    result = nbconvert_execute(
+        notebook_of("%load_ext cusprun", f"%cusprun model {MODEL}", "%cusprun runs"),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    executed = nbformat.read(tmp_path / "notebook.nbconvert.ipynb", as_version=4)
+    no_errors(executed)
+    assert stream_text(executed.cells[1]).startswith("model ")
 
 
 def test_corpus_by_dimensions_and_by_cell_then_runs(tmp_path):
@@ -261,7 +371,7 @@ from IPython.testing.globalipapp import start_ipython
 ip = start_ipython()
 ip.run_line_magic("load_ext", "cusprun")
 ip.run_line_magic("cusprun", "version")
-ip.run_line_magic("cusprun", "nonsense")
+assert not ip.run_cell("%cusprun nonsense").success
 assert "cusprun" in ip.magics_manager.magics["cell"]
 """
     result = subprocess.run(
@@ -285,13 +395,23 @@ def _version() -> str:
 
 
 def test_no_sidecar_starts_until_one_is_needed(tmp_path):
+    # help needs none, and a grid past the bound is refused before any request, at once
     notebook = execute(
         notebook_of(
             "%load_ext cusprun\n%cusprun help",
-            "import cusprun.ipython\nprint(cusprun.ipython._magics.session)",
+            "import time\nstarted = time.monotonic()",
+            f"%cusprun sweep --sigma 0.1:0.9:1e-9 --eval {MC}",
+            "import cusprun.ipython\n"
+            "print(cusprun.ipython._magics.session, time.monotonic() - started < 10)",
         ),
         tmp_path,
+        allow_errors=True,
     )
-    no_errors(notebook)
     assert "usage: %cusprun <command>" in stream_text(notebook.cells[0])
-    assert stream_text(notebook.cells[1]).strip() == "None"
+    assert error_lines(notebook.cells[2]) == [
+        [
+            "cusprun: --sigma: '0.1:0.9:1e-9' makes more than 1,000 points, the most a grid may "
+            "have: take a larger STEP"
+        ]
+    ]
+    assert stream_text(notebook.cells[3]).strip() == "None True"
