@@ -4,4 +4,17 @@ export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
 export { writePrunedModel } from './write';
 export type { WrittenModel } from './write';
-export { compareWithZeroed, defaultTolerance } from './verify';
+export {
+  compareWithZeroed,
+  defaultTolerance,
+  modelLogits,
+  verifyPruned
+} from './verify';
+export type { VerifyOptions } from './verify';
+export {
+  assertWithinBound,
+  compareLogits,
+  defaultBoundUlps,
+  describeComparison
+} from './logit-bound';
+export type { LogitComparison, Logits, LogitType } from './logit-bound';

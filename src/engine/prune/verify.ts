@@ -1,42 +1,42 @@
 /**
  * Checks a pruned model against its definition: on the same token sequences, its logits equal
- * those of the original model with the plan's units zeroed. Returns the largest absolute
- * difference; the caller decides the tolerance (1e-4 for fp32, 2e-3 for fp16 by default).
+ * those of the original model with the plan's units zeroed, within a bound in ulps of the
+ * logits' own float type at each row's largest |logit| (logit-bound.ts, README.md).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelMap } from '../arch/types';
-import { Fetched, ModelSession, RuntimeOptions } from '../capture/runtime';
+import { ModelSession, RuntimeOptions } from '../capture/runtime';
 import { modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
-import { float16BitsToFloat32 } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto } from '../onnx/proto';
+import {
+  compareLogits,
+  LogitComparison,
+  Logits,
+  readLogits
+} from './logit-bound';
 import { UnitPlan } from './plan';
 import { zeroUnits } from './zero';
 
-function floats(logits: Fetched): Float32Array {
-  return logits.data instanceof Float32Array
-    ? logits.data
-    : Float32Array.from(logits.data as Uint16Array, float16BitsToFloat32);
-}
-
-async function logits(
+/** The logits of a model file on each sequence (batch 1, empty KV cache). */
+export async function modelLogits(
   file: string,
   graph: GraphProto,
   sequences: number[][],
-  options: RuntimeOptions
-): Promise<Float32Array[]> {
+  options: RuntimeOptions = {}
+): Promise<Logits[]> {
   const session = await ModelSession.open(file, options);
   try {
     const inputs = modelInputs(graph, file);
-    const out: Float32Array[] = [];
+    const out: Logits[] = [];
     for (const tokens of sequences) {
       const result = await session.run(batchFeeds(inputs, [tokens]), [
         'logits'
       ]);
-      out.push(floats(result.logits));
+      out.push(readLogits(result.logits, file));
     }
     return out;
   } finally {
@@ -44,18 +44,25 @@ async function logits(
   }
 }
 
-export function defaultTolerance(map: ModelMap): number {
-  return map.dtype === 'float32' ? 1e-4 : 2e-3;
+export interface VerifyOptions extends RuntimeOptions {
+  /** The bound in ulps (default: defaultBoundUlps of the logits' type). */
+  boundUlps?: number;
 }
 
-export async function compareWithZeroed(
+/**
+ * Runs the original with the plan's units zeroed and the pruned file on the same sequences and
+ * compares their logits. Never throws for a difference: the caller reads `ok` (or calls
+ * assertWithinBound) and reports `describeComparison`.
+ */
+export async function verifyPruned(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan,
   prunedFile: string,
   sequences: number[][],
-  options: RuntimeOptions = {}
-): Promise<number> {
+  options: VerifyOptions = {}
+): Promise<LogitComparison> {
+  const { boundUlps, ...runtime } = options;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
   try {
     const zeroedFile = path.join(dir, 'model.onnx');
@@ -65,17 +72,36 @@ export async function compareWithZeroed(
     const prunedGraph = pruned.graph;
     pruned.close();
     const [a, b] = await Promise.all([
-      logits(zeroedFile, zeroed.graph as GraphProto, sequences, options),
-      logits(prunedFile, prunedGraph, sequences, options)
+      modelLogits(zeroedFile, zeroed.graph as GraphProto, sequences, runtime),
+      modelLogits(prunedFile, prunedGraph, sequences, runtime)
     ]);
-    let worst = 0;
-    a.forEach((values, i) => {
-      values.forEach((v, k) => {
-        worst = Math.max(worst, Math.abs(v - b[i][k]));
-      });
-    });
-    return worst;
+    return compareLogits(a, b, prunedFile, boundUlps);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** @deprecated the fixed tolerance the prune job still reads; use verifyPruned's bound. */
+export function defaultTolerance(map: ModelMap): number {
+  return map.dtype === 'float32' ? 1e-4 : 2e-3;
+}
+
+/** @deprecated the largest absolute difference alone; use verifyPruned. */
+export async function compareWithZeroed(
+  model: OnnxModel,
+  map: ModelMap,
+  plan: UnitPlan,
+  prunedFile: string,
+  sequences: number[][],
+  options: RuntimeOptions = {}
+): Promise<number> {
+  const comparison = await verifyPruned(
+    model,
+    map,
+    plan,
+    prunedFile,
+    sequences,
+    options
+  );
+  return comparison.maxAbsDiff;
 }
