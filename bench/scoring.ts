@@ -291,7 +291,7 @@ async function prepare(work: string, setup: Setup): Promise<Prepared> {
   const pruned: Prepared['pruned'] = [];
   for (const target of TARGETS) {
     const uniform = uniformPlan(map, target);
-    const written = writePrunedModel(
+    const written = await writePrunedModel(
       model,
       uniform.plan,
       path.join(work, `pruned-${Math.round(target * 100)}`)

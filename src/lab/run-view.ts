@@ -31,7 +31,7 @@ import { SWEEP_MIME_TYPE, SweepSubset, SweepView } from './sweep-model';
 import { SweepRenderer } from './sweep-widget';
 import { ICusprunSettings } from './tokens';
 
-/** The sidecar's name of a plan's relevance histograms (src/sidecar/commands/experiment.ts). */
+/** The sidecar's name of a plan's relevance histograms (src/sidecar/format/experiment.ts). */
 const HISTOGRAM_CHART = 'relevance-histogram';
 
 /** Milliseconds of slider rest before the histogram is asked again (the bars follow at once). */

@@ -193,6 +193,7 @@ export const JOB_TYPES = [
   'score',
   'plan',
   'prune',
+  'verify',
   'eval',
   'sweep',
   'ablate'
@@ -233,6 +234,17 @@ export interface PruneRequest extends PlanQuery {
   overwrite?: boolean;
 }
 
+/** Checks a folder prune wrote against the model it was pruned from (`cusprun verify`). */
+export interface VerifyRequest {
+  type: 'verify';
+  /** When given, the job's events go to this run's log. */
+  run?: string;
+  /** The pruned folder: relative to the sidecar's working folder, or absolute. */
+  pruned: string;
+  /** The original model, if it moved since it was pruned. */
+  model?: string;
+}
+
 export interface EvalRequest extends EvalOptions {
   type: 'eval';
   /** When given, the job's events go to this run's log. */
@@ -265,6 +277,7 @@ export type JobRequest =
   | ScoreRequest
   | PlanRequest
   | PruneRequest
+  | VerifyRequest
   | EvalRequest
   | SweepRequest
   | AblateRequest;
@@ -403,6 +416,12 @@ export interface PruneResult {
   maxAbsDiff: number;
 }
 
+/** The pruned model's largest logit difference to the original with its units zeroed. */
+export interface Verification {
+  maxAbsDiff: number;
+  tolerance: number;
+}
+
 export interface RecordResult<T> {
   /** Where the record is kept, relative to the run folder. */
   file: string;
@@ -413,6 +432,7 @@ export type JobResult =
   | ScoreResult
   | PlanResult
   | PruneResult
+  | Verification
   | { models: ModelEvaluation[] }
   | RecordResult<SweepRecord>
   | RecordResult<AblationRecord>;

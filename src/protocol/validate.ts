@@ -20,6 +20,7 @@ import {
   RanksQuery,
   PlanRequest,
   PruneRequest,
+  VerifyRequest,
   RegisterCorpusRequest,
   RequestError,
   ScoreRequest,
@@ -208,6 +209,15 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     out: f.string('out', true),
     overwrite: f.boolean('overwrite')
   }),
+  verify: (f): VerifyRequest => {
+    const run = f.string('run');
+    return {
+      type: 'verify',
+      run: run === undefined ? undefined : checkRunId(run),
+      pruned: f.string('pruned', true),
+      model: f.string('model')
+    };
+  },
   eval: (f): EvalRequest => {
     const run = f.string('run');
     return {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { runtimeVersion } from '../engine/capture/runtime';
 import { CusprunError } from '../engine/errors';
 import type { RunRecord } from '../protocol';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../engine/output';
 
 export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';

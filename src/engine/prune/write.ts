@@ -2,15 +2,15 @@
  * Writes a pruned model folder: the pruned ONNX model (external data when the source had it),
  * the tokenizer files, and a config.json that says what changed. The folder is assembled under
  * a temporary name beside the target and renamed into place, so a crash never leaves half a
- * model, and an existing output is replaced only when the caller says so.
+ * model; an existing output is replaced only if cusprun wrote it and the caller allows it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../arch/map';
 import { readModelConfig } from '../arch/inspect';
 import { ModelMap } from '../arch/types';
-import { CusprunError } from '../errors';
 import { OnnxModel } from '../onnx/model';
+import { OutputGuard, writeOutputFolder } from '../output';
 import { UnitPlan } from './plan';
 import { pruneModel } from './structural';
 import { removedParams, unitsByLayer } from './units';
@@ -103,73 +103,53 @@ function prunedConfig(
   return out;
 }
 
-export function writePrunedModel(
+/**
+ * Writes the pruned model folder `outDir` whole (see output/guard.ts for what it may replace).
+ * `finish` completes the staged folder before it takes its place (checks the model, adds
+ * files); if it throws, nothing is left behind.
+ */
+export async function writePrunedModel(
   model: OnnxModel,
   plan: UnitPlan,
   outDir: string,
   options: {
-    overwrite?: boolean;
-    /** More files for the folder (name → contents), written before it is swapped in. */
-    extraFiles?: Record<string, string>;
+    guard?: OutputGuard;
+    finish?: (staging: string) => Promise<void>;
   } = {}
-): WrittenModel {
-  const target = path.resolve(outDir);
-  if (target === model.dir) {
-    throw new CusprunError(
-      'would-overwrite',
-      "is the input model's own folder; choose another output folder",
-      outDir
-    );
-  }
-  if (
-    fs.existsSync(target) &&
-    fs.readdirSync(target).length > 0 &&
-    !options.overwrite
-  ) {
-    throw new CusprunError(
-      'would-overwrite',
-      'already exists and is not empty; choose another folder or allow overwriting',
-      outDir
-    );
-  }
+): Promise<WrittenModel> {
   const config = readModelConfig(model.file);
   const map = mapModel(model, { config });
-  const staging = `${target}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(staging, { recursive: true });
-  try {
-    const file = path.join(staging, 'model.onnx');
-    model.save(file, {}, pruneModel(model, map, plan));
-    for (const name of KEPT_FILES) {
-      const from = path.join(model.dir, name);
-      if (fs.existsSync(from)) {
-        fs.copyFileSync(from, path.join(staging, name));
+  const inputs = [model.file, ...model.externalDataFiles()].map(file => ({
+    path: file,
+    what: 'the input model'
+  }));
+  const dir = await writeOutputFolder(
+    outDir,
+    async staging => {
+      const file = path.join(staging, 'model.onnx');
+      model.save(file, {}, pruneModel(model, map, plan));
+      for (const name of KEPT_FILES) {
+        const from = path.join(model.dir, name);
+        if (fs.existsSync(from)) {
+          fs.copyFileSync(from, path.join(staging, name));
+        }
       }
+      const json = JSON.stringify(
+        prunedConfig(config as Record<string, unknown>, map, plan, model.file),
+        null,
+        2
+      );
+      fs.writeFileSync(path.join(staging, 'config.json'), `${json}\n`);
+      await options.finish?.(staging);
+    },
+    {
+      ...options.guard,
+      protect: [...inputs, ...(options.guard?.protect ?? [])]
     }
-    const json = JSON.stringify(
-      prunedConfig(config as Record<string, unknown>, map, plan, model.file),
-      null,
-      2
-    );
-    fs.writeFileSync(path.join(staging, 'config.json'), `${json}\n`);
-    for (const [name, contents] of Object.entries(options.extraFiles ?? {})) {
-      fs.writeFileSync(path.join(staging, name), contents);
-    }
-    // Swap folders so that the old output, if any, goes only once the new one is in place.
-    const previous = fs.existsSync(target) ? `${staging}.previous` : undefined;
-    if (previous) {
-      fs.renameSync(target, previous);
-    }
-    fs.renameSync(staging, target);
-    if (previous) {
-      fs.rmSync(previous, { recursive: true, force: true });
-    }
-  } catch (error) {
-    fs.rmSync(staging, { recursive: true, force: true });
-    throw error;
-  }
-  const file = path.join(target, 'model.onnx');
+  );
+  const file = path.join(dir, 'model.onnx');
   return {
-    dir: target,
+    dir,
     file,
     removedParams: removedParams(map, plan),
     prunableParamsBefore: map.prunableParams,

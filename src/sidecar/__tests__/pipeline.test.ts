@@ -193,7 +193,9 @@ describe('cusprun score, plan and prune', () => {
       out
     );
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/already exists and is not empty/);
+    expect(result.stderr).toBe(
+      `cusprun: ${out}: holds files cusprun did not write (keep.txt); choose a new folder\n`
+    );
     expect(fs.readdirSync(out)).toEqual(['keep.txt']);
   });
 });

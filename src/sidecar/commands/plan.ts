@@ -1,33 +1,38 @@
-/** `cusprun plan`: the expert's plan as a table, or as JSON for scripts and `cusprun prune`. */
-import { ExpertPlan } from '../../engine/select';
-import { formatTable } from './table';
+import { formatPlan } from '../format/plan';
+import { planCharts, writeCharts } from '../format/experiment';
+import { runPlanJob } from '../jobs/plan';
+import { positionalCount } from './args';
+import { defineCommand } from './command';
+import { PLAN_OPTIONS, planOptions } from './shared-options';
 
-const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
-const count = (n: number) => n.toLocaleString('en-US');
-
-export function formatPlan(plan: ExpertPlan): string {
-  const rows = [
-    ['layer', 'ffn pruned', 'ffn kept', 'groups pruned', 'groups kept'],
-    ...plan.layers.map(l => [
-      String(l.index),
-      String(l.ffn.pruned.length),
-      `${l.ffn.width - l.ffn.pruned.length}/${l.ffn.width}`,
-      String(l.attention.prunedGroups.length),
-      `${l.attention.groups - l.attention.prunedGroups.length}/${l.attention.groups}`
-    ])
-  ];
-  const table = formatTable(rows);
-  const target =
-    plan.targetRatio !== undefined
-      ? ` (solved for a target of ${percent(plan.targetRatio)})`
-      : '';
-  return [
-    `dimensions   ${plan.dimensions.join(' ∩ ')}${plan.q < 1 ? ` (relaxed, q = ${plan.q})` : ' (strict)'}`,
-    `sigma        ${plan.sigma.toFixed(6)}${target}`,
-    `ratio        ${percent(plan.ratio)} of prunable parameters (${count(plan.removedParams)} of ${count(plan.prunableParams)}), ${percent(plan.wholeModelRatio)} of the whole model`,
-    `guards       min_keep ${plan.minKeep}, widths rounded to multiples of ${plan.multipleOf}`,
-    '',
-    table,
-    ''
-  ].join('\n');
-}
+export default defineCommand({
+  name: 'plan',
+  synopsis: 'plan --run RUN_DIR (--sigma S | --target-ratio R) [options]',
+  summary: 'the units an expert on the requested dimensions loses, per layer',
+  options: {
+    ...PLAN_OPTIONS,
+    json: { type: 'boolean', help: 'print the plan as JSON' },
+    charts: {
+      type: 'string',
+      value: 'DIR',
+      help: 'write its charts there (Vega-Lite + SVG)'
+    }
+  },
+  run: async ({ values, positionals }) => {
+    positionalCount(
+      'plan',
+      positionals,
+      { min: 0, max: 0 },
+      'no positional arguments'
+    );
+    const view = runPlanJob(planOptions(values));
+    const charts = values.charts
+      ? await writeCharts(values.charts, planCharts(view))
+      : [];
+    // --json keeps stdout pure JSON for scripts; the chart files are listed on stderr.
+    charts.forEach(c => process.stderr.write(`wrote ${c}\n`));
+    return values.json
+      ? `${JSON.stringify(view.plan, null, 2)}\n`
+      : formatPlan(view.plan);
+  }
+});

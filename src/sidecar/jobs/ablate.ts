@@ -9,7 +9,7 @@ import {
   runAblation
 } from '../../engine/experiment';
 import { PlanOptions } from '../../engine/select';
-import { writeFileAtomic } from '../atomic';
+import { writeFileAtomic } from '../../engine/output';
 import { ExperimentJob, openExperiment } from './experiment';
 import { readDimensionRanks, requestedDimensions } from './plan';
 import { EvalSetRecord, evalSetRecords, stampName } from './sweep';

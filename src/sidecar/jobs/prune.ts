@@ -1,144 +1,234 @@
 /**
  * The prune job: plan from the run's scores, write the pruned model folder, and check it against
- * the original with the same units zeroed on a few of the run's documents. A difference past
- * the tolerance fails the job loudly (the written model stays, for inspection); the result is
- * recorded in the run either way.
+ * the original with the same units zeroed on a few of the run's documents before it takes its
+ * place (a model that fails the check is never left behind). The folder carries what `cusprun
+ * verify` needs to check it again on its own: the plan, the original's identity and the token
+ * sequences it was checked on.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
+import { ModelMap } from '../../engine/arch/types';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
-import { CusprunError } from '../../engine/errors';
+import { aboutFile, CusprunError } from '../../engine/errors';
 import { OnnxModel } from '../../engine/onnx/model';
+import { ProtectedPlace } from '../../engine/output';
 import {
   compareWithZeroed,
   defaultTolerance,
+  UnitPlan,
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
+import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../engine/select';
-import { ModelMap } from '../../engine/arch/types';
-import { readRun, RunRecord, writeRun } from '../run-folder';
+import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
 import { PlanJob, planWithMap } from './plan';
 
 export interface PruneJob extends PlanJob {
   out: string;
   overwrite?: boolean;
+  /** Places the output must not replace or hold, besides the model, run and corpus. */
+  protect?: ProtectedPlace[];
   /** Documents (at most this many tokens each) to compare the pruned model on. */
   verifyDocuments?: number;
   verifyTokens?: number;
 }
 
-/** The plan a pruned folder was made with, kept beside the model for `cusprun verify`. */
+/** What a pruned folder says about itself, for `cusprun verify`. */
 export const PLAN_FILE = 'cusprun-plan.json';
+
+export interface PrunedFolderRecord {
+  format: 'cusprun-pruned';
+  version: 1;
+  created: string;
+  cusprun: string;
+  /** The model it was pruned from (SHA-256 as the run records it) and the run it was planned on. */
+  source: { model: string; sha256: string; run: string };
+  plan: ExpertPlan;
+  /** Token sequences of the run's documents the model is checked on. */
+  sequences: number[][];
+}
+
+export interface Verification {
+  maxAbsDiff: number;
+  tolerance: number;
+}
 
 /** The first few of the run's documents, shortened: what a pruned model is checked on. */
 function verificationSequences(
   record: RunRecord,
   model: OnnxModel,
   map: ModelMap,
-  options: { verifyDocuments?: number; verifyTokens?: number }
+  job: PruneJob
 ): number[][] {
   const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
     vocab: map.vocab
   });
   return corpus.dimensions
     .flatMap(d => d.documents)
-    .slice(0, options.verifyDocuments ?? 4)
-    .map(d => d.tokens.slice(0, options.verifyTokens ?? 64));
+    .slice(0, job.verifyDocuments ?? 4)
+    .map(d => d.tokens.slice(0, job.verifyTokens ?? 64));
 }
 
-function checkDifference(
-  maxAbsDiff: number,
+/** Compares `prunedFile` with the original with the plan's units zeroed; throws past the bound. */
+async function checkPruned(
+  model: OnnxModel,
   map: ModelMap,
-  file: string
-): void {
+  units: UnitPlan,
+  prunedFile: string,
+  sequences: number[][],
+  subject: string
+): Promise<Verification> {
+  const maxAbsDiff = await compareWithZeroed(
+    model,
+    map,
+    units,
+    prunedFile,
+    sequences
+  );
   const tolerance = defaultTolerance(map);
   if (!(maxAbsDiff <= tolerance)) {
     throw new CusprunError(
       'unsupported',
       `the pruned model differs from the original with the same units zeroed by ${maxAbsDiff} (tolerance ${tolerance}); please report this export`,
-      file
+      subject
     );
   }
+  return { maxAbsDiff, tolerance };
 }
 
-export async function runPruneJob(
-  job: PruneJob
-): Promise<{ plan: ExpertPlan; written: WrittenModel; maxAbsDiff: number }> {
+export async function runPruneJob(job: PruneJob): Promise<{
+  plan: ExpertPlan;
+  written: WrittenModel;
+  verification: Verification;
+}> {
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
     const map = mapModel(model, { config: readModelConfig(model.file) });
     const plan = planWithMap(job, record, map);
     const units = unitPlanOf(plan);
-    const written = writePrunedModel(model, units, job.out, {
-      overwrite: job.overwrite
+    const folder: PrunedFolderRecord = {
+      format: 'cusprun-pruned',
+      version: 1,
+      created: new Date().toISOString(),
+      cusprun: cusprunVersion(),
+      source: {
+        model: model.file,
+        sha256: record.model.sha256,
+        run: path.resolve(job.run)
+      },
+      plan,
+      sequences: verificationSequences(record, model, map, job)
+    };
+    let verification: Verification | undefined;
+    const written = await writePrunedModel(model, units, job.out, {
+      guard: {
+        overwrite: job.overwrite,
+        protect: [
+          { path: job.run, what: 'the run folder' },
+          { path: record.corpus.manifest, what: 'the corpus manifest' },
+          ...(job.protect ?? [])
+        ]
+      },
+      finish: async staging => {
+        verification = await checkPruned(
+          model,
+          map,
+          units,
+          path.join(staging, 'model.onnx'),
+          folder.sequences,
+          job.out
+        );
+        fs.writeFileSync(
+          path.join(staging, PLAN_FILE),
+          `${JSON.stringify(folder, null, 1)}\n`
+        );
+      }
     });
-    const corpus = loadCorpus(
-      record.corpus.manifest,
-      loadTokenizer(model.dir),
-      { vocab: map.vocab }
-    );
-    const sequences = corpus.dimensions
-      .flatMap(d => d.documents)
-      .slice(0, job.verifyDocuments ?? 4)
-      .map(d => d.tokens.slice(0, job.verifyTokens ?? 64));
-    const maxAbsDiff = await compareWithZeroed(
-      model,
-      map,
-      units,
-      written.file,
-      sequences
-    );
     const { layers: _layers, ...summary } = plan;
     record.prunes.push({
       out: written.dir,
-      at: new Date().toISOString(),
+      at: folder.created,
       plan: summary,
       bytesBefore: written.bytesBefore,
       bytesAfter: written.bytesAfter,
-      maxAbsDiff
+      maxAbsDiff: verification!.maxAbsDiff
     });
     writeRun(job.run, record);
-    checkDifference(maxAbsDiff, map, written.file);
-    return { plan, written, maxAbsDiff };
+    return { plan, written, verification: verification! };
   } finally {
     model.close();
   }
 }
 
-/** `cusprun verify`: checks a pruned folder written by `prune` against its run's original. */
-export async function runVerifyJob(job: {
-  pruned: string;
-  run: string;
-  verifyDocuments?: number;
-  verifyTokens?: number;
-}): Promise<{ maxAbsDiff: number; tolerance: number }> {
-  const planFile = path.join(path.resolve(job.pruned), PLAN_FILE);
-  if (!fs.existsSync(planFile)) {
+function readPrunedFolder(dir: string): PrunedFolderRecord {
+  const file = path.join(path.resolve(dir), PLAN_FILE);
+  if (!fs.existsSync(file)) {
     throw new CusprunError(
       'not-found',
-      `not a folder written by 'cusprun prune' (no ${PLAN_FILE})`,
-      job.pruned
+      fs.existsSync(dir)
+        ? `not a folder written by 'cusprun prune' (no ${PLAN_FILE})`
+        : 'no such folder; name a folder written by cusprun prune',
+      dir
     );
   }
-  const plan = JSON.parse(fs.readFileSync(planFile, 'utf8')) as ExpertPlan;
-  const record = readRun(job.run);
-  const model = OnnxModel.load(record.model.file);
+  const folder = aboutFile(file, () =>
+    JSON.parse(fs.readFileSync(file, 'utf8'))
+  ) as PrunedFolderRecord;
+  if (folder.format !== 'cusprun-pruned' || !Array.isArray(folder.sequences)) {
+    throw new CusprunError(
+      'bad-argument',
+      `not a plan written by 'cusprun prune' (format '${folder.format}')`,
+      file
+    );
+  }
+  return folder;
+}
+
+/** The model a folder was pruned from: where it was, or where the user says it is now. */
+function openSource(folder: PrunedFolderRecord, given?: string): OnnxModel {
+  const file = given ?? folder.source.model;
+  if (!given && !fs.existsSync(file)) {
+    throw new CusprunError(
+      'not-found',
+      'the model this folder was pruned from is not there any more; name it with --model',
+      file
+    );
+  }
+  const model = OnnxModel.load(file);
+  if (modelIdentity(model).sha256 !== folder.source.sha256) {
+    model.close();
+    throw new CusprunError(
+      'bad-argument',
+      `is not the model this folder was pruned from (its SHA-256 differs from ${folder.source.sha256.slice(0, 12)}…); name the original with --model`,
+      file
+    );
+  }
+  return model;
+}
+
+/** `cusprun verify`: checks a folder `prune` wrote against the model it was pruned from. */
+export async function runVerifyJob(job: {
+  pruned: string;
+  /** The original model, when it has moved since (default: where it was pruned from). */
+  model?: string;
+}): Promise<Verification> {
+  const folder = readPrunedFolder(job.pruned);
+  const model = openSource(folder, job.model);
   try {
     const map = mapModel(model, { config: readModelConfig(model.file) });
     const pruned = path.join(path.resolve(job.pruned), 'model.onnx');
-    const maxAbsDiff = await compareWithZeroed(
+    return await checkPruned(
       model,
       map,
-      unitPlanOf(plan),
+      unitPlanOf(folder.plan),
       pruned,
-      verificationSequences(record, model, map, job)
+      folder.sequences,
+      pruned
     );
-    checkDifference(maxAbsDiff, map, pruned);
-    return { maxAbsDiff, tolerance: defaultTolerance(map) };
   } finally {
     model.close();
   }

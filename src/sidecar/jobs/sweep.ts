@@ -13,7 +13,7 @@ import {
 } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
 import { PlanOptions } from '../../engine/select';
-import { writeFileAtomic } from '../atomic';
+import { writeFileAtomic } from '../../engine/output';
 import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
 import { expertOf, SIGMA_CURVE } from './plan';
 

@@ -1,9 +1,10 @@
 /**
- * How the sidecar answers a refusal: a RequestError or a CusprunError is the user's to fix and
- * becomes its status and one-line message; anything else is a bug, logged whole to stderr and
- * answered as an internal error.
+ * How the sidecar answers a refusal: a RequestError, a CusprunError or a file system error the
+ * user can cause (missing, read-only, full disk) is the user's to fix and becomes its status and
+ * one-line message; anything else is a bug, logged whole to stderr and answered as an internal
+ * error.
  */
-import { CusprunErrorCode, isCusprunError } from '../../engine/errors';
+import { CusprunErrorCode, userError } from '../../engine/errors';
 import { ErrorBody, RequestError } from '../../protocol';
 
 const STATUS_OF: Record<CusprunErrorCode, number> = {
@@ -15,7 +16,9 @@ const STATUS_OF: Record<CusprunErrorCode, number> = {
   'external-data': 400,
   unsupported: 400,
   unmappable: 400,
-  'bad-argument': 400
+  'bad-argument': 400,
+  'not-writable': 403,
+  'no-space': 400
 };
 
 export function describeError(
@@ -29,10 +32,11 @@ export function describeError(
       error: { code: error.code, message: error.message }
     };
   }
-  if (isCusprunError(error)) {
+  const mistake = userError(error);
+  if (mistake) {
     return {
-      status: STATUS_OF[error.code],
-      error: { code: error.code, message: error.message }
+      status: STATUS_OF[mistake.code],
+      error: { code: mistake.code, message: mistake.message }
     };
   }
   process.stderr.write(

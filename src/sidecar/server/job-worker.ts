@@ -11,7 +11,7 @@ import {
   Worker,
   workerData
 } from 'node:worker_threads';
-import { CusprunError, CusprunErrorCode } from '../../engine/errors';
+import { CusprunError, CusprunErrorCode, userError } from '../../engine/errors';
 import { ScoreProgress } from '../../engine/score';
 import { JobRequest, JobResult, RequestError } from '../../protocol';
 import { RunStore } from '../run-store';
@@ -40,8 +40,9 @@ type ToWorker = { kind: 'cancel' } | { kind: 'listening'; value: boolean };
 class WorkerCancelled extends Error {}
 
 function errorData(error: unknown): ErrorData {
-  if (error instanceof CusprunError) {
-    return { kind: 'cusprun', code: error.code, message: error.message };
+  const mistake = userError(error);
+  if (mistake) {
+    return { kind: 'cusprun', code: mistake.code, message: mistake.message };
   }
   if (error instanceof RequestError) {
     return {

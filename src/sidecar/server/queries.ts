@@ -37,7 +37,7 @@ import {
   HISTOGRAM_CHART,
   planCharts,
   sweepCharts
-} from '../commands/experiment';
+} from '../format/experiment';
 import { AblationRecord, ABLATIONS_DIR } from '../jobs/ablate';
 import {
   PlanView,

@@ -18,7 +18,7 @@ import {
 import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
 import { runPlanJob } from '../jobs/plan';
-import { runPruneJob } from '../jobs/prune';
+import { runPruneJob, runVerifyJob } from '../jobs/prune';
 import { runScoreJob } from '../jobs/score';
 import { runSweepJob } from '../jobs/sweep';
 import { readRun } from '../run-folder';
@@ -137,7 +137,8 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
           const result = await runPruneJob({
             ...options,
             out: target,
-            run: dir
+            run: dir,
+            protect: [{ path: store.root, what: 'the run store' }]
           });
           const { layers: _layers, ...plan } = result.plan;
           return {
@@ -145,9 +146,18 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
             out: result.written.dir,
             bytesBefore: result.written.bytesBefore,
             bytesAfter: result.written.bytesAfter,
-            maxAbsDiff: result.maxAbsDiff
+            maxAbsDiff: result.verification.maxAbsDiff
           };
         }
+      };
+    }
+    case 'verify': {
+      const pruned = path.resolve(request.pruned);
+      const model = request.model && resolveModelFile(request.model);
+      return {
+        keys: [pruned, ...(model ? [model] : [])],
+        cancellable: false,
+        execute: () => runVerifyJob({ pruned, model })
       };
     }
     case 'eval': {

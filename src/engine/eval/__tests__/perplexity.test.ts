@@ -165,7 +165,7 @@ describe('a model pruned in memory', () => {
         expect(writes()).toEqual([]);
         expect(snapshot(path.dirname(source))).toEqual(before);
         expect(snapshot(tmp)).toEqual(tmpBefore);
-        writePrunedModel(model, plan, out);
+        await writePrunedModel(model, plan, out);
         expect(writes().length).toBeGreaterThan(0);
       } finally {
         spies.forEach(spy => spy.mockRestore());

@@ -19,7 +19,7 @@ afterAll(() => {
 });
 
 describe('writing a pruned model folder', () => {
-  it('writes the model with external data, the tokenizer files and an updated config', () => {
+  it('writes the model with external data, the tokenizer files and an updated config', async () => {
     const source = fixture('llama', 'external');
     const model = OnnxModel.load(source);
     const out = path.join(tmp, 'llama-expert');
@@ -31,7 +31,7 @@ describe('writing a pruned model folder', () => {
       }))
     };
     try {
-      const written = writePrunedModel(model, plan, out);
+      const written = await writePrunedModel(model, plan, out);
       expect(written.bytesAfter).toBeLessThan(written.bytesBefore);
       expect(written.removedParams).toBeGreaterThan(0);
     } finally {
@@ -39,6 +39,7 @@ describe('writing a pruned model folder', () => {
     }
     expect(fs.readdirSync(out).sort()).toEqual(
       [
+        '.cusprun-outputs.json',
         'config.json',
         'model.onnx',
         'model.onnx_data',
@@ -61,11 +62,11 @@ describe('writing a pruned model folder', () => {
     );
   });
 
-  it('keeps the standard fields when widths differ per layer, and lists them', () => {
+  it('keeps the standard fields when widths differ per layer, and lists them', async () => {
     const model = OnnxModel.load(fixture('qwen2', 'torchscript'));
     const out = path.join(tmp, 'qwen2-uneven');
     try {
-      writePrunedModel(
+      await writePrunedModel(
         model,
         { layers: [{ index: 0, ffn: [5], attention: [] }] },
         out
@@ -83,29 +84,63 @@ describe('writing a pruned model folder', () => {
     ).toEqual([71, 72]);
   });
 
-  it('refuses to write into a non-empty folder unless told to, and never into the input folder', () => {
+  it('replaces only a folder it wrote, and only when told to; never the input folder', async () => {
     const source = fixture('gpt2', 'torchscript');
     const model = OnnxModel.load(source);
     const out = path.join(tmp, 'occupied');
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'notes.txt'), 'keep me');
     const plan = { layers: [{ index: 0, ffn: [1], attention: [] }] };
+    const input = path.dirname(source);
     try {
-      expect(() => writePrunedModel(model, plan, out)).toThrow(
-        /already exists and is not empty/
+      await expect(
+        writePrunedModel(model, plan, out, { guard: { overwrite: true } })
+      ).rejects.toThrow(
+        `${out}: holds files cusprun did not write (notes.txt); choose a new folder`
       );
       expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe(
         'keep me'
       );
-      expect(() =>
-        writePrunedModel(model, plan, path.dirname(source), { overwrite: true })
-      ).toThrow(/the input model's own folder/);
-      writePrunedModel(model, plan, out, { overwrite: true });
+      await expect(
+        writePrunedModel(model, plan, input, { guard: { overwrite: true } })
+      ).rejects.toThrow(`${input}: holds the input model (model.onnx)`);
+      const mine = path.join(tmp, 'mine');
+      await writePrunedModel(model, plan, mine);
+      await expect(writePrunedModel(model, plan, mine)).rejects.toThrow(
+        'holds an earlier output of cusprun; allow overwriting (--overwrite) to replace it'
+      );
+      await writePrunedModel(model, plan, mine, { guard: { overwrite: true } });
+      expect(inspectModel(mine).layers[0].ffn.width).toBe(79);
     } finally {
       model.close();
     }
-    expect(fs.existsSync(path.join(out, 'notes.txt'))).toBe(false);
-    expect(inspectModel(out).layers[0].ffn.width).toBe(79);
-    expect(fs.readdirSync(tmp).filter(f => f.includes('.tmp-'))).toEqual([]);
+    expect(fs.readdirSync(tmp).filter(f => f.includes('.cusprun-'))).toEqual(
+      []
+    );
+  });
+
+  it('leaves nothing behind when the staged folder is refused', async () => {
+    const model = OnnxModel.load(fixture('llama', 'external'));
+    const out = path.join(tmp, 'refused');
+    try {
+      await expect(
+        writePrunedModel(
+          model,
+          { layers: [{ index: 0, ffn: [1], attention: [] }] },
+          out,
+          {
+            finish: async () => {
+              throw new Error('the check failed');
+            }
+          }
+        )
+      ).rejects.toThrow('the check failed');
+    } finally {
+      model.close();
+    }
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.readdirSync(tmp).filter(f => f.includes('.cusprun-'))).toEqual(
+      []
+    );
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '../../engine/charts';
 import { renderSvg } from '../../engine/charts/svg';
 import { EvalMetric } from '../../engine/experiment';
-import { writeFileAtomic } from '../atomic';
+import { OutputGuard, writeOutputFile } from '../../engine/output';
 import { AblationRecord } from '../jobs/ablate';
 import { ModelEvaluation } from '../jobs/eval';
 import { PlanView } from '../jobs/plan';
@@ -212,19 +212,22 @@ export function ablationCharts(
 }
 
 /** Writes NAME.vl.json and NAME.svg for each chart; returns the SVG paths. */
+/** Writes each chart as `NAME.vl.json` and `NAME.svg` in `dir`; returns the SVG files. */
 export async function writeCharts(
   dir: string,
-  charts: Record<string, VegaLiteSpec>
+  charts: Record<string, VegaLiteSpec>,
+  guard?: OutputGuard
 ): Promise<string[]> {
   const written: string[] = [];
   for (const [name, spec] of Object.entries(charts)) {
     const svg = await renderSvg(spec);
-    writeFileAtomic(
+    writeOutputFile(
       path.join(dir, `${name}.vl.json`),
-      `${JSON.stringify(spec, null, 1)}\n`
+      `${JSON.stringify(spec, null, 1)}\n`,
+      guard
     );
     const file = path.join(dir, `${name}.svg`);
-    writeFileAtomic(file, svg);
+    writeOutputFile(file, svg, guard);
     written.push(file);
   }
   return written;

@@ -1,0 +1,63 @@
+import {
+  ablationCharts,
+  ablationCsv,
+  ablationTable,
+  writeCharts
+} from '../format/experiment';
+import { progressLines } from '../format/progress';
+import { runAblateJob } from '../jobs/ablate';
+import { numberValue, positionalCount, requiredValue } from './args';
+import { defineCommand } from './command';
+import { writeRequested, wroteLines } from './outputs';
+import {
+  EVAL_OPTIONS,
+  evalOptions,
+  PLAN_OPTIONS,
+  planOptions
+} from './shared-options';
+
+const { sigma: _sigma, ...ABLATE_PLAN_OPTIONS } = PLAN_OPTIONS;
+
+export default defineCommand({
+  name: 'ablate',
+  synopsis: 'ablate --run RUN_DIR --target-ratio R --eval SET ... [options]',
+  summary:
+    'an expert on each non-empty subset of the dimensions (7 for three) at the same ratio, σ\nsolved per subset, evaluated side by side; kept in the run folder (ablations/)',
+  options: {
+    ...ABLATE_PLAN_OPTIONS,
+    ...EVAL_OPTIONS,
+    charts: {
+      type: 'string',
+      value: 'DIR',
+      help: 'write its charts there (Vega-Lite + SVG)'
+    }
+  },
+  hints: {
+    sigma: 'ablate solves σ per subset: give --target-ratio, not --sigma'
+  },
+  run: async ({ values, positionals }) => {
+    positionalCount(
+      'ablate',
+      positionals,
+      { min: 0, max: 0 },
+      'no positional arguments'
+    );
+    const progress = progressLines(process.stderr);
+    const { record, file } = await runAblateJob({
+      ...planOptions(values),
+      ...evalOptions(values),
+      targetRatio: numberValue(
+        'target-ratio',
+        requiredValue('target-ratio', values['target-ratio'], 'R')
+      ) as number,
+      onRow: r =>
+        progress(
+          `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${r.sigma?.toFixed(4)}, ratio ${(100 * (r.ratio ?? 0)).toFixed(2)}%`}${r.cached ? ', from cache' : ''}`
+        )
+    });
+    const charts = values.charts
+      ? await writeCharts(values.charts, ablationCharts(record))
+      : [];
+    return `${ablationTable(record)}\nkept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => ablationCsv(record))}`;
+  }
+});

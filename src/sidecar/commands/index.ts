@@ -1,0 +1,24 @@
+/** Every `cusprun` command, in the order the help lists them. */
+import ablate from './ablate';
+import evalCommand from './eval';
+import inspect from './inspect';
+import plan from './plan';
+import prune from './prune';
+import score from './score';
+import serve from './serve';
+import sweep from './sweep';
+import verify from './verify';
+
+export const COMMANDS = [
+  inspect,
+  score,
+  plan,
+  prune,
+  verify,
+  evalCommand,
+  sweep,
+  ablate,
+  serve
+];
+export { UsageError } from './args';
+export type { Command } from './command';

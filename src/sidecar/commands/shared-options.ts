@@ -1,0 +1,96 @@
+/** Option groups several commands share (planning an expert, evaluating models), and readers. */
+import {
+  numberValue,
+  OptionSpecs,
+  requiredValue,
+  UsageError,
+  Values
+} from './args';
+
+export const PLAN_OPTIONS = {
+  run: {
+    type: 'string',
+    value: 'RUN_DIR',
+    help: "the run folder ('cusprun score' made it)"
+  },
+  sigma: {
+    type: 'string',
+    value: 'S',
+    help: 'σ in (0, 1): the fraction of units irrelevant to each document'
+  },
+  'target-ratio': {
+    type: 'string',
+    value: 'R',
+    help: 'solve σ for this pruning ratio in (0, 1) instead'
+  },
+  dims: {
+    type: 'string',
+    value: 'a,b',
+    help: 'the dimensions to intersect (default: every one the run scored)'
+  },
+  q: {
+    type: 'string',
+    value: 'Q',
+    help: 'irrelevant to at least this fraction of a dimension’s documents (default 1: all)'
+  },
+  'min-keep': {
+    type: 'string',
+    value: 'N',
+    help: 'units each layer’s module keeps at least (default 1)'
+  },
+  'multiple-of': {
+    type: 'string',
+    value: 'M',
+    help: 'round each kept width up to a multiple of M (default 1)'
+  }
+} as const satisfies OptionSpecs;
+
+export const EVAL_OPTIONS = {
+  eval: {
+    type: 'string',
+    multiple: true,
+    value: 'SET',
+    help: 'an evaluation set: FILE or NAME=FILE (.jsonl of {"text"} for perplexity, of {"question", "choices", "answer"} for multiple choice; .txt blocks)'
+  },
+  truncation: {
+    type: 'string',
+    value: 'N',
+    help: 'tokens per document or question + choice (default 128)'
+  },
+  threads: { type: 'string', value: 'N', help: 'onnxruntime intra-op threads' },
+  json: {
+    type: 'string',
+    value: 'FILE',
+    help: 'also write the results there as JSON'
+  },
+  csv: {
+    type: 'string',
+    value: 'FILE',
+    help: 'also write the results there as tidy CSV'
+  }
+} as const satisfies OptionSpecs;
+
+export function planOptions(values: Values<typeof PLAN_OPTIONS>) {
+  return {
+    run: requiredValue('run', values.run, 'RUN_DIR'),
+    sigma: numberValue('sigma', values.sigma),
+    targetRatio: numberValue('target-ratio', values['target-ratio']),
+    dims: values.dims?.split(',').map(d => d.trim()),
+    q: numberValue('q', values.q),
+    minKeep: numberValue('min-keep', values['min-keep']),
+    multipleOf: numberValue('multiple-of', values['multiple-of'])
+  };
+}
+
+export function evalOptions(values: Values<typeof EVAL_OPTIONS>) {
+  if (!values.eval?.length) {
+    throw new UsageError(
+      '--eval SET is required (at least one evaluation set)'
+    );
+  }
+  return {
+    evalSets: values.eval,
+    truncation: numberValue('truncation', values.truncation),
+    threads: numberValue('threads', values.threads)
+  };
+}

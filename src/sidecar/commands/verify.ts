@@ -1,0 +1,30 @@
+import { runVerifyJob } from '../jobs/prune';
+import { positionalCount } from './args';
+import { defineCommand } from './command';
+
+export default defineCommand({
+  name: 'verify',
+  synopsis: 'verify PRUNED_DIR [--model MODEL]',
+  summary:
+    'check a folder cusprun prune wrote against the model it was pruned from, with the same\nunits zeroed, on the documents prune checked it on',
+  options: {
+    model: {
+      type: 'string',
+      value: 'MODEL',
+      help: 'the original model, if it moved since (default: where it was pruned from)'
+    }
+  },
+  run: async ({ values, positionals }) => {
+    positionalCount(
+      'verify',
+      positionals,
+      { min: 1, max: 1 },
+      'one PRUNED_DIR'
+    );
+    const { maxAbsDiff, tolerance } = await runVerifyJob({
+      pruned: positionals[0],
+      model: values.model
+    });
+    return `ok: max |logit difference| to the original with the units zeroed is ${maxAbsDiff.toExponential(2)} (tolerance ${tolerance})\n`;
+  }
+});

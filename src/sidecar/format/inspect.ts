@@ -1,0 +1,85 @@
+/** `cusprun inspect MODEL [--json]`: the model map as a table, or as JSON for scripts. */
+import * as path from 'node:path';
+import { inspectModel, LayerMap, ModelMap, ValueInfo } from '../../engine/arch';
+import { formatTable } from './table';
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function io(values: ValueInfo[]): string {
+  return values
+    .map(v => `${v.name} ${v.dtype}[${v.shape.join(', ')}]`)
+    .join('; ');
+}
+
+function layerRow(l: LayerMap): string[] {
+  const a = l.attention;
+  const f = l.ffn;
+  return [
+    String(l.index),
+    a.kind +
+      (a.fusedQkv ? ' fused-qkv' : '') +
+      (a.qNorm ? ' qk-norm' : '') +
+      (a.q.bias ? ' bias' : ''),
+    String(a.heads),
+    String(a.kvHeads),
+    String(a.headSize),
+    String(a.units),
+    count(a.paramsPerUnit),
+    `${f.kind} ${f.activation}` + (f.fusedGateUp ? ' fused' : ''),
+    String(f.width),
+    count(f.paramsPerUnit),
+    String(l.shapeConstants.length)
+  ];
+}
+
+export function formatModelMap(map: ModelMap, cwd = process.cwd()): string {
+  const percent = ((100 * map.prunableParams) / map.totalParams).toFixed(1);
+  const header = formatTable([
+    ['model', path.relative(cwd, map.file) || map.file],
+    [
+      'family',
+      `${map.family} (${map.familySource === 'config' ? `config.json model_type '${map.modelType}'` : 'from graph structure'})`
+    ],
+    [
+      'export',
+      `${map.producer || 'unknown producer'}, opset ${map.opset}, ${map.dtype}, external data: ${map.externalData ? 'yes' : 'no'}, KV cache: ${map.kvCache ? 'yes' : 'no'}`
+    ],
+    [
+      'shape',
+      `${map.layers.length} layers, hidden ${map.hidden}, vocab ${map.vocab}, tied embeddings: ${map.tiedEmbeddings ? 'yes' : 'no'}`
+    ],
+    [
+      'params',
+      `${count(map.totalParams)} in all, ${count(map.prunableParams)} prunable (${percent}%)`
+    ],
+    ['inputs', io(map.inputs)],
+    ['outputs', io(map.outputs)]
+  ]);
+  const layers = formatTable([
+    [
+      'layer',
+      'attention',
+      'heads',
+      'kv',
+      'head',
+      'groups',
+      'params/group',
+      'ffn',
+      'width',
+      'params/channel',
+      'shape consts'
+    ],
+    ...map.layers.map(layerRow)
+  ]);
+  const verdict = map.blockers.length
+    ? `pruning: blocked\n${map.blockers.map(b => `  - ${b}`).join('\n')}`
+    : 'pruning: ready (no blockers found)';
+  return `${header}\n\n${layers}\n\n${verdict}\n`;
+}
+
+export function inspect(model: string, options: { json: boolean }): string {
+  const map = inspectModel(model);
+  return options.json
+    ? `${JSON.stringify(map, null, 2)}\n`
+    : formatModelMap(map);
+}
