@@ -1,0 +1,149 @@
+"""What `cusprun export` reads: a Hugging Face folder, a local hub-cache id or a GGUF file.
+
+Every refusal is a `CusprunError` naming the input and what to do. Loading goes through
+transformers (GGUF files dequantised to fp32 by the `gguf` package), offline only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..session import CusprunError
+
+#: config.json model_type values of the decoder families cusprun maps (src/engine/arch).
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma3_text", "gpt2")
+#: GGUF general.architecture values whose transformers model is one of FAMILIES.
+GGUF_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3", "gpt2")
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass
+class Loaded:
+    """A model ready to export: eager attention, fp32, eval mode, no quantizer attached."""
+
+    model: object  # transformers PreTrainedModel
+    tokenizer: object  # transformers tokenizer
+    model_type: str
+    #: what was read: the folder, or the .gguf file
+    path: Path
+
+
+def load(source: str | os.PathLike) -> Loaded:
+    """Loads `source`: a folder with config.json, a .gguf file, or an id in the local hub cache."""
+    folder, gguf_name = resolve(source)
+    if gguf_name is None:
+        model_type = _folder_model_type(folder)
+        return _load(folder, None, model_type, folder)
+    gguf_path = folder / gguf_name
+    model_type = _gguf_model_type(gguf_path)
+    return _load(folder, gguf_name, model_type, gguf_path)
+
+
+def resolve(source: str | os.PathLike) -> tuple[Path, str | None]:
+    """(folder, GGUF file name or None) for a folder, a .gguf file or a hub-cache id."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path.resolve(), None
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise CusprunError(
+                f"{path}: not a model: pass a Hugging Face model folder (with config.json), "
+                "a .gguf file, or a model id in the local Hugging Face cache"
+            )
+        return path.resolve().parent, path.name
+    if path.suffix.lower() == ".gguf" or str(source).startswith((".", "/", "~")):
+        raise CusprunError(f"{path}: no such file or folder")
+    return _from_hub_cache(str(source)), None
+
+
+def _from_hub_cache(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError):
+        raise CusprunError(
+            f"{repo_id}: no such file or folder, nor a model in the local Hugging Face cache "
+            "($HF_HUB_CACHE): pass a model folder or a .gguf file, or download the model into "
+            "the cache first (cusprun export never downloads)"
+        ) from None
+
+
+def _folder_model_type(folder: Path) -> str:
+    config = folder / "config.json"
+    if not config.is_file():
+        ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+        hint = (
+            f"pass the .gguf file itself ({folder / ggufs[0]})" if ggufs else "pass a model folder"
+        )
+        raise CusprunError(f"{config}: missing: not a Hugging Face model folder; {hint}")
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, UnicodeDecodeError, AttributeError) as error:
+        raise CusprunError(f"{config}: not a JSON object ({error})") from None
+    _check_family(config, f"model_type '{model_type}'", model_type)
+    return model_type
+
+
+def _gguf_model_type(path: Path) -> str:
+    with path.open("rb") as f:
+        if f.read(4) != GGUF_MAGIC:
+            raise CusprunError(f"{path}: not a GGUF file (no GGUF magic at its start)")
+    from gguf import GGUFReader
+
+    try:
+        field = GGUFReader(path).fields.get("general.architecture")
+        arch = field.contents() if field is not None else None
+    except (ValueError, IndexError, OSError) as error:
+        raise CusprunError(f"{path}: a damaged GGUF file ({error})") from None
+    if arch not in GGUF_ARCHITECTURES:
+        raise CusprunError(
+            f"{path}: general.architecture '{arch}': cusprun export reads GGUF files of "
+            f"{', '.join(GGUF_ARCHITECTURES)}; convert the model to one of them, or export a "
+            "Hugging Face folder"
+        )
+    return {"gemma3": "gemma3_text"}.get(arch, arch)
+
+
+def _check_family(where: Path, what: str, model_type: object) -> None:
+    if model_type not in FAMILIES:
+        raise CusprunError(
+            f"{where}: {what}: not a decoder family cusprun prunes ({', '.join(FAMILIES)})"
+        )
+
+
+def _load(folder: Path, gguf_name: str | None, model_type: str, path: Path) -> Loaded:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"local_files_only": True}
+    if gguf_name is not None:
+        kwargs["gguf_file"] = gguf_name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, attn_implementation="eager", **kwargs
+        )
+    except (OSError, ValueError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CusprunError(f"{path}: transformers cannot load it ({first})") from None
+    if gguf_name is not None:
+        model = _without_quantizer(model)
+    return Loaded(model.eval(), tokenizer, model_type, path)
+
+
+def _without_quantizer(model):
+    """The same weights in a plain model: a GGUF-loaded one keeps its quantizer (and refuses to
+    be serialised); a model rebuilt from its config, minus quantization_config, does not."""
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = [type(model).__name__]
+    plain = type(model)(config)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    return plain
