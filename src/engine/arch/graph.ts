@@ -229,19 +229,16 @@ export class GraphIndex {
         const rank = this.rank(node.input[0]);
         const shapeOfShape =
           rank === 1 || rank === undefined ? input(0) : undefined;
-        if (
-          shapeOfShape &&
-          !attribute(node, 'start') &&
-          !attribute(node, 'end')
-        ) {
+        // onnxruntime writes start=0 when it saves a graph: that is still the whole shape.
+        const whole =
+          intAttribute(node, 'start', 0) === 0 && !attribute(node, 'end');
+        if (shapeOfShape && whole) {
           // The shape of a traced 1-D integer tensor is its length (torch's Where/Expand dance).
           return [{ value: shapeOfShape.length }];
         }
         const lastDim = this.lastDims.get(node.input[0]);
-        const start = attribute(node, 'start');
-        const end = attribute(node, 'end');
         if (rank === undefined) {
-          if (start || end) {
+          if (!whole) {
             const from = intAttribute(node, 'start', 0);
             const to = intAttribute(node, 'end', 0);
             // Without the rank only a slice between two non-negative bounds has a known length.
