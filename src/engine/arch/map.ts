@@ -15,6 +15,11 @@ import { elementCount, tensorDims } from '../onnx/tensor';
 import { detectFamily, ModelConfig } from './families';
 import { GraphIndex, ShapeValue } from './graph';
 import { findLinears, Linear, linearParams, nodeLabel } from './linear';
+import {
+  onnxruntimeFusionBlocker,
+  REEXPORT_ADVICE,
+  savedByOnnxruntime
+} from './onnxruntime-graph';
 import { findShapeConstants, LayerLinears } from './shapes';
 import {
   AttentionMap,
@@ -44,10 +49,15 @@ interface Context {
   index: GraphIndex;
   linears: Map<NodeProto, Linear>;
   file: string;
+  /** onnxruntime saved the graph: its rewrites are the likely reason a search fails. */
+  savedByOnnxruntime: boolean;
 }
 
 function fail(ctx: Context, message: string): never {
-  throw new CusprunError('unmappable', message, ctx.file);
+  const advice = ctx.savedByOnnxruntime
+    ? `; onnxruntime saved this graph after rewriting it, so ${REEXPORT_ADVICE}`
+    : '';
+  throw new CusprunError('unmappable', `${message}${advice}`, ctx.file);
 }
 
 const isActivationMatMul = (ctx: Context) => (node: NodeProto) =>
@@ -534,8 +544,17 @@ export interface MapOptions {
 }
 
 export function mapModel(model: OnnxModel, options: MapOptions = {}): ModelMap {
+  const fused = onnxruntimeFusionBlocker(model.proto);
+  if (fused) {
+    throw new CusprunError('unmappable', fused, model.file);
+  }
   const index = new GraphIndex(model);
-  const ctx: Context = { index, linears: findLinears(index), file: model.file };
+  const ctx: Context = {
+    index,
+    linears: findLinears(index),
+    file: model.file,
+    savedByOnnxruntime: savedByOnnxruntime(model.proto)
+  };
   const softmaxes = index.graph.node.filter(n => n.op_type === 'Softmax');
   if (softmaxes.length === 0) {
     const fusedOps = [
