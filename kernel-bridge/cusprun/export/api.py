@@ -72,8 +72,9 @@ def export(
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    say(f"loading {source}")
-    loaded = sources.load(source)
+    found = sources.find(source)
+    say(f"loading {found.path}")
+    loaded = sources.load(found)
     model = loaded.model.half() if dtype == "float16" else loaded.model
     seconds["load"] = time.perf_counter() - start
 
@@ -91,7 +92,7 @@ def export(
         checked = check.check_export(stage, model, prompt_ids, kv, dtype)
         seconds["check"] = time.perf_counter() - start
         report = ExportReport(
-            out, loaded.path, loaded.model_type, kv, dtype, external,
+            out, found.path, found.model_type, kv, dtype, external,
             checked.max_diff, checked.bound, _size(stage), seconds,
         )  # fmt: skip
         _write_record(stage, report, checked.max_logit)

@@ -20,26 +20,33 @@ GGUF_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma3", "g
 GGUF_MAGIC = b"GGUF"
 
 
+@dataclass(frozen=True)
+class Found:
+    """An input that passed every check that needs no weights."""
+
+    folder: Path
+    #: the .gguf file's name in `folder`, or None for a Hugging Face folder
+    gguf_name: str | None
+    model_type: str
+    #: what is read: the folder, or the .gguf file
+    path: Path
+
+
 @dataclass
 class Loaded:
     """A model ready to export: eager attention, fp32, eval mode, no quantizer attached."""
 
     model: object  # transformers PreTrainedModel
     tokenizer: object  # transformers tokenizer
-    model_type: str
-    #: what was read: the folder, or the .gguf file
-    path: Path
 
 
-def load(source: str | os.PathLike) -> Loaded:
-    """Loads `source`: a folder with config.json, a .gguf file, or an id in the local hub cache."""
+def find(source: str | os.PathLike) -> Found:
+    """Checks `source`: a folder with config.json, a .gguf file, or an id in the local hub cache."""
     folder, gguf_name = resolve(source)
     if gguf_name is None:
-        model_type = _folder_model_type(folder)
-        return _load(folder, None, model_type, folder)
-    gguf_path = folder / gguf_name
-    model_type = _gguf_model_type(gguf_path)
-    return _load(folder, gguf_name, model_type, gguf_path)
+        return Found(folder, None, _folder_model_type(folder), folder)
+    path = folder / gguf_name
+    return Found(folder, gguf_name, _gguf_model_type(path), path)
 
 
 def resolve(source: str | os.PathLike) -> tuple[Path, str | None]:
@@ -116,24 +123,24 @@ def _check_family(where: Path, what: str, model_type: object) -> None:
         )
 
 
-def _load(folder: Path, gguf_name: str | None, model_type: str, path: Path) -> Loaded:
+def load(found: Found) -> Loaded:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs = {"local_files_only": True}
-    if gguf_name is not None:
-        kwargs["gguf_file"] = gguf_name
+    if found.gguf_name is not None:
+        kwargs["gguf_file"] = found.gguf_name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(found.folder, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, attn_implementation="eager", **kwargs
+            found.folder, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
     except (OSError, ValueError, KeyError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CusprunError(f"{path}: transformers cannot load it ({first})") from None
-    if gguf_name is not None:
+        raise CusprunError(f"{found.path}: transformers cannot load it ({first})") from None
+    if found.gguf_name is not None:
         model = _without_quantizer(model)
-    return Loaded(model.eval(), tokenizer, model_type, path)
+    return Loaded(model.eval(), tokenizer)
 
 
 def _without_quantizer(model):
