@@ -136,16 +136,12 @@ export function compareLogits(
         const raw = Math.abs(a.values[start + j] - b.values[start + j]);
         const diff = Number.isNaN(raw) ? Infinity : raw;
         result.maxAbsDiff = Math.max(result.maxAbsDiff, diff);
-        if (diff / ulp > result.worst.ulps) {
+        const ulps = diff / ulp;
+        const { worst } = result;
+        // Ties go to the larger row, so equal logits report the largest |logit| compared.
+        if (ulps > worst.ulps || (ulps === worst.ulps && scale > worst.scale)) {
           const token = start / vocab;
-          result.worst = {
-            sequence,
-            token,
-            vocab: j,
-            diff,
-            scale,
-            ulps: diff / ulp
-          };
+          result.worst = { sequence, token, vocab: j, diff, scale, ulps };
         }
       }
     }
