@@ -35,6 +35,8 @@ COMMANDS = {
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2]",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] — write the pruned model",
+    "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
+    "units zeroed",
     "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
     "runs": "runs — the runs of the store",
     "help": "help — this help",
@@ -409,6 +411,18 @@ class CusprunMagics:
             f"pruned model written to {result['out']}: {_plan_line(result['plan'])}; "
             f"{before / 1e6:.2f} MB → {after / 1e6:.2f} MB, max |Δlogit| vs zeroed units "
             f"{result['maxAbsDiff']:.2e}"
+        )
+
+    def do_verify(self, args):
+        p = _parser("verify")
+        p.add_argument("pruned")
+        p.add_argument("--model")
+        p.add_argument("--run")
+        ns = p.parse_args(args)
+        result = self._session().verify(ns.pruned, model=ns.model, run=ns.run)
+        print(
+            f"verified {ns.pruned}: max |Δlogit| vs the original with the units zeroed "
+            f"{result['maxAbsDiff']:.2e}, within the tolerance {result['tolerance']:g}"
         )
 
     def _eval_args(self, p):

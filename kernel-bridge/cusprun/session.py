@@ -586,6 +586,24 @@ class Session:
         )
         return self.run_job(request, on_event)["result"]
 
+    def verify(
+        self,
+        pruned: str | os.PathLike,
+        *,
+        model: str | os.PathLike | None = None,
+        run: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> dict:
+        """Checks a folder `prune` wrote against the model it was pruned from (`model`: where that
+        is now, if it moved) with the same units zeroed: `{maxAbsDiff, tolerance}`; a difference
+        past the tolerance raises CusprunError. `run` names a run whose log gets the events."""
+        request = {"type": "verify", "pruned": _abs(pruned)}
+        if model is not None:
+            request["model"] = _abs(model)
+        if run:
+            request["run"] = run
+        return self.run_job(request, on_event)["result"]
+
     def evaluate(
         self,
         models: list[str],

@@ -1,8 +1,10 @@
 """The magics in a real kernel (nbclient) against a real sidecar: the example notebook, live
 updates, finding the sidecar, and user mistakes."""
 
+import ast
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -356,6 +358,56 @@ def test_corpus_by_dimensions_and_by_cell_then_runs(tmp_path):
     assert "<td>cell-run</td>" in notebook.cells[7].outputs[0]["data"]["text/html"]
 
 
+DEMO = ROOT / "demo"
+DEMO_CORPUS = "\n".join(
+    ["%%cusprun corpus --name demo-small", "dimensions:"]
+    + [
+        f"  {dimension}: {{name: {name}, sources: [{DEMO}/data/corpora/{dimension}/{name}.jsonl], "
+        "textField: text}"
+        for dimension, name in (("language", "de"), ("domain", "computing"), ("task", "qa"))
+    ]
+    + ["truncation: 32", "documents: 4"]
+)
+
+
+def test_prune_then_verify_and_an_altered_pruned_model_fails_verify(tmp_path):
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun\nimport cusprun.ipython",
+            DEMO_CORPUS,
+            f"%cusprun model {DEMO / 'model'}\n%cusprun score --run demo",
+            "%cusprun prune --target-ratio 0.2 --out expert",
+            "%cusprun verify expert",
+            "print(cusprun.ipython.session().verify('expert', run='demo'))",
+            # the original, unpruned, in the pruned folder's place: a real model, not the one
+            # the plan says
+            f"import shutil\nshutil.copy('{DEMO}/model/model.onnx', 'expert/model.onnx')",
+            "%cusprun verify expert",
+        ),
+        tmp_path,
+        timeout=300,
+        allow_errors=True,
+    )
+    assert [error_lines(cell) for cell in notebook.cells[:-1]] == [[]] * 7
+    assert "pruned model written to" in stream_text(notebook.cells[3])
+    line = stream_text(notebook.cells[4])
+    assert re.fullmatch(
+        r"verified expert: max \|Δlogit\| vs the original with the units zeroed \S+, within "
+        r"the tolerance \S+\n",
+        line,
+    ), line
+    answer = ast.literal_eval(stream_text(notebook.cells[5]))
+    assert set(answer) >= {"maxAbsDiff", "tolerance"}
+    assert 0 <= answer["maxAbsDiff"] <= answer["tolerance"]
+    failed = notebook.cells[-1].outputs
+    assert [(o.output_type, o.ename) for o in failed] == [("error", "CusprunError")]
+    [[line]] = error_lines(notebook.cells[-1])
+    assert "\n" not in line and line.startswith(
+        f"cusprun: {tmp_path}/expert/model.onnx: the pruned model differs from the original with "
+        "the same units zeroed by "
+    ), line
+
+
 def test_the_magics_register_with_only_the_standard_library_and_ipython(tmp_path):
     # Every third-party module but IPython (and what IPython itself imports) is refused.
     script = """
@@ -386,7 +438,7 @@ assert "cusprun" in ip.magics_manager.magics["cell"]
     assert result.stdout.splitlines()[-2:] == [
         f"cusprun {_version()}",
         "cusprun: unknown command 'nonsense' (known: model, corpus, score, plan, sweep, ablate, "
-        "prune, eval, runs, help, version)",
+        "prune, verify, eval, runs, help, version)",
     ]
 
 
