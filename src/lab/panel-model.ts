@@ -144,6 +144,8 @@ export interface RunSummaryLike {
   scored: number;
   documents: number;
   lastJob?: { id: string; type: string; state: string };
+  /** Why its run.json cannot be read; the run's record fields are then empty. */
+  damaged?: string;
 }
 
 export interface RunRow {
@@ -159,6 +161,8 @@ export interface RunRow {
   documents: number;
   lastJob: string;
   updated: string;
+  /** Why the run cannot be read ('' when it can). */
+  damaged: string;
 }
 
 export type SortKey =
@@ -187,14 +191,17 @@ function shortModel(file: string): string {
 export function runRow(run: RunSummaryLike): RunRow {
   return {
     id: run.id,
-    model: `${shortModel(run.model.file)} (${run.model.family})`,
+    model: run.damaged
+      ? ''
+      : `${shortModel(run.model.file)} (${run.model.family})`,
     dimensions: run.corpus.dimensions.join(', '),
     dimensionList: [...run.corpus.dimensions],
     progress: `${run.scored}/${run.documents}`,
     scored: run.scored,
     documents: run.documents,
     lastJob: run.lastJob ? `${run.lastJob.type} ${run.lastJob.state}` : '',
-    updated: run.updated
+    updated: run.updated,
+    damaged: run.damaged ?? ''
   };
 }
 

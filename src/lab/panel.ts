@@ -357,9 +357,15 @@ export class CusprunPanel extends Panel {
         tr.dataset.run = row.id;
         tr.tabIndex = 0;
         tr.setAttribute('aria-selected', String(row.id === this.runView?.run));
-        tr.title = this.trans.__('Show run %1', row.id);
+        tr.title = row.damaged
+          ? this.trans.__('Run %1 is damaged: %2', row.id, row.damaged)
+          : this.trans.__('Show run %1', row.id);
         for (const key of SORT_KEYS) {
-          const td = el('td', undefined, row[key]);
+          const text =
+            key === 'model' && row.damaged
+              ? this.trans.__('damaged: %1', row.damaged)
+              : row[key];
+          const td = el('td', undefined, text);
           td.dataset.key = key;
           tr.appendChild(td);
         }

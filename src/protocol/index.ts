@@ -560,6 +560,13 @@ export interface RunSummary {
   documents: number;
   /** The state of its latest job, when the sidecar ran one (CLI runs have none). */
   lastJob?: { id: string; type: JobType; state: JobState };
+  /**
+   * Set when the run's run.json cannot be read (half written, hand edited): the one-line
+   * reason, which `GET /api/runs/:run` answers too. Its record's fields are then empty (model
+   * and corpus strings '', no dimensions, 0 documents) and created/updated are run.json's time
+   * of change; `scored` and `lastJob` still come from its score store and event log.
+   */
+  damaged?: string;
 }
 
 /** `GET /api/runs/:run`. */

@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCorpusTexts, readManifest } from '../engine/corpus';
-import { CusprunError } from '../engine/errors';
+import { CusprunError, isCusprunError, userError } from '../engine/errors';
 import { processAlive, ScoreStore } from '../engine/score';
 import {
   checkRunId,
@@ -88,26 +88,64 @@ export class RunStore {
       .sort();
   }
 
+  /** Every run; one whose run.json cannot be read is listed as damaged, with the reason. */
   list(): RunSummary[] {
-    return this.ids().map(id => this.summary(id));
+    return this.ids().map(id => {
+      try {
+        return this.summary(id, described(this.runRecord(id)));
+      } catch (error) {
+        const damage = userError(error);
+        if (!damage) {
+          throw error;
+        }
+        return this.summary(id, this.damaged(id, damage.message));
+      }
+    });
   }
 
-  private summary(id: string, record: RunRecord = readRun(this.dir(id))) {
-    const dimensions = record.corpus.dimensions;
-    const last = this.jobs(id).at(-1);
-    const summary: RunSummary = {
-      id,
-      created: record.created,
-      updated: record.updated,
-      model: record.model,
-      corpus: {
-        manifest: record.corpus.manifest,
-        sha256: record.corpus.sha256,
-        dimensions: dimensions.map(d => d.dimension)
-      },
-      scored: this.scored(id),
-      documents: dimensions.reduce((n, d) => n + d.documents.length, 0)
+  /**
+   * A run's record, checked for the fields a summary reads; a damaged one (half written, hand
+   * edited, unreadable) is a one-line CusprunError that says what to do.
+   */
+  runRecord(id: string): RunRecord {
+    const dir = this.existing(id);
+    let record: RunRecord;
+    try {
+      record = readRun(dir);
+    } catch (error) {
+      throw isCusprunError(error)
+        ? runDamage(error.code, error.message)
+        : error;
+    }
+    const missing = missingField(record);
+    if (missing !== undefined) {
+      throw runDamage(
+        'bad-argument',
+        `${path.join(dir, RUN_FILE)}: not a cusprun run record (no ${missing})`
+      );
+    }
+    return record;
+  }
+
+  /** What a damaged run's row shows: the reason, its scores and jobs, and nothing made up. */
+  private damaged(id: string, reason: string): RunFacts {
+    const changed =
+      fs
+        .statSync(path.join(this.dir(id), RUN_FILE), { throwIfNoEntry: false })
+        ?.mtime.toISOString() ?? '';
+    return {
+      created: changed,
+      updated: changed,
+      model: { file: '', sha256: '', family: '' },
+      corpus: { manifest: '', sha256: '', dimensions: [] },
+      documents: 0,
+      damaged: reason
     };
+  }
+
+  private summary(id: string, facts: RunFacts): RunSummary {
+    const last = this.jobs(id).at(-1);
+    const summary: RunSummary = { id, ...facts, scored: this.scored(id) };
     return last
       ? {
           ...summary,
@@ -128,9 +166,9 @@ export class RunStore {
   }
 
   detail(id: string): RunDetail {
-    const record = readRun(this.existing(id));
+    const record = this.runRecord(id);
     return {
-      ...this.summary(id, record),
+      ...this.summary(id, described(record)),
       record,
       sweeps: this.files(id, SWEEPS_DIR),
       ablations: this.files(id, ABLATIONS_DIR),
@@ -164,9 +202,7 @@ export class RunStore {
     const relative = `${kind}/${name}`;
     return {
       file: relative,
-      record: JSON.parse(
-        fs.readFileSync(path.join(this.dir(id), relative), 'utf8')
-      ) as T
+      record: readJson(path.join(this.dir(id), relative)) as T
     };
   }
 
@@ -193,7 +229,8 @@ export class RunStore {
       .split('\n')
       .flatMap(line => {
         try {
-          return line ? [JSON.parse(line) as JobEvent] : [];
+          const event: unknown = line ? JSON.parse(line) : undefined;
+          return isObject(event) ? [event as unknown as JobEvent] : [];
         } catch {
           return [];
         }
@@ -253,11 +290,26 @@ export class RunStore {
     return recovered;
   }
 
+  /**
+   * The registered corpora. A damaged registry is set aside (renamed, never deleted) with one
+   * warning line on stderr, and starts again from the entries that could be read.
+   */
   corpora(): CorpusInfo[] {
     const file = path.join(this.root, CORPORA_FILE);
-    return fs.existsSync(file)
-      ? (JSON.parse(fs.readFileSync(file, 'utf8')) as CorpusInfo[])
-      : [];
+    if (!fs.existsSync(file)) {
+      return [];
+    }
+    const { corpora, damage } = readCorpora(fs.readFileSync(file, 'utf8'));
+    if (damage !== undefined) {
+      const aside = setAside(file);
+      if (corpora.length > 0) {
+        writeCorpora(file, corpora);
+      }
+      process.stderr.write(
+        `cusprun sidecar: ${file}: ${damage}; set aside as ${path.basename(aside)}, the registry starts again with ${corpora.length} of its corpora\n`
+      );
+    }
+    return corpora;
   }
 
   /** Reads the manifest and its sources (no tokenizing) and keeps it under its name. */
@@ -282,10 +334,7 @@ export class RunStore {
       }))
     };
     const others = this.corpora().filter(c => c.name !== info.name);
-    writeFileAtomic(
-      path.join(this.root, CORPORA_FILE),
-      `${JSON.stringify([...others, info], null, 1)}\n`
-    );
+    writeCorpora(path.join(this.root, CORPORA_FILE), [...others, info]);
     return info;
   }
 
@@ -296,6 +345,130 @@ export class RunStore {
       readManifest(nameOrPath).file
     );
   }
+}
+
+/** What a summary says about a run apart from its id, scores and jobs. */
+type RunFacts = Omit<RunSummary, 'id' | 'scored' | 'lastJob'>;
+
+function described(record: RunRecord): RunFacts {
+  const dimensions = record.corpus.dimensions;
+  return {
+    created: record.created,
+    updated: record.updated,
+    model: record.model,
+    corpus: {
+      manifest: record.corpus.manifest,
+      sha256: record.corpus.sha256,
+      dimensions: dimensions.map(d => d.dimension)
+    },
+    documents: dimensions.reduce((n, d) => n + d.documents.length, 0)
+  };
+}
+
+/** One line, whatever the file held: a JSON error may quote it, line breaks and all. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ');
+}
+
+function notJson(error: SyntaxError): string {
+  return `not valid JSON (${oneLine(error.message)})`;
+}
+
+function runDamage(code: CusprunError['code'], reason: string): CusprunError {
+  return new CusprunError(
+    code,
+    `${oneLine(reason)}; restore the run's run.json, or move its folder out of the run store`
+  );
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The first field a summary reads that a parsed run.json lacks (a hand-edited one). */
+function missingField(record: RunRecord): string | undefined {
+  const r: Record<string, unknown> = isObject(record) ? record : {};
+  const model = isObject(r.model) ? r.model : {};
+  const corpus = isObject(r.corpus) ? r.corpus : {};
+  const dimensions = corpus.dimensions;
+  const present: [string, boolean][] = [
+    ['created', typeof r.created === 'string'],
+    ['updated', typeof r.updated === 'string'],
+    ['model.file', typeof model.file === 'string'],
+    ['corpus.manifest', typeof corpus.manifest === 'string'],
+    [
+      'corpus.dimensions',
+      Array.isArray(dimensions) &&
+        dimensions.every(
+          d =>
+            isObject(d) &&
+            typeof d.dimension === 'string' &&
+            Array.isArray(d.documents)
+        )
+    ]
+  ];
+  return present.find(([, ok]) => !ok)?.[0];
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw error instanceof SyntaxError
+      ? new CusprunError(
+          'bad-argument',
+          `${notJson(error)}; the file is damaged`,
+          file
+        )
+      : error;
+  }
+}
+
+/** A registry's corpora that can be read, and what was wrong with the rest (if anything). */
+function readCorpora(text: string): {
+  corpora: CorpusInfo[];
+  damage?: string;
+} {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(text);
+  } catch (error) {
+    return { corpora: [], damage: notJson(error as SyntaxError) };
+  }
+  if (!Array.isArray(entries)) {
+    return { corpora: [], damage: 'not a list of corpora' };
+  }
+  const corpora = entries.filter(isCorpusInfo);
+  return corpora.length === entries.length
+    ? { corpora }
+    : {
+        corpora,
+        damage: `${entries.length - corpora.length} of its ${entries.length} entries are not corpora`
+      };
+}
+
+function isCorpusInfo(entry: unknown): entry is CorpusInfo {
+  return (
+    isObject(entry) &&
+    typeof entry.name === 'string' &&
+    typeof entry.manifest === 'string' &&
+    Array.isArray(entry.dimensions)
+  );
+}
+
+function writeCorpora(file: string, corpora: CorpusInfo[]): void {
+  writeFileAtomic(file, `${JSON.stringify(corpora, null, 1)}\n`);
+}
+
+/** Renames a damaged file to `NAME.damaged-TIME` (a free name: nothing is ever replaced). */
+function setAside(file: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  let aside = `${file}.damaged-${stamp}`;
+  for (let n = 1; fs.existsSync(aside); n++) {
+    aside = `${file}.damaged-${stamp}-${n}`;
+  }
+  fs.renameSync(file, aside);
+  return aside;
 }
 
 function endsMidLine(file: string): boolean {
