@@ -32,6 +32,8 @@ export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_HEADER = 'X-Cusprun-Protocol';
 /** Largest request body (HTTP) or WebSocket message the sidecar reads. */
 export const MAX_BODY_BYTES = 1 << 20;
+/** Deepest nesting of arrays and objects in a request body or WebSocket message. */
+export const MAX_BODY_DEPTH = 64;
 /** The WebSocket's path; the token may come as `?token=…` there, since browsers cannot set headers on it. */
 export const EVENTS_PATH = '/api/events';
 /** Where a live histogram during scoring marks σ; clients re-mark it with their own slider's σ. */

@@ -13,6 +13,7 @@ import {
   ExpertQuery,
   JOB_TYPES,
   JobRequest,
+  MAX_BODY_DEPTH,
   JobType,
   METHODS,
   OpenModelRequest,
@@ -348,8 +349,39 @@ export function readRegisterCorpus(body: unknown): RegisterCorpusRequest {
   return request;
 }
 
+/**
+ * Refuses JSON that nests arrays and objects deeper than MAX_BODY_DEPTH, counted without parsing:
+ * code that walks parsed JSON recursively (these readers, JSON.stringify) would run out of stack
+ * on a body nested 400,000 deep, which fits in a megabyte.
+ */
+export function checkDepth(text: string, what: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') {
+        i++;
+      } else if (c === '"') {
+        inString = false;
+      }
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '[' || c === '{') {
+      if (++depth > MAX_BODY_DEPTH) {
+        throw bad(
+          `${what} nests arrays and objects deeper than the limit of ${MAX_BODY_DEPTH} levels`
+        );
+      }
+    } else if (c === ']' || c === '}') {
+      depth--;
+    }
+  }
+}
+
 /** A WebSocket message from a client. */
 export function readClientMessage(text: string): ClientMessage {
+  checkDepth(text, 'a message');
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -22,7 +22,7 @@ import {
   RequestError,
   ServerMessage
 } from '../../protocol';
-import { readClientMessage } from '../../protocol/validate';
+import { checkDepth, readClientMessage } from '../../protocol/validate';
 import { toolVersions } from '../run-folder';
 import { RunStore, storeRoot } from '../run-store';
 import { Api, errorReply, Reply } from './api';
@@ -94,13 +94,16 @@ function parseBody(text: string): unknown {
   if (text.trim() === '') {
     throw noBody();
   }
+  checkDepth(text, 'the request body');
   try {
     return JSON.parse(text);
   } catch (error) {
+    // One line: V8's message may quote the body, line breaks and all.
+    const reason = (error as SyntaxError).message.replace(/\s+/g, ' ');
     throw new RequestError(
       400,
       'bad-request',
-      `the request body is not valid JSON (${error instanceof Error ? error.message : String(error)})`
+      `the request body is not valid JSON (${reason})`
     );
   }
 }
@@ -113,7 +116,13 @@ function tooLarge(): RequestError {
   );
 }
 
-/** Reads a body up to the limit; past it, drains (up to DRAIN_LIMIT) and refuses. */
+/** The client went away before its request ended: nobody to answer, nothing to log. */
+class ClientGone extends Error {}
+
+/**
+ * Reads a body up to the limit; past it, drains (up to DRAIN_LIMIT, then drops the connection)
+ * and refuses. A body that never ends (the client aborted, or was dropped) is ClientGone.
+ */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -131,7 +140,9 @@ function readBody(req: http.IncomingMessage): Promise<string> {
         ? reject(tooLarge())
         : resolve(Buffer.concat(chunks).toString('utf8'))
     );
-    req.on('error', reject);
+    // An aborted body is an 'error' (ECONNRESET), a dropped one only a 'close'.
+    req.on('error', () => reject(new ClientGone()));
+    req.on('close', () => reject(new ClientGone()));
   });
 }
 
@@ -222,6 +233,9 @@ export async function serve(options: ServeOptions = {}): Promise<void> {
         await api.handle(req.method ?? 'GET', pathname, () => parseBody(text))
       );
     } catch (error) {
+      if (error instanceof ClientGone) {
+        return;
+      }
       sendJson(
         res,
         errorReply(error),
