@@ -84,7 +84,7 @@ def export(
         prompt_ids = tokenizer.write_tokenizer(loaded.tokenizer, stage, list(check.PROMPTS))
         _write_configs(model, stage, dtype)
         say(f"exporting {'with KV cache' if kv else 'logits only'} ({dtype})")
-        external = graph.export_graph(model, stage, kv)
+        external = graph.export_graph(model, stage, kv, found.path)
         seconds["export"] = time.perf_counter() - start
 
         start = time.perf_counter()

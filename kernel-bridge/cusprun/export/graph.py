@@ -13,6 +13,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..session import CusprunError
+
 OPSET = 17
 MODEL_FILE = "model.onnx"
 DATA_FILE = "model.onnx_data"
@@ -20,27 +22,22 @@ DATA_FILE = "model.onnx_data"
 EXTERNAL_DATA_ABOVE = 1 << 30
 
 
-def export_graph(model, out: Path, kv: bool) -> bool:
+def export_graph(model, out: Path, kv: bool, source: Path) -> bool:
     """Writes out/model.onnx (+ model.onnx_data when the weights are large); True if external."""
     import onnx
-    import torch
 
     forward, args, names, axes = _kv_interface(model) if kv else _logits_interface()
     with tempfile.TemporaryDirectory(dir=out) as tmp, _forward_as(model, forward):
         traced = Path(tmp) / MODEL_FILE
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                args,
-                str(traced),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=names[0],
-                output_names=names[1],
-                dynamic_axes=axes,
-                do_constant_folding=True,
-            )
+        try:
+            _trace(model, args, traced, names, axes)
+        except Exception as error:  # tracing runs the model's own code: its errors are this model's
+            what = "with a KV cache" if kv else "logits only"
+            raise CusprunError(
+                f"{source}: torch.onnx cannot export this model {what} "
+                f"({type(error).__name__}: {first_line(error)})"
+                + ("; try it without --kv" if kv else "")
+            ) from error
         proto = onnx.load(str(traced))
     external = sum(len(t.raw_data) for t in proto.graph.initializer) > EXTERNAL_DATA_ABOVE
     onnx.save_model(
@@ -54,6 +51,29 @@ def export_graph(model, out: Path, kv: bool) -> bool:
     if external:
         os.chmod(out / DATA_FILE, 0o644)  # onnx creates it 0600
     return external
+
+
+def _trace(model, args, path: Path, names, axes) -> None:
+    import torch
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=names[0],
+            output_names=names[1],
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
+
+
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "no message"
 
 
 @contextmanager
@@ -91,9 +111,13 @@ def _logits_interface():
 def _kv_forward(self, input_ids, attention_mask, position_ids, *past):
     """(input_ids, attention_mask, position_ids, past.0.key, past.0.value, …) →
     (logits, present.0.key, present.0.value, …)."""
-    from transformers.cache_utils import DynamicCache
+    from transformers.cache_utils import DynamicCache, DynamicLayer
 
     cache = DynamicCache(config=self.config)
+    # Full layers everywhere: a sliding-window layer keeps its length as Python state, which the
+    # tracer would bake in; with a full layer the attention mask alone applies the window (the
+    # same logits; the presents keep every position).
+    cache.layers = [DynamicLayer() for _ in cache.layers]
     for i, layer in enumerate(cache.layers):
         key, value = past[2 * i], past[2 * i + 1]
         # Filled directly: update() on an empty layer concatenates with a 1-D empty tensor,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..session import CusprunError
+from .graph import first_line
 
 #: config.json model_type values of the decoder families cusprun maps (src/engine/arch).
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma3_text", "gpt2")
@@ -136,8 +137,10 @@ def load(found: Found) -> Loaded:
             found.folder, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
     except (OSError, ValueError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CusprunError(f"{found.path}: transformers cannot load it ({first})") from None
+        raise CusprunError(
+            f"{found.path}: transformers cannot load it ({type(error).__name__}: "
+            f"{first_line(error)})"
+        ) from None
     if found.gguf_name is not None:
         model = _without_quantizer(model)
     return Loaded(model.eval(), tokenizer)
