@@ -202,25 +202,27 @@ describe('a damaged run', () => {
       'half'
     ]);
 
+    // Every request on a damaged run answers the reason the listing gives.
     for (const [id, reason] of [
       ['half', halfReason],
       ['edited', editedReason]
     ]) {
-      const detail = await client.request('GET', `/api/runs/${id}`);
-      expect(detail).toEqual({
+      const refused = {
         status: 400,
         body: {
           error: { code: 'bad-argument', message: `${reason}; ${REPAIR}` }
         }
-      });
+      };
+      expect(await client.request('GET', `/api/runs/${id}`)).toEqual(refused);
+      for (const [query, body] of [
+        ['sigma', { sigma: 0.3 }],
+        ['ranks', {}]
+      ] as const) {
+        expect(
+          await client.request('POST', `/api/runs/${id}/${query}`, body)
+        ).toEqual(refused);
+      }
     }
-    const sigma = await client.request('POST', '/api/runs/half/sigma', {
-      sigma: 0.3
-    });
-    expect(sigma).toEqual({
-      status: 400,
-      body: { error: { code: 'bad-argument', message: halfReason } }
-    });
     await goodRunsAnswer();
     expect(files(store)).toEqual(before);
     fs.rmSync(half, { recursive: true });

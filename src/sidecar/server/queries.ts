@@ -47,7 +47,7 @@ import {
   HISTOGRAM_BINS
 } from '../jobs/plan';
 import { SweepRecord, SWEEPS_DIR } from '../jobs/sweep';
-import { readRun, RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
+import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
 import { MANIFEST_FILE } from '../../engine/score';
 
@@ -121,10 +121,12 @@ export class Queries {
     this.records = new RecentCache(limit);
   }
 
-  private expert(dir: string, query: ExpertQuery): CachedExpert {
+  private expert(run: string, query: ExpertQuery): CachedExpert {
+    const dir = this.store.existing(run);
     const at = version(dir);
+    // Checked as GET /api/runs/RUN checks it: a damaged run.json answers its one-line reason.
     const record = this.records.get(JSON.stringify([dir, at]), () =>
-      readRun(dir)
+      this.store.runRecord(run)
     );
     const known = record.corpus.dimensions.map(d => d.dimension);
     // One entry per set of dimensions, however the query orders or omits them.
@@ -164,10 +166,7 @@ export class Queries {
 
   /** What `cusprun plan` computes (runPlanJob), from the cached expert. */
   planView(run: string, query: PlanQuery): PlanView {
-    const { expert, histogram, ratios } = this.expert(
-      this.store.existing(run),
-      query
-    );
+    const { expert, histogram, ratios } = this.expert(run, query);
     const plan = expert.plan(query);
     return {
       plan,
@@ -178,7 +177,7 @@ export class Queries {
   }
 
   ranks(run: string, query: RanksQuery): RanksAnswer {
-    const { expert } = this.expert(this.store.existing(run), query);
+    const { expert } = this.expert(run, query);
     const bins = query.bins ?? DEFAULT_RANK_BINS;
     const { selection } = expert;
     return {
@@ -212,7 +211,7 @@ export class Queries {
         names?.every(n => n === HISTOGRAM_CHART) && sigma !== undefined
           ? {
               [HISTOGRAM_CHART]: histogramSpec({
-                ...this.expert(this.store.existing(run), request).histogram,
+                ...this.expert(run, request).histogram,
                 sigma
               })
             }
