@@ -89,7 +89,7 @@ def export(
 
         start = time.perf_counter()
         say("checking onnxruntime against torch")
-        checked = check.check_export(stage, model, prompt_ids, kv, dtype)
+        checked = check.check_export(stage, model, prompt_ids, kv, dtype, out / graph.MODEL_FILE)
         seconds["check"] = time.perf_counter() - start
         report = ExportReport(
             out, found.path, found.model_type, kv, dtype, external,

@@ -32,9 +32,11 @@ class Check:
     bound: float
 
 
-def check_export(folder: Path, model, prompt_ids: list[list[int]], kv: bool, dtype: str) -> Check:
+def check_export(
+    folder: Path, model, prompt_ids: list[list[int]], kv: bool, dtype: str, name: Path
+) -> Check:
     """Compares onnxruntime's logits on folder/model.onnx with the torch model's; raises a
-    CusprunError past the bound."""
+    CusprunError, about `name` (where the model was to go), past the bound."""
     import numpy as np
 
     session = _session(folder / MODEL_FILE)
@@ -44,15 +46,15 @@ def check_export(folder: Path, model, prompt_ids: list[list[int]], kv: bool, dty
         got = (
             _kv_logits(session, model.config, ids, dtype) if kv else _ort_logits(session, [ids])[0]
         )
-        diffs.append(_diff(folder, got, ref))
+        diffs.append(_diff(name, got, ref))
         peaks.append(float(np.abs(ref).max()))
     if not kv:
-        diffs.append(_padded_batch_diff(folder, session, model, prompt_ids[:2]))
+        diffs.append(_padded_batch_diff(name, session, model, prompt_ids[:2]))
     max_logit = max(peaks)
     check = Check(max(diffs), max_logit, RELATIVE_BOUND[dtype] * max(1.0, max_logit))
     if check.max_diff > check.bound:
         raise CusprunError(
-            f"{folder / MODEL_FILE}: onnxruntime's logits differ from torch's by "
+            f"{name}: onnxruntime's logits differ from torch's by "
             f"{check.max_diff:.3g} (bound {check.bound:.3g} for {dtype} logits up to "
             f"{max_logit:.3g}): this export is wrong; please report it with the model's config"
         )
@@ -112,7 +114,7 @@ def _kv_logits(session, config, ids: list[int], dtype: str):
     return np.concatenate(rows)
 
 
-def _padded_batch_diff(folder: Path, session, model, two: list[list[int]]) -> float:
+def _padded_batch_diff(name: Path, session, model, two: list[list[int]]) -> float:
     """A batch of two, the shorter left-padded: the engine scores batches like this."""
     width = max(len(ids) for ids in two)
     ids = [[0] * (width - len(row)) + row for row in two]
@@ -122,15 +124,15 @@ def _padded_batch_diff(folder: Path, session, model, two: list[list[int]]) -> fl
     real = [
         (g[width - len(r) :], f[width - len(r) :]) for g, f, r in zip(got, ref, two, strict=True)
     ]
-    return max(_diff(folder, g, f) for g, f in real)
+    return max(_diff(name, g, f) for g, f in real)
 
 
-def _diff(folder: Path, got, ref) -> float:
+def _diff(name: Path, got, ref) -> float:
     import numpy as np
 
     if not np.isfinite(got).all() or not np.isfinite(ref).all():
         raise CusprunError(
-            f"{folder / MODEL_FILE}: non-finite logits (inf or NaN) on the check prompts: the "
+            f"{name}: non-finite logits (inf or NaN) on the check prompts: the "
             "model overflows in this dtype; export it as float32"
         )
     return float(np.abs(got - ref).max())
