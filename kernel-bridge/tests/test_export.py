@@ -17,7 +17,7 @@ MISSING = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is N
 pytestmark = [
     pytest.mark.skipif(
         bool(MISSING),
-        reason=f"the export extra is not installed (no module {', '.join(MISSING)}): {INSTALL_EXTRA}",
+        reason=f"the export extra is not installed (no {', '.join(MISSING)}): {INSTALL_EXTRA}",
     ),
     pytest.mark.skipif(
         not SIDECAR_JS.is_file() or shutil.which("npm") is None,
