@@ -6,6 +6,7 @@ it, and the folder and the GGUF give the same logits; bad inputs are one line an
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 
@@ -30,8 +31,9 @@ ROPE_THETA = 100_000.0  # not the default 10,000: an export that loses it fails 
 TEXTS = ["The capital of France is Paris.", "def add(a, b):\n    return a + b", "Der Hund schläft."]
 
 
-def run(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **env}
+    return subprocess.run(args, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 
 def export(console: str, source, out, *options: str) -> str:
@@ -232,6 +234,29 @@ def test_an_earlier_export_is_replaced_only_when_asked(console, tiny, tmp_path):
         f"cusprun: {out}: holds an earlier export: pass --overwrite to replace it\n"
     )
     export(console, folder, out, "--overwrite")
+
+
+def test_a_model_id_from_the_local_hub_cache(console, tiny, tmp_path):
+    folder, _ = tiny
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-llama"
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    cache = str(tmp_path / "hub")
+    out = tmp_path / "out"
+    done = run([console, "export", "tiny-org/tiny-llama", "--out", str(out)], HF_HUB_CACHE=cache)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / RECORD_FILE).read_text())
+    assert record["source"] == str(repo / "snapshots" / revision)
+    # an id that is not there: cusprun export never downloads
+    other = ["tiny-org/other", "--out", str(tmp_path / "other")]
+    done = run([console, "export", *other], HF_HUB_CACHE=cache)
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "cusprun: tiny-org/other: no such file or folder, nor a model in the local Hugging Face "
+    )
+    assert len(done.stderr.splitlines()) == 1
 
 
 def bad_inputs(tmp_path) -> dict:
