@@ -33,6 +33,9 @@ cusprun plan --run "$RUN" --target-ratio "$TARGET" --charts "$OUT/charts"
 step "cusprun prune: write it, and check it against the original with the units zeroed"
 cusprun prune --run "$RUN" --target-ratio "$TARGET" --out "$OUT/expert-model" --overwrite | tail -n 1
 
+step "cusprun verify: check the written folder again, on its own"
+cusprun verify "$OUT/expert-model"
+
 step "cusprun eval: the written expert against the dense model (size, quality, latency)"
 cusprun eval demo/model "$OUT/expert-model" "${SETS[@]}" --latency
 

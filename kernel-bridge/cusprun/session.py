@@ -595,8 +595,10 @@ class Session:
         on_event: EventCallback | None = None,
     ) -> dict:
         """Checks a folder `prune` wrote against the model it was pruned from (`model`: where that
-        is now, if it moved) with the same units zeroed: `{maxAbsDiff, tolerance}`; a difference
-        past the tolerance raises CusprunError. `run` names a run whose log gets the events."""
+        is now, if it moved) with the same units zeroed: `{ok, maxAbsDiff, boundUlps, worst,
+        description, …}` (the bound is in ulps of the logits' type at each row's largest |logit|);
+        a difference past the bound raises CusprunError. `run` names a run whose log gets the
+        events."""
         request = {"type": "verify", "pruned": _abs(pruned)}
         if model is not None:
             request["model"] = _abs(model)

@@ -17,6 +17,7 @@ import type {
 } from '../engine/charts/types';
 import type { CusprunErrorCode } from '../engine/errors';
 import type { ExpertPlan } from '../engine/select/expert';
+import type { LogitComparison } from '../engine/prune/comparison';
 
 export type {
   ExpertPlan,
@@ -416,12 +417,16 @@ export interface PruneResult {
   bytesBefore: number;
   bytesAfter: number;
   maxAbsDiff: number;
+  verification: Verification;
 }
 
-/** The pruned model's largest logit difference to the original with its units zeroed. */
-export interface Verification {
-  maxAbsDiff: number;
-  tolerance: number;
+/**
+ * A pruned model's logits against the original's with its units zeroed: the largest difference
+ * and where it is, in ulps of the logits' type at their row's largest |logit| (the bound), and
+ * the one line every client shows for it.
+ */
+export interface Verification extends LogitComparison {
+  description: string;
 }
 
 export interface RecordResult<T> {

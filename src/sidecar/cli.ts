@@ -3,7 +3,7 @@
  * exits 1; a mistake in how a command was called prints one line and exits 2; only a bug shows
  * a stack trace.
  */
-import { userError } from '../engine/errors';
+import { userError } from '../engine/fs-errors';
 import { commandHelp, parseCommand } from './commands/args';
 import { Command, COMMANDS, UsageError } from './commands';
 import { cusprunVersion } from './run-folder';

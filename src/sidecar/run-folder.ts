@@ -12,6 +12,8 @@ import { writeFileAtomic } from '../engine/output';
 
 export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
+/** The run's event log, appended by the sidecar's job queue. */
+export const EVENTS_FILE = 'events.jsonl';
 
 /** run.json's shape is part of the protocol: the sidecar serves it as it is. */
 export type { RunRecord };

@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCorpusTexts, readManifest } from '../engine/corpus';
-import { CusprunError, isCusprunError, userError } from '../engine/errors';
+import { CusprunError, isCusprunError } from '../engine/errors';
+import { userError } from '../engine/fs-errors';
 import { processAlive, ScoreStore } from '../engine/score';
 import {
   checkRunId,
@@ -24,13 +25,13 @@ import {
   RunRecord,
   RunSummary
 } from '../protocol';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../engine/output';
 import { ABLATIONS_DIR } from './jobs/ablate';
 import { SWEEPS_DIR } from './jobs/sweep';
-import { readRun, RUN_FILE, SCORES_DIR } from './run-folder';
+import { EVENTS_FILE, readRun, RUN_FILE, SCORES_DIR } from './run-folder';
 
 export const DEFAULT_STORE = '.cusprun';
-export const EVENTS_FILE = 'events.jsonl';
+export { EVENTS_FILE };
 /** The store's registered corpora: name → manifest. */
 export const CORPORA_FILE = 'corpora.json';
 

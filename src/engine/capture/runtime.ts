@@ -76,7 +76,9 @@ export class ModelSession {
       executionProviders: [options.executionProvider ?? 'cpu'],
       intraOpNumThreads: options.threads ?? 0,
       interOpNumThreads: 1,
-      graphOptimizationLevel: options.optimization ?? 'all'
+      graphOptimizationLevel: options.optimization ?? 'all',
+      // onnxruntime's warnings (unused initializers, …) speak to model authors, not users.
+      logSeverityLevel: 3
     };
     try {
       const session =

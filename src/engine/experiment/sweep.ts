@@ -29,9 +29,23 @@ export interface SweepResult {
   points: SweepPoint[];
 }
 
+/** The most points a grid may have: each is a plan (and, in a sweep, evaluations) of its own. */
+export const MAX_GRID_POINTS = 1000;
+
+export function checkGridSize(count: number, what: string): void {
+  if (count > MAX_GRID_POINTS) {
+    throw new CusprunError(
+      'bad-argument',
+      `${count.toLocaleString('en-US')} grid points are more than the limit of ${MAX_GRID_POINTS.toLocaleString('en-US')}; ask for fewer (a larger STEP)`,
+      what
+    );
+  }
+}
+
 /**
  * `a:b:step` (inclusive of b, within rounding) or a comma-separated list; each value strictly
- * between 0 and 1. `what` names the option in messages.
+ * between 0 and 1, at most MAX_GRID_POINTS of them (checked before any is made). `what` names
+ * the option in messages.
  */
 export function parseGrid(spec: string, what: string): number[] {
   let values: number[];
@@ -50,11 +64,13 @@ export function parseGrid(spec: string, what: string): number[] {
       );
     }
     const count = Math.floor((stop - start) / step + 1e-9) + 1;
+    checkGridSize(count, what);
     values = Array.from({ length: count }, (_, i) =>
       Number((start + i * step).toFixed(10))
     );
   } else {
     values = spec.split(',').map(v => Number(v.trim()));
+    checkGridSize(values.length, what);
   }
   for (const v of values) {
     if (!(v > 0 && v < 1)) {

@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { aboutFile, CusprunError, userError } from '../errors';
+import { CusprunError } from '../errors';
+import { aboutFile, userError } from '../fs-errors';
 import {
   foreignFiles,
   isOwnedFile,
@@ -15,7 +16,12 @@ import {
   recordWritten,
   someNames
 } from './ownership';
-import { removeStaleStaging, stagingName, writeFileAtomic } from './staging';
+import {
+  makeFolder,
+  removeStaleStaging,
+  stagingName,
+  writeFileAtomic
+} from './staging';
 
 /** A place an output must not replace or contain: `what` says what it is, for the message. */
 export interface ProtectedPlace {
@@ -51,60 +57,104 @@ function checkProtected(
   const places = [
     { path: process.cwd(), what: 'the current working folder' },
     ...(guard.protect ?? [])
-  ];
-  for (const place of places) {
-    const protectedPath = realPath(place.path);
-    const inside = path.relative(target, protectedPath);
-    if (inside === '') {
-      throw notOurs(
-        subject,
-        `is ${place.what}; choose another place for the output`
-      );
-    }
-    if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
-      throw notOurs(
-        subject,
-        `holds ${place.what} (${inside}); choose another place for the output`
-      );
-    }
+  ].map(p => ({ ...p, inside: path.relative(target, realPath(p.path)) }));
+  const same = places.find(p => p.inside === '');
+  if (same) {
+    throw notOurs(
+      subject,
+      `is ${same.what}; choose another place for the output`
+    );
+  }
+  const held = places.find(
+    p => !p.inside.startsWith('..') && !path.isAbsolute(p.inside)
+  );
+  if (held) {
+    throw notOurs(
+      subject,
+      `holds ${held.what} (${held.inside}); choose another place for the output`
+    );
   }
 }
 
+/** Why an existing file may not be replaced by an output, if it may not. */
+function checkOutputFile(target: string, subject: string): void {
+  if (!fs.existsSync(target)) {
+    return;
+  }
+  if (fs.statSync(target).isDirectory()) {
+    throw new CusprunError('bad-argument', 'is a folder; name a file', subject);
+  }
+  const dir = path.dirname(target);
+  if (!isOwnedFile(dir, path.basename(target))) {
+    throw notOurs(
+      subject,
+      readLedger(dir)?.files[path.basename(target)]
+        ? 'was changed after cusprun wrote it; move it away or choose another name'
+        : 'exists and was not written by cusprun; move it away or choose another name'
+    );
+  }
+}
+
+/** Checks, before any work, that outputs could be written to `files` (see writeOutputFiles). */
+export function checkOutputFiles(
+  files: string[],
+  guard: OutputGuard = {}
+): void {
+  for (const file of files) {
+    const target = realPath(file);
+    checkProtected(target, file, guard);
+    aboutFile(file, () => checkOutputFile(target, file));
+  }
+}
+
+export interface OutputFile {
+  file: string;
+  data: string | Uint8Array;
+}
+
 /**
- * Writes a file the user named as an output. An existing file is replaced only if cusprun wrote
- * it there and it is unchanged since. Returns the absolute path written.
+ * Writes files the user named as outputs, all or none: every target is checked first (an
+ * existing file is replaced only if cusprun wrote it and it is unchanged since), and a failure
+ * midway takes back the files and folders this call made. Returns the absolute paths written.
  */
+export function writeOutputFiles(
+  files: OutputFile[],
+  guard: OutputGuard = {}
+): string[] {
+  checkOutputFiles(
+    files.map(f => f.file),
+    guard
+  );
+  const targets = files.map(f => ({ ...f, target: realPath(f.file) }));
+  const made: string[] = [];
+  try {
+    for (const t of targets) {
+      aboutFile(t.file, () => {
+        const dir = path.dirname(t.target);
+        const folder = makeFolder(dir);
+        if (folder) {
+          made.push(folder);
+        }
+        if (!fs.existsSync(t.target)) {
+          made.push(t.target);
+        }
+        writeFileAtomic(t.target, t.data);
+        recordWritten(dir, [path.basename(t.target)]);
+      });
+    }
+  } catch (error) {
+    made.reverse().forEach(p => fs.rmSync(p, { recursive: true, force: true }));
+    throw error;
+  }
+  return targets.map(t => t.target);
+}
+
 export function writeOutputFile(
   file: string,
   data: string | Uint8Array,
   guard: OutputGuard = {}
 ): string {
-  const target = realPath(file);
-  checkProtected(target, file, guard);
-  return aboutFile(file, () => {
-    const dir = path.dirname(target);
-    const name = path.basename(target);
-    if (fs.existsSync(target)) {
-      if (fs.statSync(target).isDirectory()) {
-        throw new CusprunError(
-          'bad-argument',
-          'is a folder; name a file',
-          file
-        );
-      }
-      if (!isOwnedFile(dir, name)) {
-        throw notOurs(
-          file,
-          readLedger(dir)?.files[name]
-            ? 'was changed after cusprun wrote it; move it away or choose another name'
-            : 'exists and was not written by cusprun; move it away or choose another name'
-        );
-      }
-    }
-    writeFileAtomic(target, data);
-    recordWritten(dir, [name]);
-    return target;
-  });
+  return writeOutputFiles([{ file, data }], guard)[0];
 }
 
 /** Why an existing `target` may not be replaced by a folder cusprun makes whole, if it may not. */
@@ -159,8 +209,12 @@ export async function writeOutputFolder(
     removeStaleStaging(target);
   });
   const staging = stagingName(target, 'staging');
+  let made: string | undefined;
   try {
-    aboutFile(dir, () => fs.mkdirSync(staging, { recursive: true }));
+    aboutFile(dir, () => {
+      made = makeFolder(path.dirname(target));
+      fs.mkdirSync(staging);
+    });
     await build(staging);
     aboutFile(dir, () => {
       recordWritten(staging, fs.readdirSync(staging), true);
@@ -168,6 +222,9 @@ export async function writeOutputFolder(
     });
   } catch (error) {
     fs.rmSync(staging, { recursive: true, force: true });
+    if (made) {
+      fs.rmSync(made, { recursive: true, force: true });
+    }
     throw userError(error, dir) ?? error;
   }
   return target;

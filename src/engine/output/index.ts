@@ -1,4 +1,9 @@
-export { writeOutputFile, writeOutputFolder } from './guard';
-export type { OutputGuard, ProtectedPlace } from './guard';
-export { writeFileAtomic, removeStaleStaging } from './staging';
-export { LEDGER_FILE } from './ownership';
+export {
+  checkOutputFiles,
+  writeOutputFile,
+  writeOutputFiles,
+  writeOutputFolder
+} from './guard';
+export type { OutputFile, OutputGuard, ProtectedPlace } from './guard';
+export { makeFolder, removeStaleStaging, writeFileAtomic } from './staging';
+export { LEDGER_FILE, someNames } from './ownership';

@@ -51,10 +51,26 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/**
+ * Makes `dir` and its missing parents one level at a time. Unlike `mkdirSync(…, {recursive:
+ * true})`, which reports a read-only or forbidden parent as ENOENT, a failure here carries the
+ * real reason (EROFS, EACCES, ENOTDIR) and the path it is about. Returns the first folder it
+ * made, if any, so that a failed write can take back what it made.
+ */
+export function makeFolder(dir: string): string | undefined {
+  const target = path.resolve(dir);
+  if (fs.existsSync(target)) {
+    return undefined;
+  }
+  const made = makeFolder(path.dirname(target)) ?? target;
+  fs.mkdirSync(target);
+  return made;
+}
+
 /** Writes a file through a temporary name and a rename; the temporary file never outlives it. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const target = path.resolve(file);
-  fs.mkdirSync(path.dirname(target), { recursive: true });
+  makeFolder(path.dirname(target));
   removeStaleStaging(target);
   const temp = stagingName(target, 'tmp');
   try {

@@ -4,12 +4,7 @@ export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
 export { writePrunedModel } from './write';
 export type { WrittenModel } from './write';
-export {
-  compareWithZeroed,
-  defaultTolerance,
-  modelLogits,
-  verifyPruned
-} from './verify';
+export { modelLogits, verifyPruned } from './verify';
 export type { VerifyOptions } from './verify';
 export {
   assertWithinBound,

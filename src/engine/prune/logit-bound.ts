@@ -6,8 +6,9 @@
 import { Fetched } from '../capture/runtime';
 import { CusprunError } from '../errors';
 import { float16BitsToFloat32 } from '../onnx/dtype';
+import type { LogitComparison, LogitType } from './comparison';
 
-export type LogitType = 'float32' | 'float16';
+export type { LogitComparison, LogitType };
 
 interface Precision {
   /** Stored fraction bits: ulp(x) = 2^(exponent(x) - fractionBits). */
@@ -56,25 +57,6 @@ export function readLogits(fetched: Fetched, file: string): Logits {
     `its logits are ${type}; cusprun verifies float32 and float16 logits only`,
     file
   );
-}
-
-export interface LogitComparison {
-  /** Whether every difference lies within the bound (false for NaN or infinite ones). */
-  ok: boolean;
-  type: LogitType;
-  /** The bound that applied, in ulps at each row's largest |logit|. */
-  boundUlps: number;
-  maxAbsDiff: number;
-  /** The element furthest from the reference in ulps. */
-  worst: {
-    sequence: number;
-    token: number;
-    vocab: number;
-    diff: number;
-    /** The largest |logit| of its row, in either model: where its ulp is taken. */
-    scale: number;
-    ulps: number;
-  };
 }
 
 function sameShape(a: Logits, b: Logits): boolean {

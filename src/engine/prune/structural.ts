@@ -9,7 +9,12 @@ import { CusprunError } from '../errors';
 import { ModelMap } from '../arch/types';
 import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
-import { GraphProto, ModelProto, ValueInfoProto } from '../onnx/proto';
+import {
+  GraphProto,
+  ModelProto,
+  NodeProto,
+  ValueInfoProto
+} from '../onnx/proto';
 import { UnitPlan } from './plan';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
 import { gather } from './tensor-ops';
@@ -44,6 +49,24 @@ function withKvHeads(
       tensor_type: { ...info.type?.tensor_type, shape: { ...shape, dim } }
     }
   };
+}
+
+/** Every value the nodes (and their subgraphs) read, and the graph's outputs. */
+function valueNames(
+  nodes: NodeProto[],
+  outputs: ValueInfoProto[]
+): Set<string> {
+  const names = new Set(outputs.map(o => o.name));
+  const visit = (list: NodeProto[]) => {
+    for (const n of list) {
+      n.input.forEach(i => names.add(i));
+      for (const a of n.attribute) {
+        [a.g, ...(a.graphs ?? [])].forEach(g => g && visit(g.node));
+      }
+    }
+  };
+  visit(nodes);
+  return names;
 }
 
 export function pruneModel(
@@ -85,12 +108,18 @@ export function pruneModel(
       : n;
     return [...(edits.nodesBefore.get(n) ?? []), rewired];
   });
+  // A shape constant cloned for one layer can leave the shared original without a consumer.
+  const before = valueNames(graph.node, graph.output);
+  const after = valueNames(node, graph.output);
+  const initializer = [...graph.initializer, ...edits.initializers].filter(
+    t => after.has(t.name as string) || !before.has(t.name as string)
+  );
   return {
     ...sliced,
     graph: {
       ...graph,
       node,
-      initializer: [...graph.initializer, ...edits.initializers],
+      initializer,
       input: graph.input.map(i => withKvHeads(i, kvHeadsByLayer)),
       output: graph.output.map(o => withKvHeads(o, kvHeadsByLayer)),
       // Intermediate shapes changed; onnxruntime infers them again.

@@ -80,28 +80,3 @@ export async function verifyPruned(
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-
-/** @deprecated the fixed tolerance the prune job still reads; use verifyPruned's bound. */
-export function defaultTolerance(map: ModelMap): number {
-  return map.dtype === 'float32' ? 1e-4 : 2e-3;
-}
-
-/** @deprecated the largest absolute difference alone; use verifyPruned. */
-export async function compareWithZeroed(
-  model: OnnxModel,
-  map: ModelMap,
-  plan: UnitPlan,
-  prunedFile: string,
-  sequences: number[][],
-  options: RuntimeOptions = {}
-): Promise<number> {
-  const comparison = await verifyPruned(
-    model,
-    map,
-    plan,
-    prunedFile,
-    sequences,
-    options
-  );
-  return comparison.maxAbsDiff;
-}

@@ -156,10 +156,16 @@ export function checkTarget(target: {
   sigma?: number;
   targetRatio?: number;
 }): void {
-  if ((target.sigma === undefined) === (target.targetRatio === undefined)) {
+  if (target.sigma !== undefined && target.targetRatio !== undefined) {
     throw new CusprunError(
       'bad-argument',
-      'give either σ (--sigma) or a target ratio (--target-ratio), not both'
+      'give σ (--sigma) or a target ratio (--target-ratio), not both'
+    );
+  }
+  if (target.sigma === undefined && target.targetRatio === undefined) {
+    throw new CusprunError(
+      'bad-argument',
+      'give σ (--sigma S) or a target ratio (--target-ratio R)'
     );
   }
 }

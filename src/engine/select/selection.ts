@@ -161,7 +161,7 @@ export class Selection {
     if (highest.ratio < target) {
       throw new CusprunError(
         'bad-argument',
-        `the target ratio ${target} cannot be reached: with these documents, dimensions and guards the most σ can prune is ${highest.ratio.toFixed(4)}`
+        `the target ratio ${(100 * target).toFixed(2)}% cannot be reached: with these documents, dimensions and guards no σ prunes more than ${(100 * highest.ratio).toFixed(2)}%; ask for less`
       );
     }
     let lo = 0;

@@ -5,18 +5,29 @@ import * as path from 'node:path';
 
 export const CLI = path.resolve(__dirname, '../../../dist/sidecar/cli.js');
 
-export function cusprun(...args: string[]): {
+export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-} {
+}
+
+/** Runs `cusprun ARGS…` in the folder `cwd`. */
+export function cusprunIn(
+  cwd: string | undefined,
+  ...args: string[]
+): CliResult {
   if (!fs.existsSync(CLI)) {
     throw new Error(`${CLI} is missing: run 'npm run build:node' first`);
   }
   const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8'
+    encoding: 'utf8',
+    cwd
   });
   // Whatever the input, a user never sees a stack trace.
   expect(result.stderr).not.toMatch(/\n\s+at /);
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function cusprun(...args: string[]): CliResult {
+  return cusprunIn(undefined, ...args);
 }

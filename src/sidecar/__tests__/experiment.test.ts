@@ -278,7 +278,7 @@ describe('cusprun ablate', () => {
     );
     expect(code).toBe(0);
     expect(stdout).toMatch(
-      /^task\s+-\s+-\s+unreachable: the target ratio 0.99 cannot be reached/m
+      /^task\s+-\s+-\s+unreachable: the target ratio 99.00% cannot be reached/m
     );
     const sigma = cusprun(
       'ablate',

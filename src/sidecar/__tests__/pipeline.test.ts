@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
 import { ScoreStore } from '../../engine/score';
-import { FIXTURES } from '../../engine/__tests__/fixtures';
+import { FIXTURES, fixtureManifest } from '../../engine/__tests__/fixtures';
 import { CLI, cusprun } from './cli-process';
 
 const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
@@ -137,7 +137,7 @@ describe('cusprun score, plan and prune', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/solved for a target of 15\.00%/);
     expect(stdout).toMatch(
-      /max \|logit difference\| to the original with the units zeroed: /
+      /checked against the original with the units zeroed: max \|logit difference\| /
     );
     const before = inspectModel(MODEL);
     const after = inspectModel(out);
@@ -147,6 +147,7 @@ describe('cusprun score, plan and prune', () => {
     );
     expect(record.prunes).toHaveLength(1);
     expect(record.prunes[0].maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(cusprun('verify', out).code).toBe(0);
     expect(record.prunes[0].plan.targetRatio).toBe(0.15);
   });
 
@@ -165,9 +166,13 @@ describe('cusprun score, plan and prune', () => {
     ],
     [
       ['plan', '--run', 'RUN', '--target-ratio', '0.95'],
-      /the target ratio 0.95 cannot be reached/
+      /the target ratio 95.00% cannot be reached/
     ],
-    [['plan', '--run', 'NOWHERE', '--sigma', '0.3'], /not a run folder/]
+    [['plan', '--run', 'NOWHERE', '--sigma', '0.3'], /not a run folder/],
+    [
+      ['plan', '--run', 'RUN'],
+      /^cusprun: give σ \(--sigma S\) or a target ratio \(--target-ratio R\)$/m
+    ]
   ])('%j is refused with one clear line', (args, message) => {
     const result = cusprun(
       ...args.map(a =>
@@ -260,4 +265,35 @@ describe('a scoring run killed mid-way', () => {
       b.close();
     }
   }, 30_000);
+});
+
+describe('prune, then verify, on every float16 fixture', () => {
+  it.each(
+    fixtureManifest()
+      .filter(f => f.dtype === 'float16')
+      .map(f => [f.family, f.style])
+  )('%s/%s', (family, style) => {
+    const dir = path.join(tmp, `fp16-${family}-${style}`);
+    const model = path.join(FIXTURES, family, style);
+    const runDir = path.join(dir, 'run');
+    expect(
+      cusprun('score', model, '--corpus', CORPUS, '--run', runDir).code
+    ).toBe(0);
+    const out = path.join(dir, 'expert');
+    const pruned = cusprun(
+      'prune',
+      '--run',
+      runDir,
+      '--sigma',
+      '0.5',
+      '--out',
+      out
+    );
+    expect(pruned.stderr).toBe('');
+    expect(pruned.stdout).toMatch(/bound 4 float16 ulps\)\n$/);
+    const verified = cusprun('verify', out);
+    expect(verified.stdout).toMatch(
+      /^ok: the same logits as the original with the units zeroed: .*bound 4 float16 ulps\)\n$/
+    );
+  });
 });

@@ -22,6 +22,7 @@ describe('the protocol module', () => {
       '../engine/charts/spec',
       '../engine/charts/types',
       '../engine/errors',
+      '../engine/prune/comparison',
       '../engine/select/expert'
     ];
     for (const file of fs

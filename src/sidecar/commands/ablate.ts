@@ -8,7 +8,7 @@ import { progressLines } from '../format/progress';
 import { runAblateJob } from '../jobs/ablate';
 import { numberValue, positionalCount, requiredValue } from './args';
 import { defineCommand } from './command';
-import { writeRequested, wroteLines } from './outputs';
+import { checkRequested, writeRequested, wroteLines } from './outputs';
 import {
   EVAL_OPTIONS,
   evalOptions,
@@ -42,6 +42,7 @@ export default defineCommand({
       { min: 0, max: 0 },
       'no positional arguments'
     );
+    checkRequested(values);
     const progress = progressLines(process.stderr);
     const { record, file } = await runAblateJob({
       ...planOptions(values),

@@ -2,7 +2,7 @@ import { evalCsv, evalTable } from '../format/experiment';
 import { runEvalJob } from '../jobs/eval';
 import { numberValue, positionalCount } from './args';
 import { defineCommand } from './command';
-import { writeRequested } from './outputs';
+import { checkRequested, writeRequested } from './outputs';
 import { EVAL_OPTIONS, evalOptions } from './shared-options';
 
 export default defineCommand({
@@ -31,6 +31,7 @@ export default defineCommand({
       { min: 1, max: Infinity },
       'one MODEL or more'
     );
+    checkRequested(values);
     const results = await runEvalJob({
       models: positionals,
       ...evalOptions(values),

@@ -1,5 +1,10 @@
 /** The result files a command writes when asked (`--json FILE`, `--csv FILE`), and its note. */
-import { writeOutputFile } from '../../engine/output';
+import { checkOutputFiles, writeOutputFile } from '../../engine/output';
+
+/** Checks the files asked for before the work that fills them starts. */
+export function checkRequested(values: { json?: string; csv?: string }): void {
+  checkOutputFiles([values.json, values.csv].filter(f => f !== undefined));
+}
 
 /** Writes what was asked for; returns the lines that say so. */
 export function writeRequested(

@@ -9,7 +9,7 @@ import {
 import { runSweepJob } from '../jobs/sweep';
 import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
-import { writeRequested, wroteLines } from './outputs';
+import { checkRequested, writeRequested, wroteLines } from './outputs';
 import {
   EVAL_OPTIONS,
   evalOptions,
@@ -61,6 +61,7 @@ export default defineCommand({
       { min: 0, max: 0 },
       'no positional arguments'
     );
+    checkRequested(values);
     const { sigma, 'target-ratios': ratios } = values;
     if ((sigma === undefined) === (ratios === undefined)) {
       throw new UsageError(

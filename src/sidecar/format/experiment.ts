@@ -2,7 +2,9 @@
  * `cusprun eval`, `sweep` and `ablate` results as terminal tables, tidy CSV (one value per
  * line: what pandas and spreadsheets read best) and charts (Vega-Lite spec + SVG per chart).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CusprunError } from '../../engine/errors';
 import {
   ablationSpec,
   AblationRow as ChartAblationRow,
@@ -15,7 +17,7 @@ import {
 } from '../../engine/charts';
 import { renderSvg } from '../../engine/charts/svg';
 import { EvalMetric } from '../../engine/experiment';
-import { OutputGuard, writeOutputFile } from '../../engine/output';
+import { OutputFile, OutputGuard, writeOutputFiles } from '../../engine/output';
 import { AblationRecord } from '../jobs/ablate';
 import { ModelEvaluation } from '../jobs/eval';
 import { PlanView } from '../jobs/plan';
@@ -218,17 +220,23 @@ export async function writeCharts(
   charts: Record<string, VegaLiteSpec>,
   guard?: OutputGuard
 ): Promise<string[]> {
-  const written: string[] = [];
-  for (const [name, spec] of Object.entries(charts)) {
-    const svg = await renderSvg(spec);
-    writeOutputFile(
-      path.join(dir, `${name}.vl.json`),
-      `${JSON.stringify(spec, null, 1)}\n`,
-      guard
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+    throw new CusprunError(
+      'bad-argument',
+      'is a file; name a folder for the charts',
+      dir
     );
-    const file = path.join(dir, `${name}.svg`);
-    writeOutputFile(file, svg, guard);
-    written.push(file);
   }
-  return written;
+  const files: OutputFile[] = [];
+  for (const [name, spec] of Object.entries(charts)) {
+    files.push(
+      {
+        file: path.join(dir, `${name}.vl.json`),
+        data: `${JSON.stringify(spec, null, 1)}\n`
+      },
+      { file: path.join(dir, `${name}.svg`), data: await renderSvg(spec) }
+    );
+  }
+  writeOutputFiles(files, guard);
+  return files.filter(f => f.file.endsWith('.svg')).map(f => f.file);
 }

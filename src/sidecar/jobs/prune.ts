@@ -11,16 +11,18 @@ import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
 import { ModelMap } from '../../engine/arch/types';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
-import { aboutFile, CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../engine/errors';
+import { aboutFile } from '../../engine/fs-errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ProtectedPlace } from '../../engine/output';
 import {
-  compareWithZeroed,
-  defaultTolerance,
+  describeComparison,
   UnitPlan,
+  verifyPruned,
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
+import type { Verification } from '../../protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../engine/select';
 import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
@@ -51,11 +53,6 @@ export interface PrunedFolderRecord {
   sequences: number[][];
 }
 
-export interface Verification {
-  maxAbsDiff: number;
-  tolerance: number;
-}
-
 /** The first few of the run's documents, shortened: what a pruned model is checked on. */
 function verificationSequences(
   record: RunRecord,
@@ -72,31 +69,34 @@ function verificationSequences(
     .map(d => d.tokens.slice(0, job.verifyTokens ?? 64));
 }
 
-/** Compares `prunedFile` with the original with the plan's units zeroed; throws past the bound. */
+/**
+ * Compares `prunedFile` with the original with the plan's units zeroed; past the bound, throws
+ * one line about `subject` that ends with `advice`.
+ */
 async function checkPruned(
   model: OnnxModel,
   map: ModelMap,
   units: UnitPlan,
   prunedFile: string,
   sequences: number[][],
-  subject: string
+  failure: { subject: string; advice: string }
 ): Promise<Verification> {
-  const maxAbsDiff = await compareWithZeroed(
+  const comparison = await verifyPruned(
     model,
     map,
     units,
     prunedFile,
     sequences
   );
-  const tolerance = defaultTolerance(map);
-  if (!(maxAbsDiff <= tolerance)) {
+  const description = describeComparison(comparison);
+  if (!comparison.ok) {
     throw new CusprunError(
       'unsupported',
-      `the pruned model differs from the original with the same units zeroed by ${maxAbsDiff} (tolerance ${tolerance}); please report this export`,
-      subject
+      `the pruned model differs from the original with the same units zeroed: ${description}; ${failure.advice}`,
+      failure.subject
     );
   }
-  return { maxAbsDiff, tolerance };
+  return { ...comparison, description };
 }
 
 export async function runPruneJob(job: PruneJob): Promise<{
@@ -140,7 +140,10 @@ export async function runPruneJob(job: PruneJob): Promise<{
           units,
           path.join(staging, 'model.onnx'),
           folder.sequences,
-          job.out
+          {
+            subject: job.out,
+            advice: 'nothing was written; please report this export'
+          }
         );
         fs.writeFileSync(
           path.join(staging, PLAN_FILE),
@@ -227,7 +230,11 @@ export async function runVerifyJob(job: {
       unitPlanOf(folder.plan),
       pruned,
       folder.sequences,
-      pruned
+      {
+        subject: pruned,
+        advice:
+          "if the folder was not changed after 'cusprun prune' wrote it, please report this export"
+      }
     );
   } finally {
     model.close();

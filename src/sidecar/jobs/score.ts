@@ -3,6 +3,7 @@
  * unit on each, and keep the scores in the run folder's score store. A run folder belongs to one
  * model and one corpus; scoring it again resumes where it stopped.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
@@ -10,6 +11,8 @@ import { ScoreForm } from '../../engine/capture/scoring-graph';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import { CusprunError } from '../../engine/errors';
 import { OnnxModel } from '../../engine/onnx/model';
+import { makeFolder, someNames } from '../../engine/output';
+import { aboutFile, userError } from '../../engine/fs-errors';
 import {
   openScoreStore,
   ScoreProgress,
@@ -22,9 +25,9 @@ import {
   toolVersions,
   writeRun,
   readRun,
-  RUN_FILE
+  RUN_FILE,
+  EVENTS_FILE
 } from '../run-folder';
-import * as fs from 'node:fs';
 
 export interface ScoreJob {
   model: string;
@@ -46,9 +49,39 @@ export function documentId(
   return `${dimension}/${index}/${sha256.slice(0, 16)}`;
 }
 
+/**
+ * A run folder to score into: new, empty, or a run (to resume). Any other folder is the user's,
+ * and a run must not mix its files with theirs.
+ */
+function checkRunFolder(run: string): void {
+  if (!fs.existsSync(run)) {
+    return;
+  }
+  if (!fs.statSync(run).isDirectory()) {
+    throw new CusprunError(
+      'bad-argument',
+      'is a file; --run names a run folder (new, empty, or a run to resume)',
+      run
+    );
+  }
+  // A run killed before its first run.json holds its score store alone; a run of the store
+  // gets its event log when the job is submitted.
+  const foreign = fs
+    .readdirSync(run)
+    .filter(name => ![RUN_FILE, SCORES_DIR, EVENTS_FILE].includes(name));
+  if (!fs.existsSync(path.join(run, RUN_FILE)) && foreign.length) {
+    throw new CusprunError(
+      'would-overwrite',
+      `is not a run folder (no ${RUN_FILE}) and holds other files (${someNames(foreign)}); choose a new folder for the run`,
+      run
+    );
+  }
+}
+
 export async function runScoreJob(
   job: ScoreJob
 ): Promise<{ record: RunRecord; summary: ScoreSummary }> {
+  checkRunFolder(job.run);
   const model = OnnxModel.load(job.model);
   try {
     const map = mapModel(model, { config: readModelConfig(model.file) });
@@ -56,6 +89,7 @@ export async function runScoreJob(
       vocab: map.vocab
     });
     const scoreForm = job.scoreForm ?? 'paper';
+    aboutFile(job.run, () => makeFolder(job.run));
     const store = openScoreStore(
       path.join(job.run, SCORES_DIR),
       model,
@@ -132,6 +166,9 @@ export async function runScoreJob(
     } finally {
       store.close();
     }
+  } catch (error) {
+    // A write to the score store that fails (a full disk) names no path: it is the run's.
+    throw userError(error, job.run) ?? error;
   } finally {
     model.close();
   }

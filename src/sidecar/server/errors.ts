@@ -4,7 +4,8 @@
  * one-line message; anything else is a bug, logged whole to stderr and answered as an internal
  * error.
  */
-import { CusprunErrorCode, userError } from '../../engine/errors';
+import { CusprunErrorCode } from '../../engine/errors';
+import { userError } from '../../engine/fs-errors';
 import { ErrorBody, RequestError } from '../../protocol';
 
 const STATUS_OF: Record<CusprunErrorCode, number> = {

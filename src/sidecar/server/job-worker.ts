@@ -11,7 +11,8 @@ import {
   Worker,
   workerData
 } from 'node:worker_threads';
-import { CusprunError, CusprunErrorCode, userError } from '../../engine/errors';
+import { CusprunError, CusprunErrorCode } from '../../engine/errors';
+import { userError } from '../../engine/fs-errors';
 import { ScoreProgress } from '../../engine/score';
 import { JobRequest, JobResult, RequestError } from '../../protocol';
 import { RunStore } from '../run-store';

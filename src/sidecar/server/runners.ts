@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { ScoreProgress } from '../../engine/score';
-import { loadEvalSets } from '../../engine/experiment';
+import { checkGridSize, loadEvalSets } from '../../engine/experiment';
 import { resolveModelFile } from '../../engine/onnx/model';
 import {
   JobEvent,
@@ -129,14 +129,15 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
     case 'prune': {
       const { dir, keys } = runOf(store, request.run);
       const { type: _type, run: _run, out, ...options } = request;
-      const target = outputPath(out);
+      // Checked here; the job gets the path as given, so that its messages name it so.
+      outputPath(out);
       return {
         keys,
         cancellable: false,
         execute: async () => {
           const result = await runPruneJob({
             ...options,
-            out: target,
+            out,
             run: dir,
             protect: [{ path: store.root, what: 'the run store' }]
           });
@@ -146,7 +147,8 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
             out: result.written.dir,
             bytesBefore: result.written.bytesBefore,
             bytesAfter: result.written.bytesAfter,
-            maxAbsDiff: result.verification.maxAbsDiff
+            maxAbsDiff: result.verification.maxAbsDiff,
+            verification: result.verification
           };
         }
       };
@@ -182,6 +184,10 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         targetRatios,
         ...options
       } = request;
+      checkGridSize(
+        (sigmas ?? targetRatios ?? []).length,
+        sigmas ? 'sigmas' : 'targetRatios'
+      );
       loadEvalSets(options.evalSets);
       return {
         keys,

@@ -281,7 +281,7 @@ describe('sweeps and the ablation on a fixture', () => {
     );
     expect(result.rows).toHaveLength(1);
     expect(result.rows[0].unreachable).toMatch(
-      /the target ratio 0.99 cannot be reached/
+      /the target ratio 99.00% cannot be reached/
     );
     expect(result.rows[0].metrics).toEqual([]);
   });
