@@ -289,7 +289,10 @@ export class RunView extends Panel {
       summary: trans.__('Prune with this σ and these dimensions'),
       fields: [
         labelled(trans.__('Write the expert to'), out),
-        labelled(trans.__('Overwrite an existing file'), overwrite)
+        labelled(
+          trans.__('Replace an earlier prune cusprun wrote there'),
+          overwrite
+        )
       ],
       submit: trans.__('Prune'),
       onSubmit: async () => {

@@ -104,7 +104,9 @@ test('Prune with the view writes the expert of its σ and dimensions', async ({
   // the proposed file follows the view: σ and the dimensions it keeps
   await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
   await expect(out).toHaveValue(`experts/${RUN}-sigma0.5-language+domain.onnx`);
-  await prune.getByLabel('Overwrite an existing file').check();
+  await prune
+    .getByLabel('Replace an earlier prune cusprun wrote there')
+    .check();
   await prune.getByRole('button', { name: 'Prune' }).click();
   await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(
