@@ -236,6 +236,27 @@ def test_an_earlier_export_is_replaced_only_when_asked(console, tiny, tmp_path):
     export(console, folder, out, "--overwrite")
 
 
+def test_a_failed_check_is_one_line_and_writes_nothing(console, tiny, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, _ = tiny
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(1e5)  # logits far past float16's 65,504
+    loud = tmp_path / "loud"
+    model.save_pretrained(loud)
+    AutoTokenizer.from_pretrained(folder).save_pretrained(loud)
+    out = tmp_path / "out"
+    done = run([console, "export", str(loud), "--dtype", "float16", "--out", str(out)])
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == (
+        f"cusprun: {out / 'model.onnx'}: non-finite logits (inf or NaN) on the check prompts: "
+        "the model overflows in this dtype; export it as float32"
+    )
+    assert list(tmp_path.iterdir()) == [loud]  # no output, no staging folder left
+
+
 def test_a_model_id_from_the_local_hub_cache(console, tiny, tmp_path):
     folder, _ = tiny
     revision = "0123456789abcdef0123456789abcdef01234567"

@@ -1,7 +1,9 @@
-"""The ONNX graph: torch.onnx's TorchScript exporter at opset 17, the path checked here on Llama,
-Qwen, Phi-3, Gemma (1 and 3) and GPT-2 exports, logits-only or with a KV cache in Optimum's
-naming (the `kv` fixtures'). Optimum itself is not used: optimum-onnx needs transformers < 4.58,
-and its own check passed an export whose logits were wrong.
+"""The ONNX graph: torch.onnx's TorchScript exporter at opset 17 for both kinds, logits-only and
+with a KV cache in Optimum's naming (as the `kv` fixtures). It is the path the fixtures and the
+demo model were made and checked with, for every family cusprun maps, and it needs no
+onnxscript. The dynamo exporter works too but is slower and shares shape nodes across layers
+(see shared/toolchain.md); Optimum is not used: optimum-onnx needs transformers < 4.58, and its
+own check passed an export whose logits were wrong.
 """
 
 from __future__ import annotations

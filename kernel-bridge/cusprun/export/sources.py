@@ -43,14 +43,14 @@ class Loaded:
 
 def find(source: str | os.PathLike) -> Found:
     """Checks `source`: a folder with config.json, a .gguf file, or an id in the local hub cache."""
-    folder, gguf_name = resolve(source)
+    folder, gguf_name = _resolve(source)
     if gguf_name is None:
         return Found(folder, None, _folder_model_type(folder), folder)
     path = folder / gguf_name
     return Found(folder, gguf_name, _gguf_model_type(path), path)
 
 
-def resolve(source: str | os.PathLike) -> tuple[Path, str | None]:
+def _resolve(source: str | os.PathLike) -> tuple[Path, str | None]:
     """(folder, GGUF file name or None) for a folder, a .gguf file or a hub-cache id."""
     path = Path(source).expanduser()
     if path.is_dir():
@@ -93,7 +93,11 @@ def _folder_model_type(folder: Path) -> str:
         model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
     except (ValueError, UnicodeDecodeError, AttributeError) as error:
         raise CusprunError(f"{config}: not a JSON object ({error})") from None
-    _check_family(config, f"model_type '{model_type}'", model_type)
+    if model_type not in FAMILIES:
+        raise CusprunError(
+            f"{config}: model_type '{model_type}': not a decoder family cusprun prunes "
+            f"({', '.join(FAMILIES)})"
+        )
     return model_type
 
 
@@ -115,13 +119,6 @@ def _gguf_model_type(path: Path) -> str:
             "Hugging Face folder"
         )
     return {"gemma3": "gemma3_text"}.get(arch, arch)
-
-
-def _check_family(where: Path, what: str, model_type: object) -> None:
-    if model_type not in FAMILIES:
-        raise CusprunError(
-            f"{where}: {what}: not a decoder family cusprun prunes ({', '.join(FAMILIES)})"
-        )
 
 
 def load(found: Found) -> Loaded:
