@@ -2,12 +2,35 @@
  * Building blocks for edited copies of a model: tensors with new contents, and a shallow copy of
  * a proto whose initializers can be replaced by name. The source model is never modified.
  */
+import type { TensorBytes } from './encode';
 import {
   DATA_LOCATION_EXTERNAL,
   GraphProto,
   ModelProto,
   TensorProto
 } from './proto';
+
+/** Producers of the tensors made by `producedTensor`, by identity. */
+const producers = new WeakMap<TensorProto, TensorBytes>();
+
+/**
+ * A tensor like `like` (name, type) with new dims, whose bytes are produced on demand and never
+ * held whole: saving or encoding a model streams them into the output chunk by chunk.
+ */
+export function producedTensor(
+  like: TensorProto,
+  dims: number[],
+  bytes: TensorBytes
+): TensorProto {
+  const tensor = { ...tensorWithoutData(like), dims: dims.map(BigInt) };
+  producers.set(tensor, bytes);
+  return tensor;
+}
+
+/** The producer of a tensor made by `producedTensor`. */
+export function producerOf(tensor: TensorProto): TensorBytes | undefined {
+  return producers.get(tensor);
+}
 
 /** A new tensor holding `bytes` (little-endian) inline. */
 export function inlineTensor(

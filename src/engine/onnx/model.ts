@@ -5,7 +5,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CusprunError } from '../errors';
-import { tensorWithoutData } from './edit';
+import { producerOf, tensorWithoutData } from './edit';
+import {
+  encodeStreaming,
+  ModelEncoding,
+  streamChecked,
+  TensorBytes
+} from './encode';
+import { FileSink } from './file-sink';
 import { bytesToFloat32 } from './dtype';
 import {
   ExternalDataFiles,
@@ -17,7 +24,6 @@ import {
   AttributeProto,
   DATA_LOCATION_EXTERNAL,
   decodeModel,
-  encodeModel,
   GraphProto,
   ModelProto,
   NodeProto,
@@ -152,6 +158,8 @@ export class OnnxModel {
   readonly proto: ModelProto;
   private readonly external: ExternalDataFiles;
   private initializerIndex: Map<string, TensorProto> | undefined;
+  /** Reused by every stream out of the external-data files. */
+  private copyBuffer: Uint8Array | undefined;
 
   private constructor(file: string, proto: ModelProto) {
     this.file = file;
@@ -241,8 +249,12 @@ export class OnnxModel {
     return externalRecord(tensor, this.file);
   }
 
-  /** Byte length of a tensor's data wherever it is stored. */
+  /** Byte length of a tensor's data wherever it is stored (or however it is produced). */
   byteLength(tensor: TensorProto): number {
+    const produced = producerOf(tensor);
+    if (produced) {
+      return produced.length;
+    }
     return isExternal(tensor)
       ? this.external.check(this.record(tensor), tensor.name ?? '', undefined)
       : inlineByteLength(tensor);
@@ -250,6 +262,16 @@ export class OnnxModel {
 
   /** The tensor's bytes, little-endian, in a fresh aligned buffer. */
   bytes(tensor: TensorProto): Uint8Array {
+    const produced = producerOf(tensor);
+    if (produced) {
+      const out = new Uint8Array(produced.length);
+      let at = 0;
+      streamChecked(produced, chunk => {
+        out.set(chunk, at);
+        at += chunk.byteLength;
+      });
+      return out;
+    }
     return isExternal(tensor)
       ? this.slice(tensor, 0, this.byteLength(tensor))
       : inlineBytes(tensor);
@@ -261,7 +283,7 @@ export class OnnxModel {
     byteOffset: number,
     byteLength: number
   ): Uint8Array {
-    if (isExternal(tensor)) {
+    if (isExternal(tensor) && !producerOf(tensor)) {
       return this.external.read(
         this.record(tensor),
         byteOffset,
@@ -271,7 +293,7 @@ export class OnnxModel {
     if (tensor.raw_data && tensor.raw_data.byteLength > 0) {
       return tensor.raw_data.slice(byteOffset, byteOffset + byteLength);
     }
-    return inlineBytes(tensor).slice(byteOffset, byteOffset + byteLength);
+    return this.bytes(tensor).slice(byteOffset, byteOffset + byteLength);
   }
 
   /** A float tensor (fp32, fp16, bf16, fp64) as float32 values. */
@@ -285,10 +307,76 @@ export class OnnxModel {
   }
 
   /**
+   * The bytes a tensor of `proto` streams into an output, or undefined when it is encoded as it
+   * is (data in typed fields, or none). External bytes pass through one reused buffer.
+   */
+  private rawBytes(tensor: TensorProto): TensorBytes | undefined {
+    const produced = producerOf(tensor);
+    if (produced) {
+      return produced;
+    }
+    const length = this.byteLength(tensor);
+    if (isExternal(tensor)) {
+      const record = this.record(tensor);
+      return {
+        length,
+        stream: sink => {
+          this.copyBuffer ??= new Uint8Array(COPY_CHUNK_BYTES);
+          for (let done = 0; done < length; done += COPY_CHUNK_BYTES) {
+            const size = Math.min(COPY_CHUNK_BYTES, length - done);
+            sink(
+              this.external.read(
+                record,
+                done,
+                this.copyBuffer.subarray(0, size)
+              )
+            );
+          }
+        }
+      };
+    }
+    const raw = tensor.raw_data;
+    return raw && raw.byteLength > 0
+      ? { length, stream: sink => sink(raw) }
+      : undefined;
+  }
+
+  /**
+   * Lays out `proto` for writing with every main-graph initializer's bytes inline, streamed
+   * from where they are (this model's data, or a producer). Other tensors (attributes,
+   * subgraphs) are small and read inline first. Tensors in `written` already point into the
+   * output's own data file and are encoded as they are.
+   */
+  private encoding(
+    proto: ModelProto,
+    written = new Set<TensorProto>()
+  ): ModelEncoding {
+    const graph = proto.graph as GraphProto;
+    const initializers = new Set(graph.initializer);
+    const inlined = mapGraphTensors(graph, tensor =>
+      initializers.has(tensor) || written.has(tensor)
+        ? tensor
+        : this.inlined(tensor)
+    );
+    const encoding = encodeStreaming({ ...proto, graph: inlined }, tensor =>
+      written.has(tensor) ? undefined : this.rawBytes(tensor)
+    );
+    if (encoding.byteLength > PROTOBUF_LIMIT) {
+      throw new CusprunError(
+        'unsupported',
+        `the model needs ${(encoding.byteLength / 2 ** 30).toFixed(2)} GiB inline, more than protobuf's 2 GiB limit for one model file; write it with external data`,
+        this.file
+      );
+    }
+    return encoding;
+  }
+
+  /**
    * Writes `proto` (this model, or an edited copy of its proto whose unedited tensors still
-   * point into this model's data) to `outFile`. Bytes of external tensors are streamed from the
-   * source data file in chunks. Both files are written under temporary names and renamed into
-   * place, so a crash leaves no half-written model.
+   * point into this model's data) to `outFile`. Every tensor's bytes are streamed in chunks from
+   * where they are — the source's data file, its model file, or a producer (a sliced tensor) —
+   * so neither file is ever held whole. Both files are written under temporary names and
+   * renamed into place, so a crash leaves no half-written model.
    */
   save(
     outFile: string,
@@ -315,87 +403,62 @@ export class OnnxModel {
     const tmpModel = target + suffix;
     const tmpData = dataPath + suffix;
     fs.mkdirSync(path.dirname(target), { recursive: true });
-    let dataFd: number | undefined;
-    let dataOffset = 0;
-    let copyBuffer: Uint8Array | undefined;
+    const files: { data?: FileSink; model?: FileSink } = {};
+    const written = new Set<TensorProto>();
     try {
       const toFile = (tensor: TensorProto): TensorProto => {
-        if (dataFd === undefined) {
-          dataFd = fs.openSync(tmpData, 'w');
-        }
-        const padding =
-          (EXTERNAL_ALIGNMENT - (dataOffset % EXTERNAL_ALIGNMENT)) %
-          EXTERNAL_ALIGNMENT;
-        if (padding) {
-          fs.writeSync(dataFd, new Uint8Array(padding), 0, padding, dataOffset);
-          dataOffset += padding;
-        }
-        const offset = dataOffset;
-        const length = this.byteLength(tensor);
-        if (isExternal(tensor)) {
-          // Stream from the source file through one reused buffer.
-          copyBuffer ??= new Uint8Array(COPY_CHUNK_BYTES);
-          for (let done = 0; done < length; done += COPY_CHUNK_BYTES) {
-            const chunk = this.external.read(
-              this.record(tensor),
-              done,
-              copyBuffer.subarray(0, Math.min(COPY_CHUNK_BYTES, length - done))
-            );
-            fs.writeSync(dataFd, chunk, 0, chunk.byteLength, offset + done);
-          }
-        } else {
-          const bytes = tensor.raw_data?.byteLength
-            ? tensor.raw_data
-            : inlineBytes(tensor);
-          fs.writeSync(dataFd, bytes, 0, bytes.byteLength, offset);
-        }
-        dataOffset += length;
-        return {
+        files.data ??= new FileSink(tmpData);
+        const offset = files.data.align(EXTERNAL_ALIGNMENT);
+        const bytes = this.rawBytes(tensor) ?? {
+          length: this.byteLength(tensor),
+          stream: sink => sink(inlineBytes(tensor))
+        };
+        streamChecked(bytes, chunk => files.data?.write(chunk));
+        const placed: TensorProto = {
           ...tensorWithoutData(tensor),
           data_location: DATA_LOCATION_EXTERNAL,
           external_data: [
             { key: 'location', value: dataName },
             { key: 'offset', value: String(offset) },
-            { key: 'length', value: String(length) }
+            { key: 'length', value: String(bytes.length) }
           ]
         };
+        written.add(placed);
+        return placed;
       };
       const place = (
         tensor: TensorProto,
         isInitializer: boolean
       ): TensorProto => {
-        const size = this.byteLength(tensor);
-        if (
-          externalize &&
-          (isExternal(tensor) || (isInitializer && size >= threshold))
-        ) {
-          return toFile(tensor);
-        }
-        return this.inlined(tensor);
+        const external = isExternal(tensor) || producerOf(tensor) !== undefined;
+        return externalize &&
+          (external || (isInitializer && this.byteLength(tensor) >= threshold))
+          ? toFile(tensor)
+          : tensor;
       };
       const graph = mapGraphTensors(proto.graph as GraphProto, place);
-      const bytes = encodeModel({ ...proto, graph });
-      if (dataFd !== undefined) {
-        fs.fsyncSync(dataFd);
-        fs.closeSync(dataFd);
-        dataFd = undefined;
+      if (files.data) {
+        files.data.close(true);
         fs.renameSync(tmpData, dataPath);
       }
-      fs.writeFileSync(tmpModel, bytes);
+      files.model = new FileSink(tmpModel);
+      this.encoding({ ...proto, graph }, written).write(chunk =>
+        files.model?.write(chunk)
+      );
+      files.model.close(true);
       fs.renameSync(tmpModel, target);
     } catch (error) {
-      if (dataFd !== undefined) {
-        fs.closeSync(dataFd);
-      }
+      files.data?.close(false);
+      files.model?.close(false);
       fs.rmSync(tmpData, { force: true });
       fs.rmSync(tmpModel, { force: true });
       throw error;
     }
   }
 
-  /** The tensor with its bytes inside it (external bytes read into `raw_data`). */
+  /** A tensor that is not an initializer, with its bytes inside it. */
   private inlined(tensor: TensorProto): TensorProto {
-    return isExternal(tensor)
+    return isExternal(tensor) || producerOf(tensor)
       ? { ...tensorWithoutData(tensor), raw_data: this.bytes(tensor) }
       : tensor;
   }
@@ -403,34 +466,19 @@ export class OnnxModel {
   /**
    * `proto` (this model, or an edited copy of its proto whose unedited tensors still point into
    * this model's data) encoded with every tensor's bytes inline, so that it can run from memory
-   * with no file written. Protobuf caps a model at 2 GiB: a larger one must be saved with
-   * external data and run from its file.
+   * with no file written. Tensors are streamed into one buffer of the model's size, never held
+   * twice. Protobuf caps a model at 2 GiB: a larger one must be saved with external data and
+   * run from its file (refused before any tensor is read).
    */
   encodeInline(proto: ModelProto = this.proto): Uint8Array {
-    const graph = proto.graph as GraphProto;
-    let tensorBytes = 0;
-    for (const tensor of graphTensors(graph)) {
-      tensorBytes += this.byteLength(tensor);
-    }
-    // Checked before reading any external data, so a model too large is refused at no cost.
-    const refuse = (bytes: number) => {
-      throw new CusprunError(
-        'unsupported',
-        `the model needs ${(bytes / 2 ** 30).toFixed(2)} GiB inline, more than protobuf's 2 GiB limit for a model held in memory; write it to a file (with external data) and run that`,
-        this.file
-      );
-    };
-    if (tensorBytes > PROTOBUF_LIMIT) {
-      refuse(tensorBytes);
-    }
-    const bytes = encodeModel({
-      ...proto,
-      graph: mapGraphTensors(graph, tensor => this.inlined(tensor))
+    const encoding = this.encoding(proto);
+    const out = new Uint8Array(encoding.byteLength);
+    let at = 0;
+    encoding.write(chunk => {
+      out.set(chunk, at);
+      at += chunk.byteLength;
     });
-    if (bytes.byteLength > PROTOBUF_LIMIT) {
-      refuse(bytes.byteLength);
-    }
-    return bytes;
+    return out;
   }
 
   close(): void {

@@ -118,27 +118,26 @@ export enum AttributeType {
 
 export const DATA_LOCATION_EXTERNAL = 1;
 
-let modelType: protobuf.Type | undefined;
+let onnxRoot: protobuf.Root | undefined;
 
-function onnxModelType(): protobuf.Type {
-  if (!modelType) {
+/** A message type of the ONNX schema, e.g. `ModelProto`. */
+export function onnxType(name: string): protobuf.Type {
+  if (!onnxRoot) {
     const source = fs.readFileSync(path.join(__dirname, 'onnx.proto'), 'utf8');
-    modelType = protobuf
-      .parse(source, { keepCase: true })
-      .root.lookupType('onnx.ModelProto');
+    onnxRoot = protobuf.parse(source, { keepCase: true }).root;
   }
-  return modelType;
+  return onnxRoot.lookupType(`onnx.${name}`);
 }
 
 /** Throws protobufjs's own errors; callers turn them into messages about their file. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  const type = onnxModelType();
+  const type = onnxType('ModelProto');
   const message = type.decode(bytes);
   return type.toObject(message, { longs: BigInt, arrays: true }) as ModelProto;
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
-  const type = onnxModelType();
+  const type = onnxType('ModelProto');
   return type.encode(type.fromObject(model)).finish();
 }
 

@@ -17,8 +17,7 @@ import {
 } from '../onnx/proto';
 import { UnitPlan } from './plan';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
-import { gather } from './tensor-ops';
-import { editCutTensors, unitsByLayer } from './units';
+import { cutTensors, unitsByLayer } from './units';
 
 /** Optimum's names for a layer's cache tensors. */
 const CACHE_NAME = /^(?:past_key_values|present)\.(\d+)\.(?:key|value)$/;
@@ -81,7 +80,7 @@ export function pruneModel(
       model.file
     );
   }
-  const replacements = editCutTensors(model, map, plan, gather);
+  const replacements = cutTensors(model, map, plan, 'gather');
   const index = new GraphIndex(model);
   const edits: ShapeEdits = {
     nodesBefore: new Map(),

@@ -6,12 +6,10 @@
  */
 import { LayerMap, LinearRef, ModelMap } from '../arch/types';
 import { CusprunError } from '../errors';
-import { elementBytes } from '../onnx/dtype';
-import { tensorWithData } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
 import { TensorProto } from '../onnx/proto';
-import { tensorDims } from '../onnx/tensor';
 import { LayerUnits, UnitPlan } from './plan';
+import { CutMode, cutTensor } from './tensor-ops';
 
 /** Removed indices along each axis of one tensor. */
 export type TensorCuts = Map<number, Set<number>>;
@@ -156,26 +154,20 @@ export function removedParams(map: ModelMap, plan: UnitPlan): number {
 }
 
 /**
- * A replacement for every tensor the plan touches, made by `edit` from the tensor's bytes, dims,
- * element size and cuts: gathering (pruning) or zeroing (the reference).
+ * A replacement for every tensor the plan touches: without the cut indices (`gather`, the
+ * pruned model) or with them zeroed (`zero`, its reference), produced while the model is
+ * written (tensor-ops.ts).
  */
-export function editCutTensors(
+export function cutTensors(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan,
-  edit: (
-    bytes: Uint8Array,
-    dims: number[],
-    elementSize: number,
-    cuts: TensorCuts
-  ) => { bytes: Uint8Array; dims: number[] }
+  mode: CutMode
 ): Map<string, TensorProto> {
   const replacements = new Map<string, TensorProto>();
   for (const [name, cuts] of planCuts(map, plan)) {
     const tensor = model.initializers.get(name) as TensorProto;
-    const size = elementBytes(tensor.data_type ?? 0) as number;
-    const edited = edit(model.bytes(tensor), tensorDims(tensor), size, cuts);
-    replacements.set(name, tensorWithData(tensor, edited.bytes, edited.dims));
+    replacements.set(name, cutTensor(model, tensor, cuts, mode));
   }
   return replacements;
 }

@@ -7,19 +7,12 @@ import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
 import { ModelProto } from '../onnx/proto';
 import { UnitPlan } from './plan';
-import { editCutTensors } from './units';
-import { zero } from './tensor-ops';
+import { cutTensors } from './units';
 
 export function zeroUnits(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan
 ): ModelProto {
-  return withInitializers(
-    model.proto,
-    editCutTensors(model, map, plan, (bytes, dims, size, cuts) => ({
-      bytes: zero(bytes, dims, size, cuts),
-      dims
-    }))
-  );
+  return withInitializers(model.proto, cutTensors(model, map, plan, 'zero'));
 }

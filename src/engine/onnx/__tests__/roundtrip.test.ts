@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { producedTensor, withInitializers } from '../edit';
 import { OnnxModel } from '../model';
+import { TensorProto } from '../proto';
+import { tensorDims } from '../tensor';
 import {
   fixtureFile,
   fixtureManifest,
@@ -116,6 +119,78 @@ describe('a round trip through the engine', () => {
     } finally {
       inline.close();
       external.close();
+    }
+  });
+
+  it('streams produced tensors chunk by chunk into the same bytes as held ones', () => {
+    const entry = fixtures.find(
+      f => f.family === 'qwen2' && f.style === 'torchscript'
+    )!;
+    const source = fixtureFile(entry);
+    const model = OnnxModel.load(source);
+    try {
+      // Every initializer with raw bytes, re-made by a producer that hands out uneven chunks.
+      const chunks: number[] = [];
+      const produced = new Map<string, TensorProto>();
+      for (const tensor of model.graph.initializer) {
+        const raw = tensor.raw_data;
+        if (raw && raw.byteLength > 0) {
+          produced.set(
+            tensor.name!,
+            producedTensor(tensor, tensorDims(tensor), {
+              length: raw.byteLength,
+              stream: sink => {
+                for (let at = 0; at < raw.byteLength; at += 1000) {
+                  const chunk = raw.slice(at, at + 1000);
+                  chunks.push(chunk.byteLength);
+                  sink(chunk);
+                }
+              }
+            })
+          );
+        }
+      }
+      expect(produced.size).toBeGreaterThan(10);
+      const proto = withInitializers(model.proto, produced);
+      const original = fs.readFileSync(source);
+      expect(Buffer.compare(model.encodeInline(proto), original)).toBe(0);
+      expect(chunks.length).toBeGreaterThan(produced.size);
+      const inline = path.join(tmp, 'produced-inline', 'model.onnx');
+      model.save(inline, { externalData: false }, proto);
+      expect(Buffer.compare(fs.readFileSync(inline), original)).toBe(0);
+      const external = path.join(tmp, 'produced-external', 'model.onnx');
+      model.save(external, { externalData: true }, proto);
+      const reloaded = OnnxModel.load(external);
+      try {
+        for (const [name, tensor] of produced) {
+          const written = reloaded.initializers.get(name)!;
+          expect(reloaded.byteLength(written)).toBe(model.byteLength(tensor));
+          expect(
+            Buffer.compare(
+              reloaded.bytes(written),
+              model.bytes(model.initializers.get(name)!)
+            )
+          ).toBe(0);
+        }
+      } finally {
+        reloaded.close();
+      }
+      // A producer that writes fewer bytes than it promised is caught, not written.
+      const short = producedTensor(
+        model.graph.initializer[0],
+        tensorDims(model.graph.initializer[0]),
+        { length: 8, stream: sink => sink(new Uint8Array(4)) }
+      );
+      expect(() =>
+        model.encodeInline(
+          withInitializers(
+            model.proto,
+            new Map([[model.graph.initializer[0].name!, short]])
+          )
+        )
+      ).toThrow(/wrote 4 bytes instead of 8/);
+    } finally {
+      model.close();
     }
   });
 
