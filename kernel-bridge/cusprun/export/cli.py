@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier cusprun export in DIR"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as one JSON line, for programs"
+    )
     return parser
 
 
@@ -61,7 +66,10 @@ def main(argv: list[str]) -> int:
     except CusprunError as error:
         print(f"cusprun: {error}", file=sys.stderr)
         return 1
-    print(report.summary())
+    if args.json:  # the notebook's export runs this in a child process and reads it back
+        print(json.dumps({**dataclasses.asdict(report), "summary": report.summary()}, default=str))
+    else:
+        print(report.summary())
     return 0
 
 
