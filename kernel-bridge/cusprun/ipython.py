@@ -27,6 +27,8 @@ SWEEP_RANK_BINS = 100
 MAX_GRID_POINTS = 1000
 
 COMMANDS = {
+    "export": "export SOURCE --out DIR [--kv] [--dtype float32|float16] [--overwrite] — export a "
+    "model (HF folder, .gguf, cached id) to a checked ONNX folder and open it",
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
     "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
@@ -222,6 +224,32 @@ class CusprunMagics:
             f"{'/'.join(map(str, sorted(ffn)))}, heads {'/'.join(map(str, sorted(heads)))}, "
             f"vocab {model.get('vocab')}"
         )
+
+    def do_export(self, args):
+        from .display import Live, progress_bundle
+        from .export import DTYPES
+        from .session import export_model
+
+        p = _parser("export")
+        p.add_argument("source")
+        p.add_argument("--out", required=True)
+        p.add_argument("--kv", action="store_true")
+        p.add_argument("--dtype", choices=DTYPES, default="float32")
+        p.add_argument("--overwrite", action="store_true")
+        ns = p.parse_args(args)
+        line = Live(progress_bundle("cusprun export: starting"))
+        # Not the session's: a sidecar starts only once there is a model to open.
+        with _failure_shown(line, "export"):
+            report = export_model(
+                ns.source,
+                ns.out,
+                kv=ns.kv,
+                dtype=ns.dtype,
+                overwrite=ns.overwrite,
+                on_line=lambda text: line.update(progress_bundle(text)),
+            )
+        line.update(progress_bundle(f"cusprun export: {report['summary']}"))
+        self.do_model([report["out"]])
 
     def do_corpus(self, args):
         p = _parser("corpus")

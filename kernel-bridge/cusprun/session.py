@@ -1,7 +1,8 @@
 """The Python API: a `Session` talks to a cusprun sidecar and returns plain data (dicts, lists).
 
 The kernel bridge computes no science: every answer comes from the sidecar (see
-`src/sidecar/README.md` for its protocol). A session either connects to a running sidecar named
+`src/sidecar/README.md` for its protocol), but for `export`, which runs `cusprun export` (torch)
+in a child process. A session either connects to a running sidecar named
 by the environment, or starts a private one and stops it when the Python process exits.
 
 Environment:
@@ -22,7 +23,9 @@ import collections
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -45,6 +48,12 @@ ENV_NODE = "CUSPRUN_NODE"
 STDERR_TAIL = 20
 #: how long to wait for the rest of a stopped sidecar's stderr
 STDERR_DRAIN_TIMEOUT = 2.0
+#: the export child's progress lines start so; its refusal is its last line starting "cusprun: "
+EXPORT_PREFIX = "cusprun export: "
+#: lines of an export child's stderr kept to say why it failed when it said nothing itself
+EXPORT_TAIL = 5
+#: how long an interrupted export has to remove its staging folder before it is killed
+EXPORT_STOP_TIMEOUT = 60
 
 EventCallback = Callable[[dict], None]
 
@@ -663,11 +672,111 @@ class Session:
         request.update(_camel(options))
         return self.run_job(request, on_event)["result"]
 
+    # -- exporting --
+
+    def export(
+        self,
+        source: str | os.PathLike,
+        out: str | os.PathLike,
+        *,
+        kv: bool = False,
+        dtype: str = "float32",
+        overwrite: bool = False,
+        on_line: Callable[[str], None] | None = None,
+    ) -> dict:
+        """`cusprun export` in a child process (see `export_model`): `source` (a Hugging Face
+        folder, a .gguf file or a model id in the local hub cache) to the checked ONNX folder
+        `out`. Returns the export's report as plain data; opens nothing (`model(report["out"])`
+        does)."""
+        return export_model(source, out, kv=kv, dtype=dtype, overwrite=overwrite, on_line=on_line)
+
     # -- tables --
 
     def runs_frame(self):
         """The runs as a pandas DataFrame (pandas must be installed)."""
         return to_frame(runs_rows(self.runs()))
+
+
+# ---- Exporting: a child process, not the sidecar ------------------------------------------
+
+
+def export_model(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    kv: bool = False,
+    dtype: str = "float32",
+    overwrite: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> dict:
+    """Runs `python -m cusprun.export` in a child process, so that the gigabytes an export holds
+    (torch, the model twice) are given back when it ends, not kept by the kernel. `on_line` gets
+    each of its progress lines (`cusprun export: …`) as it comes. Returns the report as plain data:
+    ExportReport's fields (paths as strings) and its `summary` line. A failed export raises
+    CusprunError with the export's own one line; it leaves nothing behind."""
+    from .export.api import DTYPES  # no torch: the child imports it
+
+    if dtype not in DTYPES:
+        raise CusprunError(f"dtype '{dtype}': expected one of {', '.join(DTYPES)}")
+    args = [sys.executable, "-m", "cusprun.export", "--out", _abs(out), "--dtype", dtype, "--json"]
+    args += ["--kv"] * kv + ["--overwrite"] * overwrite + ["--", os.fspath(source)]
+    # Its own session: a Ctrl-C reaches it once, from _interrupt, not also from the terminal or
+    # Jupyter signalling the kernel's process group.
+    with subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,  # universal newlines: a progress bar's \r frames come as lines
+        errors="replace",
+        start_new_session=True,
+    ) as process:
+        stdout: list[str] = []
+        reader = threading.Thread(target=lambda: stdout.append(process.stdout.read()))
+        reader.daemon = True
+        reader.start()
+        tail: collections.deque[str] = collections.deque(maxlen=EXPORT_TAIL)
+        try:
+            for line in process.stderr:
+                line = line.rstrip()
+                if line.startswith(EXPORT_PREFIX) and on_line is not None:
+                    on_line(line)
+                elif line:
+                    tail.append(line)
+            process.wait()
+        except KeyboardInterrupt:
+            _interrupt(process)
+            raise
+        reader.join()
+    if process.returncode != 0:
+        raise CusprunError(_export_failure(process.returncode, tail))
+    return json.loads(stdout[0].strip().splitlines()[-1])
+
+
+def _interrupt(process: subprocess.Popen) -> None:
+    """Stops an export as Ctrl-C would (it removes its staging folder on KeyboardInterrupt);
+    killed if it does not go in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(EXPORT_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _export_failure(status: int, tail: collections.deque[str]) -> str:
+    """The export's own refusal, else how its process ended and its last words (a crash)."""
+    said = [line for line in tail if line.startswith("cusprun: ")]
+    if said:
+        return said[-1].removeprefix("cusprun: ")
+    if status < 0:
+        how = f"was killed by {signal.Signals(-status).name}"
+        if -status == signal.SIGKILL:
+            how += " (out of memory? an export holds the model in torch and in onnxruntime)"
+    else:
+        how = f"exited with status {status}"
+    return f"export: the export process {how}" + (f": {tail[-1]}" if tail else "")
 
 
 def _eval_set(spec: str) -> str:

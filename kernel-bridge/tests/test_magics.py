@@ -438,8 +438,8 @@ assert "cusprun" in ip.magics_manager.magics["cell"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-2:] == [
         f"cusprun {_version()}",
-        "cusprun: unknown command 'nonsense' (known: model, corpus, score, plan, sweep, ablate, "
-        "prune, verify, eval, runs, help, version)",
+        "cusprun: unknown command 'nonsense' (known: export, model, corpus, score, plan, sweep, "
+        "ablate, prune, verify, eval, runs, help, version)",
     ]
 
 
