@@ -2,6 +2,7 @@
 import { LayerMap } from '../types';
 import { Family } from './family';
 import { gemma } from './gemma';
+import { gemma3 } from './gemma3';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
 import { mistral } from './mistral';
@@ -11,10 +12,14 @@ import { qwen3 } from './qwen3';
 
 export type { Family } from './family';
 
-/** Most specific signature first; Llama is the general gated-SiLU case. */
+/**
+ * Most specific signature first (Gemma 3 is Gemma's GeGLU with Qwen3's q/k norms); Llama is
+ * the general gated-SiLU case.
+ */
 export const FAMILIES: Family[] = [
   gpt2,
   phi3,
+  gemma3,
   qwen3,
   qwen2,
   gemma,

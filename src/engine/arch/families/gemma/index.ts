@@ -1,13 +1,14 @@
+import { LayerMap } from '../../types';
 import { Family } from '../family';
 
-/** Gemma: GELU-gated FFN (GeGLU), usually multi-query attention, an explicit head size. */
+/** A GELU-gated FFN (GeGLU): Gemma's, exact or tanh-approximated. */
+export const hasGeglu = (l: LayerMap): boolean =>
+  l.ffn.kind === 'gated' &&
+  (l.ffn.activation === 'gelu' || l.ffn.activation === 'gelu-tanh');
+
+/** Gemma: GeGLU FFN, usually multi-query attention, an explicit head size. */
 export const gemma: Family = {
   name: 'gemma',
   modelTypes: ['gemma'],
-  matches: layers =>
-    layers.every(
-      l =>
-        l.ffn.kind === 'gated' &&
-        (l.ffn.activation === 'gelu' || l.ffn.activation === 'gelu-tanh')
-    )
+  matches: layers => layers.every(hasGeglu)
 };

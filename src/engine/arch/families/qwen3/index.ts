@@ -1,4 +1,9 @@
+import { LayerMap } from '../../types';
 import { Family } from '../family';
+
+/** RMSNorms over each head of q and k, before RoPE. */
+export const hasHeadNorms = (l: LayerMap): boolean =>
+  !!l.attention.qNorm && !!l.attention.kNorm;
 
 /**
  * Qwen3: RMSNorm over each head of q and k. The norm weight has headSize entries shared by all
@@ -7,6 +12,5 @@ import { Family } from '../family';
 export const qwen3: Family = {
   name: 'qwen3',
   modelTypes: ['qwen3'],
-  matches: layers =>
-    layers.every(l => !!l.attention.qNorm && !!l.attention.kNorm)
+  matches: layers => layers.every(hasHeadNorms)
 };
