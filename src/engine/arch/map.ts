@@ -624,6 +624,15 @@ export function mapModel(model: OnnxModel, options: MapOptions = {}): ModelMap {
   const floatInitializers = index.graph.initializer.filter(t =>
     isFloatType(t.data_type ?? 0)
   );
+  const tiedEmbeddings =
+    embedding !== undefined &&
+    lmHead !== undefined &&
+    sameWeights(model, embedding, lmHead.ref);
+  // TorchScript writes a tied lm_head as a second copy of the embedding: one set of parameters.
+  const tiedCopy =
+    tiedEmbeddings && lmHead.ref.weight !== embedding
+      ? lmHead.ref.in * lmHead.ref.out
+      : 0;
   const dtype = layers[0].ffn.down.dtype;
   const kvCache =
     index.graph.input.some(i => /past/i.test(i.name)) ||
@@ -645,16 +654,14 @@ export function mapModel(model: OnnxModel, options: MapOptions = {}): ModelMap {
       (sum, l) => sum + l.attention.params + l.ffn.params,
       0
     ),
-    totalParams: floatInitializers.reduce(
-      (sum, t) => sum + elementCount(tensorDims(t)),
-      0
-    ),
+    totalParams:
+      floatInitializers.reduce(
+        (sum, t) => sum + elementCount(tensorDims(t)),
+        0
+      ) - tiedCopy,
     ...(embedding ? { embedding } : {}),
     ...(lmHead ? { lmHead: lmHead.ref } : {}),
-    tiedEmbeddings:
-      embedding !== undefined &&
-      lmHead !== undefined &&
-      sameWeights(model, embedding, lmHead.ref),
+    tiedEmbeddings,
     kvCache,
     externalData: model.hasExternalData(),
     inputs: valueInfos(index, index.graphInputs),

@@ -129,7 +129,7 @@ export interface ModelMap {
   layers: LayerMap[];
   /** All parameters of the decoder layers' projections (the pruning ratio's denominator). */
   prunableParams: number;
-  /** All parameters of the model (every float initializer). */
+  /** All parameters of the model: every float initializer, a tied lm_head's copy counted once. */
   totalParams: number;
   embedding?: string;
   lmHead?: LinearRef;
