@@ -10,7 +10,10 @@ import { encodeModel, TensorProto, ValueInfoProto } from '../onnx/proto';
 export const FIXTURES = path.resolve(__dirname, '../../../fixtures/models');
 
 export interface FixtureEntry {
+  /** The fixture set: its folder under models/ and its reference.json (`llama3`, `gemma3-gqa`). */
   family: string;
+  /** The family cusprun must name it: `family` itself, or the family a real-shape set belongs to. */
+  archFamily: string;
   style: string;
   path: string;
   modelType: string;
@@ -28,9 +31,29 @@ export interface FixtureEntry {
   opset: number;
 }
 
+/** A module's units and parameters as torch counts them from the Hugging Face modules. */
+export interface TorchUnits {
+  units: number;
+  params: number;
+  paramsPerUnit: number;
+}
+
+/** What torch computed from the generating model, independently of the ONNX graph. */
+export interface TorchReference {
+  /** Every parameter of the model, a tied embedding matrix once. */
+  totalParams: number;
+  prunableParams: number;
+  layers: { attention: TorchUnits; ffn: TorchUnits }[];
+  /** Which of `sequences` the scores are of. */
+  scoredSequence: number;
+  /** method.md's relevance of every unit to that sequence, per layer, in float64. */
+  scores: { ffn: number[]; attention: number[] }[];
+}
+
 export interface Reference {
   sequences: number[][];
   logits: number[][][];
+  torch: TorchReference;
 }
 
 export function fixtureManifest(): FixtureEntry[] {

@@ -2,26 +2,32 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OnnxModel } from '../../onnx/model';
-import { fixtureFile, fixtureManifest } from '../../__tests__/fixtures';
+import {
+  fixtureFile,
+  fixtureManifest,
+  reference
+} from '../../__tests__/fixtures';
 import { pruneModel } from '../../prune/structural';
 import { inspectModel, mapModel } from '..';
 
 const fixtures = fixtureManifest();
 
 describe('the architecture map of every fixture export', () => {
-  it('covers 7 families in 5 export styles', () => {
-    expect(new Set(fixtures.map(f => f.family)).size).toBe(7);
+  it('covers 8 families in 10 fixture sets and 5 export styles', () => {
+    expect(new Set(fixtures.map(f => f.archFamily)).size).toBe(8);
+    expect(new Set(fixtures.map(f => f.family)).size).toBe(10);
     expect(new Set(fixtures.map(f => f.style))).toEqual(
       new Set(['torchscript', 'dynamo', 'kv', 'external', 'fp16'])
     );
-    expect(fixtures).toHaveLength(35);
+    expect(fixtures).toHaveLength(50);
   });
 
   it.each(fixtures.map(f => [`${f.family}/${f.style}`, f] as const))(
     '%s matches its generating config',
     (_name, entry) => {
       const map = inspectModel(fixtureFile(entry));
-      expect(map.family).toBe(entry.family);
+      expect(map.family).toBe(entry.archFamily);
+      expect(map.familySource).toBe('config');
       expect(map.layers).toHaveLength(entry.layers);
       expect(map.hidden).toBe(entry.hidden);
       expect(map.vocab).toBe(entry.vocab);
@@ -53,11 +59,43 @@ describe('the architecture map of every fixture export', () => {
         const map = mapModel(model);
         expect(map.familySource).toBe('structure');
         expect(map.family).toBe(
-          entry.family === 'mistral' ? 'llama' : entry.family
+          entry.archFamily === 'mistral' ? 'llama' : entry.archFamily
         );
       } finally {
         model.close();
       }
+    }
+  );
+
+  it.each(fixtures.map(f => [`${f.family}/${f.style}`, f] as const))(
+    '%s: units and parameters are what torch counts in the generating model',
+    (_name, entry) => {
+      const map = inspectModel(fixtureFile(entry));
+      const counted = reference(entry.family).torch;
+      expect(map.prunableParams).toBe(counted.prunableParams);
+      // TorchScript's second copy of a tied matrix is not counted. Dynamo keeps RoPE's inverse
+      // frequencies and a few scalars (the embedding scale, the norms' epsilon) as initializers.
+      const extra = map.totalParams - counted.totalParams;
+      if (entry.style === 'dynamo') {
+        expect(extra).toBeGreaterThanOrEqual(0);
+        expect(extra).toBeLessThanOrEqual(entry.headSize + 16);
+      } else {
+        expect(extra).toBe(0);
+      }
+      expect(
+        map.layers.map(({ attention: a, ffn: f }) => ({
+          attention: {
+            units: a.units,
+            params: a.params,
+            paramsPerUnit: a.paramsPerUnit
+          },
+          ffn: {
+            units: f.units,
+            params: f.params,
+            paramsPerUnit: f.paramsPerUnit
+          }
+        }))
+      ).toEqual(counted.layers);
     }
   );
 

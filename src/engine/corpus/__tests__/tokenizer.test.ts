@@ -51,7 +51,7 @@ describe('the fixture tokenizer', () => {
 
   it('is in every fixture model folder, and loads from the folder or the model file', () => {
     const folders = modelFolders();
-    expect(folders).toHaveLength(35);
+    expect(folders).toHaveLength(50);
     const expected = loadTokenizer(TOKENIZER_DIR);
     for (const folder of folders) {
       expect(fs.readFileSync(path.join(folder, 'tokenizer.json'), 'utf8')).toBe(
