@@ -48,7 +48,10 @@ const CASES: FixtureEntry[] = [
   pick('qwen3', 'kv'),
   pick('qwen2', 'external'),
   pick('llama', 'fp16'),
-  pick('gemma', 'fp16')
+  pick('gemma', 'fp16'),
+  pick('gemma3-gqa', 'torchscript'),
+  pick('gemma3-gqa', 'kv'),
+  pick('gemma3', 'fp16')
 ];
 
 function outputOf(graph: GraphProto, label: string): string {

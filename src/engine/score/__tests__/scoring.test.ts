@@ -88,7 +88,9 @@ describe('padding', () => {
       pick('gpt2', 'dynamo'),
       pick('qwen3', 'kv'),
       pick('phi3', 'dynamo'),
-      pick('gemma', 'fp16')
+      pick('gemma', 'fp16'),
+      pick('gemma3-gqa', 'kv'),
+      pick('gemma3', 'dynamo')
     ].map(e => [`${e.family}/${e.style}`, e] as const)
   )('%s: a padded document scores as it does alone', async (_name, entry) => {
     const model = OnnxModel.load(fixtureFile(entry));
