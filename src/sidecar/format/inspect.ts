@@ -32,6 +32,19 @@ function layerRow(l: LayerMap): string[] {
   ];
 }
 
+/** Layers whose attention is one KV group (MQA): the group is never removed, so say so. */
+function singleGroupNote(map: ModelMap): string {
+  const single = map.layers.filter(l => l.attention.units === 1);
+  if (!single.length) {
+    return '';
+  }
+  const where =
+    single.length === map.layers.length
+      ? 'every layer'
+      : `layers ${single.map(l => l.index).join(', ')}`;
+  return `attention: one KV group in ${where}; a layer keeps at least one, so only FFN channels are pruned there\n`;
+}
+
 export function formatModelMap(map: ModelMap, cwd = process.cwd()): string {
   const percent = ((100 * map.prunableParams) / map.totalParams).toFixed(1);
   const header = formatTable([
@@ -74,7 +87,7 @@ export function formatModelMap(map: ModelMap, cwd = process.cwd()): string {
   const verdict = map.blockers.length
     ? `pruning: blocked\n${map.blockers.map(b => `  - ${b}`).join('\n')}`
     : 'pruning: ready (no blockers found)';
-  return `${header}\n\n${layers}\n\n${verdict}\n`;
+  return `${header}\n\n${layers}\n\n${singleGroupNote(map)}${verdict}\n`;
 }
 
 export function inspect(model: string, options: { json: boolean }): string {
