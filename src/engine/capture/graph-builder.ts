@@ -72,6 +72,8 @@ export function tensorValueInfo(
   };
 }
 
+export type ReduceOp = 'ReduceSum' | 'ReduceSumSquare' | 'ReduceLogSumExp';
+
 /** Appends nodes and initializers with names under one prefix, opset-aware. */
 export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
@@ -138,16 +140,19 @@ export class GraphBuilder {
       : this.op('Unsqueeze', [input], [intsAttr('axes', axes)]);
   }
 
-  reduceSum(
+  /** A Reduce* op; axes became an input in opset 13 for ReduceSum, in opset 18 for the rest. */
+  reduce(
+    opType: ReduceOp,
     input: string,
     axes: number[],
     keepdims: boolean,
     output?: string
   ): string {
     const keep = intAttr('keepdims', keepdims ? 1 : 0);
-    return this.opset >= 13
-      ? this.op('ReduceSum', [input, this.ints(axes)], [keep], output)
-      : this.op('ReduceSum', [input], [intsAttr('axes', axes), keep], output);
+    const axesAsInput = this.opset >= (opType === 'ReduceSum' ? 13 : 18);
+    return axesAsInput
+      ? this.op(opType, [input, this.ints(axes)], [keep], output)
+      : this.op(opType, [input], [intsAttr('axes', axes), keep], output);
   }
 
   /** Slice of the last axis [start, end). */

@@ -8,16 +8,18 @@
  *   `paper` Σ_t mask·h[t,k]²; `code` (the PLND code form) Σ_t mask·|x·W_up|[t,k];
  *   `wanda` Σ_t mask·|h[t,k]|.
  * - `cusprun.attn.{l}`, with A the o projection's input:
- *   `paper`/`code` [batch, G]: Σ_t mask·‖Σ_{h∈group j} A_h·W_o[rows of h, :]‖², computed as
- *   a_j·(W_j·W_jᵀ)·a_jᵀ with the per-group Gram matrix W_j·W_jᵀ ([g·d, g·d], folded into a
- *   constant by onnxruntime at load), which costs g·d/D of an o projection instead of one;
+ *   `paper`/`code` [batch, G]: Σ_t mask·‖Σ_{h∈group j} A_h·W_o[rows of h, :]‖², in whichever
+ *   form costs less per token (`attentionForm`): the Gram form a_j·(W_j·W_jᵀ)·a_jᵀ with the
+ *   per-group Gram matrix ([g·d, g·d], folded into a constant by onnxruntime at load), H·d·g·d
+ *   multiply-adds; or the direct form a_j·W_j per group, H·d·D — and none at all for a layer
+ *   with a single group, whose contribution is the o projection's own output;
  *   `wanda` [batch, H·d]: Σ_t mask·|A[t,c]| per input channel c.
  * Squares are taken in float32 (Cast first), so fp16 models do not overflow.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LinearRef, ModelMap } from '../arch/types';
+import { AttentionMap, LayerMap, LinearRef, ModelMap } from '../arch/types';
 import { CusprunError } from '../errors';
 import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
@@ -35,7 +37,18 @@ import { GraphBuilder, pruneToOutputs, tensorValueInfo } from './graph-builder';
  * code-form FFN score), or `wanda` (the Wanda-style structured baseline's activation sums).
  */
 export type ScoreForm = 'paper' | 'code' | 'wanda';
+/**
+ * What a scoring graph reduces: a score form, or `flap`, the FLAP-style baseline's moments of
+ * each down (FFN) and o (attention) input channel, which are no unit scores (baselines/flap.ts).
+ */
+export type GraphForm = ScoreForm | 'flap';
 export type ScoreKind = 'ffn' | 'attention';
+
+/**
+ * How a layer's attention-group scores are computed (the same numbers up to rounding): `gram`
+ * a_j·(W_j·W_jᵀ)·a_jᵀ, `direct` ‖a_j·W_j‖², `output` the o projection's own output (one group).
+ */
+export type AttentionForm = 'gram' | 'direct' | 'output';
 
 /**
  * One reduction the graph returns, and how the scorer turns it into unit scores: take the
@@ -51,10 +64,12 @@ export interface ScoringOutput {
   units: number;
   /** Values per batch row in the graph output (a multiple of `units`). */
   width: number;
-  /** What the graph sums over real tokens. */
-  reduction: 'sum-of-squares' | 'sum-of-abs';
+  /** What the graph sums over real tokens; `moments`: Σ_t v per channel, then Σ_t v². */
+  reduction: 'sum-of-squares' | 'sum-of-abs' | 'moments';
   /** Weight each value by the row norm of the down (FFN) or o (attention) projection. */
   scaleByRowNorms: boolean;
+  /** For attention-group scores (`paper`, `code`): the form the graph computes them in. */
+  attentionForm?: AttentionForm;
 }
 
 /** An input the scoring graph reads and how a batch fills it. */
@@ -70,11 +85,16 @@ export interface ScoringProto {
   proto: ModelProto;
   outputs: ScoringOutput[];
   inputs: ScoringInput[];
-  scoreForm: ScoreForm;
+  scoreForm: GraphForm;
 }
 
-export interface ScoringGraphOptions {
-  scoreForm?: ScoreForm;
+export interface BuildOptions {
+  scoreForm?: GraphForm;
+  /** Every layer's attention form; default: the cheapest per layer (`attentionForm`). */
+  attentionForm?: AttentionForm;
+}
+
+export interface ScoringGraphOptions extends BuildOptions {
   /**
    * Folder under which the graph's own temporary folder is made (default `os.tmpdir()`). On
    * the model's filesystem, external data is hard-linked rather than copied.
@@ -140,18 +160,207 @@ function pastDims(
 }
 
 /**
+ * What every reduction is built from. Sums over tokens are products with the mask (a MatMul
+ * reads its operand once; masking, then reducing, costs a pass more).
+ */
+interface Reducer {
+  b: GraphBuilder;
+  source: GraphProto;
+  batchTime: string;
+  /** `value` (any layout of [batch·time…, width]) as float32 [B, T, width]. */
+  perToken(value: string, width: number): string;
+  /** Σ over real tokens of a [B, T, width] value, as [B, width]. */
+  tokenSum(value: string, width: number, output?: string): string;
+  /** Σ over real tokens of a [B, G, T] value, as [B, G]. */
+  groupTokenSum(value: string, groups: number, output?: string): string;
+}
+
+/**
+ * The cheapest attention form for a layer, by multiply-adds per token: `output` (none) for a
+ * single group whose o projection adds no bias of its own, else `gram` (H·d·g·d) when a group
+ * is narrower than the hidden size, else `direct` (H·d·D).
+ */
+export function cheapestAttentionForm(
+  attention: AttentionMap,
+  source: GraphProto
+): AttentionForm {
+  if (attention.kvHeads === 1 && outputFormFits(attention, source)) {
+    return 'output';
+  }
+  return attention.groupSize * attention.headSize < attention.o.out
+    ? 'gram'
+    : 'direct';
+}
+
+/** The o projection's own output is a·W_o exactly: a plain MatMul, or a Gemm with no bias. */
+function outputFormFits(attention: AttentionMap, source: GraphProto): boolean {
+  const node = nodeByLabel(source, attention.o.node);
+  return !attention.o.columns && (node.op_type === 'MatMul' || !node.input[2]);
+}
+
+/** Σ_t over real tokens of ‖a_j·W_j‖² per group j, as [B, G], in the given form. */
+function attentionGroupScores(
+  r: Reducer,
+  layer: LayerMap,
+  form: AttentionForm,
+  output: string
+): void {
+  const { b, batchTime } = r;
+  const { kvHeads: groups, groupSize, headSize, o } = layer.attention;
+  const oNode = nodeByLabel(r.source, o.node);
+  if (form === 'output') {
+    if (groups !== 1 || !outputFormFits(layer.attention, r.source)) {
+      throw new RangeError(
+        `layer ${layer.index}: the output form needs one group and an o projection without bias`
+      );
+    }
+    const y = r.perToken(oNode.output[0], o.out);
+    r.tokenSum(b.reduce('ReduceSumSquare', y, [2], true), 1, output);
+    return;
+  }
+  const groupWidth = groupSize * headSize;
+  // [B, T, G·g·d] → [B, G, T, g·d]: each group's columns of a together.
+  const aGroups = b.transpose(
+    b.op('Reshape', [
+      r.perToken(oNode.input[0], o.in),
+      b.concat([batchTime, b.ints([groups, groupWidth])], 0)
+    ]),
+    [0, 2, 1, 3]
+  );
+  let w = b.cast(o.weight, DataType.FLOAT);
+  if (o.layout === 'out-in') {
+    w = b.transpose(w, [1, 0]);
+  }
+  const wGroups = b.op('Reshape', [w, b.ints([groups, groupWidth, o.out])]);
+  if (form === 'direct') {
+    const contribution = b.op('MatMul', [aGroups, wGroups]);
+    const perToken = b.reduce('ReduceSumSquare', contribution, [3], false);
+    r.groupTokenSum(perToken, groups, output);
+    return;
+  }
+  const gram = b.op('MatMul', [wGroups, b.transpose(wGroups, [0, 2, 1])]);
+  const aGram = b.op('MatMul', [aGroups, gram]);
+  const perToken = b.reduce(
+    'ReduceSum',
+    b.op('Mul', [aGram, aGroups]),
+    [3],
+    false
+  );
+  r.groupTokenSum(perToken, groups, output);
+}
+
+/** The FFN reduction of one layer, as `ScoringOutput` describes it for the score form. */
+function ffnScores(
+  r: Reducer,
+  layer: LayerMap,
+  scoreForm: GraphForm,
+  output: string
+): ScoringOutput {
+  const { ffn } = layer;
+  if (scoreForm === 'flap') {
+    return channelMoments(r, layer, 'ffn', output);
+  }
+  const value =
+    scoreForm === 'code'
+      ? upProjection(r, ffn.up)
+      : r.perToken(nodeByLabel(r.source, ffn.down.node).input[0], ffn.width);
+  const squares = scoreForm === 'paper';
+  const summand = squares
+    ? r.b.op('Mul', [value, value])
+    : r.b.op('Abs', [value]);
+  r.tokenSum(summand, ffn.width, output);
+  return {
+    name: output,
+    layer: layer.index,
+    kind: 'ffn',
+    units: ffn.units,
+    width: ffn.units,
+    reduction: squares ? 'sum-of-squares' : 'sum-of-abs',
+    scaleByRowNorms: scoreForm !== 'code'
+  };
+}
+
+/** Σ_t h and Σ_t h² per input channel of the down (FFN) or o (attention) projection. */
+function channelMoments(
+  r: Reducer,
+  layer: LayerMap,
+  kind: ScoreKind,
+  output: string
+): ScoringOutput {
+  const ffn = kind === 'ffn';
+  const ref = ffn ? layer.ffn.down : layer.attention.o;
+  const h = r.perToken(nodeByLabel(r.source, ref.node).input[0], ref.in);
+  const both = r.b.concat([h, r.b.op('Mul', [h, h])], 2);
+  r.tokenSum(both, 2 * ref.in, output);
+  return {
+    name: output,
+    layer: layer.index,
+    kind,
+    units: ffn ? layer.ffn.units : layer.attention.units,
+    width: 2 * ref.in,
+    reduction: 'moments',
+    scaleByRowNorms: false
+  };
+}
+
+/** The attention reduction of one layer: group scores, or Wanda's per-channel sums. */
+function attentionScores(
+  r: Reducer,
+  layer: LayerMap,
+  options: BuildOptions,
+  output: string
+): ScoringOutput {
+  const { attention } = layer;
+  const { kvHeads: groups, groupSize, headSize, o } = attention;
+  if (o.in !== groups * groupSize * headSize) {
+    throw new CusprunError(
+      'unmappable',
+      `layer ${layer.index}: the o projection reads ${o.in} values, not heads × head size = ${groups * groupSize * headSize}`
+    );
+  }
+  const base = {
+    name: output,
+    layer: layer.index,
+    kind: 'attention' as const,
+    units: attention.units
+  };
+  if (options.scoreForm === 'flap') {
+    return channelMoments(r, layer, 'attention', output);
+  }
+  if (options.scoreForm === 'wanda') {
+    const a = r.perToken(nodeByLabel(r.source, o.node).input[0], o.in);
+    r.tokenSum(r.b.op('Abs', [a]), o.in, output);
+    return {
+      ...base,
+      width: o.in,
+      reduction: 'sum-of-abs',
+      scaleByRowNorms: true
+    };
+  }
+  const form =
+    options.attentionForm ?? cheapestAttentionForm(attention, r.source);
+  attentionGroupScores(r, layer, form, output);
+  return {
+    ...base,
+    width: attention.units,
+    reduction: 'sum-of-squares',
+    scaleByRowNorms: false,
+    attentionForm: form
+  };
+}
+
+/**
  * Builds the scoring graph in memory: the model's graph plus the reductions, with the graph
  * outputs replaced by the reductions and every node they do not need removed.
  */
 export function buildScoringProto(
   model: OnnxModel,
   map: ModelMap,
-  options: { scoreForm?: ScoreForm } = {}
+  options: BuildOptions = {}
 ): ScoringProto {
   const scoreForm = options.scoreForm ?? 'paper';
   const source = model.graph;
-  const opset = defaultOpset(model.proto);
-  const b = new GraphBuilder('cusprun', opset);
+  const b = new GraphBuilder('cusprun', defaultOpset(model.proto));
   const inputNames = new Set(source.input.map(i => i.name));
   if (!inputNames.has(IDS)) {
     throw new CusprunError(
@@ -170,90 +379,29 @@ export function buildScoringProto(
   }
   const batchTime = b.op('Shape', [IDS]);
   const maskF = b.cast(mask, DataType.FLOAT);
-  const maskBT1 = b.unsqueeze(maskF, [2]);
   const maskB1T = b.unsqueeze(maskF, [1]);
-  /** `value` (any layout of [batch·time…, width]) as float32 [B, T, width]. */
-  const perToken = (value: string, width: number) =>
-    b.op('Reshape', [
-      b.cast(value, DataType.FLOAT),
-      b.concat([batchTime, b.ints([width])], 0)
-    ]);
-  const sumOverTokens = (perTokenValue: string, output: string) =>
-    b.reduceSum(b.op('Mul', [perTokenValue, maskBT1]), [1], false, output);
-
-  const outputs: ScoringOutput[] = [];
-  for (const layer of map.layers) {
-    const { ffn, attention } = layer;
-    const ffnName = `${OUTPUT_PREFIX}ffn.${layer.index}`;
-    if (scoreForm === 'code') {
-      sumOverTokens(
-        b.op('Abs', [upProjection(b, source, ffn.up, perToken)]),
-        ffnName
-      );
-    } else {
-      const h = perToken(
-        nodeByLabel(source, ffn.down.node).input[0],
-        ffn.width
-      );
-      sumOverTokens(
-        scoreForm === 'paper' ? b.op('Mul', [h, h]) : b.op('Abs', [h]),
-        ffnName
-      );
-    }
-    outputs.push({
-      name: ffnName,
-      layer: layer.index,
-      kind: 'ffn',
-      units: ffn.units,
-      width: ffn.units,
-      reduction: scoreForm === 'paper' ? 'sum-of-squares' : 'sum-of-abs',
-      scaleByRowNorms: scoreForm !== 'code'
-    });
-
-    const { kvHeads: groups, groupSize, headSize } = attention;
-    const groupWidth = groupSize * headSize;
-    const o = attention.o;
-    if (o.in !== groups * groupWidth) {
-      throw new CusprunError(
-        'unmappable',
-        `layer ${layer.index}: the o projection reads ${o.in} values, not heads × head size = ${groups * groupWidth}`,
-        model.file
-      );
-    }
-    const a = perToken(nodeByLabel(source, o.node).input[0], o.in);
-    const attnName = `${OUTPUT_PREFIX}attn.${layer.index}`;
-    if (scoreForm === 'wanda') {
-      sumOverTokens(b.op('Abs', [a]), attnName);
-    } else {
-      // [B, T, G, g·d] → [B, G, T, g·d] @ Gram [G, g·d, g·d], times a, summed over g·d.
-      const aGroups = b.transpose(
-        b.op('Reshape', [
-          a,
-          b.concat([batchTime, b.ints([groups, groupWidth])], 0)
-        ]),
-        [0, 2, 1, 3]
-      );
-      let w = b.cast(o.weight, DataType.FLOAT);
-      if (o.layout === 'out-in') {
-        w = b.transpose(w, [1, 0]);
-      }
-      const wGroups = b.op('Reshape', [w, b.ints([groups, groupWidth, o.out])]);
-      const gram = b.op('MatMul', [wGroups, b.transpose(wGroups, [0, 2, 1])]);
-      const aGram = b.op('MatMul', [aGroups, gram]);
-      const perTokenSq = b.reduceSum(b.op('Mul', [aGram, aGroups]), [3], false);
-      b.reduceSum(b.op('Mul', [perTokenSq, maskB1T]), [2], false, attnName);
-    }
-    outputs.push({
-      name: attnName,
-      layer: layer.index,
-      kind: 'attention',
-      units: attention.units,
-      width: scoreForm === 'wanda' ? o.in : attention.units,
-      reduction: scoreForm === 'wanda' ? 'sum-of-abs' : 'sum-of-squares',
-      scaleByRowNorms: scoreForm === 'wanda'
-    });
-  }
-
+  const maskBT1 = b.unsqueeze(maskF, [2]);
+  const rows = (value: string, width: number, output?: string) =>
+    b.op('Reshape', [value, b.ints([-1, width])], [], output);
+  const r: Reducer = {
+    b,
+    source,
+    batchTime,
+    perToken: (value, width) =>
+      b.op('Reshape', [
+        b.cast(value, DataType.FLOAT),
+        b.concat([batchTime, b.ints([width])], 0)
+      ]),
+    tokenSum: (value, width, output) =>
+      rows(b.op('MatMul', [maskB1T, value]), width, output),
+    groupTokenSum: (value, groups, output) =>
+      rows(b.op('MatMul', [value, maskBT1]), groups, output)
+  };
+  const all = { ...options, scoreForm };
+  const outputs = map.layers.flatMap(layer => [
+    ffnScores(r, layer, scoreForm, `${OUTPUT_PREFIX}ffn.${layer.index}`),
+    attentionScores(r, layer, all, `${OUTPUT_PREFIX}attn.${layer.index}`)
+  ]);
   const graph = pruneToOutputs({
     ...source,
     node: [...source.node, ...b.nodes],
@@ -272,13 +420,8 @@ export function buildScoringProto(
 }
 
 /** x·W_up for the code form, as float32 [B, T, I]: the up projection's own columns, no bias. */
-function upProjection(
-  b: GraphBuilder,
-  source: GraphProto,
-  up: LinearRef,
-  perToken: (value: string, width: number) => string
-): string {
-  const node = nodeByLabel(source, up.node);
+function upProjection(r: Reducer, up: LinearRef): string {
+  const node = nodeByLabel(r.source, up.node);
   let value = node.output[0];
   if (node.op_type === 'Gemm' && node.input[2]) {
     // Gemm adds its bias itself: take it off again (alpha = beta = 1 in every export seen).
@@ -288,10 +431,10 @@ function upProjection(
         `the up projection ${up.node} is a Gemm with alpha/beta ≠ 1; the code-form FFN score does not support it`
       );
     }
-    value = b.op('Sub', [value, node.input[2]]);
+    value = r.b.op('Sub', [value, node.input[2]]);
   }
-  const all = perToken(value, up.out);
-  return up.columns ? b.sliceLast(all, up.columns[0], up.columns[1]) : all;
+  const all = r.perToken(value, up.out);
+  return up.columns ? r.b.sliceLast(all, up.columns[0], up.columns[1]) : all;
 }
 
 /**
@@ -343,7 +486,7 @@ export class ScoringGraph {
     readonly dir: string,
     readonly outputs: ScoringOutput[],
     readonly inputs: ScoringInput[],
-    readonly scoreForm: ScoreForm,
+    readonly scoreForm: GraphForm,
     readonly nodeCount: number,
     /**
      * How the weights reached the folder: hard links to the source's data file, a copy of it,

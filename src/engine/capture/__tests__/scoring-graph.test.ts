@@ -8,6 +8,7 @@ import { DataType } from '../../onnx/dtype';
 import { OnnxModel } from '../../onnx/model';
 import { GraphProto, NodeProto } from '../../onnx/proto';
 import {
+  AttentionForm,
   batchFeeds,
   buildScoringProto,
   modelInputs,
@@ -184,6 +185,71 @@ describe('running a scoring graph', () => {
       fs.rmSync(work, { recursive: true, force: true });
     }
   });
+});
+
+describe('attention forms', () => {
+  /** The attention reductions of a two-document batch (one of them padded) in one form. */
+  async function attentionSums(
+    model: OnnxModel,
+    attentionForm?: AttentionForm
+  ): Promise<{ form?: AttentionForm; data: Float32Array }[]> {
+    const graph = ScoringGraph.write(model, mapModel(model), {
+      attentionForm
+    });
+    try {
+      const session = await ScoringSession.open(graph, { threads: 1 });
+      const result = await session.run([
+        [5, 3, 8, 1, 9, 2, 7],
+        [4, 6]
+      ]);
+      await session.release();
+      return result
+        .filter(r => r.output.kind === 'attention')
+        .map(r => ({ form: r.output.attentionForm, data: r.data }));
+    } finally {
+      graph.dispose();
+    }
+  }
+
+  it.each(fixtures.map(f => [`${f.family}/${f.style}`, f] as const))(
+    '%s: the Gram, direct and chosen forms give the same group scores',
+    async (_name, entry) => {
+      const model = OnnxModel.load(fixtureFile(entry));
+      try {
+        const map = mapModel(model);
+        const chosen = await attentionSums(model);
+        // The cheapest per token: no product for one group, Gram while g·d < D, else direct.
+        const expected = map.layers.map(l => {
+          const a = l.attention;
+          if (a.kvHeads === 1) {
+            return 'output';
+          }
+          return a.groupSize * a.headSize < a.o.out ? 'gram' : 'direct';
+        });
+        expect(chosen.map(c => c.form)).toEqual(expected);
+        const tolerance = entry.dtype === 'float16' ? 2e-3 : 1e-5;
+        for (const form of ['gram', 'direct'] as const) {
+          const forced = await attentionSums(model, form);
+          forced.forEach((layer, i) => {
+            expect(layer.form).toBe(form);
+            const scale = Math.max(...chosen[i].data);
+            layer.data.forEach((v, k) =>
+              expect(Math.abs(v - chosen[i].data[k])).toBeLessThanOrEqual(
+                tolerance * scale
+              )
+            );
+          });
+        }
+        if (!expected.includes('output')) {
+          await expect(attentionSums(model, 'output')).rejects.toThrow(
+            /needs one group/
+          );
+        }
+      } finally {
+        model.close();
+      }
+    }
+  );
 });
 
 describe('batch feeds', () => {
