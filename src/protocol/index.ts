@@ -208,7 +208,8 @@ export const METHODS = [
   'random',
   'magnitude',
   'general',
-  'wanda'
+  'wanda',
+  'flap'
 ] as const;
 export type Method = (typeof METHODS)[number];
 

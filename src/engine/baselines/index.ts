@@ -2,3 +2,4 @@ export * from './plan';
 export * from './random';
 export * from './magnitude';
 export * from './pooled';
+export * from './flap';

@@ -12,7 +12,8 @@ export const METHODS = [
   'random',
   'magnitude',
   'general',
-  'wanda'
+  'wanda',
+  'flap'
 ] as const;
 export type Method = (typeof METHODS)[number];
 
@@ -22,6 +23,7 @@ export interface BaselineInputs {
   magnitude?: UnitValues;
   general?: PooledScores;
   wanda?: PooledScores;
+  flap?: UnitValues;
 }
 
 export function parseMethods(list: string): Method[] {

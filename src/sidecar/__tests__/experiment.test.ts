@@ -133,23 +133,13 @@ describe('cusprun sweep', () => {
       /^method\s+sigma\s+ratio\s+qa ppl\s+mc acc\s+mc acc_norm$/
     );
     expect(lines[1]).toMatch(/^dense\s+-\s+0\.00%\s+\d+\.\d\d/);
-    const methods = lines.slice(2, 12).map(l => l.split(/\s+/)[0]);
-    expect(methods).toEqual([
-      'cus-prun',
-      'random',
-      'magnitude',
-      'general',
-      'wanda',
-      'cus-prun',
-      'random',
-      'magnitude',
-      'general',
-      'wanda'
-    ]);
+    const methods = lines.slice(2, 14).map(l => l.split(/\s+/)[0]);
+    const all = ['cus-prun', 'random', 'magnitude', 'general', 'wanda', 'flap'];
+    expect(methods).toEqual([...all, ...all]);
     // Every method at a grid point removes the same counts: one ratio per point.
     const ratioOf = (l: string) => l.split(/\s+/)[2];
-    expect(new Set(lines.slice(2, 7).map(ratioOf)).size).toBe(1);
-    expect(stderr).toMatch(/^\[10\] wanda at σ [\d.]+ \(ratio [\d.]+%\)$/m);
+    expect(new Set(lines.slice(2, 8).map(ratioOf)).size).toBe(1);
+    expect(stderr).toMatch(/^\[12\] flap at σ [\d.]+ \(ratio [\d.]+%\)$/m);
     expect(stdout).toMatch(/^kept in .*\/run\/sweeps\/[\dT-]+Z\.json$/m);
     expect(
       fs.existsSync(path.join(run, 'baseline-scores', 'wanda', 'manifest.json'))
@@ -202,7 +192,7 @@ describe('cusprun sweep', () => {
     bad(
       ['--sigma', '0.1', '--methods', 'cus-prun,lottery', ...EVAL_ARGS],
       1,
-      /unknown method 'lottery': choose from cus-prun, random, magnitude, general, wanda/
+      /unknown method 'lottery': choose from cus-prun, random, magnitude, general, wanda, flap/
     );
     bad(['--sigma', '0.1'], 2, /--eval SET is required/);
     bad(

@@ -2,13 +2,18 @@
  * What the sweep and ablation jobs share: a run's model opened for evaluation, its evaluation
  * cache (`evaluations.jsonl` in the run folder), and the baselines' inputs. Each baseline's
  * input is made only when a method asks for it; the Wanda-style sums need a pass over the run's
- * documents, kept in the run folder's `baseline-scores/wanda` store like any score store.
+ * documents, kept in the run folder's `baseline-scores/wanda` store like any score store; the
+ * FLAP-style variances need one too, made again by each job (pooled moments, not per document).
  */
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
 import { ModelMap } from '../../engine/arch/types';
-import { magnitudeValues, poolScores } from '../../engine/baselines';
+import {
+  flapValues,
+  magnitudeValues,
+  poolScores
+} from '../../engine/baselines';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import {
   BaselineInputs,
@@ -22,6 +27,7 @@ import { OnnxModel } from '../../engine/onnx/model';
 import {
   modelIdentity,
   openScoreStore,
+  ScoreDocument,
   ScoreProgress,
   scoreDocuments,
   ScoreStore
@@ -87,11 +93,25 @@ function allDocumentIds(record: RunRecord): string[] {
   return record.corpus.dimensions.flatMap(d => d.documents.map(doc => doc.id));
 }
 
+/** The pooled corpus's documents: every document of every dimension the run scored. */
+function pooledDocuments(experiment: Experiment): ScoreDocument[] {
+  const { record, model, map } = experiment;
+  const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
+    vocab: map.vocab
+  });
+  return corpus.dimensions.flatMap(d =>
+    d.documents.map(doc => ({
+      id: documentId(d.dimension, doc.index, doc.sha256),
+      tokens: doc.tokens
+    }))
+  );
+}
+
 async function wandaScores(
   job: ExperimentJob,
   experiment: Experiment
 ): Promise<ScoreStore> {
-  const { record, model, map } = experiment;
+  const { model, map } = experiment;
   const store = openScoreStore(
     path.join(job.run, WANDA_SCORES_DIR),
     model,
@@ -99,29 +119,11 @@ async function wandaScores(
     'wanda'
   );
   try {
-    const corpus = loadCorpus(
-      record.corpus.manifest,
-      loadTokenizer(model.dir),
-      {
-        vocab: map.vocab
-      }
-    );
-    await scoreDocuments(
-      model,
-      map,
-      corpus.dimensions.flatMap(d =>
-        d.documents.map(doc => ({
-          id: documentId(d.dimension, doc.index, doc.sha256),
-          tokens: doc.tokens
-        }))
-      ),
-      store,
-      {
-        threads: job.threads,
-        scoreForm: 'wanda',
-        onProgress: job.onScoreProgress
-      }
-    );
+    await scoreDocuments(model, map, pooledDocuments(experiment), store, {
+      threads: job.threads,
+      scoreForm: 'wanda',
+      onProgress: job.onScoreProgress
+    });
     return store;
   } catch (error) {
     store.close();
@@ -161,6 +163,14 @@ export async function baselineInputs(
   }
   if (methods.includes('wanda')) {
     inputs.wanda = pooled(await wandaScores(job, experiment), 'sum');
+  }
+  if (methods.includes('flap')) {
+    inputs.flap = await flapValues(
+      model,
+      map,
+      pooledDocuments(experiment).map(d => d.tokens),
+      { threads: job.threads, onProgress: job.onScoreProgress }
+    );
   }
   return inputs;
 }

@@ -1,14 +1,29 @@
 /** The baselines: same per-layer counts as the plan they are compared with, different units. */
+import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { ModelMap } from '../../arch/types';
-import { fixtureFile, fixtureManifest } from '../../__tests__/fixtures';
-import { bytesToFloat32 } from '../../onnx/dtype';
+import { LinearRef, ModelMap } from '../../arch/types';
+import { ModelSession } from '../../capture/runtime';
+import {
+  feedsFor,
+  fixtureFile,
+  fixtureManifest,
+  FixtureEntry,
+  reference
+} from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
-import { GraphProto } from '../../onnx/proto';
 import { UnitPlan } from '../../prune/plan';
 import { zeroUnits } from '../../prune/zero';
+import {
+  elemTypeOf,
+  floats,
+  removeDir,
+  tempDir,
+  withExtraOutputs
+} from '../../score/__tests__/helpers';
+import { inputRowNorms } from '../../score/weights';
 import { DocumentScores } from '../../select/from-scores';
 import {
+  flapValues,
   lowest,
   magnitudeValues,
   poolScores,
@@ -60,14 +75,17 @@ describe('the random baseline', () => {
   });
 });
 
-/** ‖W − W with the unit zeroed‖ over every initializer: what the unit takes with it. */
+/**
+ * ‖W − W with the unit zeroed‖ over every initializer: what the unit takes with it. The zeroed
+ * tensors are made while a model is written, so the zeroed model is written and read back.
+ */
 function zeroedNorm(
   model: OnnxModel,
   map: ModelMap,
-  layer: number,
-  kind: 'ffn' | 'attention',
-  unit: number
+  probe: { layer: number; kind: 'ffn' | 'attention'; unit: number },
+  dir: string
 ): number {
+  const { layer, kind, unit } = probe;
   const plan: UnitPlan = {
     layers: [
       {
@@ -77,24 +95,37 @@ function zeroedNorm(
       }
     ]
   };
-  const zeroed = (zeroUnits(model, map, plan).graph as GraphProto).initializer;
-  let sum = 0;
-  for (const tensor of zeroed) {
-    const original = model.initializers.get(tensor.name ?? '');
-    if (!original || original === tensor) {
-      continue;
-    }
-    const before = model.float32(original);
-    const after = bytesToFloat32(
-      tensor.raw_data as Uint8Array,
-      tensor.data_type ?? 0
-    );
-    before.forEach((v, i) => (sum += (v - after[i]) ** 2));
+  // Zeroed from a model of its own: writing zeroed tensors changes the inline bytes of the
+  // model they are cut from (Buffer.slice is a view), which the caller still reads.
+  const source = OnnxModel.load(model.file);
+  const file = path.join(dir, `zeroed-${layer}-${kind}-${unit}.onnx`);
+  try {
+    source.save(file, {}, zeroUnits(source, map, plan));
+  } finally {
+    source.close();
   }
-  return Math.sqrt(sum);
+  const zeroed = OnnxModel.load(file);
+  try {
+    let sum = 0;
+    for (const [name, tensor] of zeroed.initializers) {
+      const original = model.initializers.get(name)!;
+      if (Buffer.compare(model.bytes(original), zeroed.bytes(tensor)) === 0) {
+        continue;
+      }
+      const before = model.float32(original);
+      zeroed.float32(tensor).forEach((v, i) => (sum += (before[i] - v) ** 2));
+    }
+    return Math.sqrt(sum);
+  } finally {
+    zeroed.close();
+  }
 }
 
 describe('the magnitude baseline', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('magnitude')));
+  afterEach(() => removeDir(dir));
+
   it.each(
     [
       pick('llama', 'torchscript'),
@@ -123,7 +154,12 @@ describe('the magnitude baseline', () => {
             : [])
         ];
         for (const [kind, unit] of probes) {
-          const expected = zeroedNorm(model, map, layer.index, kind, unit);
+          const expected = zeroedNorm(
+            model,
+            map,
+            { layer: layer.index, kind, unit },
+            dir
+          );
           expect(expected).toBeGreaterThan(0);
           expect(
             Math.abs(values[kind][unit] - expected) / expected
@@ -186,5 +222,125 @@ describe('pooled baselines', () => {
         { index: 1, ffn: [1], attention: [0] }
       ]
     });
+  });
+});
+
+/** Each probe's input values [tokens, in] on one sequence, fetched from the model itself. */
+async function projectionInputs(
+  entry: FixtureEntry,
+  model: OnnxModel,
+  probes: { value: string }[],
+  tokens: number[],
+  file: string
+): Promise<Float32Array[]> {
+  model.save(
+    file,
+    {},
+    withExtraOutputs(
+      model.proto,
+      probes.map(p => ({ name: p.value, elemType: elemTypeOf(entry.dtype) }))
+    )
+  );
+  const session = await ModelSession.open(file, { threads: 1 });
+  try {
+    const fetched = await session.run(
+      feedsFor(entry, tokens),
+      probes.map(p => p.value)
+    );
+    return probes.map(p =>
+      floats(fetched[p.value].data as never, fetched[p.value].type)
+    );
+  } finally {
+    await session.release();
+  }
+}
+
+describe('the FLAP-style baseline', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('flap')));
+  afterEach(() => removeDir(dir));
+
+  it.each(
+    [
+      pick('llama', 'torchscript'),
+      pick('qwen3', 'kv'),
+      pick('phi3', 'dynamo'),
+      pick('gemma3', 'fp16')
+    ].map(e => [`${e.family}/${e.style}`, e] as const)
+  )(
+    '%s: Var over the pooled tokens of h[:, k] times ‖W_down[k, :]‖², summed over a group for attention',
+    async (_name, entry) => {
+      const model = OnnxModel.load(fixtureFile(entry));
+      try {
+        const map = mapModel(model);
+        // Two documents of different lengths, scored in one padded batch.
+        const [a, b] = reference(entry.family).sequences;
+        const documents = [a, b.slice(0, Math.max(2, b.length - 3))];
+        const values = await flapValues(model, map, documents, { threads: 1 });
+        const probes = map.layers.flatMap((layer, i) =>
+          (['ffn', 'attention'] as const).map(kind => {
+            const ref: LinearRef =
+              kind === 'ffn' ? layer.ffn.down : layer.attention.o;
+            return {
+              i,
+              kind,
+              ref,
+              units: kind === 'ffn' ? layer.ffn.units : layer.attention.units,
+              value: model.graph.node.find(n => n.name === ref.node)!.input[0]
+            };
+          })
+        );
+        const file = path.join(dir, 'probe.onnx');
+        const perDocument = await Promise.all(
+          documents.map((d, n) =>
+            projectionInputs(entry, model, probes, d, `${file}.${n}`)
+          )
+        );
+        probes.forEach((probe, p) => {
+          const width = probe.ref.in;
+          const sum = new Float64Array(width);
+          const squares = new Float64Array(width);
+          let tokens = 0;
+          for (const fetched of perDocument) {
+            const values = fetched[p];
+            for (let t = 0; t < values.length / width; t++, tokens++) {
+              for (let c = 0; c < width; c++) {
+                sum[c] += values[t * width + c];
+                squares[c] += values[t * width + c] ** 2;
+              }
+            }
+          }
+          const norms = inputRowNorms(model, probe.ref);
+          const expected = new Float64Array(probe.units);
+          for (let c = 0; c < width; c++) {
+            const mean = sum[c] / tokens;
+            expected[Math.floor(c / (width / probe.units))] +=
+              (squares[c] / tokens - mean * mean) * norms[c] ** 2;
+          }
+          const got = values.layers[probe.i][probe.kind];
+          const scale = Math.max(...expected);
+          expected.forEach((e, k) =>
+            expect(Math.abs(got[k] - e) / scale).toBeLessThan(
+              entry.dtype === 'float16' ? 5e-3 : 1e-4
+            )
+          );
+        });
+        const plan = rankedPlan(map, values, referencePlan(map));
+        expect(counts(plan)).toEqual(counts(referencePlan(map)));
+      } finally {
+        model.close();
+      }
+    }
+  );
+
+  it('needs documents with tokens', async () => {
+    const model = OnnxModel.load(fixtureFile(pick('llama', 'torchscript')));
+    try {
+      await expect(
+        flapValues(model, mapModel(model), [[1, 2], []])
+      ).rejects.toThrow('the FLAP-style baseline needs documents with tokens');
+    } finally {
+      model.close();
+    }
   });
 });
