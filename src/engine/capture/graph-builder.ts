@@ -26,7 +26,7 @@ function intsAttr(name: string, values: number[]): AttributeProto {
   };
 }
 
-function intAttr(name: string, value: number): AttributeProto {
+export function intAttr(name: string, value: number): AttributeProto {
   return {
     name,
     type: AttributeType.INT,

@@ -24,7 +24,13 @@ export interface Feed {
 export interface Fetched {
   type: string;
   dims: number[];
-  data: Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+  data:
+    | Float32Array
+    | Float64Array
+    | Uint16Array
+    | BigInt64Array
+    | Int32Array
+    | Uint8Array;
 }
 
 export interface ValueMetadata {
@@ -48,29 +54,33 @@ export class ModelSession {
     this.session = session;
   }
 
+  /** A session on a model file; `label` stands for it in errors (default: the file). */
   static async open(
     file: string,
-    options: RuntimeOptions = {}
+    options: RuntimeOptions = {},
+    label = file
   ): Promise<ModelSession> {
-    return ModelSession.create(file, file, options);
+    return ModelSession.create(file, label, options);
   }
 
   /**
-   * A session on an encoded model held in memory, every tensor inline (onnxruntime cannot
-   * resolve external data without a file); `label` stands for the file in errors.
+   * A session on an encoded model held in memory; `label` stands for the file in errors. Its
+   * external-data records, if any, are read from files in `externalDataDir`.
    */
   static async fromBytes(
     bytes: Uint8Array,
     options: RuntimeOptions = {},
-    label = 'model in memory'
+    label = 'model in memory',
+    externalDataDir?: string
   ): Promise<ModelSession> {
-    return ModelSession.create(bytes, label, options);
+    return ModelSession.create(bytes, label, options, externalDataDir);
   }
 
   private static async create(
     model: string | Uint8Array,
     label: string,
-    options: RuntimeOptions
+    options: RuntimeOptions,
+    externalDataDir?: string
   ): Promise<ModelSession> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: [options.executionProvider ?? 'cpu'],
@@ -78,7 +88,16 @@ export class ModelSession {
       interOpNumThreads: 1,
       graphOptimizationLevel: options.optimization ?? 'all',
       // onnxruntime's warnings (unused initializers, …) speak to model authors, not users.
-      logSeverityLevel: 3
+      logSeverityLevel: 3,
+      ...(externalDataDir
+        ? {
+            extra: {
+              session: {
+                model_external_initializers_file_folder_path: externalDataDir
+              }
+            }
+          }
+        : {})
     };
     try {
       const session =

@@ -1,6 +1,5 @@
 /** Greedy generation from prompts, with exact match against references and a repetition rate. */
 import { CusprunError } from '../errors';
-import { argmax } from './likelihood';
 import { continuationIds, PairTokenizer } from './multiple-choice';
 import { KvCache, ModelRunner } from './runner';
 
@@ -9,7 +8,8 @@ export const REPEAT_NGRAM = 3;
 
 /**
  * Greedy decoding one token at a time: with the KV cache (each step feeds the previous
- * present.* back as past) or, without one, recomputing the whole sequence every step.
+ * present.* back as past) or, without one, recomputing the whole sequence every step. Either
+ * way only the last position's argmax leaves onnxruntime.
  */
 export class GreedyDecoder {
   private cache: KvCache | undefined;
@@ -48,10 +48,9 @@ export class GreedyDecoder {
     if (this.usesCache) {
       const step = await this.runner.step(tokens, this.cache);
       this.cache = step.cache;
-      return argmax(step.logits, tokens.length - 1);
+      return step.next;
     }
-    const logits = await this.runner.forward([this.sequence]);
-    return argmax(logits, this.sequence.length - 1);
+    return (await this.runner.nextTokens([this.sequence]))[0];
   }
 }
 

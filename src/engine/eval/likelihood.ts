@@ -1,37 +1,31 @@
-/** Token log-probabilities and greedy choices from logits, in float64. */
+/** Token log-probabilities of sequences, computed inside the evaluation graph (eval-graph.ts). */
 import { CusprunError } from '../errors';
-import { Logits, ModelRunner } from './runner';
+import { ModelRunner } from './runner';
 
-/** log softmax(logits at `position`)[target], with max subtraction, summed in float64. */
-export function logProb(
-  logits: Logits,
-  position: number,
-  target: number
-): number {
-  const { vocab, data } = logits;
-  const offset = position * vocab;
-  let max = -Infinity;
-  for (let v = 0; v < vocab; v++) {
-    max = Math.max(max, data[offset + v]);
-  }
-  let sum = 0;
-  for (let v = 0; v < vocab; v++) {
-    sum += Math.exp(data[offset + v] - max);
-  }
-  return data[offset + target] - max - Math.log(sum);
-}
-
-/** The highest-scoring token at `position`; the lowest id wins a tie, as numpy's argmax. */
-export function argmax(logits: Logits, position: number): number {
-  const { vocab, data } = logits;
-  const offset = position * vocab;
-  let best = 0;
-  for (let v = 1; v < vocab; v++) {
-    if (data[offset + v] > data[offset + best]) {
-      best = v;
+/**
+ * Consecutive runs of sequences: at most `batchSize` each, and no more positions to read than
+ * the runner's logits budget allows, unless one sequence alone needs more.
+ */
+function runsOf(
+  positions: number[],
+  batchSize: number,
+  budget: number
+): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = 0;
+  let held = 0;
+  positions.forEach((count, i) => {
+    if (i > start && (i - start === batchSize || held + count > budget)) {
+      runs.push([start, i]);
+      start = i;
+      held = 0;
     }
+    held += count;
+  });
+  if (positions.length > start) {
+    runs.push([start, positions.length]);
   }
-  return best;
+  return runs;
 }
 
 /**
@@ -50,24 +44,33 @@ export async function sequenceLogProbs(
       `batch size must be a positive integer, not ${batchSize}`
     );
   }
+  const starts = from.map(f => Math.max(1, f));
+  const counts = sequences.map((ids, i) => Math.max(0, ids.length - starts[i]));
   const out: Float64Array[] = [];
-  for (let first = 0; first < sequences.length; first += batchSize) {
-    const batch = sequences.slice(first, first + batchSize);
-    const logits = await runner.forward(batch);
+  for (const [first, end] of runsOf(counts, batchSize, runner.maxPositions)) {
+    const batch = sequences.slice(first, end);
+    const time = Math.max(...batch.map(ids => ids.length));
+    const positions: number[] = [];
+    const targets: number[] = [];
     batch.forEach((ids, row) => {
-      const start = Math.max(1, from[first + row]);
-      const values = new Float64Array(Math.max(0, ids.length - start));
-      for (let t = start; t < ids.length; t++) {
-        if (ids[t] >= logits.vocab) {
+      for (let t = starts[first + row]; t < ids.length; t++) {
+        if (runner.vocab !== undefined && ids[t] >= runner.vocab) {
           throw new CusprunError(
             'bad-argument',
-            `token id ${ids[t]} is outside the model's vocabulary of ${logits.vocab} (is the tokenizer the model's own?)`,
+            `token id ${ids[t]} is outside the model's vocabulary of ${runner.vocab} (is the tokenizer the model's own?)`,
             runner.label
           );
         }
-        values[t - start] = logProb(logits, row * logits.time + t - 1, ids[t]);
+        positions.push(row * time + t - 1);
+        targets.push(ids[t]);
       }
-      out.push(values);
+    });
+    const values = await runner.logProbs(batch, positions, targets);
+    let at = 0;
+    batch.forEach((_, row) => {
+      const count = counts[first + row];
+      out.push(values.slice(at, at + count));
+      at += count;
     });
   }
   return out;

@@ -1,6 +1,8 @@
 /**
- * Runs a causal LM for evaluation: a model file (dense or pruned) or a pruned model held in
- * memory. Inputs are filled as for scoring (`modelInputs`); logits come back as float32.
+ * Runs a causal LM for evaluation through its evaluation graph (eval-graph.ts), so that what
+ * leaves onnxruntime is log-probabilities of given tokens and greedy choices, never logits: a
+ * model file (dense or pruned) or a pruned model held in memory. Inputs are filled as for
+ * scoring (`modelInputs`).
  */
 import { ScoringInput, modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
@@ -11,19 +13,21 @@ import {
   RuntimeOptions
 } from '../capture/runtime';
 import { CusprunError } from '../errors';
-import { DataType, float16BitsToFloat32 } from '../onnx/dtype';
+import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto, ModelProto } from '../onnx/proto';
+import {
+  ARGMAX,
+  buildEvalProto,
+  EvalProto,
+  LOGPROB,
+  POSITIONS,
+  TARGETS
+} from './eval-graph';
 
-const LOGITS = 'logits';
-
-/** Logits of a batch: `data[(row · time + t) · vocab + v]`. */
-export interface Logits {
-  rows: number;
-  time: number;
-  vocab: number;
-  data: Float32Array;
-}
+/** Logits one run may hold inside onnxruntime: [positions, vocab] in float32 and float64. */
+const LOGITS_BUDGET_BYTES = 256 << 20;
+const LOGIT_BYTES = 4 + 8;
 
 /** The KV cache after a step: one tensor per past input, and the positions it holds. */
 export interface KvCache {
@@ -31,37 +35,10 @@ export interface KvCache {
   past: Record<string, Feed>;
 }
 
-/** What one cached step returns: logits [tokens, vocab] of the new tokens, and the cache. */
+/** What one cached step returns: the greedy next token, and the cache with the step added. */
 export interface StepResult {
-  logits: Logits;
+  next: number;
   cache: KvCache;
-}
-
-function toFloat32(value: Fetched, label: string): Float32Array {
-  if (value.data instanceof Float32Array) {
-    return value.data;
-  }
-  if (value.type === 'float16' && value.data instanceof Uint16Array) {
-    return Float32Array.from(value.data, float16BitsToFloat32);
-  }
-  throw new CusprunError(
-    'unsupported',
-    `the model's ${LOGITS} are ${value.type}, neither float32 nor float16`,
-    label
-  );
-}
-
-function logitsOf(fetched: Record<string, Fetched>, label: string): Logits {
-  const value = fetched[LOGITS];
-  if (!value || value.dims.length !== 3) {
-    throw new CusprunError(
-      'unsupported',
-      `expected ${LOGITS} of shape [batch, sequence, vocab], got ${value ? value.dims.join('×') : 'none'}`,
-      label
-    );
-  }
-  const [rows, time, vocab] = value.dims;
-  return { rows, time, vocab, data: toFloat32(value, label) };
 }
 
 /** An int64/int32 feed of shape [1, values.length]. */
@@ -77,6 +54,12 @@ function rowFeed(input: ScoringInput, values: number[]): Feed {
   };
 }
 
+const int64Feed = (values: number[]): Feed => ({
+  type: 'int64',
+  dims: [values.length],
+  data: BigInt64Array.from(values, v => BigInt(v))
+});
+
 /** Optimum names the cache `past_key_values.{i}.key` in and `present.{i}.key` out. */
 function presentName(past: string, outputs: Set<string>): string | undefined {
   return [
@@ -85,24 +68,36 @@ function presentName(past: string, outputs: Set<string>): string | undefined {
   ].find(name => outputs.has(name));
 }
 
+/** What a run of the graph needs besides the session: its inputs and outputs, described. */
+function describe(built: EvalProto, label: string) {
+  const graph = built.proto.graph as GraphProto;
+  const own = new Set([POSITIONS, TARGETS]);
+  return {
+    inputs: modelInputs(
+      { ...graph, input: graph.input.filter(i => !own.has(i.name)) },
+      label
+    ),
+    outputs: graph.output.map(o => o.name),
+    vocab: built.vocab
+  };
+}
+
 export class ModelRunner {
   /** past input → present output, when every past input has its present. */
   private readonly cacheNames: Map<string, string> | undefined;
+  /** The model's inputs (ids, mask, positions, past), as `batchFeeds` fills them. */
+  readonly inputs: ScoringInput[];
+  /** The vocabulary, when the graph declares it. */
+  readonly vocab: number | undefined;
 
   private constructor(
     private readonly session: ModelSession,
-    readonly inputs: ScoringInput[],
-    outputs: string[]
+    described: ReturnType<typeof describe>
   ) {
-    const available = new Set(outputs);
-    if (!available.has(LOGITS)) {
-      throw new CusprunError(
-        'unsupported',
-        `the model has no '${LOGITS}' output; evaluation needs next-token logits`,
-        session.file
-      );
-    }
-    const past = inputs.filter(i => i.role === 'past');
+    this.inputs = described.inputs;
+    this.vocab = described.vocab;
+    const available = new Set(described.outputs);
+    const past = this.inputs.filter(i => i.role === 'past');
     const pairs = past.map(i => [i.name, presentName(i.name, available)]);
     this.cacheNames =
       past.length > 0 && pairs.every(([, present]) => present)
@@ -110,47 +105,52 @@ export class ModelRunner {
         : undefined;
   }
 
-  /** A model file: dense, or pruned and written (external data beside it is fine). */
+  /**
+   * A model file: dense, or pruned and written (external data beside it is fine). Its
+   * evaluation graph is built in memory; onnxruntime reads the weights from the model's own
+   * files, and nothing is written.
+   */
   static async open(
     file: string,
     options: RuntimeOptions = {}
   ): Promise<ModelRunner> {
     const model = OnnxModel.load(file);
-    // Only the graph is needed here; onnxruntime reads the file and its data itself.
-    model.close();
-    const graph = model.graph;
-    const inputs = modelInputs(graph, model.file);
-    const session = await ModelSession.open(model.file, options);
-    return new ModelRunner(
-      session,
-      inputs,
-      graph.output.map(o => o.name)
-    );
+    try {
+      return await ModelRunner.build(model, model.proto, model.file, options);
+    } finally {
+      model.close();
+    }
   }
 
   /**
-   * A model held in memory, e.g. `pruneModel(source, map, plan)`: its tensors are read inline
-   * (unedited ones from `source`'s external data) and no file is written. Limit: protobuf's
-   * 2 GiB for the whole model.
+   * A model held in memory, e.g. `pruneModel(source, map, plan)`: its edited tensors are made
+   * into the encoded graph, its unedited ones read by onnxruntime from `source`'s files; no
+   * file is written. Limit: protobuf's 2 GiB for what is held.
    */
   static async inMemory(
     source: OnnxModel,
     proto: ModelProto,
     options: RuntimeOptions = {}
   ): Promise<ModelRunner> {
-    const graph = proto.graph as GraphProto;
     const label = `${source.file} (edited, in memory)`;
-    const inputs = modelInputs(graph, label);
+    return ModelRunner.build(source, proto, label, options);
+  }
+
+  private static async build(
+    source: OnnxModel,
+    proto: ModelProto,
+    label: string,
+    options: RuntimeOptions
+  ): Promise<ModelRunner> {
+    const built = buildEvalProto(proto, label);
+    const described = describe(built, label);
     const session = await ModelSession.fromBytes(
-      source.encodeInline(proto),
+      source.encodeReferencing(built.proto),
       options,
-      label
+      label,
+      source.dir
     );
-    return new ModelRunner(
-      session,
-      inputs,
-      graph.output.map(o => o.name)
-    );
+    return new ModelRunner(session, described);
   }
 
   /** The file (or in-memory label) errors name. */
@@ -163,18 +163,56 @@ export class ModelRunner {
     return this.cacheNames !== undefined;
   }
 
+  /** Positions one run may read within the logits' memory budget (at least one sequence's). */
+  get maxPositions(): number {
+    return this.vocab
+      ? Math.max(
+          1,
+          Math.floor(LOGITS_BUDGET_BYTES / (LOGIT_BYTES * this.vocab))
+        )
+      : Infinity;
+  }
+
   /**
-   * One forward over a batch, right-padded with `padId` and masked, empty KV cache: logits at
-   * every position of every row (positions past a row's end are padding).
+   * One forward over a batch, right-padded with `padId` and masked, empty KV cache: the
+   * log-probability of `targets[i]` at flat position `positions[i]` (row · T + t, T the
+   * longest sequence).
    */
-  async forward(sequences: ArrayLike<number>[], padId = 0): Promise<Logits> {
-    const feeds = batchFeeds(this.inputs, sequences, padId);
-    return logitsOf(await this.session.run(feeds, [LOGITS]), this.label);
+  async logProbs(
+    sequences: ArrayLike<number>[],
+    positions: number[],
+    targets: number[],
+    padId = 0
+  ): Promise<Float64Array> {
+    const fetched = await this.run(
+      batchFeeds(this.inputs, sequences, padId),
+      positions,
+      targets,
+      [LOGPROB]
+    );
+    return fetched[LOGPROB].data as Float64Array;
+  }
+
+  /** The greedy next token of each sequence: the argmax at its last position. */
+  async nextTokens(sequences: ArrayLike<number>[]): Promise<number[]> {
+    const time = Math.max(...Array.from(sequences, s => s.length));
+    const positions = Array.from(
+      sequences,
+      (s, row) => row * time + s.length - 1
+    );
+    const fetched = await this.run(
+      batchFeeds(this.inputs, sequences),
+      positions,
+      positions.map(() => 0),
+      [ARGMAX]
+    );
+    return Array.from(fetched[ARGMAX].data as BigInt64Array, Number);
   }
 
   /**
    * One cached step for a single sequence: `tokens` follow the `cache.length` positions already
-   * in the cache (none: a prefill). Returns their logits and the cache with them added.
+   * in the cache (none: a prefill). Returns the greedy token after them and the cache with them
+   * added.
    */
   async step(tokens: number[], cache?: KvCache): Promise<StepResult> {
     if (!this.cacheNames) {
@@ -188,10 +226,12 @@ export class ModelRunner {
     const feeds = cache
       ? this.stepFeeds(tokens, cache)
       : batchFeeds(this.inputs, [tokens]);
-    const fetched = await this.session.run(feeds, [
-      LOGITS,
-      ...this.cacheNames.values()
-    ]);
+    const fetched = await this.run(
+      feeds,
+      [tokens.length - 1],
+      [0],
+      [ARGMAX, ...this.cacheNames.values()]
+    );
     const past: Record<string, Feed> = {};
     for (const [pastName, present] of this.cacheNames) {
       const value = fetched[present];
@@ -205,9 +245,25 @@ export class ModelRunner {
             };
     }
     return {
-      logits: logitsOf(fetched, this.label),
+      next: Number((fetched[ARGMAX].data as BigInt64Array)[0]),
       cache: { length: (cache?.length ?? 0) + tokens.length, past }
     };
+  }
+
+  private run(
+    feeds: Record<string, Feed>,
+    positions: number[],
+    targets: number[],
+    fetches: string[]
+  ): Promise<Record<string, Fetched>> {
+    return this.session.run(
+      {
+        ...feeds,
+        [POSITIONS]: int64Feed(positions),
+        [TARGETS]: int64Feed(targets)
+      },
+      fetches
+    );
   }
 
   private stepFeeds(tokens: number[], cache: KvCache): Record<string, Feed> {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CusprunError } from '../errors';
-import { producerOf, tensorWithoutData } from './edit';
+import { externalTensor, producerOf, tensorWithoutData } from './edit';
 import {
   encodeStreaming,
   ModelEncoding,
@@ -33,7 +33,8 @@ import {
   bytesToInts,
   expectedByteLength,
   inlineByteLength,
-  inlineBytes
+  inlineBytes,
+  tensorDims
 } from './tensor';
 
 export interface SaveOptions {
@@ -50,6 +51,8 @@ const COPY_CHUNK_BYTES = 8 << 20;
 /** Protobuf cannot encode or parse a message of 2 GiB or more. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const EXTERNAL_ALIGNMENT = 64;
+/** Smaller initializers (shape constants, norms) stay inside an encoded graph. */
+const REFERENCE_MIN_BYTES = 1024;
 export const DEFAULT_MODEL_FILE = 'model.onnx';
 
 /** Resolves a model folder or file to the .onnx file to load. */
@@ -161,7 +164,12 @@ export class OnnxModel {
   /** Reused by every stream out of the external-data files. */
   private copyBuffer: Uint8Array | undefined;
 
-  private constructor(file: string, proto: ModelProto) {
+  private constructor(
+    file: string,
+    proto: ModelProto,
+    /** The .onnx file's bytes, which the inline tensors' `raw_data` are views of. */
+    private readonly fileBytes: Uint8Array
+  ) {
     this.file = file;
     this.proto = proto;
     this.external = new ExternalDataFiles(file);
@@ -173,10 +181,8 @@ export class OnnxModel {
    */
   static load(fileOrDir: string): OnnxModel {
     const file = resolveModelFile(fileOrDir);
-    const model = new OnnxModel(
-      file,
-      decodeOrExplain(fs.readFileSync(file), file)
-    );
+    const bytes = fs.readFileSync(file);
+    const model = new OnnxModel(file, decodeOrExplain(bytes, file), bytes);
     try {
       model.checkTensors();
     } catch (error) {
@@ -344,22 +350,23 @@ export class OnnxModel {
   /**
    * Lays out `proto` for writing with every main-graph initializer's bytes inline, streamed
    * from where they are (this model's data, or a producer). Other tensors (attributes,
-   * subgraphs) are small and read inline first. Tensors in `written` already point into the
-   * output's own data file and are encoded as they are.
+   * subgraphs) are small and read inline first. Tensors in `asIs` are external-data records
+   * meant for the output (its own data file, or bytes left where they lie) and are encoded as
+   * they are.
    */
   private encoding(
     proto: ModelProto,
-    written = new Set<TensorProto>()
+    asIs = new Set<TensorProto>()
   ): ModelEncoding {
     const graph = proto.graph as GraphProto;
     const initializers = new Set(graph.initializer);
     const inlined = mapGraphTensors(graph, tensor =>
-      initializers.has(tensor) || written.has(tensor)
+      initializers.has(tensor) || asIs.has(tensor)
         ? tensor
         : this.inlined(tensor)
     );
     const encoding = encodeStreaming({ ...proto, graph: inlined }, tensor =>
-      written.has(tensor) ? undefined : this.rawBytes(tensor)
+      asIs.has(tensor) ? undefined : this.rawBytes(tensor)
     );
     if (encoding.byteLength > PROTOBUF_LIMIT) {
       throw new CusprunError(
@@ -464,14 +471,54 @@ export class OnnxModel {
   }
 
   /**
-   * `proto` (this model, or an edited copy of its proto whose unedited tensors still point into
-   * this model's data) encoded with every tensor's bytes inline, so that it can run from memory
-   * with no file written. Tensors are streamed into one buffer of the model's size, never held
-   * twice. Protobuf caps a model at 2 GiB: a larger one must be saved with external data and
-   * run from its file (refused before any tensor is read).
+   * Where an inline tensor's bytes lie in this model's .onnx file, as an external-data record
+   * relative to the model's folder; undefined for a tensor of another message or of another
+   * file (an edited copy, a constant made later).
    */
-  encodeInline(proto: ModelProto = this.proto): Uint8Array {
-    const encoding = this.encoding(proto);
+  private placeInFile(tensor: TensorProto): TensorProto | undefined {
+    const raw = tensor.raw_data;
+    if (!raw || raw.buffer !== this.fileBytes.buffer) {
+      return undefined;
+    }
+    return externalTensor(
+      tensor.name ?? '',
+      tensor.data_type ?? 0,
+      tensorDims(tensor),
+      {
+        location: path.basename(this.file),
+        offset: raw.byteOffset - this.fileBytes.byteOffset,
+        length: raw.byteLength
+      }
+    );
+  }
+
+  /**
+   * `proto` (this model, or an edited copy of its proto whose unedited tensors still point into
+   * this model's data) encoded for onnxruntime to load from memory while it reads every weight
+   * that is already on disk where it lies: this model's external data, and the bytes of its
+   * inline tensors inside its own .onnx file (open the session with this model's folder as the
+   * folder of external data). Only edited tensors and small ones are in the buffer, streamed
+   * into it once. Protobuf caps those at 2 GiB (refused before any of them is made).
+   */
+  encodeReferencing(proto: ModelProto = this.proto): Uint8Array {
+    const graph = proto.graph as GraphProto;
+    const inPlace = new Set<TensorProto>();
+    const initializer = graph.initializer.map(tensor => {
+      const placed =
+        producerOf(tensor) || this.byteLength(tensor) < REFERENCE_MIN_BYTES
+          ? undefined
+          : isExternal(tensor)
+            ? tensor
+            : this.placeInFile(tensor);
+      if (placed) {
+        inPlace.add(placed);
+      }
+      return placed ?? tensor;
+    });
+    const encoding = this.encoding(
+      { ...proto, graph: { ...graph, initializer } },
+      inPlace
+    );
     const out = new Uint8Array(encoding.byteLength);
     let at = 0;
     encoding.write(chunk => {

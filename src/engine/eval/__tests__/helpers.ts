@@ -68,14 +68,15 @@ export function bigramLogProb(previous: number, next: number): number {
 
 /**
  * A one-node model, logits = Gather(table, input_ids): row `previous` of the table gives the
- * odds of the next byte, so every log-likelihood can be worked out by hand.
+ * odds of the next byte (logit `hit` for the successor, 0 elsewhere), so every log-likelihood
+ * can be worked out by hand.
  */
-export function writeBigramModel(file: string): void {
+export function writeBigramModel(file: string, hit = HIT): void {
   const table = new Float32Array(VOCAB * VOCAB);
   for (let a = 0; a < VOCAB; a++) {
-    const hit = successor(a);
-    if (hit !== undefined) {
-      table[a * VOCAB + hit] = HIT;
+    const next = successor(a);
+    if (next !== undefined) {
+      table[a * VOCAB + next] = hit;
     }
   }
   const value = (

@@ -4,7 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelSession } from '../../capture/runtime';
 import { DataType } from '../../onnx/dtype';
-import { externalTensor } from '../../onnx/edit';
+import {
+  externalTensor,
+  producedTensor,
+  withInitializers
+} from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';
 import { decodeModel, encodeModel } from '../../onnx/proto';
 import { tinyModel } from '../../__tests__/fixtures';
@@ -18,17 +22,18 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-it('refuses to hold a model over protobuf’s 2 GiB in memory, before reading its data', async () => {
+it('refuses to hold edited tensors over protobuf’s 2 GiB in memory, before making them', async () => {
   const length = 2 ** 31 + 4;
   // A sparse file: 2 GiB on paper, no disk blocks.
   const data = path.join(tmp, 'big.bin');
   fs.writeFileSync(data, '');
   fs.truncateSync(data, length);
+  // The logits read the big tensor, so the evaluation graph keeps it.
   const proto = decodeModel(
-    tinyModel([{ op: 'Identity', inputs: ['input_ids'], output: 'logits' }], {
+    tinyModel([{ op: 'Identity', inputs: ['big'], output: 'logits' }], {
       inputs: ['input_ids'],
       outputs: ['logits'],
-      elemType: DataType.INT64
+      elemType: DataType.FLOAT
     })
   );
   proto.graph!.initializer.push(
@@ -40,10 +45,22 @@ it('refuses to hold a model over protobuf’s 2 GiB in memory, before reading it
   const file = path.join(tmp, 'big.onnx');
   fs.writeFileSync(file, encodeModel(proto));
   const big = OnnxModel.load(file);
+  // Unedited, the tensor would be read where it lies; edited, it would have to be held.
+  let made = 0;
+  const edited = producedTensor(big.graph.initializer[0], [length / 4], {
+    length,
+    stream: () => made++
+  });
   try {
-    await expect(ModelRunner.inMemory(big, big.proto)).rejects.toThrow(
+    await expect(
+      ModelRunner.inMemory(
+        big,
+        withInitializers(big.proto, new Map([['big', edited]]))
+      )
+    ).rejects.toThrow(
       /needs 2\.00 GiB inline, more than protobuf's 2 GiB limit/
     );
+    expect(made).toBe(0);
   } finally {
     big.close();
   }
