@@ -19,10 +19,12 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)
 endef
 
-.PHONY: help setup system-deps node build demo lab test test-suites test-js test-py test-ui lint bench clean
+.PHONY: help setup setup-export system-deps node build demo demo-offline lab test test-suites test-js test-py test-ui lint bench clean
 
 help:
-	@echo "make demo    prune the embedded default model into a German·computing·QA expert, evaluate it against the baselines"
+	@echo "make demo    prune SmolLM2-135M-Instruct into an English·computing·QA expert, evaluate it against the baselines"
+	@echo "             (DEMO_MODEL=gemma3: Gemma 3 270M into a German·computing·QA expert; DEMO_MODEL=embedded: offline)"
+	@echo "make demo-offline  the same on the embedded 2.9M model, German·computing·QA, with nothing to fetch"
 	@echo "make lab     start JupyterLab with cusprun enabled"
 	@echo "make test    run every test suite (lint, jest, pytest, Galata) and print 'N passed, N failed'"
 	@echo "make bench   run the benchmarks (bench/, and the panel slider in ui-tests/bench/)"
@@ -52,8 +54,23 @@ setup: build $(PY)
 system-deps:
 	@[ -x /usr/bin/chromium ] || { $(call apt_install,chromium fonts-liberation); }
 
-demo: setup
-	bash demo/expert.sh
+# `cusprun export` needs the export extra: CPU torch first (pinned, or pip takes a CUDA build),
+# then the extra's other packages. The demos on real weights export their model once.
+EXPORT_EXTRA := $(VENV)/.export-extra
+$(EXPORT_EXTRA): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --no-build-isolation '.[export]'
+	touch $@
+
+setup-export: setup $(EXPORT_EXTRA)
+
+# DEMO_MODEL: smollm2 (default), gemma3, or embedded (the 2.9M model in demo/model, offline).
+DEMO_MODEL ?= smollm2
+demo: $(if $(filter embedded,$(DEMO_MODEL)),setup,setup-export)
+	DEMO_MODEL=$(DEMO_MODEL) bash demo/expert.sh
+
+demo-offline:
+	$(MAKE) --no-print-directory demo DEMO_MODEL=embedded
 
 lab: setup
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
