@@ -89,6 +89,9 @@ export class ModelSession {
       graphOptimizationLevel: options.optimization ?? 'all',
       // onnxruntime's warnings (unused initializers, …) speak to model authors, not users.
       logSeverityLevel: 3,
+      // A memory plan per input shape keeps a block for every shape seen; cusprun's runs change
+      // shape all the time (batches, sequences, a growing KV cache), so memory would only grow.
+      enableMemPattern: false,
       ...(externalDataDir
         ? {
             extra: {

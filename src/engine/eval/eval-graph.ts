@@ -8,11 +8,16 @@
  * numbers are those of the logits themselves, not of float32 sums over a large vocabulary.
  *
  *   inputs   the model's, and
- *            cusprun.positions int64 [N]  flat indices row · T + t of the positions to read
+ *            cusprun.positions int64 [N]  flat indices row · T + t of the positions to score
  *            cusprun.targets   int64 [N]  the token whose log-probability to return at each
+ *            cusprun.greedy    int64 [M]  flat indices of the positions to decode greedily
  *   outputs  cusprun.logprob float64 [N]  log softmax(logits at the position)[target]
- *            cusprun.argmax   int64 [N]    the highest-scoring token (the lowest id on a tie)
+ *            cusprun.argmax   int64 [M]    the highest-scoring token (the lowest id on a tie)
  *            and the model's KV-cache outputs (present.*), when it has them.
+ * Both kinds of positions go through one lm_head (onnxruntime prepacks a MatMul's weight per
+ * node: two would hold a 262k vocabulary's lm_head twice), then part: onnxruntime runs every
+ * node whatever is fetched, so the argmax reads the greedy rows only, and a run asks for one
+ * kind with none of the other.
  */
 import {
   GraphBuilder,
@@ -33,6 +38,7 @@ import {
 export const LOGITS = 'logits';
 export const POSITIONS = 'cusprun.positions';
 export const TARGETS = 'cusprun.targets';
+export const GREEDY = 'cusprun.greedy';
 export const LOGPROB = 'cusprun.logprob';
 export const ARGMAX = 'cusprun.argmax';
 
@@ -84,8 +90,14 @@ function weightColumns(graph: GraphProto, value: string): number | undefined {
 function logitsAtPositions(
   b: GraphBuilder,
   graph: GraphProto,
-  flatRows: (value: string) => string
+  positions: string
 ): { logits: string; vocab: number | undefined } {
+  const flatRows = (value: string) =>
+    b.op(
+      'Gather',
+      [b.op('Flatten', [value], [intAttr('axis', -1)]), positions],
+      [intAttr('axis', 0)]
+    );
   const producer = graph.node.find(n => n.output.includes(LOGITS));
   if (
     producer?.op_type === 'MatMul' &&
@@ -118,24 +130,25 @@ export function buildEvalProto(proto: ModelProto, label: string): EvalProto {
     );
   }
   const b = new GraphBuilder('cusprun.eval', defaultOpset(proto));
-  const flatRows = (value: string) =>
-    b.op(
-      'Gather',
-      [b.op('Flatten', [value], [intAttr('axis', -1)]), POSITIONS],
-      [intAttr('axis', 0)]
-    );
-  const found = logitsAtPositions(b, graph, flatRows);
+  const scored = b.op('Shape', [POSITIONS]);
+  const found = logitsAtPositions(b, graph, b.concat([POSITIONS, GREEDY], 0));
+  const rows = (value: string, from: string, to: string, output?: string) =>
+    b.op('Slice', [value, from, to, b.ints([0])], [], output);
+  // Scored rows first: log softmax in float64 at each target (the greedy rows' target 0).
   const logits = b.cast(found.logits, DataType.DOUBLE);
   const norm = b.reduce('ReduceLogSumExp', logits, [1], true);
+  const targets = b.concat([TARGETS, b.op('Mul', [GREEDY, b.ints([0])])], 0);
   const target = b.op(
     'GatherElements',
-    [logits, b.unsqueeze(TARGETS, [1])],
+    [logits, b.unsqueeze(targets, [1])],
     [intAttr('axis', 1)]
   );
-  b.op('Reshape', [b.op('Sub', [target, norm]), b.ints([-1])], [], LOGPROB);
+  const logProbs = b.op('Reshape', [b.op('Sub', [target, norm]), b.ints([-1])]);
+  rows(logProbs, b.ints([0]), scored, LOGPROB);
+  const greedy = rows(found.logits, scored, b.ints([2 ** 53]));
   b.op(
     'ArgMax',
-    [logits],
+    [b.cast(greedy, DataType.FLOAT)],
     [intAttr('axis', 1), intAttr('keepdims', 0)],
     ARGMAX
   );
@@ -146,11 +159,12 @@ export function buildEvalProto(proto: ModelProto, label: string): EvalProto {
     input: [
       ...graph.input,
       tensorValueInfo(POSITIONS, DataType.INT64, ['positions']),
-      tensorValueInfo(TARGETS, DataType.INT64, ['positions'])
+      tensorValueInfo(TARGETS, DataType.INT64, ['positions']),
+      tensorValueInfo(GREEDY, DataType.INT64, ['greedy'])
     ],
     output: [
       tensorValueInfo(LOGPROB, DataType.DOUBLE, ['positions']),
-      tensorValueInfo(ARGMAX, DataType.INT64, ['positions']),
+      tensorValueInfo(ARGMAX, DataType.INT64, ['greedy']),
       ...graph.output.filter(o => /present/.test(o.name))
     ]
   });

@@ -20,6 +20,7 @@ import {
   ARGMAX,
   buildEvalProto,
   EvalProto,
+  GREEDY,
   LOGPROB,
   POSITIONS,
   TARGETS
@@ -71,7 +72,7 @@ function presentName(past: string, outputs: Set<string>): string | undefined {
 /** What a run of the graph needs besides the session: its inputs and outputs, described. */
 function describe(built: EvalProto, label: string) {
   const graph = built.proto.graph as GraphProto;
-  const own = new Set([POSITIONS, TARGETS]);
+  const own = new Set([POSITIONS, TARGETS, GREEDY]);
   return {
     inputs: modelInputs(
       { ...graph, input: graph.input.filter(i => !own.has(i.name)) },
@@ -186,8 +187,7 @@ export class ModelRunner {
   ): Promise<Float64Array> {
     const fetched = await this.run(
       batchFeeds(this.inputs, sequences, padId),
-      positions,
-      targets,
+      { positions, targets },
       [LOGPROB]
     );
     return fetched[LOGPROB].data as Float64Array;
@@ -202,8 +202,7 @@ export class ModelRunner {
     );
     const fetched = await this.run(
       batchFeeds(this.inputs, sequences),
-      positions,
-      positions.map(() => 0),
+      { greedy: positions },
       [ARGMAX]
     );
     return Array.from(fetched[ARGMAX].data as BigInt64Array, Number);
@@ -226,12 +225,10 @@ export class ModelRunner {
     const feeds = cache
       ? this.stepFeeds(tokens, cache)
       : batchFeeds(this.inputs, [tokens]);
-    const fetched = await this.run(
-      feeds,
-      [tokens.length - 1],
-      [0],
-      [ARGMAX, ...this.cacheNames.values()]
-    );
+    const fetched = await this.run(feeds, { greedy: [tokens.length - 1] }, [
+      ARGMAX,
+      ...this.cacheNames.values()
+    ]);
     const past: Record<string, Feed> = {};
     for (const [pastName, present] of this.cacheNames) {
       const value = fetched[present];
@@ -250,17 +247,18 @@ export class ModelRunner {
     };
   }
 
+  /** One run: log-probabilities at some positions, greedy tokens at others (none: []). */
   private run(
     feeds: Record<string, Feed>,
-    positions: number[],
-    targets: number[],
+    ask: { positions?: number[]; targets?: number[]; greedy?: number[] },
     fetches: string[]
   ): Promise<Record<string, Fetched>> {
     return this.session.run(
       {
         ...feeds,
-        [POSITIONS]: int64Feed(positions),
-        [TARGETS]: int64Feed(targets)
+        [POSITIONS]: int64Feed(ask.positions ?? []),
+        [TARGETS]: int64Feed(ask.targets ?? []),
+        [GREEDY]: int64Feed(ask.greedy ?? [])
       },
       fetches
     );

@@ -100,6 +100,7 @@ describe('the evaluation graph against the full logits', () => {
         ]);
         expect(graph.node.some(n => n.output.includes('logits'))).toBe(false);
         const lmHead = model.graph.node.find(n => n.output.includes('logits'));
+        // One lm_head, on the rows gathered for scoring and for greedy decoding.
         const heads = graph.node.filter(
           n => n.op_type === 'MatMul' && n.input[1] === lmHead?.input[1]
         );
