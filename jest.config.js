@@ -5,7 +5,7 @@ module.exports = {
     {
       displayName: 'engine',
       testEnvironment: '<rootDir>/jest/native-environment.js',
-      roots: ['<rootDir>/src/engine', '<rootDir>/src/sidecar'],
+      roots: ['<rootDir>/src/core', '<rootDir>/src/engine', '<rootDir>/src/sidecar'],
       testMatch: ['**/__tests__/**/*.test.ts'],
       transform: {
         '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]

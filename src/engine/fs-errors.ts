@@ -3,7 +3,7 @@
  * one-line CusprunErrors that say what to do; any other error stays a bug.
  */
 import * as path from 'node:path';
-import { CusprunError, CusprunErrorCode, isCusprunError } from './errors';
+import { CusprunError, CusprunErrorCode, isCusprunError } from '../core/errors';
 
 /** What each file system error a user can cause means to them, and what to do. */
 const FILE_ERRORS: Record<string, [CusprunErrorCode, string]> = {

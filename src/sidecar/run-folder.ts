@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runtimeVersion } from '../engine/capture/runtime';
-import { CusprunError } from '../engine/errors';
-import type { RunRecord } from '../protocol';
+import { CusprunError } from '../core/errors';
+import type { RunRecord } from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 
 export const RUN_FILE = 'run.json';

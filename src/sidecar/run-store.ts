@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readCorpusTexts, readManifest } from '../engine/corpus';
-import { CusprunError, isCusprunError } from '../engine/errors';
+import { CusprunError, isCusprunError } from '../core/errors';
 import { userError } from '../engine/fs-errors';
 import { processAlive, ScoreStore } from '../engine/score';
 import {
@@ -24,7 +24,7 @@ import {
   RunDetail,
   RunRecord,
   RunSummary
-} from '../protocol';
+} from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 import { ABLATIONS_DIR } from './jobs/ablate';
 import { SWEEPS_DIR } from './jobs/sweep';

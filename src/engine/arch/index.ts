@@ -1,4 +1,4 @@
-export * from './types';
+export * from '../../core/model/model-map';
 export { mapModel } from './map';
 export type { MapOptions } from './map';
 export { FAMILIES, detectFamily } from './families';

@@ -1,11 +1,11 @@
 /** Loads a model folder (or file) with its config.json and maps it. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../onnx/model';
 import { ModelConfig } from './families';
 import { mapModel } from './map';
-import { ModelMap } from './types';
+import { ModelMap } from '../../core/model/model-map';
 
 /** The Hugging Face config.json beside a model file, when there is one. */
 export function readModelConfig(modelFile: string): ModelConfig | undefined {

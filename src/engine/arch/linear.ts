@@ -8,7 +8,7 @@ import { dataTypeLabel } from '../onnx/dtype';
 import { NodeProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
 import { GraphIndex, intAttribute, intsAttribute } from './graph';
-import { LinearRef } from './types';
+import { LinearRef } from '../../core/model/model-map';
 
 export interface Linear {
   node: NodeProto;

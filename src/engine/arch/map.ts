@@ -7,7 +7,7 @@
  * attention (gate/up or fc), and the one projection they all feed (down). Names are never read:
  * TorchScript anonymises weights and dynamo's names carry no meaning.
  */
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { dataTypeLabel, isFloatType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import { NodeProto, toNumber } from '../onnx/proto';
@@ -30,7 +30,7 @@ import {
   MODEL_MAP_SCHEMA_VERSION,
   ModelMap,
   ValueInfo
-} from './types';
+} from '../../core/model/model-map';
 
 /**
  * The op that marks an FFN activation: x·sigmoid(x) is SiLU; Erf is exact GELU; a Tanh among

@@ -6,7 +6,11 @@
 import { NodeProto } from '../onnx/proto';
 import { GraphIndex } from './graph';
 import { Linear, nodeLabel } from './linear';
-import { LayerMap, ShapeConstant, ShapeQuantity } from './types';
+import {
+  LayerMap,
+  ShapeConstant,
+  ShapeQuantity
+} from '../../core/model/model-map';
 
 /**
  * Inputs that hold a shape, a size or a bound, by op. Split and Slice count only where they cut

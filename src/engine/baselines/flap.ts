@@ -7,11 +7,11 @@
  * pooled variance is Σh²/N − (Σh/N)². FLAP's bias compensation and its global, standardised
  * ranking are not part of it: like every baseline here it removes the expert's counts per layer.
  */
-import { LayerMap, ModelMap } from '../arch/types';
+import { LayerMap, ModelMap } from '../../core/model/model-map';
 import { RuntimeOptions } from '../capture/runtime';
 import { ScoringGraph, ScoringOutput } from '../capture/scoring-graph';
 import { ScoringSession } from '../capture/scoring-session';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../onnx/model';
 import { ScoreProgress } from '../score/score';
 import { inputRowNorms } from '../score/weights';

@@ -4,7 +4,7 @@
  * entries; an attention group's q columns of its query heads, k and v columns of its KV head,
  * o rows of its query heads, and their biases.
  */
-import { LayerMap, LinearRef, ModelMap } from '../arch/types';
+import { LayerMap, LinearRef, ModelMap } from '../../core/model/model-map';
 import { OnnxModel } from '../onnx/model';
 import { inputRowNorms, outputColumnSquares } from '../score/weights';
 import { LayerValues, UnitValues } from './plan';

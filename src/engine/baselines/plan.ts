@@ -2,9 +2,9 @@
  * A baseline removes as many units per layer and kind as the Cus-Prun plan it is compared
  * with, so both reach the same ratio; only which units differs.
  */
-import { LayerMap, ModelMap } from '../arch/types';
-import { CusprunError } from '../errors';
-import { LayerUnits, UnitPlan } from '../prune/plan';
+import { LayerMap, ModelMap } from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
+import { LayerUnits, UnitPlan } from '../../core/model/unit-plan';
 
 /** Per-unit values of one layer: lower means removed first. */
 export interface LayerValues {

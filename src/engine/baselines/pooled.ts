@@ -5,8 +5,8 @@
  * the root of the documents' summed squares, exactly as if it were scored as one document;
  * Wanda's sums over tokens simply add up.
  */
-import { ModelMap } from '../arch/types';
-import { DocumentScores } from '../select/from-scores';
+import { ModelMap } from '../../core/model/model-map';
+import { DocumentScores } from '../../core/select/from-scores';
 
 export type Pooling = 'root-sum-square' | 'sum';
 

@@ -1,7 +1,7 @@
 /** The random baseline: per layer and kind, the same count of units drawn with a seeded PRNG. */
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { mulberry32 } from '../corpus/sample';
-import { UnitPlan } from '../prune/plan';
+import { UnitPlan } from '../../core/model/unit-plan';
 import { mappedLayer, planLike } from './plan';
 
 export function randomPlan(

@@ -3,7 +3,7 @@
  * this seam, so threads, execution provider and error wording are decided here once.
  */
 import * as ort from 'onnxruntime-node';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 
 export interface RuntimeOptions {
   /** Intra-op threads; 0 lets onnxruntime choose. */

@@ -19,8 +19,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AttentionMap, LayerMap, LinearRef, ModelMap } from '../arch/types';
-import { CusprunError } from '../errors';
+import {
+  AttentionMap,
+  LayerMap,
+  LinearRef,
+  ModelMap
+} from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import {

@@ -2,7 +2,7 @@
  * Runs a scoring graph on batches of token sequences: right-pads them, masks the padding, feeds
  * an empty KV cache where the export has one, and returns only the reductions.
  */
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import { Feed, ModelSession, RuntimeOptions } from './runtime';
 import { ScoringGraph, ScoringInput, ScoringOutput } from './scoring-graph';

@@ -5,8 +5,8 @@
  */
 import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
-import { CusprunError } from '../errors';
-import { VegaLiteSpec } from './spec';
+import { CusprunError } from '../../core/errors';
+import { VegaLiteSpec } from '../../core/charts/spec';
 
 // Text widths drive the layout. Vega measures them with node-canvas when that happens to be
 // installed and estimates them otherwise; always estimating makes the same spec give the same

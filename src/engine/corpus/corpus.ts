@@ -4,7 +4,7 @@
  * over them all so a run records exactly what it scored. Reads files only; writes nothing.
  */
 import { createHash } from 'node:crypto';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { readDocuments } from './documents';
 import {
   CorpusManifest,

@@ -4,7 +4,7 @@
  * every document's text is whitespace-trimmed and empty ones are skipped.
  */
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { TextFormat } from './manifest';
 import { readUtf8File } from './utf8';
 

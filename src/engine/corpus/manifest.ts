@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as YAML from 'yaml';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { readUtf8File } from './utf8';
 
 /** The three dimensions of a Cus-Prun expert, in the order documents are always listed. */

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { Tokenizer } from '@huggingface/tokenizers' with {
   'resolution-mode': 'import'
 };
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { readUtf8File } from './utf8';
 
 // The package is an ES module with a CommonJS build for Node (its "node"/"require" export);

@@ -1,6 +1,6 @@
 /** Strict UTF-8 reading: a file that is not valid UTF-8 is an error naming the byte offset. */
 import * as fs from 'node:fs';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

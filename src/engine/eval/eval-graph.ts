@@ -25,7 +25,7 @@ import {
   pruneToOutputs,
   tensorValueInfo
 } from '../capture/graph-builder';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import {
   GraphProto,

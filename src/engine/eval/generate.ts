@@ -1,5 +1,5 @@
 /** Greedy generation from prompts, with exact match against references and a repetition rate. */
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { continuationIds, PairTokenizer } from './multiple-choice';
 import { KvCache, ModelRunner } from './runner';
 

@@ -1,5 +1,5 @@
 /** Prefill and decode latency of greedy decoding, medians over repeats. */
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { GreedyDecoder } from './generate';
 import { ModelRunner } from './runner';
 

@@ -1,5 +1,5 @@
 /** Token log-probabilities of sequences, computed inside the evaluation graph (eval-graph.ts). */
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { ModelRunner } from './runner';
 
 /**

@@ -5,7 +5,7 @@
  */
 import { CorpusTokenizer } from '../corpus/tokenizer';
 import { readUtf8File } from '../corpus/utf8';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { sequenceLogProbs } from './likelihood';
 import { ModelRunner } from './runner';
 

@@ -1,6 +1,6 @@
 /** Perplexity over documents: each scored alone, every predicted token weighted the same. */
 import { CorpusTokenizer } from '../corpus/tokenizer';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { sequenceLogProbs } from './likelihood';
 import { ModelRunner } from './runner';
 

@@ -12,7 +12,7 @@ import {
   ModelSession,
   RuntimeOptions
 } from '../capture/runtime';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto, ModelProto } from '../onnx/proto';

@@ -2,15 +2,15 @@
  * The dimension ablation: an expert on every non-empty subset of the scored dimensions (7 for
  * L, D and T), each at the same target ratio with σ solved per subset, evaluated side by side.
  */
-import { ModelMap } from '../arch/types';
-import { CusprunError } from '../errors';
+import { ModelMap } from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
 import {
   DimensionRanks,
   Expert,
   ExpertPlan,
   PlanOptions,
   unitPlanOf
-} from '../select/expert';
+} from '../../core/select/expert';
 import { EvalMetric } from './eval-sets';
 import { Evaluator } from './evaluator';
 

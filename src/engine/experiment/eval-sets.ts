@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { blocksOf, jsonlOf, sha256Hex } from '../corpus';
 import { CorpusTokenizer } from '../corpus/tokenizer';
 import { readUtf8File } from '../corpus/utf8';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import {
   McItem,
   multipleChoice,

@@ -4,13 +4,13 @@
  * and the exact units removed, so a repeated point costs a lookup.
  */
 import * as fs from 'node:fs';
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { RuntimeOptions } from '../capture/runtime';
 import { sha256Hex } from '../corpus';
 import { CorpusTokenizer } from '../corpus/tokenizer';
 import { ModelRunner } from '../eval/runner';
 import { OnnxModel } from '../onnx/model';
-import { UnitPlan } from '../prune/plan';
+import { UnitPlan } from '../../core/model/unit-plan';
 import { pruneModel } from '../prune/structural';
 import {
   EvalMetric,

@@ -2,10 +2,10 @@
  * The methods a sweep compares: the Cus-Prun expert and the baselines of method.md, each
  * removing the expert's per-layer counts so that all reach the same ratio.
  */
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { PooledScores, randomPlan, rankedPlan, UnitValues } from '../baselines';
-import { CusprunError } from '../errors';
-import { UnitPlan } from '../prune/plan';
+import { CusprunError } from '../../core/errors';
+import { UnitPlan } from '../../core/model/unit-plan';
 
 export const METHODS = [
   'cus-prun',

@@ -2,8 +2,8 @@
  * A σ sweep with metrics: at each grid point the expert's plan, and each baseline with the
  * same per-layer counts, built in memory and evaluated. Points come out as they finish.
  */
-import { CusprunError } from '../errors';
-import { Expert, unitPlanOf } from '../select/expert';
+import { CusprunError } from '../../core/errors';
+import { Expert, unitPlanOf } from '../../core/select/expert';
 import { EvalMetric } from './eval-sets';
 import { Evaluator } from './evaluator';
 import { BaselineInputs, Method, methodPlan } from './methods';

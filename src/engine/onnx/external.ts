@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { DATA_LOCATION_EXTERNAL, TensorProto } from './proto';
 
 export interface ExternalRecord {

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { externalTensor, producerOf, tensorWithoutData } from './edit';
 import {
   encodeStreaming,

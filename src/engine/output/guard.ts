@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { aboutFile, userError } from '../fs-errors';
 import {
   foreignFiles,

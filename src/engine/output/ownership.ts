@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { writeFileAtomic } from './staging';
 
 export const LEDGER_FILE = '.cusprun-outputs.json';

@@ -1,4 +1,4 @@
-export * from './plan';
+export * from '../../core/model/unit-plan';
 export { pruneModel } from './structural';
 export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';

@@ -4,9 +4,9 @@
  * of the row (one token position). Why this bound and these numbers: README.md beside this file.
  */
 import { Fetched } from '../capture/runtime';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { float16BitsToFloat32 } from '../onnx/dtype';
-import type { LogitComparison, LogitType } from './comparison';
+import type { LogitComparison, LogitType } from '../../core/model/verification';
 
 export type { LogitComparison, LogitType };
 

@@ -8,12 +8,12 @@
  */
 import { GraphIndex, sliceRange } from '../arch/graph';
 import { nodeLabel } from '../arch/linear';
-import { LayerMap, ShapeConstant } from '../arch/types';
+import { LayerMap, ShapeConstant } from '../../core/model/model-map';
 import { DataType } from '../onnx/dtype';
 import { tensorWithData } from '../onnx/edit';
 import { NodeProto, TensorProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
-import { LayerUnits } from './plan';
+import { LayerUnits } from '../../core/model/unit-plan';
 
 /** Ops that keep element order from their first input to their output. */
 const VIEW_OPS = new Set([

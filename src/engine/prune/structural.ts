@@ -5,8 +5,8 @@
  * original with the same units zeroed (see zero.ts); the source model is never modified.
  */
 import { GraphIndex } from '../arch/graph';
-import { CusprunError } from '../errors';
-import { ModelMap } from '../arch/types';
+import { CusprunError } from '../../core/errors';
+import { ModelMap } from '../../core/model/model-map';
 import { withInitializers } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
 import {
@@ -15,7 +15,7 @@ import {
   NodeProto,
   ValueInfoProto
 } from '../onnx/proto';
-import { UnitPlan } from './plan';
+import { UnitPlan } from '../../core/model/unit-plan';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
 import { cutTensors, unitsByLayer } from './units';
 

@@ -4,11 +4,11 @@
  * the q outputs of its g heads, the k and v outputs of its KV head, the o inputs of its heads and
  * their bias entries. Pruning gathers the rest; verification zeroes exactly these.
  */
-import { LayerMap, LinearRef, ModelMap } from '../arch/types';
-import { CusprunError } from '../errors';
+import { LayerMap, LinearRef, ModelMap } from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../onnx/model';
 import { TensorProto } from '../onnx/proto';
-import { LayerUnits, UnitPlan } from './plan';
+import { LayerUnits, UnitPlan } from '../../core/model/unit-plan';
 import { CutMode, cutTensor } from './tensor-ops';
 
 /** Removed indices along each axis of one tensor. */

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { ModelSession, RuntimeOptions } from '../capture/runtime';
 import { modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
@@ -18,7 +18,7 @@ import {
   Logits,
   readLogits
 } from './logit-bound';
-import { UnitPlan } from './plan';
+import { UnitPlan } from '../../core/model/unit-plan';
 import { zeroUnits } from './zero';
 
 /** The logits of a model file on each sequence (batch 1, empty KV cache). */

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../arch/map';
 import { readModelConfig } from '../arch/inspect';
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { OnnxModel } from '../onnx/model';
 import { OutputGuard, writeOutputFolder } from '../output';
-import { UnitPlan } from './plan';
+import { UnitPlan } from '../../core/model/unit-plan';
 import { pruneModel } from './structural';
 import { removedParams, unitsByLayer } from './units';
 

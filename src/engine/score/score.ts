@@ -8,7 +8,7 @@
  * row norms (see `ScoringOutput`) and appends each document's record to the score store. Documents already in the store are skipped, so an
  * interrupted run resumes where its last commit ended.
  */
-import { LayerMap, ModelMap } from '../arch/types';
+import { LayerMap, ModelMap } from '../../core/model/model-map';
 import { RuntimeOptions } from '../capture/runtime';
 import {
   ScoreForm,
@@ -16,7 +16,7 @@ import {
   ScoringOutput
 } from '../capture/scoring-graph';
 import { ScoringSession } from '../capture/scoring-session';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../onnx/model';
 import { modelIdentity } from './identity';
 import { NewRecord, ScoreStore, StoreHeader, storeLayers } from './store';

@@ -18,9 +18,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { ScoreForm, ScoreKind } from '../capture/scoring-graph';
-import { CusprunError } from '../errors';
+import { CusprunError } from '../../core/errors';
 import { ModelIdentity } from './identity';
 
 export const STORE_FORMAT = 'cusprun-score-store';

@@ -2,8 +2,8 @@
  * Weight-side factors of the scores, read from the initializers in bounded chunks so a large
  * projection never has to sit in the JS heap at once.
  */
-import { LinearRef } from '../arch/types';
-import { CusprunError } from '../errors';
+import { LinearRef } from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
 import { bytesToFloat32, elementBytes } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
 import { tensorDims } from '../onnx/tensor';

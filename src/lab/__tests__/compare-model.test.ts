@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { RunDetail, SigmaAnswer, SweepRecord } from '../../protocol';
+import type { RunDetail, SigmaAnswer, SweepRecord } from '../../core/protocol';
 import {
   CompareRow,
   compareRuns,

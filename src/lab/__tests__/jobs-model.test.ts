@@ -17,7 +17,7 @@ const trans = untranslated;
 // Every message below must be one the sidecar may send: the protocol's schema checks them.
 const schema = JSON.parse(
   fs.readFileSync(
-    path.join(__dirname, '..', '..', 'protocol', 'schema', 'v1.json'),
+    path.join(__dirname, '..', '..', 'core', 'protocol', 'schema', 'v1.json'),
     'utf8'
   )
 );

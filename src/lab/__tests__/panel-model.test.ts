@@ -1,7 +1,7 @@
 import {
   PROTOCOL_HEADER as SIDECAR_PROTOCOL_HEADER,
   PROTOCOL_VERSION as SIDECAR_PROTOCOL_VERSION
-} from '../../protocol';
+} from '../../core/protocol';
 import {
   filterRows,
   interpretHandshake,

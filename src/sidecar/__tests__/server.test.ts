@@ -20,7 +20,7 @@ import {
   ServerMessage,
   RanksAnswer,
   SigmaAnswer
-} from '../../protocol';
+} from '../../core/protocol';
 import { runPlanJob } from '../jobs/plan';
 import { readRun } from '../run-folder';
 import { EVENTS_FILE } from '../run-store';
@@ -44,7 +44,7 @@ const BIG = 120;
 
 const schema = JSON.parse(
   fs.readFileSync(
-    path.resolve(__dirname, '../../protocol/schema/v1.json'),
+    path.resolve(__dirname, '../../core/protocol/schema/v1.json'),
     'utf8'
   )
 );

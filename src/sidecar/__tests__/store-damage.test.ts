@@ -20,7 +20,7 @@ import {
   RunDetail,
   RunSummary,
   ServerMessage
-} from '../../protocol';
+} from '../../core/protocol';
 import { SidecarClient, SidecarProcess, spawnSidecar } from '../server/client';
 
 jest.setTimeout(120_000);
@@ -34,7 +34,7 @@ const REPAIR =
 
 const schema = JSON.parse(
   fs.readFileSync(
-    path.resolve(__dirname, '../../protocol/schema/v1.json'),
+    path.resolve(__dirname, '../../core/protocol/schema/v1.json'),
     'utf8'
   )
 );

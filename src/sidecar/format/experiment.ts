@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../core/errors';
 import {
   ablationSpec,
   AblationRow as ChartAblationRow,
@@ -14,7 +14,7 @@ import {
   metricSweepSpec,
   ratioSweepSpec,
   VegaLiteSpec
-} from '../../engine/charts';
+} from '../../core/charts';
 import { renderSvg } from '../../engine/charts/svg';
 import { EvalMetric } from '../../engine/experiment';
 import { OutputFile, OutputGuard, writeOutputFiles } from '../../engine/output';

@@ -1,5 +1,5 @@
 /** `cusprun plan`: the expert's plan as a table, or as JSON for scripts and `cusprun prune`. */
-import { ExpertPlan } from '../../engine/select';
+import { ExpertPlan } from '../../core/select';
 import { formatTable } from './table';
 
 const percent = (x: number) => `${(100 * x).toFixed(2)}%`;

@@ -8,7 +8,7 @@ import {
   AblationRow,
   runAblation
 } from '../../engine/experiment';
-import { PlanOptions } from '../../engine/select';
+import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
 import { ExperimentJob, openExperiment } from './experiment';
 import { readDimensionRanks, requestedDimensions } from './plan';

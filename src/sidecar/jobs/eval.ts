@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { RuntimeOptions } from '../../engine/capture/runtime';
 import { loadTokenizer } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
-import { CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../core/errors';
 import {
   generate,
   LatencyResult,

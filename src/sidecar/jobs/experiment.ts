@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
-import { ModelMap } from '../../engine/arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import {
   flapValues,
   magnitudeValues,

@@ -5,8 +5,8 @@
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
-import { ModelMap } from '../../engine/arch/types';
-import { CusprunError } from '../../engine/errors';
+import { ModelMap } from '../../core/model/model-map';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ScoreStore } from '../../engine/score';
 import {
@@ -17,7 +17,7 @@ import {
   ExpertPlan,
   PlanOptions,
   rankDimension
-} from '../../engine/select';
+} from '../../core/select';
 import {
   LayerUnits,
   layerUnitsOfPlan,
@@ -25,7 +25,7 @@ import {
   RatioSweep,
   ratioSweep,
   relevanceHistogram
-} from '../../engine/charts';
+} from '../../core/charts';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
 
 export interface PlanJob extends PlanOptions {

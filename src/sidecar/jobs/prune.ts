@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
-import { ModelMap } from '../../engine/arch/types';
+import { ModelMap } from '../../core/model/model-map';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
-import { CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../core/errors';
 import { aboutFile } from '../../engine/fs-errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ProtectedPlace } from '../../engine/output';
@@ -22,9 +22,9 @@ import {
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
-import type { Verification } from '../../protocol';
+import type { Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
-import { ExpertPlan, unitPlanOf } from '../../engine/select';
+import { ExpertPlan, unitPlanOf } from '../../core/select';
 import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
 import { PlanJob, planWithMap } from './plan';
 

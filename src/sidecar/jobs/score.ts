@@ -9,7 +9,7 @@ import { readModelConfig } from '../../engine/arch/inspect';
 import { mapModel } from '../../engine/arch/map';
 import { ScoreForm } from '../../engine/capture/scoring-graph';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
-import { CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { makeFolder, someNames } from '../../engine/output';
 import { aboutFile, userError } from '../../engine/fs-errors';

@@ -3,7 +3,7 @@
  * memory and evaluated; the result is kept in the run folder's `sweeps/`.
  */
 import * as path from 'node:path';
-import { ratioSweep, RatioSweep } from '../../engine/charts';
+import { ratioSweep, RatioSweep } from '../../core/charts';
 import {
   Method,
   runSweep,
@@ -12,7 +12,7 @@ import {
   SweepResult
 } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
-import { PlanOptions } from '../../engine/select';
+import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
 import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
 import { expertOf, SIGMA_CURVE } from './plan';

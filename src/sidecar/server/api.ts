@@ -4,7 +4,7 @@
  * is thrown as a RequestError or a CusprunError and becomes an error body.
  */
 import { inspectModel } from '../../engine/arch';
-import { checkRunId, Health, RequestError } from '../../protocol';
+import { checkRunId, Health, RequestError } from '../../core/protocol';
 import {
   readChartsRequest,
   readJobRequest,
@@ -12,7 +12,7 @@ import {
   readPlanQuery,
   readRanksQuery,
   readRegisterCorpus
-} from '../../protocol/validate';
+} from '../../core/protocol/validate';
 import { ABLATIONS_DIR } from '../jobs/ablate';
 import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunStore } from '../run-store';

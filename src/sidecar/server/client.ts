@@ -12,7 +12,7 @@ import {
   PROTOCOL_VERSION,
   ReadyLine,
   ServerMessage
-} from '../../protocol';
+} from '../../core/protocol';
 
 export interface Response<T = unknown> {
   status: number;

@@ -4,9 +4,9 @@
  * one-line message; anything else is a bug, logged whole to stderr and answered as an internal
  * error.
  */
-import { CusprunErrorCode } from '../../engine/errors';
+import { CusprunErrorCode } from '../../core/errors';
 import { userError } from '../../engine/fs-errors';
-import { ErrorBody, RequestError } from '../../protocol';
+import { ErrorBody, RequestError } from '../../core/protocol';
 
 const STATUS_OF: Record<CusprunErrorCode, number> = {
   'not-found': 404,

@@ -11,10 +11,10 @@ import {
   Worker,
   workerData
 } from 'node:worker_threads';
-import { CusprunError, CusprunErrorCode } from '../../engine/errors';
+import { CusprunError, CusprunErrorCode } from '../../core/errors';
 import { userError } from '../../engine/fs-errors';
 import { ScoreProgress } from '../../engine/score';
-import { JobRequest, JobResult, RequestError } from '../../protocol';
+import { JobRequest, JobResult, RequestError } from '../../core/protocol';
 import { RunStore } from '../run-store';
 import { JobContext, prepareJob, StreamedEvent } from './runners';
 

@@ -5,14 +5,14 @@
  * document and unit group, read back from the score store the job commits to.
  */
 import * as path from 'node:path';
-import { histogramSpec, relevanceHistogram } from '../../engine/charts';
+import { histogramSpec, relevanceHistogram } from '../../core/charts';
 import { ScoreStore } from '../../engine/score';
 import {
   dimensionLayerRanks,
   expertLayerRanks,
   LayerRanks
-} from '../../engine/select';
-import { JobEvent, PREVIEW_SIGMA } from '../../protocol';
+} from '../../core/select';
+import { JobEvent, PREVIEW_SIGMA } from '../../core/protocol';
 import { readRun, SCORES_DIR } from '../run-folder';
 import { HISTOGRAM_BINS } from '../jobs/plan';
 

@@ -18,9 +18,9 @@ import {
   ratioSweep,
   relevanceHistogram,
   VegaLiteSpec
-} from '../../engine/charts';
+} from '../../core/charts';
 import { renderSvg } from '../../engine/charts/svg';
-import { DimensionRanks, Expert } from '../../engine/select';
+import { DimensionRanks, Expert } from '../../core/select';
 import {
   ChartsAnswer,
   ChartsRequest,
@@ -30,8 +30,8 @@ import {
   RanksAnswer,
   RanksQuery,
   SigmaAnswer
-} from '../../protocol';
-import { CusprunError } from '../../engine/errors';
+} from '../../core/protocol';
+import { CusprunError } from '../../core/errors';
 import {
   ablationCharts,
   HISTOGRAM_CHART,

@@ -16,7 +16,7 @@ import {
   JobResult,
   Progress,
   RequestError
-} from '../../protocol';
+} from '../../core/protocol';
 import { RunStore } from '../run-store';
 import { describeError } from './errors';
 import { executeInWorker } from './job-worker';

@@ -14,7 +14,7 @@ import {
   JobResult,
   METHODS,
   RequestError
-} from '../../protocol';
+} from '../../core/protocol';
 import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
 import { runPlanJob } from '../jobs/plan';

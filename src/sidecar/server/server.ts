@@ -8,7 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import { Duplex } from 'node:stream';
 import { RawData, WebSocket, WebSocketServer } from 'ws';
-import { CusprunError } from '../../engine/errors';
+import { CusprunError } from '../../core/errors';
 import {
   ClientMessage,
   ErrorBody,
@@ -21,8 +21,8 @@ import {
   ReadyLine,
   RequestError,
   ServerMessage
-} from '../../protocol';
-import { checkDepth, readClientMessage } from '../../protocol/validate';
+} from '../../core/protocol';
+import { checkDepth, readClientMessage } from '../../core/protocol/validate';
 import { toolVersions } from '../run-folder';
 import { RunStore, storeRoot } from '../run-store';
 import { Api, errorReply, Reply } from './api';

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CusprunError } from '../../errors';
+import { CusprunError } from '../../../core/errors';
 import { OnnxModel } from '../../onnx/model';
 import { ModelProto, NodeProto } from '../../onnx/proto';
 import { verifyPruned, writePrunedModel } from '../../prune';

@@ -1,4 +1,4 @@
-import { LayerMap } from '../types';
+import { LayerMap } from '../../../core/model/model-map';
 
 /** What one architecture family contributes: how to recognise it and what to tell users. */
 export interface Family {

@@ -1,5 +1,5 @@
 /** The architecture families cusprun knows, one folder each, and how a model is assigned one. */
-import { LayerMap } from '../types';
+import { LayerMap } from '../../../core/model/model-map';
 import { Family } from './family';
 import { gemma } from './gemma';
 import { gemma3 } from './gemma3';

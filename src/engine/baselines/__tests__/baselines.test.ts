@@ -1,7 +1,7 @@
 /** The baselines: same per-layer counts as the plan they are compared with, different units. */
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { LinearRef, ModelMap } from '../../arch/types';
+import { LinearRef, ModelMap } from '../../../core/model/model-map';
 import { ModelSession } from '../../capture/runtime';
 import {
   feedsFor,
@@ -11,7 +11,7 @@ import {
   reference
 } from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
-import { UnitPlan } from '../../prune/plan';
+import { UnitPlan } from '../../../core/model/unit-plan';
 import { zeroUnits } from '../../prune/zero';
 import {
   elemTypeOf,
@@ -21,7 +21,7 @@ import {
   withExtraOutputs
 } from '../../score/__tests__/helpers';
 import { inputRowNorms } from '../../score/weights';
-import { DocumentScores } from '../../select/from-scores';
+import { DocumentScores } from '../../../core/select/from-scores';
 import {
   flapValues,
   lowest,

@@ -11,15 +11,19 @@ import Ajv, { ValidateFunction } from 'ajv';
 import { SaxesParser } from 'saxes';
 import { logger, Warn } from 'vega';
 import { compile as compileWith56, TopLevelSpec } from 'vega-lite-5.6';
-import { CusprunError } from '../../errors';
+import { CusprunError } from '../../../core/errors';
 import {
   DocumentScores,
   dimensionLayerRanks,
   expertLayerRanks,
   LayerRanks
-} from '../../select/from-scores';
-import { RatioResult, Selection, UnitGroup } from '../../select/selection';
-import { ExpertPlan } from '../../select/expert';
+} from '../../../core/select/from-scores';
+import {
+  RatioResult,
+  Selection,
+  UnitGroup
+} from '../../../core/select/selection';
+import { ExpertPlan } from '../../../core/select/expert';
 import {
   ablationSpec,
   AblationRow,
@@ -35,7 +39,7 @@ import {
   relevanceHistogram,
   VEGA_LITE_SCHEMA,
   VegaLiteSpec
-} from '..';
+} from '../../../core/charts';
 import { renderSvg } from '../svg';
 
 const SCHEMA_FILE = path.join(

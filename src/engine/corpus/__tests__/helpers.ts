@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CusprunError } from '../../errors';
+import { CusprunError } from '../../../core/errors';
 
 export const REPO = path.resolve(__dirname, '../../../..');
 export const CORPORA = path.join(REPO, 'fixtures/corpora');

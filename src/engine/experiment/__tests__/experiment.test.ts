@@ -6,12 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { ModelMap } from '../../arch/types';
+import { ModelMap } from '../../../core/model/model-map';
 import { loadCorpus, loadTokenizer } from '../../corpus';
 import { FIXTURES } from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
 import { modelIdentity, openScoreStore, scoreDocuments } from '../../score';
-import { DimensionRanks, Expert, rankDimension } from '../../select';
+import { DimensionRanks, Expert, rankDimension } from '../../../core/select';
 import {
   EvalCache,
   Evaluator,

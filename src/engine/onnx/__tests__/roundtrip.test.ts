@@ -11,7 +11,7 @@ import {
   logitsOf,
   reference
 } from '../../__tests__/fixtures';
-import { CusprunError } from '../../errors';
+import { CusprunError } from '../../../core/errors';
 
 const fixtures = fixtureManifest();
 let tmp: string;

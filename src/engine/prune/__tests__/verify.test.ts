@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../arch';
-import { ModelMap } from '../../arch/types';
+import { ModelMap } from '../../../core/model/model-map';
 import { OnnxModel } from '../../onnx/model';
 import { GraphProto } from '../../onnx/proto';
 import {

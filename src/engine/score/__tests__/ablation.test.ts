@@ -11,7 +11,7 @@
  */
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { LayerMap, ModelMap } from '../../arch/types';
+import { LayerMap, ModelMap } from '../../../core/model/model-map';
 import { ModelSession } from '../../capture/runtime';
 import { pruneToOutputs } from '../../capture/graph-builder';
 import {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LinearRef } from '../../arch/types';
+import { LinearRef } from '../../../core/model/model-map';
 import { DataType, elementBytes, float16BitsToFloat32 } from '../../onnx/dtype';
 import { tensorWithData, withInitializers } from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';

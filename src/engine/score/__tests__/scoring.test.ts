@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { LinearRef, ModelMap } from '../../arch/types';
+import { LinearRef, ModelMap } from '../../../core/model/model-map';
 import { ModelSession } from '../../capture/runtime';
 import {
   feedsFor,

@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { ModelMap } from '../../arch/types';
+import { ModelMap } from '../../../core/model/model-map';
 import { fixtureFile, fixtureManifest } from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
-import { DocumentScores } from '../../select/from-scores';
+import { DocumentScores } from '../../../core/select/from-scores';
 import {
   DATA_FILE,
   LOCK_FILE,

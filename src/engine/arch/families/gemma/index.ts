@@ -1,4 +1,4 @@
-import { LayerMap } from '../../types';
+import { LayerMap } from '../../../../core/model/model-map';
 import { Family } from '../family';
 
 /** A GELU-gated FFN (GeGLU): Gemma's, exact or tanh-approximated. */

@@ -1,4 +1,4 @@
-import { LayerMap } from '../../types';
+import { LayerMap } from '../../../../core/model/model-map';
 import { Family } from '../family';
 
 /** RMSNorms over each head of q and k, before RoPE. */

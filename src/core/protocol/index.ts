@@ -8,16 +8,12 @@
  * or retypes a field raises PROTOCOL_VERSION, and a client that speaks another version is told
  * so (HTTP 409, code `protocol-mismatch`).
  */
-import type { ModelMap } from '../engine/arch/types';
-import type { VegaLiteSpec } from '../engine/charts/spec';
-import type {
-  LayerUnits,
-  RankHistogram,
-  RatioSweep
-} from '../engine/charts/types';
-import type { CusprunErrorCode } from '../engine/errors';
-import type { ExpertPlan } from '../engine/select/expert';
-import type { LogitComparison } from '../engine/prune/comparison';
+import type { ModelMap } from '../model/model-map';
+import type { VegaLiteSpec } from '../charts/spec';
+import type { LayerUnits, RankHistogram, RatioSweep } from '../charts/types';
+import type { CusprunErrorCode } from '../errors';
+import type { ExpertPlan } from '../select/expert';
+import type { LogitComparison } from '../model/verification';
 
 export type {
   ExpertPlan,

@@ -6,7 +6,7 @@ import {
 } from '../ranks';
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
-import { ModelMap } from '../../arch/types';
+import { ModelMap } from '../../model/model-map';
 import { expertPlan, unitPlanOf } from '../expert';
 import {
   DocumentScores,

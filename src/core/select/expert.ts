@@ -3,9 +3,9 @@
  * given or solved for a target ratio, and the units each layer loses. Its JSON is what
  * `cusprun plan --json` prints and `cusprun prune` applies.
  */
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../model/model-map';
 import { CusprunError } from '../errors';
-import { UnitPlan } from '../prune/plan';
+import { UnitPlan } from '../model/unit-plan';
 import {
   DocumentScores,
   dimensionLayerRanks,

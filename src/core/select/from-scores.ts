@@ -3,7 +3,7 @@
  * and unit kind, over the requested dimensions; then to the unit groups a Selection queries.
  * The strict rule keeps a running maximum, so memory does not grow with the number of documents.
  */
-import { ModelMap } from '../arch/types';
+import { ModelMap } from '../model/model-map';
 import { CusprunError } from '../errors';
 import { ascendingRanks, dimensionRanks, expertRanks } from './ranks';
 import { UnitGroup, UnitKind } from './selection';
