@@ -11,7 +11,7 @@ import {
   irrelevantPerDocument,
   Selection,
   UnitGroup
-} from '../src/engine/select';
+} from '../src/core/select';
 
 const LAYERS = 32;
 const FFN_WIDTH = 31_250;
