@@ -6,7 +6,7 @@ import {
   VegaLiteSpec,
   sigmaText
 } from './spec';
-import { AblationRow } from './types';
+import { AblationChartRow } from './types';
 
 function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(1)}%`;
@@ -19,7 +19,7 @@ function percent(ratio: number): string {
  * at one σ fewer dimensions prune more and the bars are only comparable with that in view.
  */
 export function ablationSpec(
-  rows: readonly AblationRow[],
+  rows: readonly AblationChartRow[],
   options: ChartOptions = {}
 ): VegaLiteSpec {
   nonEmpty(rows, 'ablation rows');

@@ -6,11 +6,11 @@ import {
   topLevel,
   VegaLiteSpec
 } from './spec';
-import { LayerUnits } from './types';
+import { GroupCount } from './types';
 
 /** The share of each layer's units a plan removes, FFN channels and attention groups side by side. */
 export function layersSpec(
-  layers: readonly LayerUnits[],
+  layers: readonly GroupCount[],
   options: ChartOptions = {}
 ): VegaLiteSpec {
   nonEmpty(layers, 'layers');

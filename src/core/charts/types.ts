@@ -46,7 +46,7 @@ export interface MetricPoint {
   value: number;
 }
 
-export interface LayerUnits {
+export interface GroupCount {
   layer: number;
   kind: UnitKind;
   units: number;
@@ -54,7 +54,7 @@ export interface LayerUnits {
 }
 
 /** One dimension subset of the 1D/2D/3D ablation (e.g. L, D, T, L+D, L+T, D+T, L+D+T). */
-export interface AblationRow {
+export interface AblationChartRow {
   dimensions: string[];
   sigma: number;
   ratio: number;
@@ -162,7 +162,7 @@ function share(part: number, whole: number): number {
   return whole === 0 ? 0 : part / whole;
 }
 
-export function layerUnitsOfResult(result: RatioResult): LayerUnits[] {
+export function groupCountsOfResult(result: RatioResult): GroupCount[] {
   return result.groups.map(g => ({
     layer: g.layer,
     kind: g.kind,
@@ -171,7 +171,7 @@ export function layerUnitsOfResult(result: RatioResult): LayerUnits[] {
   }));
 }
 
-export function layerUnitsOfPlan(plan: ExpertPlan): LayerUnits[] {
+export function groupCountsOfPlan(plan: ExpertPlan): GroupCount[] {
   return plan.layers.flatMap(l => [
     {
       layer: l.index,

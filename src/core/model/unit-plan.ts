@@ -1,6 +1,6 @@
 /** Which units a prune removes: the contract between selection, pruning and verification. */
 
-export interface LayerUnits {
+export interface LayerCuts {
   index: number;
   /** FFN channels to remove (indices into 0..width-1), ascending. */
   ffn: number[];
@@ -9,5 +9,5 @@ export interface LayerUnits {
 }
 
 export interface UnitPlan {
-  layers: LayerUnits[];
+  layers: LayerCuts[];
 }

@@ -10,14 +10,24 @@
  */
 import type { ModelMap } from '../model/model-map';
 import type { VegaLiteSpec } from '../charts/spec';
-import type { LayerUnits, RankHistogram, RatioSweep } from '../charts/types';
+import type { GroupCount, RankHistogram, RatioSweep } from '../charts/types';
 import type { CusprunErrorCode } from '../errors';
 import type { ExpertPlan } from '../select/expert';
 import type { LogitComparison } from '../model/verification';
+import type {
+  AblationRecord,
+  AblationRow,
+  Method,
+  ModelEvaluation,
+  SweepPoint,
+  SweepRecord
+} from '../experiment';
+
+export * from '../experiment';
 
 export type {
   ExpertPlan,
-  LayerUnits,
+  GroupCount,
   ModelMap,
   RankHistogram,
   RatioSweep,
@@ -199,16 +209,6 @@ export const JOB_TYPES = [
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
-export const METHODS = [
-  'cus-prun',
-  'random',
-  'magnitude',
-  'general',
-  'wanda',
-  'flap'
-] as const;
-export type Method = (typeof METHODS)[number];
-
 export interface ScoreRequest {
   type: 'score';
   /** The run's id in the store; a new id makes a new run, an existing one resumes it. */
@@ -296,83 +296,6 @@ export interface ChartsRequest extends PlanQuery {
 
 // ---- Results -------------------------------------------------------------------------------
 
-export interface EvalMetric {
-  evalSet: string;
-  metric: 'perplexity' | 'accuracy' | 'accuracy_norm';
-  value: number;
-  count: number;
-}
-
-export interface SweepPoint {
-  method: Method;
-  sigma: number;
-  ratio: number;
-  targetRatio?: number;
-  metrics: EvalMetric[];
-  cached: boolean;
-}
-
-export interface AblationRow {
-  dimensions: string[];
-  sigma?: number;
-  ratio?: number;
-  metrics: EvalMetric[];
-  cached: boolean;
-  unreachable?: string;
-}
-
-export interface EvalSetRecord {
-  name: string;
-  task: string;
-  file: string;
-  sha256: string;
-}
-
-export interface SweepRecord {
-  kind: 'sweep';
-  at: string;
-  dimensions: string[];
-  grid: { sigmas?: number[]; targetRatios?: number[] };
-  methods: Method[];
-  seed: number;
-  q: number;
-  evalSets: EvalSetRecord[];
-  truncation: number;
-  dense: EvalMetric[];
-  points: SweepPoint[];
-  ratios: RatioSweep;
-}
-
-export interface AblationRecord {
-  kind: 'ablation';
-  at: string;
-  q: number;
-  targetRatio: number;
-  evalSets: EvalSetRecord[];
-  truncation: number;
-  dense: EvalMetric[];
-  rows: AblationRow[];
-}
-
-export interface ModelEvaluation {
-  model: string;
-  bytes: number;
-  metrics: EvalMetric[];
-  generation?: {
-    exactMatch?: number;
-    repetitionRate: number;
-    samples: { prompt: string; text: string; reference?: string }[];
-  };
-  latency?: {
-    usedCache: boolean;
-    promptTokens: number;
-    decodeTokens: number;
-    repeats: number;
-    prefillMs: number;
-    decodeMsPerToken: number;
-  };
-}
-
 /** A plan without its per-unit lists: what a run record keeps of a prune. */
 export type PlanSummary = Omit<ExpertPlan, 'layers'>;
 
@@ -382,7 +305,7 @@ export type PlanSummary = Omit<ExpertPlan, 'layers'>;
  */
 export interface SigmaAnswer {
   plan: PlanSummary;
-  layers: LayerUnits[];
+  layers: GroupCount[];
   histogram: RankHistogram;
   ratios: RatioSweep;
 }

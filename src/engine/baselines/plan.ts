@@ -4,7 +4,7 @@
  */
 import { LayerMap, ModelMap } from '../../core/model/model-map';
 import { CusprunError } from '../../core/errors';
-import { LayerUnits, UnitPlan } from '../../core/model/unit-plan';
+import { LayerCuts, UnitPlan } from '../../core/model/unit-plan';
 
 /** Per-unit values of one layer: lower means removed first. */
 export interface LayerValues {
@@ -27,7 +27,7 @@ export interface UnitValues {
 /** A plan removing, in each layer and kind, the reference plan's count of lowest units. */
 export function planLike(
   reference: UnitPlan,
-  valuesOf: (layer: LayerUnits) => LayerValues
+  valuesOf: (layer: LayerCuts) => LayerValues
 ): UnitPlan {
   return {
     layers: reference.layers.map(layer => {

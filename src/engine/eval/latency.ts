@@ -1,4 +1,5 @@
 /** Prefill and decode latency of greedy decoding, medians over repeats. */
+import type { LatencyResult } from '../../core/experiment';
 import { CusprunError } from '../../core/errors';
 import { GreedyDecoder } from './generate';
 import { ModelRunner } from './runner';
@@ -14,16 +15,7 @@ export interface LatencyOptions {
   useCache?: boolean;
 }
 
-export interface LatencyResult {
-  usedCache: boolean;
-  promptTokens: number;
-  decodeTokens: number;
-  repeats: number;
-  /** Median time of the prompt's forward, to its first new token. */
-  prefillMs: number;
-  /** Median over repeats of (decode time ÷ decodeTokens). */
-  decodeMsPerToken: number;
-}
+export type { LatencyResult };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -11,24 +11,16 @@ import {
   PlanOptions,
   unitPlanOf
 } from '../../core/select/expert';
-import { EvalMetric } from './eval-sets';
+import type { AblationRecord, AblationRow } from '../../core/experiment';
 import { Evaluator } from './evaluator';
 
-export interface AblationRow {
-  dimensions: string[];
-  sigma?: number;
-  ratio?: number;
-  metrics: EvalMetric[];
-  cached: boolean;
-  /** Why the subset has no row: its expert cannot reach the target ratio. */
-  unreachable?: string;
-}
+/** The dense model's metrics and one row per subset of the dimensions. */
+export type AblationResult = Pick<
+  AblationRecord,
+  'targetRatio' | 'dense' | 'rows'
+>;
 
-export interface AblationResult {
-  targetRatio: number;
-  dense: EvalMetric[];
-  rows: AblationRow[];
-}
+export type { AblationRow };
 
 /** Non-empty subsets, smallest first, each in the items' own order. */
 export function subsets<T>(items: readonly T[]): T[][] {

@@ -3,6 +3,7 @@
  * when its lines hold `question`, `choices` and `answer`, else a perplexity set of `text`
  * lines; a `.txt` file is a perplexity set of blank-line-separated blocks.
  */
+import type { EvalMetric, EvalTask } from '../../core/experiment';
 import * as path from 'node:path';
 import { blocksOf, jsonlOf, sha256Hex } from '../corpus';
 import { CorpusTokenizer } from '../corpus/tokenizer';
@@ -15,8 +16,6 @@ import {
 } from '../eval/multiple-choice';
 import { perplexity } from '../eval/perplexity';
 import { ModelRunner } from '../eval/runner';
-
-export type EvalTask = 'perplexity' | 'multiple-choice';
 
 export interface EvalSet {
   /** The file's name without its extension, unless given. */
@@ -34,14 +33,7 @@ export interface EvalSettings {
   batchSize?: number;
 }
 
-/** One number a model scored on one set. Lower perplexity, higher accuracy is better. */
-export interface EvalMetric {
-  evalSet: string;
-  metric: 'perplexity' | 'accuracy' | 'accuracy_norm';
-  value: number;
-  /** Predicted tokens (perplexity) or items (accuracy). */
-  count: number;
-}
+export type { EvalMetric, EvalTask };
 
 function isMultipleChoice(text: string): boolean {
   const first = text.split(/\r?\n/).find(l => l.trim() !== '');

@@ -6,16 +6,10 @@ import { ModelMap } from '../../core/model/model-map';
 import { PooledScores, randomPlan, rankedPlan, UnitValues } from '../baselines';
 import { CusprunError } from '../../core/errors';
 import { UnitPlan } from '../../core/model/unit-plan';
+import { METHODS, Method } from '../../core/experiment';
 
-export const METHODS = [
-  'cus-prun',
-  'random',
-  'magnitude',
-  'general',
-  'wanda',
-  'flap'
-] as const;
-export type Method = (typeof METHODS)[number];
+export { METHODS };
+export type { Method };
 
 /** What the baselines rank by; a method whose input is missing cannot be asked for. */
 export interface BaselineInputs {

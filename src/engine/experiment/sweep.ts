@@ -4,30 +4,14 @@
  */
 import { CusprunError } from '../../core/errors';
 import { Expert, unitPlanOf } from '../../core/select/expert';
-import { EvalMetric } from './eval-sets';
+import type { SweepGrid, SweepPoint, SweepRecord } from '../../core/experiment';
 import { Evaluator } from './evaluator';
 import { BaselineInputs, Method, methodPlan } from './methods';
 
-/** σ values, or target ratios to solve σ for: exactly one of the two. */
-export interface SweepGrid {
-  sigmas?: number[];
-  targetRatios?: number[];
-}
+export type { SweepGrid, SweepPoint };
 
-export interface SweepPoint {
-  method: Method;
-  sigma: number;
-  /** The same for every method at a grid point: they remove the same counts. */
-  ratio: number;
-  targetRatio?: number;
-  metrics: EvalMetric[];
-  cached: boolean;
-}
-
-export interface SweepResult {
-  dense: EvalMetric[];
-  points: SweepPoint[];
-}
+/** The dense model's metrics and every method's at each grid point. */
+export type SweepResult = Pick<SweepRecord, 'dense' | 'points'>;
 
 /** The most points a grid may have: each is a plan (and, in a sweep, evaluations) of its own. */
 export const MAX_GRID_POINTS = 1000;

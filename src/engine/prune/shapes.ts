@@ -13,7 +13,7 @@ import { DataType } from '../onnx/dtype';
 import { tensorWithData } from '../onnx/edit';
 import { NodeProto, TensorProto } from '../onnx/proto';
 import { tensorDims } from '../onnx/tensor';
-import { LayerUnits } from '../../core/model/unit-plan';
+import { LayerCuts } from '../../core/model/unit-plan';
 
 /** Ops that keep element order from their first input to their output. */
 const VIEW_OPS = new Set([
@@ -27,7 +27,7 @@ const VIEW_OPS = new Set([
 /** The new value of one baked-in integer once the layer has lost `units`. */
 export function rewrittenValue(
   layer: LayerMap,
-  units: LayerUnits,
+  units: LayerCuts,
   constant: ShapeConstant
 ): number {
   const { heads: h, kvHeads: kv, headSize: d, groupSize: g } = layer.attention;
@@ -93,7 +93,7 @@ export interface ShapeEdits {
 export function rewriteLayerShapes(
   index: GraphIndex,
   layer: LayerMap,
-  units: LayerUnits,
+  units: LayerCuts,
   edits: ShapeEdits
 ): void {
   const changes = new Map<string, Map<number, number>>();

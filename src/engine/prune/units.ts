@@ -8,7 +8,7 @@ import { LayerMap, LinearRef, ModelMap } from '../../core/model/model-map';
 import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../onnx/model';
 import { TensorProto } from '../onnx/proto';
-import { LayerUnits, UnitPlan } from '../../core/model/unit-plan';
+import { LayerCuts, UnitPlan } from '../../core/model/unit-plan';
 import { CutMode, cutTensor } from './tensor-ops';
 
 /** Removed indices along each axis of one tensor. */
@@ -86,7 +86,7 @@ function checkIndices(
 }
 
 /** The plan's entry for each layer of the map (empty where the plan names none). */
-export function unitsByLayer(map: ModelMap, plan: UnitPlan): LayerUnits[] {
+export function unitsByLayer(map: ModelMap, plan: UnitPlan): LayerCuts[] {
   const byIndex = new Map(plan.layers.map(l => [l.index, l]));
   for (const index of byIndex.keys()) {
     if (!map.layers[index]) {
@@ -103,7 +103,7 @@ export function unitsByLayer(map: ModelMap, plan: UnitPlan): LayerUnits[] {
 
 export function layerCuts(
   layer: LayerMap,
-  units: LayerUnits,
+  units: LayerCuts,
   cuts: Map<string, TensorCuts>
 ): void {
   const { ffn, attention } = layer;

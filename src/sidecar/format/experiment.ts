@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { CusprunError } from '../../core/errors';
 import {
   ablationSpec,
-  AblationRow as ChartAblationRow,
+  AblationChartRow,
   histogramSpec,
   layersSpec,
   MetricPoint,
@@ -16,12 +16,14 @@ import {
   VegaLiteSpec
 } from '../../core/charts';
 import { renderSvg } from '../../engine/charts/svg';
-import { EvalMetric } from '../../engine/experiment';
 import { OutputFile, OutputGuard, writeOutputFiles } from '../../engine/output';
-import { AblationRecord } from '../jobs/ablate';
-import { ModelEvaluation } from '../jobs/eval';
+import type {
+  AblationRecord,
+  EvalMetric,
+  ModelEvaluation,
+  SweepRecord
+} from '../../core/experiment';
 import { PlanView } from '../jobs/plan';
-import { SweepRecord } from '../jobs/sweep';
 import { formatTable, toCsv } from './table';
 
 const SHORT: Record<EvalMetric['metric'], string> = {
@@ -174,7 +176,7 @@ export function sweepMetricPoints(record: SweepRecord): MetricPoint[] {
   ];
 }
 
-export function ablationChartRows(record: AblationRecord): ChartAblationRow[] {
+export function ablationChartRows(record: AblationRecord): AblationChartRow[] {
   return record.rows
     .filter(r => !r.unreachable)
     .map(r => ({

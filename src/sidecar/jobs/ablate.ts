@@ -3,30 +3,19 @@
  * ratio, evaluated side by side; the result is kept in the run folder's `ablations/`.
  */
 import * as path from 'node:path';
-import {
-  AblationResult,
-  AblationRow,
-  runAblation
-} from '../../engine/experiment';
+import type { AblationRecord, AblationRow } from '../../core/experiment';
+import { runAblation } from '../../engine/experiment';
 import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
 import { ExperimentJob, openExperiment } from './experiment';
 import { readDimensionRanks, requestedDimensions } from './plan';
-import { EvalSetRecord, evalSetRecords, stampName } from './sweep';
+import { evalSetRecords, stampName } from './sweep';
 
 export interface AblateJob
   extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
   targetRatio: number;
   dims?: string[];
   onRow?: (row: AblationRow) => void;
-}
-
-export interface AblationRecord extends AblationResult {
-  kind: 'ablation';
-  at: string;
-  q: number;
-  evalSets: EvalSetRecord[];
-  truncation: number;
 }
 
 export const ABLATIONS_DIR = 'ablations';

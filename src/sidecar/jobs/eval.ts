@@ -9,18 +9,9 @@ import { RuntimeOptions } from '../../engine/capture/runtime';
 import { loadTokenizer } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
 import { CusprunError } from '../../core/errors';
-import {
-  generate,
-  LatencyResult,
-  latency,
-  ModelRunner
-} from '../../engine/eval';
-import {
-  EvalMetric,
-  EvalSettings,
-  evaluate,
-  loadEvalSets
-} from '../../engine/experiment';
+import type { ModelEvaluation } from '../../core/experiment';
+import { generate, latency, ModelRunner } from '../../engine/eval';
+import { EvalSettings, evaluate, loadEvalSets } from '../../engine/experiment';
 import { OnnxModel, resolveModelFile } from '../../engine/onnx/model';
 import { DEFAULT_EVAL_TRUNCATION } from './experiment';
 
@@ -34,21 +25,6 @@ export interface EvalJob {
   prompts?: string;
   maxNewTokens?: number;
   latency?: boolean;
-}
-
-export interface GenerationCheck {
-  exactMatch?: number;
-  repetitionRate: number;
-  samples: { prompt: string; text: string; reference?: string }[];
-}
-
-export interface ModelEvaluation {
-  model: string;
-  /** The .onnx file and its external data. */
-  bytes: number;
-  metrics: EvalMetric[];
-  generation?: GenerationCheck;
-  latency?: LatencyResult;
 }
 
 interface Prompt {

@@ -19,8 +19,8 @@ import {
   rankDimension
 } from '../../core/select';
 import {
-  LayerUnits,
-  layerUnitsOfPlan,
+  GroupCount,
+  groupCountsOfPlan,
   RankHistogram,
   RatioSweep,
   ratioSweep,
@@ -140,7 +140,7 @@ export interface PlanView {
   plan: ExpertPlan;
   histogram: RankHistogram;
   ratios: RatioSweep;
-  layers: LayerUnits[];
+  layers: GroupCount[];
 }
 
 export function runPlanJob(job: PlanJob): PlanView {
@@ -161,7 +161,7 @@ export function runPlanJob(job: PlanJob): PlanView {
         expert.selection.groups,
         plan.sigma
       ),
-      layers: layerUnitsOfPlan(plan)
+      layers: groupCountsOfPlan(plan)
     };
   } finally {
     model.close();

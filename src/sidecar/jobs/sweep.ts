@@ -3,14 +3,15 @@
  * memory and evaluated; the result is kept in the run folder's `sweeps/`.
  */
 import * as path from 'node:path';
-import { ratioSweep, RatioSweep } from '../../core/charts';
-import {
+import { ratioSweep } from '../../core/charts';
+import type {
+  EvalSetRecord,
   Method,
-  runSweep,
   SweepGrid,
   SweepPoint,
-  SweepResult
-} from '../../engine/experiment';
+  SweepRecord
+} from '../../core/experiment';
+import { runSweep } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
 import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
@@ -24,28 +25,6 @@ export interface SweepJob
   methods: Method[];
   seed?: number;
   onPoint?: (point: SweepPoint) => void;
-}
-
-/** What a sweep was run on, with its result: the file kept in the run folder. */
-export interface SweepRecord extends SweepResult {
-  kind: 'sweep';
-  at: string;
-  dimensions: string[];
-  grid: SweepGrid;
-  methods: Method[];
-  seed: number;
-  q: number;
-  evalSets: EvalSetRecord[];
-  truncation: number;
-  /** Ratio against σ over the whole σ range, for the chart. */
-  ratios: RatioSweep;
-}
-
-export interface EvalSetRecord {
-  name: string;
-  task: EvalSet['task'];
-  file: string;
-  sha256: string;
 }
 
 export const SWEEPS_DIR = 'sweeps';

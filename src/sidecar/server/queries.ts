@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { inspectModel, ModelMap } from '../../engine/arch';
 import {
   histogramSpec,
-  layerUnitsOfPlan,
+  groupCountsOfPlan,
   RankHistogram,
   RatioPoint,
   ratioSweep,
@@ -27,9 +27,11 @@ import {
   ExpertQuery,
   PlanQuery,
   PREVIEW_SIGMA,
+  AblationRecord,
   RanksAnswer,
   RanksQuery,
-  SigmaAnswer
+  SigmaAnswer,
+  SweepRecord
 } from '../../core/protocol';
 import { CusprunError } from '../../core/errors';
 import {
@@ -38,7 +40,7 @@ import {
   planCharts,
   sweepCharts
 } from '../format/experiment';
-import { AblationRecord, ABLATIONS_DIR } from '../jobs/ablate';
+import { ABLATIONS_DIR } from '../jobs/ablate';
 import {
   PlanView,
   readDimensionRanks,
@@ -46,7 +48,7 @@ import {
   SIGMA_CURVE,
   HISTOGRAM_BINS
 } from '../jobs/plan';
-import { SweepRecord, SWEEPS_DIR } from '../jobs/sweep';
+import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
 import { MANIFEST_FILE } from '../../engine/score';
@@ -172,7 +174,7 @@ export class Queries {
       plan,
       histogram: { ...histogram, sigma: plan.sigma },
       ratios: { points: ratios, sigma: plan.sigma },
-      layers: layerUnitsOfPlan(plan)
+      layers: groupCountsOfPlan(plan)
     };
   }
 

@@ -26,11 +26,11 @@ import {
 import { ExpertPlan } from '../../../core/select/expert';
 import {
   ablationSpec,
-  AblationRow,
+  AblationChartRow,
   histogramSpec,
   layersSpec,
-  layerUnitsOfPlan,
-  layerUnitsOfResult,
+  groupCountsOfPlan,
+  groupCountsOfResult,
   MetricPoint,
   metricSweepSpec,
   rankHistogram,
@@ -182,7 +182,7 @@ const SUBSETS = [
   ['D', 'T'],
   ['L', 'D', 'T']
 ];
-const ABLATION: AblationRow[] = SUBSETS.map((dimensions, i) => ({
+const ABLATION: AblationChartRow[] = SUBSETS.map((dimensions, i) => ({
   dimensions,
   sigma: 0.3,
   ratio: 0.36 / dimensions.length - 0.01 * i,
@@ -399,7 +399,7 @@ describe('chart data', () => {
 
   it('counts units per layer from a result and from a plan alike', () => {
     const result = SELECTION.ratio(0.6);
-    const fromResult = layerUnitsOfResult(result);
+    const fromResult = groupCountsOfResult(result);
     expect(fromResult).toHaveLength(2 * LAYERS);
     expect(fromResult[1]).toEqual({
       layer: 0,
@@ -417,7 +417,7 @@ describe('chart data', () => {
         }
       }))
     } as ExpertPlan;
-    expect(layerUnitsOfPlan(plan)).toEqual(fromResult);
+    expect(groupCountsOfPlan(plan)).toEqual(fromResult);
   });
 });
 
@@ -540,7 +540,7 @@ describe('chart specs', () => {
   });
 
   it('layers: the pruned share of each layer, FFN and attention side by side', async () => {
-    const layers = layerUnitsOfResult(SELECTION.ratio(0.7));
+    const layers = groupCountsOfResult(SELECTION.ratio(0.7));
     const spec = layersSpec(layers);
     expectValid(spec);
     const values = (
@@ -594,7 +594,7 @@ describe('chart specs', () => {
 
 describe('renderSvg', () => {
   it('gives the same bytes for the same spec', async () => {
-    const spec = layersSpec(layerUnitsOfResult(SELECTION.ratio(0.5)));
+    const spec = layersSpec(groupCountsOfResult(SELECTION.ratio(0.5)));
     expect(await renderSvg(spec)).toBe(await renderSvg(spec));
   });
 

@@ -1,0 +1,121 @@
+/**
+ * The records of an experiment — evaluation metrics, σ sweeps against the baselines, the
+ * dimension ablation, a model's evaluation — as the engine computes them, the sidecar keeps them
+ * in a run folder and every client (CLI, lab, kernel) reads them. One definition each.
+ */
+import type { RatioSweep } from './charts/types';
+
+/** The expert and the baselines it is compared with at the same per-layer counts. */
+export const METHODS = [
+  'cus-prun',
+  'random',
+  'magnitude',
+  'general',
+  'wanda',
+  'flap'
+] as const;
+export type Method = (typeof METHODS)[number];
+
+/** One number a model scored on one set. Lower perplexity, higher accuracy is better. */
+export interface EvalMetric {
+  evalSet: string;
+  metric: 'perplexity' | 'accuracy' | 'accuracy_norm';
+  value: number;
+  /** Predicted tokens (perplexity) or items (accuracy). */
+  count: number;
+}
+
+export type EvalTask = 'perplexity' | 'multiple-choice';
+
+/** An evaluation set as a record names it: enough to find it again and know it is the same. */
+export interface EvalSetRecord {
+  name: string;
+  task: EvalTask;
+  file: string;
+  sha256: string;
+}
+
+/** σ values, or target ratios to solve σ for: exactly one of the two. */
+export interface SweepGrid {
+  sigmas?: number[];
+  targetRatios?: number[];
+}
+
+export interface SweepPoint {
+  method: Method;
+  sigma: number;
+  /** The same for every method at a grid point: they remove the same counts. */
+  ratio: number;
+  targetRatio?: number;
+  metrics: EvalMetric[];
+  /** Whether the run's evaluation cache answered it. */
+  cached: boolean;
+}
+
+/** What a sweep was run on, with its result: the file kept in the run folder's `sweeps/`. */
+export interface SweepRecord {
+  kind: 'sweep';
+  at: string;
+  dimensions: string[];
+  grid: SweepGrid;
+  methods: Method[];
+  seed: number;
+  q: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  dense: EvalMetric[];
+  points: SweepPoint[];
+  /** Ratio against σ over the whole σ range, for the chart. */
+  ratios: RatioSweep;
+}
+
+/** One subset of the dimensions at the ablation's target ratio. */
+export interface AblationRow {
+  dimensions: string[];
+  sigma?: number;
+  ratio?: number;
+  metrics: EvalMetric[];
+  cached: boolean;
+  /** Why the subset has no row: its expert cannot reach the target ratio. */
+  unreachable?: string;
+}
+
+/** The 1D/2D/3D ablation: the file kept in the run folder's `ablations/`. */
+export interface AblationRecord {
+  kind: 'ablation';
+  at: string;
+  q: number;
+  targetRatio: number;
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  dense: EvalMetric[];
+  rows: AblationRow[];
+}
+
+/** Greedy generations from prompts, and how degenerate they are. */
+export interface GenerationCheck {
+  exactMatch?: number;
+  repetitionRate: number;
+  samples: { prompt: string; text: string; reference?: string }[];
+}
+
+export interface LatencyResult {
+  usedCache: boolean;
+  promptTokens: number;
+  decodeTokens: number;
+  repeats: number;
+  /** Median time of the prompt's forward, to its first new token. */
+  prefillMs: number;
+  /** Median over repeats of (decode time ÷ decodeTokens). */
+  decodeMsPerToken: number;
+}
+
+/** `cusprun eval`: one model (dense or pruned) on the sets asked for. */
+export interface ModelEvaluation {
+  model: string;
+  /** The .onnx file and its external data. */
+  bytes: number;
+  metrics: EvalMetric[];
+  generation?: GenerationCheck;
+  latency?: LatencyResult;
+}
