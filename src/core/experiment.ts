@@ -4,6 +4,7 @@
  * in a run folder and every client (CLI, lab, kernel) reads them. One definition each.
  */
 import type { RatioSweep } from './charts/types';
+import { CusprunError } from './errors';
 
 /** The expert and the baselines it is compared with at the same per-layer counts. */
 export const METHODS = [
@@ -15,6 +16,27 @@ export const METHODS = [
   'flap'
 ] as const;
 export type Method = (typeof METHODS)[number];
+
+/** `cus-prun,random,…` as a command line gives it. */
+export function parseMethods(list: string): Method[] {
+  const methods = list
+    .split(',')
+    .map(m => m.trim())
+    .filter(Boolean);
+  for (const m of methods) {
+    if (!(METHODS as readonly string[]).includes(m)) {
+      throw new CusprunError(
+        'bad-argument',
+        `unknown method '${m}': choose from ${METHODS.join(', ')}`,
+        'methods'
+      );
+    }
+  }
+  if (methods.length === 0) {
+    throw new CusprunError('bad-argument', 'no method given', 'methods');
+  }
+  return methods as Method[];
+}
 
 /** One number a model scored on one set. Lower perplexity, higher accuracy is better. */
 export interface EvalMetric {

@@ -3,7 +3,11 @@
  * through JupyterLab's `ServerConnection` (its authentication, XSRF and base URL).
  */
 import { ServerConnection } from '@jupyterlab/services';
-import { PROTOCOL_HEADER, PROTOCOL_VERSION } from './panel-model';
+import {
+  EVENTS_PATH,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION
+} from '../core/protocol';
 
 /** An HTTP answer that was not 2xx, or no answer (status 0). */
 export class APIError extends Error {
@@ -73,7 +77,8 @@ export function eventsURL(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): string {
   return (
-    join(settings.wsUrl, 'cusprun/api/events') + `?protocol=${PROTOCOL_VERSION}`
+    join(settings.wsUrl, `cusprun${EVENTS_PATH}`) +
+    `?protocol=${PROTOCOL_VERSION}`
   );
 }
 

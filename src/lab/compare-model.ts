@@ -4,92 +4,31 @@
  * panel's σ and the metrics of their latest sweeps, each row marked where the two differ. Pure
  * (no DOM, no Jupyter imports), so jest covers it without a browser.
  *
- * The lab bundle does not compile src/protocol (its engine imports are Node's), so the inputs
- * are declared here as the few fields of the sidecar's answers this module reads.
  */
-import { formatPercent, formatSigma, Translate } from './sweep-model';
+import { formatRatio, formatSigma, NOT_APPLICABLE } from '../core/format';
+import type {
+  EvalMetric,
+  Method,
+  RunDetail,
+  SigmaAnswer,
+  SweepRecord
+} from '../core/protocol';
 
-/** A plan without its per-unit lists (src/protocol `PlanSummary`): the fields shown. */
-export interface PlanSummaryLike {
-  sigma: number;
-  ratio: number;
-  wholeModelRatio: number;
-  removedParams: number;
-  prunableParams: number;
-  targetRatio?: number;
-  dimensions: string[];
-}
-
-/** `GET api/runs/RUN` (src/protocol `RunDetail`): the fields compared. */
-export interface RunDetailLike {
-  id: string;
-  /** Documents in the score store, and the documents the corpus has. */
-  scored: number;
-  documents: number;
-  record: {
-    model: { file: string; sha256: string; family: string };
-    corpus: {
-      manifest: string;
-      sha256: string;
-      truncation: number;
-      seed: number;
-      documentsPerDimension: number;
-      dimensions: {
-        dimension: string;
-        name: string;
-        documents: readonly unknown[];
-      }[];
-    };
-    scoring: { scoreForm: string };
-    versions: { cusprun: string; onnxruntime: string };
-    prunes: {
-      out: string;
-      at: string;
-      plan: PlanSummaryLike;
-      bytesBefore: number;
-      bytesAfter: number;
-    }[];
-  };
-}
-
-/** `POST api/runs/RUN/sigma` (src/protocol `SigmaAnswer`): the plan and its units per layer. */
-export interface SigmaAnswerLike {
-  plan: PlanSummaryLike;
-  layers: {
-    layer: number;
-    kind: 'ffn' | 'attention';
-    units: number;
-    pruned: number;
-  }[];
-}
-
-/** src/protocol `EvalMetric`. */
-export interface EvalMetricLike {
-  evalSet: string;
-  metric: string;
-  value: number;
-}
-
-/** `GET api/runs/RUN/sweeps/FILE` (src/protocol `SweepRecord`): the fields compared. */
-export interface SweepRecordLike {
-  at: string;
-  evalSets: { name: string; task: string; sha256: string }[];
-  dense: EvalMetricLike[];
-  points: {
-    method: string;
-    sigma: number;
-    ratio: number;
-    metrics: EvalMetricLike[];
-  }[];
-}
+/** What the comparison reads of a σ answer and of a sweep record (the charts' data it skips). */
+export type ComparedSigma = Pick<SigmaAnswer, 'plan' | 'layers'>;
+export type ComparedSweep = Pick<
+  SweepRecord,
+  'at' | 'evalSets' | 'dense' | 'points'
+>;
+import { Translate } from './sweep-model';
 
 /** One side of the comparison: a run, its σ view and its latest sweep when the panel has them. */
 export interface CompareSide {
-  run: RunDetailLike;
+  run: RunDetail;
   /** The run's answer at the panel's current σ (absent: not scored yet, or not asked). */
-  sigma?: SigmaAnswerLike | null;
+  sigma?: ComparedSigma | null;
   /** The run's latest sweep record (absent: the run has none). */
-  sweep?: SweepRecordLike | null;
+  sweep?: ComparedSweep | null;
 }
 
 export interface CompareRow {
@@ -117,15 +56,10 @@ export interface Comparison {
 }
 
 /** What a cell shows when its run has no such value. */
-export const MISSING = '—';
+export const MISSING = NOT_APPLICABLE;
 
 /** The method whose sweep points the metrics section shows. */
-export const CUS_PRUN_METHOD = 'cus-prun';
-
-/** σ with at least two decimals and at most three (0.5 → "0.50", 0.90234 → "0.902"). */
-export function formatSigmaShort(sigma: number): string {
-  return formatSigma(sigma, 1000);
-}
+export const CUS_PRUN_METHOD: Method = 'cus-prun';
 
 /** A metric to 4 significant digits (28.04, 0.1900); huge or tiny values without exponent noise. */
 export function formatMetric(x: number): string {
@@ -164,11 +98,11 @@ export function shortSha(sha: string): string {
  * undefined when the sweep has no Cus-Prun point. Without a ratio, the sweep's first one.
  */
 export function nearestPoint(
-  sweep: SweepRecordLike,
+  sweep: ComparedSweep,
   ratio: number | undefined,
   method = CUS_PRUN_METHOD
-): SweepRecordLike['points'][number] | undefined {
-  let best: SweepRecordLike['points'][number] | undefined;
+): ComparedSweep['points'][number] | undefined {
+  let best: ComparedSweep['points'][number] | undefined;
   for (const p of sweep.points) {
     if (p.method !== method) {
       continue;
@@ -204,13 +138,13 @@ function rowOf<T>(
 }
 
 function configRows(
-  a: RunDetailLike,
-  b: RunDetailLike,
+  a: RunDetail,
+  b: RunDetail,
   trans: Translate
 ): CompareRow[] {
-  const both = (label: string, show: (r: RunDetailLike) => string) =>
+  const both = (label: string, show: (r: RunDetail) => string) =>
     row(label, show(a), show(b));
-  const latest = (r: RunDetailLike) => r.record.prunes.at(-1);
+  const latest = (r: RunDetail) => r.record.prunes.at(-1);
   return [
     both(
       trans.__('Model'),
@@ -245,8 +179,8 @@ function configRows(
     rowOf(trans.__('Latest prune: ratio'), latest(a), latest(b), p =>
       trans.__(
         '%1 at σ %2',
-        formatPercent(p.plan.ratio),
-        formatSigmaShort(p.plan.sigma)
+        formatRatio(p.plan.ratio),
+        formatSigma(p.plan.sigma)
       )
     ),
     rowOf(trans.__('Latest prune: size'), latest(a), latest(b), p =>
@@ -256,7 +190,7 @@ function configRows(
 }
 
 /** Units removed over units of one kind: "1.0% (16 of 1536)". */
-function unitShare(answer: SigmaAnswerLike, kind: 'ffn' | 'attention') {
+function unitShare(answer: ComparedSigma, kind: 'ffn' | 'attention') {
   let units = 0;
   let pruned = 0;
   for (const l of answer.layers) {
@@ -265,24 +199,24 @@ function unitShare(answer: SigmaAnswerLike, kind: 'ffn' | 'attention') {
       pruned += l.pruned;
     }
   }
-  return `${formatPercent(units === 0 ? 0 : pruned / units)} (${pruned}/${units})`;
+  return `${formatRatio(units === 0 ? 0 : pruned / units)} (${pruned}/${units})`;
 }
 
 function ratioRows(
-  a: SigmaAnswerLike | undefined,
-  b: SigmaAnswerLike | undefined,
+  a: ComparedSigma | undefined,
+  b: ComparedSigma | undefined,
   trans: Translate
 ): CompareRow[] {
   return [
-    rowOf(trans.__('σ'), a, b, s => formatSigmaShort(s.plan.sigma)),
+    rowOf(trans.__('σ'), a, b, s => formatSigma(s.plan.sigma)),
     rowOf(trans.__('Expert dimensions'), a, b, s =>
       s.plan.dimensions.join(', ')
     ),
     rowOf(trans.__('Ratio (prunable parameters)'), a, b, s =>
-      formatPercent(s.plan.ratio)
+      formatRatio(s.plan.ratio)
     ),
     rowOf(trans.__('Ratio (whole model)'), a, b, s =>
-      formatPercent(s.plan.wholeModelRatio)
+      formatRatio(s.plan.wholeModelRatio)
     ),
     rowOf(trans.__('FFN channels removed'), a, b, s => unitShare(s, 'ffn')),
     rowOf(trans.__('Attention groups removed'), a, b, s =>
@@ -300,7 +234,7 @@ function ratioRows(
 
 /** The (eval set, metric) pairs of both sweeps, A's order first, then B's others. */
 function metricKeys(
-  ...sweeps: (SweepRecordLike | undefined)[]
+  ...sweeps: (ComparedSweep | undefined)[]
 ): { evalSet: string; metric: string }[] {
   const seen = new Set<string>();
   const keys: { evalSet: string; metric: string }[] = [];
@@ -326,7 +260,7 @@ function metricKeys(
 }
 
 function metricValue(
-  metrics: readonly EvalMetricLike[] | undefined,
+  metrics: readonly EvalMetric[] | undefined,
   key: { evalSet: string; metric: string }
 ): number | undefined {
   return metrics?.find(
@@ -334,7 +268,7 @@ function metricValue(
   )?.value;
 }
 
-function evalSetNames(...sweeps: (SweepRecordLike | undefined)[]): string[] {
+function evalSetNames(...sweeps: (ComparedSweep | undefined)[]): string[] {
   const names: string[] = [];
   for (const s of sweeps) {
     for (const e of s?.evalSets ?? []) {
@@ -347,8 +281,8 @@ function evalSetNames(...sweeps: (SweepRecordLike | undefined)[]): string[] {
 }
 
 function metricRows(
-  a: { sweep?: SweepRecordLike; ratio?: number },
-  b: { sweep?: SweepRecordLike; ratio?: number },
+  a: { sweep?: ComparedSweep; ratio?: number },
+  b: { sweep?: ComparedSweep; ratio?: number },
   trans: Translate
 ): CompareRow[] {
   const pa = a.sweep && nearestPoint(a.sweep, a.ratio);
@@ -357,7 +291,7 @@ function metricRows(
     rowOf(trans.__('Sweep'), a.sweep, b.sweep, s => s.at)
   ];
   for (const name of evalSetNames(a.sweep, b.sweep)) {
-    const set = (s?: SweepRecordLike) => s?.evalSets.find(e => e.name === name);
+    const set = (s?: ComparedSweep) => s?.evalSets.find(e => e.name === name);
     rows.push(
       rowOf(
         trans.__('Eval set %1', name),
@@ -369,11 +303,7 @@ function metricRows(
   }
   rows.push(
     rowOf(trans.__('Cus-Prun point nearest the ratio'), pa, pb, p =>
-      trans.__(
-        'ratio %1 at σ %2',
-        formatPercent(p.ratio),
-        formatSigmaShort(p.sigma)
-      )
+      trans.__('ratio %1 at σ %2', formatRatio(p.ratio), formatSigma(p.sigma))
     )
   );
   for (const key of metricKeys(a.sweep, b.sweep)) {
@@ -411,7 +341,7 @@ export function compareRuns(
   const sigmaB = b.sigma ?? undefined;
   const sweepA = a.sweep ?? undefined;
   const sweepB = b.sweep ?? undefined;
-  const target = (own?: SigmaAnswerLike, run?: RunDetailLike) =>
+  const target = (own?: ComparedSigma, run?: RunDetail) =>
     own?.plan.ratio ??
     sigmaA?.plan.ratio ??
     sigmaB?.plan.ratio ??

@@ -3,33 +3,29 @@
  * table of jobs, and the lines the panel and the status bar show for them. Pure (no DOM, no
  * Jupyter imports), so jest covers it without a browser.
  */
+import {
+  FINAL_STATES,
+  JobInfo,
+  JobState,
+  JobType,
+  Progress
+} from '../core/protocol';
 import { Translate } from './sweep-model';
 
-/** A job's progress (src/protocol `Progress`, the fields shown). */
-export interface ProgressLike {
-  done: number;
-  total: number;
-  tokensPerSecond: number;
-  etaSeconds?: number;
-}
-
-/** What the frontend knows of one job (src/protocol `JobInfo`, the fields shown). */
-export interface JobEntry {
-  id: string;
-  type: string;
-  run?: string;
-  /** queued, running, done, failed, cancelled, interrupted */
-  state: string;
-  progress?: ProgressLike;
+/** What the frontend knows of one job: its JobInfo's fields it shows, the error as its line. */
+export type JobEntry = Pick<JobInfo, 'id' | 'run' | 'state'> & {
+  /** 'job' until an event about the job says its type (its progress came first). */
+  type: JobType | 'job';
+  progress?: Progress;
   error?: string;
   /** The job's result, as the sidecar reported it when the job ended. */
   result?: unknown;
-}
+};
 
 /** One event of the socket, read: a job's new state, or a running job's progress. */
 export type JobUpdate =
   | { kind: 'state'; job: JobEntry }
-  | { kind: 'progress'; id: string; run?: string; progress: ProgressLike }
+  | { kind: 'progress'; id: string; run?: string; progress: Progress }
   | {
       kind: 'histogram';
       id: string;
@@ -40,10 +36,8 @@ export type JobUpdate =
       spec: unknown;
     };
 
-const FINISHED = new Set(['done', 'failed', 'cancelled', 'interrupted']);
-
 export function isFinished(job: JobEntry): boolean {
-  return FINISHED.has(job.state);
+  return FINAL_STATES.includes(job.state);
 }
 
 /**
@@ -65,16 +59,8 @@ export function readJobMessage(data: unknown): JobUpdate | null {
     type?: string;
     job?: string;
     run?: string;
-    info?: {
-      id?: string;
-      type?: string;
-      run?: string;
-      state?: string;
-      progress?: ProgressLike;
-      error?: { message?: string };
-      result?: unknown;
-    };
-    progress?: ProgressLike;
+    info?: Partial<JobInfo>;
+    progress?: Progress;
     documents?: Record<string, number>;
     spec?: unknown;
   };
@@ -88,8 +74,8 @@ export function readJobMessage(data: unknown): JobUpdate | null {
     }
     const job: JobEntry = {
       id: event.job,
-      type: info.type,
-      state: info.state
+      type: info.type as JobType,
+      state: info.state as JobState
     };
     const run = info.run ?? event.run;
     if (run !== undefined) {
@@ -172,14 +158,14 @@ export function activeJob(
   return pick('running') ?? pick('queued');
 }
 
-function percent(p: ProgressLike): number {
+function percent(p: Progress): number {
   return p.total > 0 ? Math.floor((100 * p.done) / p.total) : 0;
 }
 
 /** A running job's progress, as the panel's progress line shows it. */
 export function progressLine(
   job: { id: string; type: string; run?: string },
-  p: ProgressLike,
+  p: Progress,
   trans: Translate
 ): string {
   const parts = [

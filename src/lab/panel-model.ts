@@ -3,27 +3,9 @@
  * run table's rows, sorting and filtering, and the σ-sweep payload the panel builds from the
  * sidecar's ranks. Pure (no DOM, no Jupyter imports), so jest covers it without a browser.
  */
+import { sigmaArgument } from '../core/format';
+import { PROTOCOL_VERSION, RunSummary, VersionAnswer } from '../core/protocol';
 import { SweepPayload, SweepSubset, Translate } from './sweep-model';
-
-/**
- * The protocol this frontend speaks: `PROTOCOL_VERSION` of src/protocol (a jest test keeps the
- * two equal; the lab build does not compile src/protocol, whose engine imports are Node's).
- */
-export const PROTOCOL_VERSION = 1;
-
-/** The header an HTTP client states its protocol version in (src/protocol `PROTOCOL_HEADER`). */
-export const PROTOCOL_HEADER = 'X-Cusprun-Protocol';
-
-export type SidecarState =
-  'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
-
-/** `GET {baseUrl}cusprun/version` (kernel-bridge/cusprun/server.py). */
-export interface VersionAnswer {
-  version: string;
-  protocol: number;
-  /** `store`: the run store in use, while it runs. */
-  sidecar: { state: SidecarState; message?: string; store?: string };
-}
 
 /** What the panel makes of the handshake. */
 export interface Handshake {
@@ -135,19 +117,6 @@ export function interpretHandshake(
   }
 }
 
-/** One run as `GET api/runs` lists it (src/protocol `RunSummary`, the fields the panel shows). */
-export interface RunSummaryLike {
-  id: string;
-  updated: string;
-  model: { file: string; family: string };
-  corpus: { dimensions: string[] };
-  scored: number;
-  documents: number;
-  lastJob?: { id: string; type: string; state: string };
-  /** Why its run.json cannot be read; the run's record fields are then empty. */
-  damaged?: string;
-}
-
 export interface RunRow {
   id: string;
   model: string;
@@ -188,7 +157,7 @@ function shortModel(file: string): string {
   return parts.slice(-2).join('/');
 }
 
-export function runRow(run: RunSummaryLike): RunRow {
+export function runRow(run: RunSummary): RunRow {
   return {
     id: run.id,
     model: run.damaged
@@ -302,11 +271,6 @@ export interface ViewQuery {
   dims?: string[];
 }
 
-/** σ as the panel writes it into a command: at most four decimals, no trailing zeros. */
-export function sigmaText(sigma: number): string {
-  return String(Number(sigma.toFixed(4)));
-}
-
 /** A word of a magic's command line, quoted when the shell would split or expand it. */
 function shellWord(word: string): string {
   return /^[\w.,:/+=@-]+$/.test(word)
@@ -316,7 +280,7 @@ function shellWord(word: string): string {
 
 /** The cell the panel inserts for a view: the magic that displays the same outputs. */
 export function planCellSource(run: string, query: ViewQuery): string {
-  const words = ['plan', '--run', run, '--sigma', sigmaText(query.sigma)];
+  const words = ['plan', '--run', run, '--sigma', sigmaArgument(query.sigma)];
   if (query.dims) {
     words.push('--dims', query.dims.join(','));
   }
@@ -330,7 +294,7 @@ export function planCellSource(run: string, query: ViewQuery): string {
 export function expertOutPath(run: string, query: ViewQuery): string {
   const safe = (text: string) => text.replace(/[^\w.-]+/g, '_');
   const dims = query.dims ? `-${query.dims.map(safe).join('+')}` : '';
-  return `experts/${safe(run)}-sigma${sigmaText(query.sigma)}${dims}.onnx`;
+  return `experts/${safe(run)}-sigma${sigmaArgument(query.sigma)}${dims}.onnx`;
 }
 
 /** The evaluation sets of a comma-separated field (`FILE` or `NAME=FILE` each). */

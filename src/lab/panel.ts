@@ -19,12 +19,12 @@ import {
   nextSort,
   RunRow,
   runRow,
-  RunSummaryLike,
   Sort,
   SORT_KEYS,
   SortKey,
   sortRows
 } from './panel-model';
+import type { RunSummary } from '../core/protocol';
 import { RunView, RunViewContext } from './run-view';
 import { ICusprunSettings } from './tokens';
 
@@ -233,7 +233,7 @@ export class CusprunPanel extends Panel {
   /** Lists the runs of the store again. */
   async loadRuns(): Promise<void> {
     try {
-      const runs = await requestAPI<RunSummaryLike[]>(
+      const runs = await requestAPI<RunSummary[]>(
         'api/runs',
         {},
         this.serverSettings

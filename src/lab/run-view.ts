@@ -10,12 +10,8 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
 import { errorMessage, requestAPI } from './api';
 import { chartBundle, ChartLike, ChartsView } from './charts-view';
-import {
-  compareRuns,
-  RunDetailLike,
-  SigmaAnswerLike,
-  SweepRecordLike
-} from './compare-model';
+import { compareRuns } from './compare-model';
+import type { RunDetail, SigmaAnswer, SweepRecord } from '../core/protocol';
 import { renderComparison } from './compare-view';
 import { el, foldedForm, labelled } from './dom';
 import { JobEvents } from './job-events';
@@ -384,19 +380,19 @@ export class RunView extends Panel {
     const view = this.view;
     const { trans, serverSettings } = this.context;
     const side = async (run: string) => {
-      const detail = await requestAPI<RunDetailLike & { sweeps: string[] }>(
+      const detail = await requestAPI<RunDetail>(
         runPath(run),
         {},
         serverSettings
       );
       const sigma = view
-        ? await this.post<SigmaAnswerLike>(runPath(run, 'sigma'), {
+        ? await this.post<SigmaAnswer>(runPath(run, 'sigma'), {
             sigma: view.sigma
           })
         : null;
       const latest = detail.sweeps[detail.sweeps.length - 1];
       const sweep = latest
-        ? await requestAPI<SweepRecordLike>(
+        ? await requestAPI<SweepRecord>(
             runPath(run, 'sweeps', encodeURIComponent(latest)),
             {},
             serverSettings

@@ -1,75 +1,34 @@
 /**
  * The σ-sweep output's model: from the data a `%cusprun sweep` output carries
  * (`application/vnd.cusprun.sweep+json`), the units each layer loses and the pruning ratio for
- * any σ on the output's grid and any subset of the run's dimensions. Pure (no DOM, no Jupyter
- * imports), so jest covers it without a browser.
+ * any σ on the output's grid and any subset of the run's dimensions, counted by the core's rank
+ * grid as the plan counts them. Pure (no DOM, no Jupyter imports), so jest covers it without a
+ * browser.
  */
+import type { GroupCount } from '../core/charts/types';
+import { formatRatio, formatSigma } from '../core/format';
+import { RanksAnswer, SWEEP_MIME_TYPE, SweepPayload } from '../core/protocol';
+import {
+  binOf,
+  gridRatioCurve,
+  gridViewAt,
+  GridView
+} from '../core/select/rank-grid';
 
-export const SWEEP_MIME_TYPE = 'application/vnd.cusprun.sweep+json';
+export { binOf, SWEEP_MIME_TYPE };
+export type { SweepPayload };
 
-export type UnitKind = 'ffn' | 'attention';
+/** One subset's rank grid, as the sidecar's ranks answer gives it. */
+export type SweepSubset = RanksAnswer;
 
-/** One subset's ranks, as the sidecar's `RanksAnswer` (src/protocol). */
-export interface SweepSubset {
-  dimensions: string[];
-  q: number;
-  bins: number;
-  prunableParams: number;
-  groups: {
-    layer: number;
-    kind: UnitKind;
-    units: number;
-    paramsPerUnit: number;
-    /** Units irrelevant to every dimension of the subset at σ = b / bins, before guards. */
-    cumulative: number[];
-  }[];
-}
-
-/** The output's payload (kernel-bridge/cusprun/display.py `sweep_payload`). */
-export interface SweepPayload {
-  format: 'cusprun-sweep';
-  version: 1;
-  run: string;
-  file: string | null;
-  sigma: number;
-  prunableParams: number;
-  ratios: {
-    sigma: number;
-    ratio: number;
-    ffnRatio: number;
-    attentionRatio: number;
-  }[];
-  layers: { layer: number; kind: UnitKind; units: number; pruned: number }[];
-  subsets: SweepSubset[];
-  /** The dimensions in view when the output was made (the panel's toggles); default all. */
-  dimensions?: string[];
-}
-
-export interface LayerView {
-  layer: number;
-  kind: UnitKind;
-  units: number;
-  pruned: number;
+export interface LayerView extends GroupCount {
   /** pruned / units (0 for an empty group). */
   share: number;
 }
 
-export interface SweepView {
-  /** The grid step: σ = bin / bins. */
-  bin: number;
-  bins: number;
-  sigma: number;
-  dimensions: string[];
-  /** Removed parameters over all prunable parameters. */
-  ratio: number;
-  ffnRatio: number;
-  attentionRatio: number;
-  removedParams: number;
+export interface SweepView extends GridView {
   layers: LayerView[];
 }
-
-/** Never prune a whole group (the engine's default `min_keep`). */
-export const MIN_KEEP = 1;
 
 /** Why a payload cannot be shown interactively, or null when it can. */
 export function payloadProblem(data: unknown): string | null {
@@ -149,48 +108,35 @@ export function findSubset(
   return payload.subsets.find(s => sameSet(s.dimensions, dimensions));
 }
 
-/** The grid step at or below σ (σ = b / bins), clamped to the grid. */
-export function binOf(sigma: number, bins: number): number {
-  // The epsilon keeps σ values that are grid points in decimal (0.29 · 100) on their step.
-  const b = Math.floor(sigma * bins + 1e-9);
-  return Math.min(bins, Math.max(0, b));
-}
-
-/** Units pruned in a group of `units` whose raw irrelevant count is `raw`, after the guard. */
-export function guardedCount(raw: number, units: number): number {
-  const kept = Math.max(units - raw, Math.min(MIN_KEEP, units));
-  return units - kept;
-}
-
-/** Per-layer counts and ratios of one subset at grid step `bin`. */
-export function viewAt(subset: SweepSubset, bin: number): SweepView {
-  const b = Math.min(subset.bins, Math.max(0, Math.round(bin)));
-  const total: Record<UnitKind, number> = { ffn: 0, attention: 0 };
-  const removed: Record<UnitKind, number> = { ffn: 0, attention: 0 };
-  const layers = subset.groups.map(g => {
-    const pruned = guardedCount(g.cumulative[b], g.units);
-    total[g.kind] += g.units * g.paramsPerUnit;
-    removed[g.kind] += pruned * g.paramsPerUnit;
-    return {
-      layer: g.layer,
-      kind: g.kind,
-      units: g.units,
-      pruned,
-      share: g.units === 0 ? 0 : pruned / g.units
-    };
-  });
-  const removedParams = removed.ffn + removed.attention;
+/**
+ * The subset with its guards: outputs saved before they carried them were made with the
+ * defaults (min_keep 1, no rounding).
+ */
+function guarded(subset: SweepSubset): SweepSubset {
   return {
-    bin: b,
-    bins: subset.bins,
-    sigma: b / subset.bins,
-    dimensions: [...subset.dimensions],
-    ratio: removedParams / subset.prunableParams,
-    ffnRatio: share(removed.ffn, total.ffn),
-    attentionRatio: share(removed.attention, total.attention),
-    removedParams,
-    layers
+    ...subset,
+    minKeep: subset.minKeep ?? 1,
+    multipleOf: subset.multipleOf ?? 1
   };
+}
+
+/** Per-layer counts and ratios of one subset at grid step `bin`, as the plan counts them. */
+export function viewAt(subset: SweepSubset, bin: number): SweepView {
+  const view = gridViewAt(guarded(subset), bin);
+  return {
+    ...view,
+    layers: view.layers.map(l => ({
+      ...l,
+      share: l.units === 0 ? 0 : l.pruned / l.units
+    }))
+  };
+}
+
+/** The pruning ratio at every σ of a subset's grid: the σ-sweep curve. */
+export function ratioCurve(
+  subset: SweepSubset
+): { sigma: number; ratio: number }[] {
+  return gridRatioCurve(guarded(subset));
 }
 
 /** The view for a set of dimensions at σ (snapped down to the grid). */
@@ -208,40 +154,22 @@ export function sweepView(
   return viewAt(subset, binOf(sigma, subset.bins));
 }
 
-function share(part: number, whole: number): number {
-  return whole === 0 ? 0 : part / whole;
-}
-
-/** σ for display: at least two decimals, more only where the grid needs them (0.42, 0.425). */
-export function formatSigma(sigma: number, bins: number): string {
-  const digits = Math.max(2, Math.ceil(Math.log10(bins)));
-  let text = sigma.toFixed(digits);
-  while (text.endsWith('0') && text.length - text.indexOf('.') - 1 > 2) {
-    text = text.slice(0, -1);
-  }
-  return text;
-}
-
-export function formatPercent(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
 /** Minimal translation interface (JupyterLab's TranslationBundle has it). */
 export interface Translate {
   __(msgid: string, ...args: unknown[]): string;
 }
 
-/** "σ 0.42 · 23.1% of prunable parameters · FFN 25.0% · attention 16.7%" */
+/** "σ 0.4200 · 23.10% of prunable parameters · FFN 25.00% · attention 16.67%" */
 export function summaryLine(
   view: SweepView,
   trans: Translate = untranslated
 ): string {
   const t = (msg: string, ...args: string[]) => trans.__(msg, ...args);
   return [
-    t('σ %1', formatSigma(view.sigma, view.bins)),
-    t('%1 of prunable parameters', formatPercent(view.ratio)),
-    t('FFN %1', formatPercent(view.ffnRatio)),
-    t('attention %1', formatPercent(view.attentionRatio))
+    t('σ %1', formatSigma(view.sigma)),
+    t('%1 of prunable parameters', formatRatio(view.ratio)),
+    t('FFN %1', formatRatio(view.ffnRatio)),
+    t('attention %1', formatRatio(view.attentionRatio))
   ].join(' · ');
 }
 
@@ -250,16 +178,3 @@ export const untranslated: Translate = {
   __: (msg: string, ...args: unknown[]) =>
     msg.replace(/%(\d+)/g, (m, i) => String(args[Number(i) - 1] ?? m))
 };
-
-/** The pruning ratio at every σ of a subset's grid (b = 0 … bins): the σ-sweep curve. */
-export function ratioCurve(
-  subset: SweepSubset
-): { sigma: number; ratio: number }[] {
-  return Array.from({ length: subset.bins + 1 }, (_, b) => {
-    let removed = 0;
-    for (const g of subset.groups) {
-      removed += guardedCount(g.cumulative[b], g.units) * g.paramsPerUnit;
-    }
-    return { sigma: b / subset.bins, ratio: removed / subset.prunableParams };
-  });
-}

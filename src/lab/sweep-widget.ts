@@ -20,10 +20,10 @@ import {
   SweepSubset,
   SweepView,
   Translate,
-  UnitKind,
   untranslated,
   viewAt
 } from './sweep-model';
+import type { UnitKind } from '../core/select';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const KINDS: UnitKind[] = ['ffn', 'attention'];

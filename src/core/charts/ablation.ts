@@ -3,14 +3,10 @@ import {
   distinct,
   nonEmpty,
   topLevel,
-  VegaLiteSpec,
-  sigmaText
+  VegaLiteSpec
 } from './spec';
+import { formatRatio, formatSigma } from '../format';
 import { AblationChartRow } from './types';
-
-function percent(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`;
-}
 
 /**
  * The dimension ablation: one bar per dimension subset (L, D, T, L+D, …) in the order given, one
@@ -27,8 +23,8 @@ export function ablationSpec(
   const labelled = rows.map(r => ({
     ...r,
     label: oneSigma
-      ? `${r.dimensions.join('+')} (${percent(r.ratio)})`
-      : `${r.dimensions.join('+')} (σ ${sigmaText(r.sigma)}, ${percent(r.ratio)})`
+      ? `${r.dimensions.join('+')} (${formatRatio(r.ratio)})`
+      : `${r.dimensions.join('+')} (σ ${formatSigma(r.sigma)}, ${formatRatio(r.ratio)})`
   }));
   const order = labelled.map(r => r.label);
   const sizes = distinct(rows, r => r.dimensions.length)
@@ -86,7 +82,7 @@ export function ablationSpec(
     options,
     'Ablation over dimension subsets',
     oneSigma
-      ? `σ = ${sigmaText(rows[0].sigma)}; each subset's pruning ratio in brackets`
+      ? `σ = ${formatSigma(rows[0].sigma)}; each subset's pruning ratio in brackets`
       : "Each subset's σ and pruning ratio in brackets",
     {
       concat: panels,

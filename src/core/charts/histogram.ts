@@ -5,9 +5,9 @@ import {
   nonEmpty,
   SIGMA_COLOR,
   topLevel,
-  VegaLiteSpec,
-  sigmaText
+  VegaLiteSpec
 } from './spec';
+import { formatSigma } from '../format';
 import { RankHistogram } from './types';
 
 /**
@@ -36,7 +36,7 @@ export function histogramSpec(
   });
   return topLevel(
     options,
-    `Deciding ranks per dimension (σ = ${sigmaText(sigma)})`,
+    `Deciding ranks per dimension (σ = ${formatSigma(sigma)})`,
     'Units left of the red line are irrelevant to that dimension at σ',
     {
       data: { values },
@@ -101,7 +101,7 @@ export function histogramSpec(
             mark: { type: 'rule', color: SIGMA_COLOR, strokeWidth: 2 },
             encoding: {
               x: { field: 'sigma', type: 'quantitative', aggregate: 'max' },
-              description: { value: `σ = ${sigmaText(sigma)}` },
+              description: { value: `σ = ${formatSigma(sigma)}` },
               tooltip: [
                 {
                   field: 'sigma',

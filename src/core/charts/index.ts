@@ -8,3 +8,4 @@ export * from './histogram';
 export * from './sweep';
 export * from './layers';
 export * from './ablation';
+export * from './views';

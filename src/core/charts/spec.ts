@@ -67,8 +67,3 @@ export function nonEmpty(rows: readonly unknown[], what: string): void {
     throw new CusprunError('bad-argument', `no ${what} to chart`);
   }
 }
-
-/** σ as people read it: four decimals (bisection leaves long binary fractions). */
-export function sigmaText(sigma: number): string {
-  return sigma.toFixed(4);
-}

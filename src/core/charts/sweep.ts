@@ -6,9 +6,9 @@ import {
   SERIES_COLORS,
   SIGMA_COLOR,
   topLevel,
-  VegaLiteSpec,
-  sigmaText
+  VegaLiteSpec
 } from './spec';
+import { formatSigma } from '../format';
 import { MetricPoint, RatioSweep } from './types';
 
 const OVERALL = 'overall';
@@ -60,7 +60,7 @@ export function ratioSweepSpec(
       mark: { type: 'rule', color: SIGMA_COLOR, strokeWidth: 2 },
       encoding: {
         x: { field: 'sigma', type: 'quantitative' },
-        description: { value: `σ = ${sigmaText(sweep.sigma)}` },
+        description: { value: `σ = ${formatSigma(sweep.sigma)}` },
         tooltip: [{ field: 'sigma', type: 'quantitative', title: 'σ in use' }]
       }
     });

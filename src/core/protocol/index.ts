@@ -10,9 +10,15 @@
  */
 import type { ModelMap } from '../model/model-map';
 import type { VegaLiteSpec } from '../charts/spec';
-import type { GroupCount, RankHistogram, RatioSweep } from '../charts/types';
+import type {
+  GroupCount,
+  RankHistogram,
+  RatioPoint,
+  RatioSweep
+} from '../charts/types';
 import type { CusprunErrorCode } from '../errors';
-import type { ExpertPlan } from '../select/expert';
+import type { ExpertPlan, PlanTarget } from '../select/expert';
+import type { RankGrid } from '../select/rank-grid';
 import type { LogitComparison } from '../model/verification';
 import type {
   AblationRecord,
@@ -45,6 +51,18 @@ export const MAX_BODY_DEPTH = 64;
 export const EVENTS_PATH = '/api/events';
 /** Where a live histogram during scoring marks σ; clients re-mark it with their own slider's σ. */
 export const PREVIEW_SIGMA = 0.5;
+
+/** The sidecar's state as the Jupyter server extension reports it. */
+export type SidecarState =
+  'starting' | 'running' | 'restarting' | 'failed' | 'stopped';
+
+/** `GET {baseUrl}cusprun/version`: the server extension's handshake with the frontend. */
+export interface VersionAnswer {
+  version: string;
+  protocol: number;
+  /** `store`: the run store in use, while it runs. */
+  sidecar: { state: SidecarState; message?: string; store?: string };
+}
 
 export interface Versions {
   cusprun: string;
@@ -110,6 +128,9 @@ export function protocolMismatchMessage(client: string | number): string {
 /** A run's folder name in the store: letters, digits, '.', '_', '-', not starting with '.'. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
 
+/** A run's folder name in the store (RUN_ID_PATTERN; the schema carries the pattern). */
+export type RunId = string;
+
 export function checkRunId(id: string): string {
   if (!RUN_ID_PATTERN.test(id)) {
     throw new RequestError(
@@ -152,6 +173,9 @@ export interface CorpusInfo {
   }[];
 }
 
+/** `GET /api/corpora`. */
+export type CorpusList = CorpusInfo[];
+
 /** Which expert: the dimensions to intersect (default all the run scored) and its guards. */
 export interface ExpertQuery {
   dims?: string[];
@@ -166,29 +190,35 @@ export interface RanksQuery extends ExpertQuery {
   bins?: number;
 }
 
-export interface RanksAnswer {
-  dimensions: string[];
-  q: number;
-  bins: number;
+/** The notebook output JupyterLab's own Vega renderer draws (it bundles vega-lite 5). */
+export const VEGALITE_MIME_TYPE = 'application/vnd.vegalite.v5+json';
+/** cusprun's σ-sweep output: the kernel writes it, the lab's renderer draws its σ slider. */
+export const SWEEP_MIME_TYPE = 'application/vnd.cusprun.sweep+json';
+
+/**
+ * The σ-sweep output's payload (kernel-bridge/cusprun/display.py `sweep_payload`): the σ in use,
+ * the ratio against σ, the units each layer loses at that σ, and a rank grid per subset of the
+ * run's dimensions, so the browser redraws any σ and subset with no kernel.
+ */
+export interface SweepPayload {
+  format: 'cusprun-sweep';
+  version: 1;
+  run: RunId;
+  file: string | null;
+  sigma: number;
   prunableParams: number;
-  /**
-   * Per layer and unit kind: units, parameters per unit, and `cumulative[b]`, the units
-   * irrelevant to every dimension at σ = b / bins before the guards (min_keep, multiple_of).
-   */
-  groups: {
-    layer: number;
-    kind: 'ffn' | 'attention';
-    units: number;
-    paramsPerUnit: number;
-    cumulative: number[];
-  }[];
+  ratios: RatioPoint[];
+  layers: GroupCount[];
+  subsets: RanksAnswer[];
+  /** The dimensions in view when the output was made (the panel's toggles); default all. */
+  dimensions?: string[];
 }
 
-/** σ itself or a target ratio to solve σ for: exactly one of the two. */
-export interface PlanQuery extends ExpertQuery {
-  sigma?: number;
-  targetRatio?: number;
-}
+/** `POST /api/runs/:run/ranks`: an expert's rank grid, for a σ slider. */
+export type RanksAnswer = RankGrid;
+
+/** An expert at σ itself or at a target ratio to solve σ for: exactly one of the two. */
+export type PlanQuery = ExpertQuery & PlanTarget;
 
 export interface EvalOptions {
   /** `FILE` or `NAME=FILE`, as `cusprun eval --eval`. */
@@ -212,7 +242,7 @@ export type JobType = (typeof JOB_TYPES)[number];
 export interface ScoreRequest {
   type: 'score';
   /** The run's id in the store; a new id makes a new run, an existing one resumes it. */
-  run: string;
+  run: RunId;
   model: string;
   /** A registered corpus's name, or a manifest path. */
   corpus: string;
@@ -221,24 +251,24 @@ export interface ScoreRequest {
   scoreForm?: 'paper' | 'code';
 }
 
-export interface PlanRequest extends PlanQuery {
+export type PlanRequest = PlanQuery & {
   type: 'plan';
-  run: string;
-}
+  run: RunId;
+};
 
-export interface PruneRequest extends PlanQuery {
+export type PruneRequest = PlanQuery & {
   type: 'prune';
-  run: string;
+  run: RunId;
   /** A relative path without '..', under the sidecar's working folder. */
   out: string;
   overwrite?: boolean;
-}
+};
 
 /** Checks a folder prune wrote against the model it was pruned from (`cusprun verify`). */
 export interface VerifyRequest {
   type: 'verify';
   /** When given, the job's events go to this run's log. */
-  run?: string;
+  run?: RunId;
   /** The pruned folder: relative to the sidecar's working folder, or absolute. */
   pruned: string;
   /** The original model, if it moved since it was pruned. */
@@ -248,7 +278,7 @@ export interface VerifyRequest {
 export interface EvalRequest extends EvalOptions {
   type: 'eval';
   /** When given, the job's events go to this run's log. */
-  run?: string;
+  run?: RunId;
   models: string[];
   /** JSON Lines of `{prompt, reference?}` to decode greedily from. */
   prompts?: string;
@@ -258,7 +288,7 @@ export interface EvalRequest extends EvalOptions {
 
 export interface SweepRequest extends EvalOptions, ExpertQuery {
   type: 'sweep';
-  run: string;
+  run: RunId;
   /** A σ grid or a target-ratio grid: exactly one of the two. */
   sigmas?: number[];
   targetRatios?: number[];
@@ -269,7 +299,7 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
 
 export interface AblateRequest extends EvalOptions, ExpertQuery {
   type: 'ablate';
-  run: string;
+  run: RunId;
   targetRatio: number;
 }
 
@@ -282,17 +312,23 @@ export type JobRequest =
   | SweepRequest
   | AblateRequest;
 
-/** `POST /api/runs/:run/charts`. */
-export interface ChartsRequest extends PlanQuery {
-  /** `plan` (needs σ or a target ratio), or the run's latest (or named) sweep or ablation. */
-  source: 'plan' | 'sweep' | 'ablation';
-  /** A file of the run's `sweeps/` or `ablations/`; default the latest. */
-  file?: string;
+interface ChartsOptions {
   /** Also render each chart to a standalone SVG (about 100 ms a chart). */
   svg?: boolean;
   /** Only these of the source's charts (default all); `['relevance-histogram']` of a plan at σ needs no plan. */
   names?: string[];
 }
+
+/** `POST /api/runs/:run/charts`: a plan's charts, or the run's latest (or named) sweep or ablation's. */
+export type ChartsRequest = ChartsOptions &
+  (
+    | (PlanQuery & { source: 'plan' })
+    | {
+        source: 'sweep' | 'ablation';
+        /** A file of the run's `sweeps/` or `ablations/`; default the latest. */
+        file?: string;
+      }
+  );
 
 // ---- Results -------------------------------------------------------------------------------
 
@@ -404,6 +440,9 @@ export interface JobInfo {
   error?: ErrorBody['error'];
 }
 
+/** `GET /api/jobs`. */
+export type JobList = JobInfo[];
+
 interface EventBase {
   at: string;
   job: string;
@@ -495,6 +534,9 @@ export interface RunSummary {
    */
   damaged?: string;
 }
+
+/** `GET /api/runs`. */
+export type RunList = RunSummary[];
 
 /** `GET /api/runs/:run`. */
 export interface RunDetail extends RunSummary {

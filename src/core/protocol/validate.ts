@@ -27,6 +27,7 @@ import {
   ScoreRequest,
   SweepRequest
 } from './index';
+import { planTarget } from '../select/expert';
 
 function bad(message: string): RequestError {
   return new RequestError(400, 'bad-request', message);
@@ -162,16 +163,18 @@ function expertQuery(f: Fields): ExpertQuery {
   };
 }
 
+const JSON_TARGET_NAMES = { sigma: '"sigma"', targetRatio: '"targetRatio"' };
+
 function planQuery(f: Fields, what: string): PlanQuery {
-  const query = {
-    ...expertQuery(f),
+  const given = {
     sigma: f.number('sigma'),
     targetRatio: f.number('targetRatio')
   };
-  if ((query.sigma === undefined) === (query.targetRatio === undefined)) {
-    throw bad(`${what}: give "sigma" or "targetRatio" (exactly one)`);
+  try {
+    return { ...expertQuery(f), ...planTarget(given, JSON_TARGET_NAMES) };
+  } catch (error) {
+    throw bad(`${what}: ${(error as Error).message}`);
   }
-  return query;
 }
 
 function evalOptions(f: Fields): EvalOptions {
@@ -319,13 +322,11 @@ export function readChartsRequest(body: unknown): ChartsRequest {
   if (source === undefined) {
     throw bad(`${what}: "source" is required (plan, sweep or ablation)`);
   }
-  const request: ChartsRequest = {
-    source,
-    ...(source === 'plan' ? planQuery(f, what) : {}),
-    file: f.string('file'),
-    svg: f.boolean('svg'),
-    names: f.strings('names')
-  };
+  const options = { svg: f.boolean('svg'), names: f.strings('names') };
+  const request: ChartsRequest =
+    source === 'plan'
+      ? { ...options, source, ...planQuery(f, what) }
+      : { ...options, source, file: f.string('file') };
   f.done();
   return defined(request);
 }

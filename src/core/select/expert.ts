@@ -13,16 +13,52 @@ import {
   LayerRanks,
   unitGroups
 } from './from-scores';
-import { checkSigma, RatioResult, Selection } from './selection';
+import { checkSigma, Guards, RatioResult, Selection } from './selection';
 
-export interface PlanOptions {
-  /** σ itself, or a target pruning ratio to solve σ for: exactly one of the two. */
-  sigma?: number;
-  targetRatio?: number;
+/** σ itself, or a target pruning ratio to solve σ for: exactly one of the two, as the type says. */
+export type PlanTarget =
+  | { sigma: number; targetRatio?: undefined }
+  | { targetRatio: number; sigma?: undefined };
+
+/** How an expert is made from the dimensions' ranks, whatever σ it is asked at. */
+export interface ExpertSettings extends Guards {
   /** Relaxed intersection: irrelevant to at least this fraction of a dimension's documents. */
   q?: number;
-  minKeep?: number;
-  multipleOf?: number;
+}
+
+export type PlanOptions = PlanTarget & ExpertSettings;
+
+/** How an interface spells the two options, for its message. */
+export const CLI_TARGET_NAMES = {
+  sigma: 'σ (--sigma S)',
+  targetRatio: 'a target ratio (--target-ratio R)'
+};
+
+/**
+ * The target `given` names, which must be exactly one of σ and a target ratio: the check at
+ * each interface's edge (the command line, a request's reader), before any scores are read.
+ */
+export function planTarget(
+  given: { sigma?: number; targetRatio?: number },
+  names: { sigma: string; targetRatio: string } = CLI_TARGET_NAMES
+): PlanTarget {
+  const { sigma, targetRatio } = given;
+  if (sigma !== undefined && targetRatio !== undefined) {
+    throw new CusprunError(
+      'bad-argument',
+      `give ${names.sigma} or ${names.targetRatio}, not both`
+    );
+  }
+  if (sigma !== undefined) {
+    return { sigma };
+  }
+  if (targetRatio !== undefined) {
+    return { targetRatio };
+  }
+  throw new CusprunError(
+    'bad-argument',
+    `give ${names.sigma} or ${names.targetRatio}`
+  );
 }
 
 export interface ExpertPlan {
@@ -92,7 +128,7 @@ export class Expert {
   constructor(
     private readonly map: ModelMap,
     dimensions: DimensionRanks[],
-    guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'> = {}
+    guards: Guards = {}
   ) {
     if (dimensions.length === 0) {
       throw new CusprunError(
@@ -111,15 +147,14 @@ export class Expert {
     );
   }
 
-  /** The plan at σ, or at the σ whose ratio comes closest to a target: exactly one of the two. */
-  plan(target: { sigma?: number; targetRatio?: number }): ExpertPlan {
-    checkTarget(target);
+  /** The plan at σ, or at the σ whose ratio comes closest to a target. */
+  plan(target: PlanTarget): ExpertPlan {
     let result: RatioResult;
     if (target.sigma !== undefined) {
       checkSigma(target.sigma);
       result = this.selection.ratio(target.sigma);
     } else {
-      result = this.selection.sigmaForRatio(target.targetRatio as number);
+      result = this.selection.sigmaForRatio(target.targetRatio);
     }
     const { map, selection } = this;
     return {
@@ -149,39 +184,6 @@ export class Expert {
       }))
     };
   }
-}
-
-/** Exactly one of σ and a target ratio: checked before any scores are read. */
-export function checkTarget(target: {
-  sigma?: number;
-  targetRatio?: number;
-}): void {
-  if (target.sigma !== undefined && target.targetRatio !== undefined) {
-    throw new CusprunError(
-      'bad-argument',
-      'give σ (--sigma) or a target ratio (--target-ratio), not both'
-    );
-  }
-  if (target.sigma === undefined && target.targetRatio === undefined) {
-    throw new CusprunError(
-      'bad-argument',
-      'give σ (--sigma S) or a target ratio (--target-ratio R)'
-    );
-  }
-}
-
-export function expertPlan(
-  map: ModelMap,
-  dimensions: ScoredDimension[],
-  options: PlanOptions
-): ExpertPlan {
-  checkTarget(options);
-  // Expert refuses an empty list of dimensions; rankDimension checks q before reading a document.
-  return new Expert(
-    map,
-    dimensions.map(d => rankDimension(d, options.q ?? 1)),
-    options
-  ).plan(options);
 }
 
 export function unitPlanOf(plan: ExpertPlan): UnitPlan {

@@ -2,3 +2,4 @@ export * from './ranks';
 export * from './selection';
 export * from './from-scores';
 export * from './expert';
+export * from './rank-grid';

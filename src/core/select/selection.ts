@@ -4,6 +4,7 @@
  * sorted once, so a σ query is a binary search per group, not a recomputation.
  */
 import { CusprunError } from '../errors';
+import { formatRatio } from '../format';
 import { irrelevantPerDocument } from './ranks';
 
 export type UnitKind = 'ffn' | 'attention';
@@ -63,12 +64,32 @@ export function checkSigma(sigma: number): void {
   }
 }
 
+/**
+ * Units pruned in a group of `units` whose raw irrelevant count is `raw`, after the guards: keep
+ * at least min_keep, and round the kept width up to a multiple. The one rule the plan, the σ
+ * queries and the browser's σ slider (over a rank grid) all apply.
+ */
+export function guardedCount(
+  raw: number,
+  units: number,
+  guards: Required<Guards>
+): number {
+  let kept = Math.max(units - raw, Math.min(guards.minKeep, units));
+  if (guards.multipleOf > 1) {
+    kept = Math.min(
+      units,
+      Math.ceil(kept / guards.multipleOf) * guards.multipleOf
+    );
+  }
+  return units - kept;
+}
+
 export class Selection {
   readonly groups: UnitGroup[];
   private readonly sorted: Uint32Array[];
   readonly prunableParams: number;
-  private readonly minKeep: number;
-  private readonly multipleOf: number;
+  readonly minKeep: number;
+  readonly multipleOf: number;
 
   constructor(
     groups: UnitGroup[],
@@ -98,11 +119,7 @@ export class Selection {
   count(g: number, sigma: number): number {
     const n = this.groups[g].ranks.length;
     const raw = lowerBound(this.sorted[g], irrelevantPerDocument(sigma, n));
-    let kept = Math.max(n - raw, Math.min(this.minKeep, n));
-    if (this.multipleOf > 1) {
-      kept = Math.min(n, Math.ceil(kept / this.multipleOf) * this.multipleOf);
-    }
-    return n - kept;
+    return guardedCount(raw, n, this);
   }
 
   /**
@@ -161,7 +178,7 @@ export class Selection {
     if (highest.ratio < target) {
       throw new CusprunError(
         'bad-argument',
-        `the target ratio ${(100 * target).toFixed(2)}% cannot be reached: with these documents, dimensions and guards no σ prunes more than ${(100 * highest.ratio).toFixed(2)}%; ask for less`
+        `the target ratio ${formatRatio(target)} cannot be reached: with these documents, dimensions and guards no σ prunes more than ${formatRatio(highest.ratio)}; ask for less`
       );
     }
     let lo = 0;

@@ -32,10 +32,15 @@ export function readModelConfig(modelFile: string): ModelConfig | undefined {
   }
 }
 
+/** The map of an open model, with the config.json beside it: the one way cusprun maps a model. */
+export function modelMapOf(model: OnnxModel): ModelMap {
+  return mapModel(model, { config: readModelConfig(model.file) });
+}
+
 export function inspectModel(fileOrDir: string): ModelMap {
   const model = OnnxModel.load(fileOrDir);
   try {
-    return mapModel(model, { config: readModelConfig(model.file) });
+    return modelMapOf(model);
   } finally {
     model.close();
   }

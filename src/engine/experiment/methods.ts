@@ -6,10 +6,7 @@ import { ModelMap } from '../../core/model/model-map';
 import { PooledScores, randomPlan, rankedPlan, UnitValues } from '../baselines';
 import { CusprunError } from '../../core/errors';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { METHODS, Method } from '../../core/experiment';
-
-export { METHODS };
-export type { Method };
+import type { Method } from '../../core/experiment';
 
 /** What the baselines rank by; a method whose input is missing cannot be asked for. */
 export interface BaselineInputs {
@@ -18,26 +15,6 @@ export interface BaselineInputs {
   general?: PooledScores;
   wanda?: PooledScores;
   flap?: UnitValues;
-}
-
-export function parseMethods(list: string): Method[] {
-  const methods = list
-    .split(',')
-    .map(m => m.trim())
-    .filter(Boolean);
-  for (const m of methods) {
-    if (!(METHODS as readonly string[]).includes(m)) {
-      throw new CusprunError(
-        'bad-argument',
-        `unknown method '${m}': choose from ${METHODS.join(', ')}`,
-        'methods'
-      );
-    }
-  }
-  if (methods.length === 0) {
-    throw new CusprunError('bad-argument', 'no method given', 'methods');
-  }
-  return methods as Method[];
 }
 
 export function methodPlan(

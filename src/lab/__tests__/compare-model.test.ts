@@ -3,16 +3,15 @@ import * as path from 'path';
 import type { RunDetail, SigmaAnswer, SweepRecord } from '../../core/protocol';
 import {
   CompareRow,
+  ComparedSigma,
+  ComparedSweep,
   compareRuns,
   CompareSide,
   Comparison,
   formatBytes,
   formatMetric,
   MISSING,
-  nearestPoint,
-  RunDetailLike,
-  SigmaAnswerLike,
-  SweepRecordLike
+  nearestPoint
 } from '../compare-model';
 import { untranslated } from '../sweep-model';
 
@@ -30,21 +29,21 @@ function fixture<T>(name: string): T {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as T;
 }
 
-// The fixtures are the protocol's own types, trimmed: they must still satisfy the "…Like" inputs.
+// The fixtures are the protocol's own types, trimmed of what this module does not read.
 type Trimmed<T, K extends keyof T> = Omit<T, K>;
 const runDetail = fixture<RunDetail>('compare-run-detail.json');
-const detail: RunDetailLike = runDetail;
+const detail: RunDetail = runDetail;
 const sweepFile = fixture<{
   file: string;
   record: Trimmed<SweepRecord, 'ratios'>;
 }>('compare-sweep.json');
-const sweep: SweepRecordLike = sweepFile.record;
+const sweep: ComparedSweep = sweepFile.record;
 const sigmas =
   fixture<Record<'0.5' | '0.9', Trimmed<SigmaAnswer, 'histogram' | 'ratios'>>>(
     'compare-sigma.json'
   );
-const sigma05: SigmaAnswerLike = sigmas['0.5'];
-const sigma09: SigmaAnswerLike = sigmas['0.9'];
+const sigma05: ComparedSigma = sigmas['0.5'];
+const sigma09: ComparedSigma = sigmas['0.9'];
 
 const trans = untranslated;
 
@@ -123,7 +122,7 @@ describe('compareRuns', () => {
       'cusprun version': '0.1.0',
       'onnxruntime version': '1.30.0',
       Prunes: '2',
-      'Latest prune: ratio': '25.3% at σ 0.902',
+      'Latest prune: ratio': '25.28% at σ 0.9023',
       'Latest prune: size': '11.2 MiB → 10.4 MiB'
     });
   });
@@ -144,7 +143,7 @@ describe('compareRuns', () => {
     expect(rowOf(c, 'Seed')).toMatchObject({ a: '0', b: '7' });
   });
 
-  it('shows "—" where one run has no sweep, and those rows differ', () => {
+  it('shows "-" where one run has no sweep, and those rows differ', () => {
     const c = compareRuns(side(), side({ sweep: null }), trans);
     const metrics = c.sections.find(s => s.id === 'metrics');
     expect(metrics).toBeDefined();
@@ -176,7 +175,7 @@ describe('compareRuns', () => {
     expect(c.sections.map(s => s.id)).toEqual(['config']);
   });
 
-  it('shows "—" for the latest prune of a run that was never pruned', () => {
+  it('shows "-" for the latest prune of a run that was never pruned', () => {
     const b = side();
     b.run.record.prunes = [];
     const c = compareRuns(side(), b, trans);
@@ -191,14 +190,14 @@ describe('compareRuns', () => {
   it('picks the Cus-Prun point nearest each run’s ratio at σ', () => {
     // σ 0.5: ratio 8.09%, the sweep's σ 0.5 point; σ 0.9: 24.6%, its σ 0.9 point.
     const c = compareRuns(side(), side({ sigma: clone(sigma09) }), trans);
-    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.50', b: '0.90' });
+    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.5000', b: '0.9000' });
     expect(rowOf(c, 'Ratio (prunable parameters)')).toMatchObject({
-      a: '8.1%',
-      b: '24.6%'
+      a: '8.09%',
+      b: '24.63%'
     });
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 8.1% at σ 0.50',
-      b: 'ratio 24.6% at σ 0.90',
+      a: 'ratio 8.09% at σ 0.5000',
+      b: 'ratio 24.63% at σ 0.9000',
       differs: true
     });
     const at = (s: number) => sweep.points.find(p => p.sigma === s)!;
@@ -227,8 +226,8 @@ describe('compareRuns', () => {
     nearer.plan.ratio = 0.095;
     const c = compareRuns(side(), side({ sigma: nearer }), trans);
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 8.1% at σ 0.50',
-      b: 'ratio 10.3% at σ 0.70'
+      a: 'ratio 8.09% at σ 0.5000',
+      b: 'ratio 10.34% at σ 0.7000'
     });
     expect(nearestPoint(sweep, 0.09)?.sigma).toBe(0.5);
     expect(nearestPoint(sweep, 0.095)?.sigma).toBe(0.7);
@@ -242,27 +241,27 @@ describe('compareRuns', () => {
       side({ sigma: null }),
       trans
     );
-    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.90', b: MISSING });
+    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.9000', b: MISSING });
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 24.6% at σ 0.90',
-      b: 'ratio 24.6% at σ 0.90',
+      a: 'ratio 24.63% at σ 0.9000',
+      b: 'ratio 24.63% at σ 0.9000',
       differs: false
     });
   });
 
   it('shows FFN channels and attention groups removed from the σ view', () => {
     const c = compareRuns(side(), side({ sigma: clone(sigma09) }), trans);
-    const count = (s: SigmaAnswerLike, kind: string) =>
+    const count = (s: ComparedSigma, kind: string) =>
       s.layers.filter(l => l.kind === kind).reduce((n, l) => n + l.pruned, 0);
     expect(rowOf(c, 'FFN channels removed').a).toBe(
-      `${((100 * count(sigma05, 'ffn')) / 1536).toFixed(1)}% (${count(sigma05, 'ffn')}/1536)`
+      `${((100 * count(sigma05, 'ffn')) / 1536).toFixed(2)}% (${count(sigma05, 'ffn')}/1536)`
     );
     expect(rowOf(c, 'Attention groups removed').b).toMatch(
       new RegExp(`\\(${count(sigma09, 'attention')}/12\\)$`)
     );
   });
 
-  it('lists a metric only one sweep has, with "—" on the other side', () => {
+  it('lists a metric only one sweep has, with "-" on the other side', () => {
     const b = side();
     b.sweep!.dense = b.sweep!.dense.filter(m => m.evalSet !== 'de');
     for (const p of b.sweep!.points) {

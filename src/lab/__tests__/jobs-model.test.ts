@@ -136,7 +136,7 @@ describe('the jobs the socket reports', () => {
   it('says why a job failed', () => {
     const jobs = table(
       jobEvent('job-failed', 'failed', {
-        error: { code: 'bad-input', message: 'corpus.yaml: no dimensions' },
+        error: { code: 'bad-argument', message: 'corpus.yaml: no dimensions' },
         finished: '2026-11-29T12:00:01.000Z'
       })
     );
@@ -200,7 +200,15 @@ describe('the progress line', () => {
     expect(
       progressLine(
         { id: 'j1', type: 'score', run: 'r' },
-        { done: 3, total: 24, tokensPerSecond: 812.4, etaSeconds: 9.6 },
+        {
+          done: 3,
+          total: 24,
+          skipped: 0,
+          tokens: 300,
+          tokensPerSecond: 812.4,
+          elapsedMs: 2000,
+          etaSeconds: 9.6
+        },
         trans
       )
     ).toBe('score j1 on r: 3/24 (12%) · 812 tokens/s · 10 s left');

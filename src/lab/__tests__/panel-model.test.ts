@@ -1,7 +1,4 @@
-import {
-  PROTOCOL_HEADER as SIDECAR_PROTOCOL_HEADER,
-  PROTOCOL_VERSION as SIDECAR_PROTOCOL_VERSION
-} from '../../core/protocol';
+import { PROTOCOL_VERSION, RunSummary } from '../../core/protocol';
 import {
   filterRows,
   interpretHandshake,
@@ -9,11 +6,8 @@ import {
   expertOutPath,
   payloadFromRanks,
   planCellSource,
-  PROTOCOL_HEADER,
-  PROTOCOL_VERSION,
   readEvalSets,
   runRow,
-  RunSummaryLike,
   sortRows,
   subsetsToRank
 } from '../panel-model';
@@ -32,23 +26,27 @@ function summary(
   scored: number,
   documents = 24,
   dims = ['language', 'domain', 'task']
-): RunSummaryLike {
+): RunSummary {
   return {
     id,
+    created: updated,
     updated,
-    model: { file: `/m/${id}/model.onnx`, family: 'llama' },
-    corpus: { dimensions: dims },
+    model: {
+      file: `/m/${id}/model.onnx`,
+      sha256: 'f'.repeat(64),
+      family: 'llama'
+    },
+    corpus: {
+      manifest: `/c/${id}.yaml`,
+      sha256: 'c'.repeat(64),
+      dimensions: dims
+    },
     scored,
     documents
   };
 }
 
 describe('the version handshake', () => {
-  it('speaks the sidecar protocol of src/protocol', () => {
-    expect(PROTOCOL_VERSION).toBe(SIDECAR_PROTOCOL_VERSION);
-    expect(PROTOCOL_HEADER).toBe(SIDECAR_PROTOCOL_HEADER);
-  });
-
   it('says how to install the server extension on a 404', () => {
     const h = interpretHandshake(404, null, trans);
     expect(h.kind).toBe('missing');
@@ -132,7 +130,7 @@ describe('the run table', () => {
     summary('a-run', '2026-11-03T00:00:00Z', 6),
     {
       ...summary('c-run', '2026-11-01T00:00:00Z', 12, 24, ['medical']),
-      lastJob: { id: 'j1', type: 'score', state: 'running' }
+      lastJob: { id: 'j1', type: 'score', state: 'running' } as const
     }
   ].map(runRow);
 
@@ -203,6 +201,8 @@ describe('the ranks the panel asks for', () => {
     const ranks: SweepSubset = {
       dimensions: ['a'],
       q: 1,
+      minKeep: 1,
+      multipleOf: 1,
       bins: 4,
       prunableParams: 40,
       groups: [

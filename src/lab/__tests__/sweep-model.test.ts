@@ -5,8 +5,6 @@ import {
   binOf,
   findSubset,
   initialSubset,
-  formatSigma,
-  guardedCount,
   payloadProblem,
   ratioCurve,
   summaryLine,
@@ -16,11 +14,15 @@ import {
   sweepView,
   viewAt
 } from '../sweep-model';
+import { formatSigma } from '../../core/format';
+import { guardedCount } from '../../core/select';
 
 function subset(dimensions: string[], cumulative: number[][]): SweepSubset {
   return {
     dimensions,
     q: 1,
+    minKeep: 1,
+    multipleOf: 1,
     bins: 4,
     prunableParams: 4 * 10 + 2 * 100 + 4 * 10 + 2 * 100,
     groups: [
@@ -146,11 +148,20 @@ describe('the σ-sweep output model', () => {
     expect(binOf(2, 4)).toBe(4);
   });
 
-  it('never prunes a whole group', () => {
-    expect(guardedCount(4, 4)).toBe(3);
-    expect(guardedCount(2, 4)).toBe(2);
-    expect(guardedCount(0, 0)).toBe(0);
-    expect(guardedCount(1, 1)).toBe(0);
+  it('never prunes a whole group, and rounds kept widths up as asked', () => {
+    const defaults = { minKeep: 1, multipleOf: 1 };
+    expect(guardedCount(4, 4, defaults)).toBe(3);
+    expect(guardedCount(2, 4, defaults)).toBe(2);
+    expect(guardedCount(0, 0, defaults)).toBe(0);
+    expect(guardedCount(1, 1, defaults)).toBe(0);
+    expect(guardedCount(10, 16, { minKeep: 1, multipleOf: 8 })).toBe(8);
+    expect(guardedCount(15, 16, { minKeep: 4, multipleOf: 1 })).toBe(12);
+  });
+
+  it('counts an output saved before it carried its guards with the defaults', () => {
+    const { minKeep: _k, multipleOf: _m, ...old } = findSubset(payload, ['a'])!;
+    const saved = old as SweepSubset;
+    expect(viewAt(saved, 4).layers.map(l => l.pruned)).toEqual([3, 1, 3, 1]);
   });
 
   it('counts pruned units and ratios per kind for a subset at σ', () => {
@@ -198,16 +209,15 @@ describe('the σ-sweep output model', () => {
   it('writes the summary line', () => {
     const view = sweepView(payload, ['a'], 0.75);
     expect(summaryLine(view)).toBe(
-      'σ 0.75 · 54.2% of prunable parameters · FFN 75.0% · attention 50.0%'
+      'σ 0.7500 · 54.17% of prunable parameters · FFN 75.00% · attention 50.00%'
     );
-    expect(formatSigma(0.42, 100)).toBe('0.42');
-    expect(formatSigma(0.4, 100)).toBe('0.40');
-    expect(formatSigma(0.425, 200)).toBe('0.425');
-    expect(formatSigma(0.42, 200)).toBe('0.42');
+    expect(formatSigma(0.42)).toBe('0.4200');
+    expect(formatSigma(0.425)).toBe('0.4250');
+    expect(formatSigma(undefined)).toBe('-');
     const trans = {
       __: (msg: string, ...args: unknown[]) => `[${msg}|${args.join(',')}]`
     };
-    expect(summaryLine(view, trans)).toContain('[FFN %1|75.0%]');
+    expect(summaryLine(view, trans)).toContain('[FFN %1|75.00%]');
   });
 });
 

@@ -240,7 +240,7 @@ describe('cusprun serve', () => {
         { headers }
       );
       expect(status).toBe(401);
-      expect(valid('Error', body)).toMatchObject({
+      expect(valid('ErrorBody', body)).toMatchObject({
         error: { code: 'unauthorized', message: /Authorization: token/ }
       });
     }
@@ -264,7 +264,7 @@ describe('cusprun serve', () => {
       { headers: { 'X-Cusprun-Protocol': '99' } }
     );
     expect(status).toBe(409);
-    expect(valid('Error', body)).toMatchObject({
+    expect(valid('ErrorBody', body)).toMatchObject({
       error: {
         code: 'protocol-mismatch',
         message: expect.stringMatching(
@@ -722,7 +722,7 @@ describe('cusprun serve', () => {
         route,
         status
       });
-      expect(valid('Error', answer.body)).toMatchObject({
+      expect(valid('ErrorBody', answer.body)).toMatchObject({
         error: { message: expect.stringMatching(message) }
       });
     }

@@ -1,9 +1,6 @@
-import {
-  ablationCharts,
-  ablationCsv,
-  ablationTable,
-  writeCharts
-} from '../format/experiment';
+import { formatRatio, formatSigma } from '../../core/format';
+import { ablationCharts } from '../../core/charts';
+import { ablationCsv, ablationTable, writeCharts } from '../format/experiment';
 import { progressLines } from '../format/progress';
 import { runAblateJob } from '../jobs/ablate';
 import { numberValue, positionalCount, requiredValue } from './args';
@@ -13,7 +10,7 @@ import {
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
-  planOptions
+  expertOptions
 } from './shared-options';
 
 const { sigma: _sigma, ...ABLATE_PLAN_OPTIONS } = PLAN_OPTIONS;
@@ -45,7 +42,7 @@ export default defineCommand({
     checkRequested(values);
     const progress = progressLines(process.stderr);
     const { record, file } = await runAblateJob({
-      ...planOptions(values),
+      ...expertOptions(values),
       ...evalOptions(values),
       targetRatio: numberValue(
         'target-ratio',
@@ -53,7 +50,7 @@ export default defineCommand({
       ) as number,
       onRow: r =>
         progress(
-          `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${r.sigma?.toFixed(4)}, ratio ${(100 * (r.ratio ?? 0)).toFixed(2)}%`}${r.cached ? ', from cache' : ''}`
+          `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${formatSigma(r.sigma)}, ratio ${formatRatio(r.ratio)}`}${r.cached ? ', from cache' : ''}`
         )
     });
     const charts = values.charts

@@ -1,5 +1,6 @@
+import { planCharts } from '../../core/charts';
 import { formatPlan } from '../format/plan';
-import { planCharts, writeCharts } from '../format/experiment';
+import { writeCharts } from '../format/experiment';
 import { runPlanJob } from '../jobs/plan';
 import { positionalCount } from './args';
 import { defineCommand } from './command';

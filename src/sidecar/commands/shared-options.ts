@@ -1,4 +1,6 @@
 /** Option groups several commands share (planning an expert, evaluating models), and readers. */
+import { planTarget } from '../../core/select';
+import { ExpertJob, PlanJob } from '../jobs/plan';
 import {
   numberValue,
   OptionSpecs,
@@ -70,15 +72,27 @@ export const EVAL_OPTIONS = {
   }
 } as const satisfies OptionSpecs;
 
-export function planOptions(values: Values<typeof PLAN_OPTIONS>) {
+/** The expert a command works on: its run, dimensions and settings (σ aside). */
+export function expertOptions(
+  values: Omit<Values<typeof PLAN_OPTIONS>, 'sigma' | 'target-ratio'>
+): ExpertJob {
   return {
     run: requiredValue('run', values.run, 'RUN_DIR'),
-    sigma: numberValue('sigma', values.sigma),
-    targetRatio: numberValue('target-ratio', values['target-ratio']),
     dims: values.dims?.split(',').map(d => d.trim()),
     q: numberValue('q', values.q),
     minKeep: numberValue('min-keep', values['min-keep']),
     multipleOf: numberValue('multiple-of', values['multiple-of'])
+  };
+}
+
+/** The expert and its σ (or target ratio): checked here, before any scores are read. */
+export function planOptions(values: Values<typeof PLAN_OPTIONS>): PlanJob {
+  return {
+    ...expertOptions(values),
+    ...planTarget({
+      sigma: numberValue('sigma', values.sigma),
+      targetRatio: numberValue('target-ratio', values['target-ratio'])
+    })
   };
 }
 

@@ -1,11 +1,9 @@
-import { METHODS, parseGrid, parseMethods } from '../../engine/experiment';
+import { formatRatio, formatSigma } from '../../core/format';
+import { sweepCharts } from '../../core/charts';
+import { METHODS, parseMethods } from '../../core/experiment';
+import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
-import {
-  sweepCharts,
-  sweepCsv,
-  sweepTable,
-  writeCharts
-} from '../format/experiment';
+import { sweepCsv, sweepTable, writeCharts } from '../format/experiment';
 import { runSweepJob } from '../jobs/sweep';
 import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
@@ -14,7 +12,7 @@ import {
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
-  planOptions
+  expertOptions
 } from './shared-options';
 
 const { 'target-ratio': _single, ...SWEEP_PLAN_OPTIONS } = PLAN_OPTIONS;
@@ -76,7 +74,7 @@ export default defineCommand({
     const scoring = progressPrinter(process.stderr);
     const { record, file } = await runSweepJob({
       // σ here is a grid, read above; the plan options are the rest.
-      ...planOptions({ ...values, sigma: undefined }),
+      ...expertOptions(values),
       ...evalOptions(values),
       grid,
       methods: parseMethods(values.methods ?? METHODS.join(',')),
@@ -84,7 +82,7 @@ export default defineCommand({
       onScoreProgress: p => scoring.update(p),
       onPoint: p =>
         progress(
-          `${p.method} at σ ${p.sigma.toFixed(4)} (ratio ${(100 * p.ratio).toFixed(2)}%)${p.cached ? ', from cache' : ''}`
+          `${p.method} at σ ${formatSigma(p.sigma)} (ratio ${formatRatio(p.ratio)})${p.cached ? ', from cache' : ''}`
         )
     });
     const charts = values.charts

@@ -1,20 +1,12 @@
 /**
- * `cusprun eval`, `sweep` and `ablate` results as terminal tables, tidy CSV (one value per
- * line: what pandas and spreadsheets read best) and charts (Vega-Lite spec + SVG per chart).
+ * `cusprun eval`, `sweep` and `ablate` results as terminal tables and tidy CSV (one value per
+ * line: what pandas and spreadsheets read best), and charts written as files (Vega-Lite spec +
+ * SVG per chart; the specs themselves come from core/charts/views.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CusprunError } from '../../core/errors';
-import {
-  ablationSpec,
-  AblationChartRow,
-  histogramSpec,
-  layersSpec,
-  MetricPoint,
-  metricSweepSpec,
-  ratioSweepSpec,
-  VegaLiteSpec
-} from '../../core/charts';
+import { VegaLiteSpec } from '../../core/charts';
 import { renderSvg } from '../../engine/charts/svg';
 import { OutputFile, OutputGuard, writeOutputFiles } from '../../engine/output';
 import type {
@@ -23,7 +15,7 @@ import type {
   ModelEvaluation,
   SweepRecord
 } from '../../core/experiment';
-import { PlanView } from '../jobs/plan';
+import { formatRatio, formatSigma, NOT_APPLICABLE } from '../../core/format';
 import { formatTable, toCsv } from './table';
 
 const SHORT: Record<EvalMetric['metric'], string> = {
@@ -35,8 +27,6 @@ const SHORT: Record<EvalMetric['metric'], string> = {
 export function formatMetric(m: Pick<EvalMetric, 'metric' | 'value'>): string {
   return m.metric === 'perplexity' ? m.value.toFixed(2) : m.value.toFixed(3);
 }
-
-const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** The (set, metric) columns, in the order the metrics came. */
 function metricColumns(metrics: EvalMetric[]): string[] {
@@ -80,11 +70,16 @@ export function sweepTable(record: SweepRecord): string {
   const columns = metricColumns(record.dense);
   return formatTable([
     ['method', 'sigma', 'ratio', ...columns],
-    ['dense', '-', percent(0), ...metricCells(columns, record.dense)],
+    [
+      'dense',
+      NOT_APPLICABLE,
+      formatRatio(0),
+      ...metricCells(columns, record.dense)
+    ],
     ...record.points.map(p => [
       p.method,
-      p.sigma.toFixed(4),
-      percent(p.ratio),
+      formatSigma(p.sigma),
+      formatRatio(p.ratio),
       ...metricCells(columns, p.metrics)
     ])
   ]);
@@ -94,14 +89,24 @@ export function ablationTable(record: AblationRecord): string {
   const columns = metricColumns(record.dense);
   return formatTable([
     ['dimensions', 'sigma', 'ratio', ...columns],
-    ['dense', '-', percent(0), ...metricCells(columns, record.dense)],
+    [
+      'dense',
+      NOT_APPLICABLE,
+      formatRatio(0),
+      ...metricCells(columns, record.dense)
+    ],
     ...record.rows.map(r =>
       r.unreachable
-        ? [r.dimensions.join('+'), '-', '-', `unreachable: ${r.unreachable}`]
+        ? [
+            r.dimensions.join('+'),
+            NOT_APPLICABLE,
+            NOT_APPLICABLE,
+            `unreachable: ${r.unreachable}`
+          ]
         : [
             r.dimensions.join('+'),
-            (r.sigma as number).toFixed(4),
-            percent(r.ratio as number),
+            formatSigma(r.sigma),
+            formatRatio(r.ratio as number),
             ...metricCells(columns, r.metrics)
           ]
     )
@@ -151,71 +156,6 @@ export function ablationCsv(record: AblationRecord): string {
   ]);
 }
 
-/** Every method starts from the dense model at ratio 0. */
-export function sweepMetricPoints(record: SweepRecord): MetricPoint[] {
-  const point = (
-    method: string,
-    sigma: number,
-    ratio: number,
-    m: EvalMetric
-  ) => ({
-    method,
-    sigma,
-    ratio,
-    evalSet: m.evalSet,
-    metric: m.metric,
-    value: m.value
-  });
-  return [
-    ...record.methods.flatMap(method =>
-      record.dense.map(m => point(method, 0, 0, m))
-    ),
-    ...record.points.flatMap(p =>
-      p.metrics.map(m => point(p.method, p.sigma, p.ratio, m))
-    )
-  ];
-}
-
-export function ablationChartRows(record: AblationRecord): AblationChartRow[] {
-  return record.rows
-    .filter(r => !r.unreachable)
-    .map(r => ({
-      dimensions: r.dimensions,
-      sigma: r.sigma as number,
-      ratio: r.ratio as number,
-      metrics: r.metrics.map(({ evalSet, metric, value }) => ({
-        evalSet,
-        metric,
-        value
-      }))
-    }));
-}
-
-export function sweepCharts(record: SweepRecord): Record<string, VegaLiteSpec> {
-  return {
-    'ratio-vs-sigma': ratioSweepSpec(record.ratios),
-    'metrics-vs-ratio': metricSweepSpec(sweepMetricPoints(record))
-  };
-}
-
-/** The plan's chart of the dimensions' deciding ranks, σ marked. */
-export const HISTOGRAM_CHART = 'relevance-histogram';
-
-export function planCharts(view: PlanView): Record<string, VegaLiteSpec> {
-  return {
-    [HISTOGRAM_CHART]: histogramSpec(view.histogram),
-    'ratio-vs-sigma': ratioSweepSpec(view.ratios),
-    'pruned-per-layer': layersSpec(view.layers)
-  };
-}
-
-export function ablationCharts(
-  record: AblationRecord
-): Record<string, VegaLiteSpec> {
-  return { ablation: ablationSpec(ablationChartRows(record)) };
-}
-
-/** Writes NAME.vl.json and NAME.svg for each chart; returns the SVG paths. */
 /** Writes each chart as `NAME.vl.json` and `NAME.svg` in `dir`; returns the SVG files. */
 export async function writeCharts(
   dir: string,

@@ -1,9 +1,7 @@
 /** `cusprun plan`: the expert's plan as a table, or as JSON for scripts and `cusprun prune`. */
 import { ExpertPlan } from '../../core/select';
+import { formatCount, formatRatio, formatSigma } from '../../core/format';
 import { formatTable } from './table';
-
-const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
-const count = (n: number) => n.toLocaleString('en-US');
 
 export function formatPlan(plan: ExpertPlan): string {
   const rows = [
@@ -19,12 +17,12 @@ export function formatPlan(plan: ExpertPlan): string {
   const table = formatTable(rows);
   const target =
     plan.targetRatio !== undefined
-      ? ` (solved for a target of ${percent(plan.targetRatio)})`
+      ? ` (solved for a target of ${formatRatio(plan.targetRatio)})`
       : '';
   return [
     `dimensions   ${plan.dimensions.join(' ∩ ')}${plan.q < 1 ? ` (relaxed, q = ${plan.q})` : ' (strict)'}`,
-    `sigma        ${plan.sigma.toFixed(6)}${target}`,
-    `ratio        ${percent(plan.ratio)} of prunable parameters (${count(plan.removedParams)} of ${count(plan.prunableParams)}), ${percent(plan.wholeModelRatio)} of the whole model`,
+    `sigma        ${formatSigma(plan.sigma)}${target}`,
+    `ratio        ${formatRatio(plan.ratio)} of prunable parameters (${formatCount(plan.removedParams)} of ${formatCount(plan.prunableParams)}), ${formatRatio(plan.wholeModelRatio)} of the whole model`,
     `guards       min_keep ${plan.minKeep}, widths rounded to multiples of ${plan.multipleOf}`,
     '',
     table,

@@ -5,16 +5,13 @@
 import * as path from 'node:path';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
 import { runAblation } from '../../engine/experiment';
-import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
 import { ExperimentJob, openExperiment } from './experiment';
-import { readDimensionRanks, requestedDimensions } from './plan';
+import { ExpertJob, readDimensionRanks, requestedDimensions } from './plan';
 import { evalSetRecords, stampName } from './sweep';
 
-export interface AblateJob
-  extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
+export interface AblateJob extends ExperimentJob, ExpertJob {
   targetRatio: number;
-  dims?: string[];
   onRow?: (row: AblationRow) => void;
 }
 

@@ -6,8 +6,7 @@
  * FLAP-style variances need one too, made again by each job (pooled moments, not per document).
  */
 import * as path from 'node:path';
-import { readModelConfig } from '../../engine/arch/inspect';
-import { mapModel } from '../../engine/arch/map';
+import { modelMapOf } from '../../engine/arch/inspect';
 import { ModelMap } from '../../core/model/model-map';
 import {
   flapValues,
@@ -20,9 +19,9 @@ import {
   EvalCache,
   EvalSettings,
   Evaluator,
-  loadEvalSets,
-  Method
+  loadEvalSets
 } from '../../engine/experiment';
+import type { Method } from '../../core/experiment';
 import { OnnxModel } from '../../engine/onnx/model';
 import {
   modelIdentity,
@@ -64,7 +63,7 @@ export function openExperiment(job: ExperimentJob): Experiment {
   const sets = loadEvalSets(job.evalSets);
   const model = OnnxModel.load(record.model.file);
   try {
-    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const map = modelMapOf(model);
     const settings: EvalSettings = {
       truncation: job.truncation ?? DEFAULT_EVAL_TRUNCATION,
       ...(job.batchSize ? { batchSize: job.batchSize } : {})

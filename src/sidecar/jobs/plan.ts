@@ -1,10 +1,9 @@
 /**
  * The plan job: from a run's scores, the units an expert on the requested dimensions loses at σ
- * (or at the σ that reaches a target ratio).
+ * (or at the σ that reaches a target ratio), with what its charts draw (core/plan-view.ts).
  */
 import * as path from 'node:path';
-import { readModelConfig } from '../../engine/arch/inspect';
-import { mapModel } from '../../engine/arch/map';
+import { modelMapOf } from '../../engine/arch/inspect';
 import { ModelMap } from '../../core/model/model-map';
 import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../../engine/onnx/model';
@@ -12,27 +11,20 @@ import { ScoreStore } from '../../engine/score';
 import {
   DimensionRanks,
   DocumentScores,
-  checkTarget,
-  Expert,
-  ExpertPlan,
-  PlanOptions,
+  ExpertSettings,
+  PlanTarget,
   rankDimension
 } from '../../core/select';
-import {
-  GroupCount,
-  groupCountsOfPlan,
-  RankHistogram,
-  RatioSweep,
-  ratioSweep,
-  relevanceHistogram
-} from '../../core/charts';
+import { ExpertView, PlanView } from '../../core/plan-view';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
 
-export interface PlanJob extends PlanOptions {
+/** A run's expert on some of its dimensions (default: every dimension the run scored). */
+export interface ExpertJob extends ExpertSettings {
   run: string;
-  /** Dimensions to intersect (default: every dimension the run scored). */
   dims?: string[];
 }
+
+export type PlanJob = ExpertJob & PlanTarget;
 
 /** A stored record as per-layer FFN and attention scores. */
 export function* documentScores(
@@ -106,63 +98,25 @@ export function readDimensionRanks(
   }
 }
 
-/** The expert on the job's dimensions, ready for any σ or target ratio. */
-export function expertOf(
-  job: PlanJob,
+/** The expert on the job's dimensions with the views of it, ready for any σ or target ratio. */
+export function expertViewOf(
+  job: ExpertJob,
   record: RunRecord,
   map: ModelMap
-): Expert {
+): ExpertView {
   const dims = requestedDimensions(record, job.dims);
-  return new Expert(
+  return new ExpertView(
     map,
     readDimensionRanks(job.run, record, map, dims, job.q),
     job
   );
 }
 
-/** Plans against an already mapped model (the prune job maps it once for both). */
-export function planWithMap(
-  job: PlanJob,
-  record: RunRecord,
-  map: ModelMap
-): ExpertPlan {
-  checkTarget(job);
-  return expertOf(job, record, map).plan(job);
-}
-
-/** The σ values a ratio-against-σ curve is drawn through. */
-export const SIGMA_CURVE = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
-/** Bins of the relevance histograms, here and in the sidecar's σ answers and live histograms. */
-export const HISTOGRAM_BINS = 50;
-
-/** A plan with what its charts show: the dimensions' histograms, ratio against σ, per layer. */
-export interface PlanView {
-  plan: ExpertPlan;
-  histogram: RankHistogram;
-  ratios: RatioSweep;
-  layers: GroupCount[];
-}
-
 export function runPlanJob(job: PlanJob): PlanView {
-  checkTarget(job);
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
-    const map = mapModel(model, { config: readModelConfig(model.file) });
-    const dims = requestedDimensions(record, job.dims);
-    const ranks = readDimensionRanks(job.run, record, map, dims, job.q);
-    const expert = new Expert(map, ranks, job);
-    const plan = expert.plan(job);
-    return {
-      plan,
-      histogram: relevanceHistogram(ranks, plan.sigma, HISTOGRAM_BINS),
-      ratios: ratioSweep(
-        expert.selection.sweep(SIGMA_CURVE),
-        expert.selection.groups,
-        plan.sigma
-      ),
-      layers: groupCountsOfPlan(plan)
-    };
+    return expertViewOf(job, record, modelMapOf(model)).at(job);
   } finally {
     model.close();
   }

@@ -7,8 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readModelConfig } from '../../engine/arch/inspect';
-import { mapModel } from '../../engine/arch/map';
+import { modelMapOf } from '../../engine/arch/inspect';
 import { ModelMap } from '../../core/model/model-map';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import { CusprunError } from '../../core/errors';
@@ -26,9 +25,9 @@ import type { Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
 import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
-import { PlanJob, planWithMap } from './plan';
+import { expertViewOf, PlanJob } from './plan';
 
-export interface PruneJob extends PlanJob {
+export type PruneJob = PlanJob & {
   out: string;
   overwrite?: boolean;
   /** Places the output must not replace or hold, besides the model, run and corpus. */
@@ -36,7 +35,7 @@ export interface PruneJob extends PlanJob {
   /** Documents (at most this many tokens each) to compare the pruned model on. */
   verifyDocuments?: number;
   verifyTokens?: number;
-}
+};
 
 /** What a pruned folder says about itself, for `cusprun verify`. */
 export const PLAN_FILE = 'cusprun-plan.json';
@@ -107,8 +106,8 @@ export async function runPruneJob(job: PruneJob): Promise<{
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
-    const map = mapModel(model, { config: readModelConfig(model.file) });
-    const plan = planWithMap(job, record, map);
+    const map = modelMapOf(model);
+    const { plan } = expertViewOf(job, record, map).at(job);
     const units = unitPlanOf(plan);
     const folder: PrunedFolderRecord = {
       format: 'cusprun-pruned',
@@ -222,7 +221,7 @@ export async function runVerifyJob(job: {
   const folder = readPrunedFolder(job.pruned);
   const model = openSource(folder, job.model);
   try {
-    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const map = modelMapOf(model);
     const pruned = path.join(path.resolve(job.pruned), 'model.onnx');
     return await checkPruned(
       model,

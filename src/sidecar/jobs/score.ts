@@ -5,8 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readModelConfig } from '../../engine/arch/inspect';
-import { mapModel } from '../../engine/arch/map';
+import { modelMapOf } from '../../engine/arch/inspect';
 import { ScoreForm } from '../../engine/capture/scoring-graph';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import { CusprunError } from '../../core/errors';
@@ -84,7 +83,7 @@ export async function runScoreJob(
   checkRunFolder(job.run);
   const model = OnnxModel.load(job.model);
   try {
-    const map = mapModel(model, { config: readModelConfig(model.file) });
+    const map = modelMapOf(model);
     const corpus = loadCorpus(job.corpus, loadTokenizer(model.dir), {
       vocab: map.vocab
     });

@@ -3,7 +3,6 @@
  * memory and evaluated; the result is kept in the run folder's `sweeps/`.
  */
 import * as path from 'node:path';
-import { ratioSweep } from '../../core/charts';
 import type {
   EvalSetRecord,
   Method,
@@ -13,14 +12,11 @@ import type {
 } from '../../core/experiment';
 import { runSweep } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
-import { PlanOptions } from '../../core/select';
 import { writeFileAtomic } from '../../engine/output';
 import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
-import { expertOf, SIGMA_CURVE } from './plan';
+import { expertViewOf, ExpertJob } from './plan';
 
-export interface SweepJob
-  extends ExperimentJob, Pick<PlanOptions, 'q' | 'minKeep' | 'multipleOf'> {
-  dims?: string[];
+export interface SweepJob extends ExperimentJob, ExpertJob {
   grid: SweepGrid;
   methods: Method[];
   seed?: number;
@@ -48,7 +44,8 @@ export async function runSweepJob(
 ): Promise<{ record: SweepRecord; file: string }> {
   const experiment = openExperiment(job);
   try {
-    const expert = expertOf(job, experiment.record, experiment.map);
+    const view = expertViewOf(job, experiment.record, experiment.map);
+    const { expert } = view;
     const inputs = await baselineInputs(job, experiment, job.methods);
     const result = await runSweep(
       expert,
@@ -70,10 +67,7 @@ export async function runSweepJob(
       evalSets: evalSetRecords(experiment.evaluator.sets),
       truncation: experiment.evaluator.settings.truncation,
       ...result,
-      ratios: ratioSweep(
-        expert.selection.sweep(SIGMA_CURVE),
-        expert.selection.groups
-      )
+      ratios: view.ratios()
     };
     const file = path.join(job.run, SWEEPS_DIR, stampName(at));
     writeFileAtomic(file, `${JSON.stringify(record, null, 1)}\n`);

@@ -14,7 +14,7 @@ import {
 } from '../../core/select';
 import { JobEvent, PREVIEW_SIGMA } from '../../core/protocol';
 import { readRun, SCORES_DIR } from '../run-folder';
-import { HISTOGRAM_BINS } from '../jobs/plan';
+import { HISTOGRAM_BINS } from '../../core/plan-view';
 
 export type HistogramPayload = Pick<
   Extract<JobEvent, { type: 'histogram' }>,

@@ -9,59 +9,37 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { inspectModel, ModelMap } from '../../engine/arch';
+import { inspectModel } from '../../engine/arch';
 import {
+  ablationCharts,
+  HISTOGRAM_CHART,
   histogramSpec,
-  groupCountsOfPlan,
-  RankHistogram,
-  RatioPoint,
-  ratioSweep,
-  relevanceHistogram,
+  planCharts,
+  sweepCharts,
   VegaLiteSpec
 } from '../../core/charts';
-import { renderSvg } from '../../engine/charts/svg';
-import { DimensionRanks, Expert } from '../../core/select';
+import { CusprunError } from '../../core/errors';
+import type { ModelMap } from '../../core/model/model-map';
+import { ExpertView, PlanView } from '../../core/plan-view';
 import {
+  AblationRecord,
   ChartsAnswer,
   ChartsRequest,
   ExpertQuery,
   PlanQuery,
-  PREVIEW_SIGMA,
-  AblationRecord,
   RanksAnswer,
   RanksQuery,
   SigmaAnswer,
   SweepRecord
 } from '../../core/protocol';
-import { CusprunError } from '../../core/errors';
-import {
-  ablationCharts,
-  HISTOGRAM_CHART,
-  planCharts,
-  sweepCharts
-} from '../format/experiment';
+import { DimensionRanks } from '../../core/select';
+import { renderSvg } from '../../engine/charts/svg';
+import { MANIFEST_FILE } from '../../engine/score';
 import { ABLATIONS_DIR } from '../jobs/ablate';
-import {
-  PlanView,
-  readDimensionRanks,
-  requestedDimensions,
-  SIGMA_CURVE,
-  HISTOGRAM_BINS
-} from '../jobs/plan';
+import { readDimensionRanks, requestedDimensions } from '../jobs/plan';
 import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
-import { MANIFEST_FILE } from '../../engine/score';
-
-/** σ steps of 0.005: a σ slider's resolution, and a few KiB per layer whatever the model. */
-const DEFAULT_RANK_BINS = 200;
-
-interface CachedExpert {
-  expert: Expert;
-  /** The histogram and the ratio curve do not depend on σ: only their σ mark moves. */
-  histogram: RankHistogram;
-  ratios: RatioPoint[];
-}
 
 /** A file's size and time of change ('-' when it is not there). */
 function fileVersion(file: string): string {
@@ -103,7 +81,7 @@ class RecentCache<V> {
 }
 
 export class Queries {
-  private readonly experts: RecentCache<CachedExpert>;
+  private readonly experts: RecentCache<ExpertView>;
   /**
    * Each dimension's deciding ranks, shared by the experts of every subset that has it: a panel
    * asks for all 2^d - 1 subsets of a run at once, and reading a dimension's scores is the slow
@@ -123,7 +101,7 @@ export class Queries {
     this.records = new RecentCache(limit);
   }
 
-  private expert(run: string, query: ExpertQuery): CachedExpert {
+  private expert(run: string, query: ExpertQuery): ExpertView {
     const dir = this.store.existing(run);
     const at = version(dir);
     // Checked as GET /api/runs/RUN checks it: a damaged run.json answers its one-line reason.
@@ -154,47 +132,17 @@ export class Queries {
           () => readDimensionRanks(dir, record, map, [dim], q)[0]
         )
       );
-      const expert = new Expert(map, ranks, query);
-      return {
-        expert,
-        histogram: relevanceHistogram(ranks, PREVIEW_SIGMA, HISTOGRAM_BINS),
-        ratios: ratioSweep(
-          expert.selection.sweep(SIGMA_CURVE),
-          expert.selection.groups
-        ).points
-      };
+      return new ExpertView(map, ranks, query);
     });
   }
 
-  /** What `cusprun plan` computes (runPlanJob), from the cached expert. */
+  /** What `cusprun plan` computes, from the cached expert. */
   planView(run: string, query: PlanQuery): PlanView {
-    const { expert, histogram, ratios } = this.expert(run, query);
-    const plan = expert.plan(query);
-    return {
-      plan,
-      histogram: { ...histogram, sigma: plan.sigma },
-      ratios: { points: ratios, sigma: plan.sigma },
-      layers: groupCountsOfPlan(plan)
-    };
+    return this.expert(run, query).at(query);
   }
 
   ranks(run: string, query: RanksQuery): RanksAnswer {
-    const { expert } = this.expert(run, query);
-    const bins = query.bins ?? DEFAULT_RANK_BINS;
-    const { selection } = expert;
-    return {
-      dimensions: expert.dimensions,
-      q: expert.q,
-      bins,
-      prunableParams: selection.prunableParams,
-      groups: selection.groups.map((group, g) => ({
-        layer: group.layer,
-        kind: group.kind,
-        units: group.ranks.length,
-        paramsPerUnit: group.paramsPerUnit,
-        cumulative: selection.cumulative(g, bins)
-      }))
-    };
+    return this.expert(run, query).rankGrid(query.bins);
   }
 
   sigma(run: string, query: PlanQuery): SigmaAnswer {
@@ -212,10 +160,9 @@ export class Queries {
       specs =
         names?.every(n => n === HISTOGRAM_CHART) && sigma !== undefined
           ? {
-              [HISTOGRAM_CHART]: histogramSpec({
-                ...this.expert(run, request).histogram,
-                sigma
-              })
+              [HISTOGRAM_CHART]: histogramSpec(
+                this.expert(run, request).histogram(sigma)
+              )
             }
           : planCharts(this.planView(run, request));
     } else if (request.source === 'sweep') {

@@ -6,7 +6,8 @@
  */
 import * as path from 'node:path';
 import { ScoreProgress } from '../../engine/score';
-import { checkGridSize, loadEvalSets } from '../../engine/experiment';
+import { checkGridSize } from '../../core/grid';
+import { loadEvalSets } from '../../engine/experiment';
 import { resolveModelFile } from '../../engine/onnx/model';
 import {
   JobEvent,

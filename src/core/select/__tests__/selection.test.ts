@@ -7,13 +7,33 @@ import {
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
 import { ModelMap } from '../../model/model-map';
-import { expertPlan, unitPlanOf } from '../expert';
+import {
+  Expert,
+  ExpertPlan,
+  planTarget,
+  rankDimension,
+  ScoredDimension,
+  unitPlanOf
+} from '../expert';
 import {
   DocumentScores,
   dimensionLayerRanks,
   expertLayerRanks,
   unitGroups
 } from '../from-scores';
+
+/** An expert's plan straight from scored documents, its target checked as a command line's is. */
+function expertPlan(
+  map: ModelMap,
+  dimensions: ScoredDimension[],
+  given: { sigma?: number; targetRatio?: number }
+): ExpertPlan {
+  const target = planTarget(given);
+  return new Expert(
+    map,
+    dimensions.map(d => rankDimension(d))
+  ).plan(target);
+}
 
 /** Brute force from method.md's definitions, to check the rank identity against. */
 function bruteForcePruned(

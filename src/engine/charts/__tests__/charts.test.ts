@@ -565,13 +565,13 @@ describe('chart specs', () => {
     }[];
     expect(panels).toHaveLength(2);
     expect(panels[0].encoding.x.sort).toEqual([
-      'L (36.0%)',
-      'D (35.0%)',
-      'T (34.0%)',
-      'L+D (15.0%)',
-      'L+T (14.0%)',
-      'D+T (13.0%)',
-      'L+D+T (6.0%)'
+      'L (36.00%)',
+      'D (35.00%)',
+      'T (34.00%)',
+      'L+D (15.00%)',
+      'L+T (14.00%)',
+      'D+T (13.00%)',
+      'L+D+T (6.00%)'
     ]);
     expect(panels[0].encoding.tooltip.map(t => t.field)).toEqual(
       expect.arrayContaining(['sigma', 'ratio'])
@@ -588,7 +588,7 @@ describe('chart specs', () => {
     expect(
       (mixed.concat as { encoding: { x: { sort: string[] } } }[])[0].encoding.x
         .sort
-    ).toEqual(['L (σ 0.3000, 36.0%)', 'L+D+T (σ 0.5000, 6.0%)']);
+    ).toEqual(['L (σ 0.3000, 36.00%)', 'L+D+T (σ 0.5000, 6.00%)']);
   });
 });
 

@@ -17,11 +17,11 @@ import {
   Evaluator,
   loadEvalSet,
   loadEvalSets,
-  parseGrid,
   runAblation,
   runSweep,
   subsets
 } from '..';
+import { parseGrid } from '../../../core/grid';
 
 const MODEL = path.join(FIXTURES, 'llama', 'torchscript');
 const CORPORA = path.resolve(FIXTURES, '..', 'corpora');

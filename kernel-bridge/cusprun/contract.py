@@ -1,0 +1,17 @@
+"""The constants cusprun's kernel bridge shares with its sidecar and its lab: generated from
+src/core by `npm run generate` (scripts/contract.js); do not edit."""
+
+PROTOCOL_VERSION = 1
+PROTOCOL_HEADER = "X-Cusprun-Protocol"
+EVENTS_PATH = "/api/events"
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"
+JOB_TYPES = ("score", "plan", "prune", "verify", "eval", "sweep", "ablate")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+METHODS = ("cus-prun", "random", "magnitude", "general", "wanda", "flap")
+MAX_GRID_POINTS = 1000
+DEFAULT_RANK_BINS = 200
+VEGALITE_MIME_TYPE = "application/vnd.vegalite.v5+json"
+SWEEP_MIME_TYPE = "application/vnd.cusprun.sweep+json"
+SIGMA_DECIMALS = 4
+PERCENT_DECIMALS = 2
+NOT_APPLICABLE = "-"

@@ -1,0 +1,77 @@
+/**
+ * The charts of each view a user looks at — a plan, a σ sweep, an ablation — by name, built from
+ * the same records everywhere: the CLI's --charts files, the sidecar's chart answers, the
+ * notebook outputs and the panel.
+ */
+import type { AblationRecord, EvalMetric, SweepRecord } from '../experiment';
+import type { PlanView } from '../plan-view';
+import { ablationSpec } from './ablation';
+import { histogramSpec } from './histogram';
+import { layersSpec } from './layers';
+import type { VegaLiteSpec } from './spec';
+import { metricSweepSpec, ratioSweepSpec } from './sweep';
+import type { AblationChartRow, MetricPoint } from './types';
+
+/** Every method starts from the dense model at ratio 0. */
+export function sweepMetricPoints(record: SweepRecord): MetricPoint[] {
+  const point = (
+    method: string,
+    sigma: number,
+    ratio: number,
+    m: EvalMetric
+  ) => ({
+    method,
+    sigma,
+    ratio,
+    evalSet: m.evalSet,
+    metric: m.metric,
+    value: m.value
+  });
+  return [
+    ...record.methods.flatMap(method =>
+      record.dense.map(m => point(method, 0, 0, m))
+    ),
+    ...record.points.flatMap(p =>
+      p.metrics.map(m => point(p.method, p.sigma, p.ratio, m))
+    )
+  ];
+}
+
+export function ablationChartRows(record: AblationRecord): AblationChartRow[] {
+  return record.rows
+    .filter(r => !r.unreachable)
+    .map(r => ({
+      dimensions: r.dimensions,
+      sigma: r.sigma as number,
+      ratio: r.ratio as number,
+      metrics: r.metrics.map(({ evalSet, metric, value }) => ({
+        evalSet,
+        metric,
+        value
+      }))
+    }));
+}
+
+export function sweepCharts(record: SweepRecord): Record<string, VegaLiteSpec> {
+  return {
+    'ratio-vs-sigma': ratioSweepSpec(record.ratios),
+    'metrics-vs-ratio': metricSweepSpec(sweepMetricPoints(record))
+  };
+}
+
+/** The plan's chart of the dimensions' deciding ranks, σ marked. */
+export const HISTOGRAM_CHART = 'relevance-histogram';
+
+export function planCharts(view: PlanView): Record<string, VegaLiteSpec> {
+  return {
+    [HISTOGRAM_CHART]: histogramSpec(view.histogram),
+    'ratio-vs-sigma': ratioSweepSpec(view.ratios),
+    'pruned-per-layer': layersSpec(view.layers)
+  };
+}
+
+export function ablationCharts(
+  record: AblationRecord
+): Record<string, VegaLiteSpec> {
+  return { ablation: ablationSpec(ablationChartRows(record)) };
+}
