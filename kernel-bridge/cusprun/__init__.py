@@ -5,9 +5,11 @@ cusprun`), the Jupyter server extension, and ships the prebuilt JupyterLab exten
 """
 
 from ._version import __version__
+from .errors import CusprunError
 from .ipython import load_ipython_extension, unload_ipython_extension
 from .server import _load_jupyter_server_extension
-from .session import CusprunError, Session, frame
+from .session import Session
+from .tables import frame
 
 __all__ = [
     "CusprunError",

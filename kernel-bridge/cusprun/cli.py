@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .session import CusprunError, find_node, find_sidecar_js
+from .errors import CusprunError
+from .private_sidecar import find_node, find_sidecar_js
 
 EXPORT_EXTRA = "pip install 'cusprun[export]'"
 

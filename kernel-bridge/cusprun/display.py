@@ -12,9 +12,9 @@ import html
 import uuid
 from typing import Any
 
-VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+from .contract import VEGALITE_MIME_TYPE as VEGALITE_MIME
+
 SVG_MIME = "image/svg+xml"
-SWEEP_MIME = "application/vnd.cusprun.sweep+json"
 
 
 def chart_bundle(chart: dict, title: str | None = None) -> dict:

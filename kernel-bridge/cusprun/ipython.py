@@ -18,13 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._version import __version__
-from .session import CusprunError
+from .contract import MAX_GRID_POINTS, SWEEP_MIME_TYPE
+from .errors import CusprunError
 
 # σ steps of 0.01 in the sweep output's rank data: a slider's resolution, compact in the file.
 SWEEP_RANK_BINS = 100
-# The most points a σ or target-ratio grid may have: the engine's parseGrid refuses more too
-# (src/engine/experiment/sweep.ts), and the magic refuses them before any request.
-MAX_GRID_POINTS = 1000
 
 COMMANDS = {
     "export": "export SOURCE --out DIR [--kv] [--dtype float32|float16] [--overwrite] — export a "
@@ -228,7 +226,7 @@ class CusprunMagics:
     def do_export(self, args):
         from .display import Live, progress_bundle
         from .export import DTYPES
-        from .session import export_model
+        from .export_process import export_model
 
         p = _parser("export")
         p.add_argument("source")
@@ -403,21 +401,26 @@ class CusprunMagics:
     def _display_with_sweep(
         self, charts: list[dict], answer: dict, run: str | None, file: str | None
     ) -> None:
-        """Displays `charts`, the first one carrying the interactive σ-sweep entry (SWEEP_MIME)
+        """Displays `charts`, the first one carrying the interactive σ-sweep entry (SWEEP_MIME_TYPE)
         around `answer` (a sigma answer): the ranks of every non-empty subset of its plan's
         dimensions, so that a σ slider and dimension toggles redraw without the sidecar. `file`
         names the sweep record the charts come from, if any."""
         from IPython.display import display
 
-        from .display import SWEEP_MIME, chart_bundle, sweep_payload
+        from .display import chart_bundle, sweep_payload
 
         session = self._session()
-        dimensions = answer["plan"]["dimensions"]
+        plan = answer["plan"]
+        dimensions = plan["dimensions"]
         subsets = [
             session.ranks(
                 run=run,
                 dims=[d for i, d in enumerate(dimensions) if mask >> i & 1],
                 bins=SWEEP_RANK_BINS,
+                # the plan's own settings, so the slider counts as the plan did
+                q=plan["q"],
+                min_keep=plan["minKeep"],
+                multiple_of=plan["multipleOf"],
             )
             for mask in range(1, 1 << len(dimensions))
         ]
@@ -425,7 +428,7 @@ class CusprunMagics:
         for i, chart in enumerate(charts):
             bundle = chart_bundle(chart)
             if i == 0:
-                bundle[SWEEP_MIME] = payload
+                bundle[SWEEP_MIME_TYPE] = payload
             display(bundle, raw=True)
 
     def do_prune(self, args):
@@ -472,7 +475,7 @@ class CusprunMagics:
 
     def do_sweep(self, args):
         from .display import Live, table_bundle
-        from .session import sweep_rows
+        from .tables import sweep_rows
 
         p = _parser("sweep")
         group = p.add_mutually_exclusive_group(required=True)
@@ -524,7 +527,7 @@ class CusprunMagics:
         from IPython.display import display
 
         from .display import Live, chart_bundle, table_bundle
-        from .session import ablation_rows
+        from .tables import ablation_rows
 
         p = _parser("ablate")
         p.add_argument("--target-ratio", required=True)
@@ -583,7 +586,7 @@ class CusprunMagics:
         from IPython.display import display
 
         from .display import table_bundle
-        from .session import runs_rows
+        from .tables import runs_rows
 
         _parser("runs").parse_args(args)
         display(table_bundle(runs_rows(self._session().runs()), "cusprun runs"), raw=True)

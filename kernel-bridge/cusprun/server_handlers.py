@@ -21,7 +21,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
 from ._version import __version__
-from .session import PROTOCOL_HEADER, PROTOCOL_VERSION, CusprunError
+from .contract import PROTOCOL_HEADER, PROTOCOL_VERSION
+from .errors import CusprunError
 from .sidecar_process import SETTINGS_KEY, resolve_store
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ import secrets
 import time
 from typing import Any
 
-from .session import ENV_TOKEN, ENV_URL, CusprunError, PrivateSidecar
+from .errors import CusprunError
+from .private_sidecar import ENV_TOKEN, ENV_URL, PrivateSidecar
 
 #: where the server extension keeps its `SidecarProcess` in the tornado settings
 SETTINGS_KEY = "cusprun_sidecar"

@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from cusprun.session import CusprunError, Session, write_manifest
+from cusprun.errors import CusprunError
+from cusprun.inputs import write_manifest
+from cusprun.session import Session
 from kernel_helpers import CORPUS, MC, MODEL, ROOT, SIDECAR_JS, process_gone
 
 needs_sidecar = pytest.mark.skipif(
@@ -119,7 +121,7 @@ def test_missing_node_or_sidecar_is_one_clear_line(monkeypatch, tmp_path):
 
 
 def test_tables_become_data_frames_when_pandas_is_there(monkeypatch):
-    from cusprun.session import frame, rows_of
+    from cusprun.tables import frame, rows_of
 
     record = {
         "kind": "sweep",

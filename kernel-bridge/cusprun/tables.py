@@ -1,0 +1,88 @@
+"""Table rows of what the sidecar answers (runs, sweeps, ablations), and pandas DataFrames of them
+when pandas is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CusprunError
+
+
+def runs_rows(runs: list) -> list[dict]:
+    return [
+        {
+            "run": r["id"],
+            "model": Path(r["model"]["file"]).parent.name,
+            "family": r["model"].get("family", ""),
+            "dimensions": ", ".join(r["corpus"].get("dimensions", [])),
+            "scored": f"{r['scored']}/{r['documents']}",
+            "last job": (
+                f"{r['lastJob']['type']} {r['lastJob']['state']}" if r.get("lastJob") else ""
+            ),
+            "updated": r["updated"],
+        }
+        for r in runs
+    ]
+
+
+def _metric_columns(metrics: list[dict]) -> dict:
+    return {f"{m['evalSet']} {m['metric']}": m["value"] for m in metrics}
+
+
+def sweep_rows(record: dict) -> list[dict]:
+    rows = [{"method": "dense", "sigma": None, "ratio": 0.0, **_metric_columns(record["dense"])}]
+    for p in record["points"]:
+        rows.append(
+            {
+                "method": p["method"],
+                "sigma": p["sigma"],
+                "ratio": p["ratio"],
+                **_metric_columns(p["metrics"]),
+            }
+        )
+    return rows
+
+
+def ablation_rows(record: dict) -> list[dict]:
+    rows = [
+        {"dimensions": "dense", "sigma": None, "ratio": 0.0, **_metric_columns(record["dense"])}
+    ]
+    for r in record["rows"]:
+        rows.append(
+            {
+                "dimensions": "+".join(r["dimensions"]),
+                "sigma": r.get("sigma"),
+                "ratio": r.get("ratio"),
+                **_metric_columns(r["metrics"]),
+                **({"unreachable": r["unreachable"]} if r.get("unreachable") else {}),
+            }
+        )
+    return rows
+
+
+def rows_of(data) -> list[dict]:
+    """Table rows of what the API returned: a sweep or ablation result (or record), or runs."""
+    record = data.get("record", data) if isinstance(data, dict) else None
+    if isinstance(record, dict) and record.get("kind") == "sweep":
+        return sweep_rows(record)
+    if isinstance(record, dict) and record.get("kind") == "ablation":
+        return ablation_rows(record)
+    if isinstance(data, list) and all(isinstance(r, dict) and "corpus" in r for r in data):
+        return runs_rows(data)
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return data
+    raise CusprunError("frame() takes a sweep or ablation result, the runs, or a list of rows")
+
+
+def frame(data):
+    """A sweep or ablation result, the runs, or rows, as a pandas DataFrame."""
+    return to_frame(rows_of(data))
+
+
+def to_frame(rows: list[dict]):
+    """Rows as a pandas DataFrame; a clear error when pandas is not installed."""
+    try:
+        import pandas
+    except ImportError:
+        raise CusprunError("pandas is not installed: `pip install pandas` for DataFrames") from None
+    return pandas.DataFrame(rows)
