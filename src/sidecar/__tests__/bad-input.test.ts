@@ -16,7 +16,7 @@ import { zeroUnits } from '../../engine/prune';
 import { ScoreStore } from '../../engine/score';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
 import { JobInfo } from '../../core/protocol';
-import { SidecarProcess, spawnSidecar } from '../server/client';
+import { SidecarProcess, spawnSidecar } from './sidecar-client';
 import { CLI, CliResult, cusprunIn } from './cli-process';
 
 jest.setTimeout(120_000);

@@ -29,7 +29,7 @@ import {
   SidecarProcess,
   SidecarSocket,
   spawnSidecar
-} from '../server/client';
+} from './sidecar-client';
 
 jest.setTimeout(60_000);
 

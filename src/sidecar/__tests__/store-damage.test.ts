@@ -21,7 +21,7 @@ import {
   RunSummary,
   ServerMessage
 } from '../../core/protocol';
-import { SidecarClient, SidecarProcess, spawnSidecar } from '../server/client';
+import { SidecarClient, SidecarProcess, spawnSidecar } from './sidecar-client';
 
 jest.setTimeout(120_000);
 
