@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SidecarClient, spawnSidecar } from '../src/sidecar/__tests__/sidecar-client';
+import {
+  SidecarClient,
+  spawnSidecar
+} from '../src/sidecar/__tests__/sidecar-client';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'sidecar', 'cli.js');

@@ -109,6 +109,8 @@ function pythonConstants(core) {
     SWEEP_MIME_TYPE: core.protocol.SWEEP_MIME_TYPE,
     SIGMA_DECIMALS: core.format.SIGMA_DECIMALS,
     PERCENT_DECIMALS: core.format.PERCENT_DECIMALS,
+    PERPLEXITY_DECIMALS: core.format.PERPLEXITY_DECIMALS,
+    SCORE_DECIMALS: core.format.SCORE_DECIMALS,
     NOT_APPLICABLE: core.format.NOT_APPLICABLE
   };
 }

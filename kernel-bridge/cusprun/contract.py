@@ -14,4 +14,6 @@ VEGALITE_MIME_TYPE = "application/vnd.vegalite.v5+json"
 SWEEP_MIME_TYPE = "application/vnd.cusprun.sweep+json"
 SIGMA_DECIMALS = 4
 PERCENT_DECIMALS = 2
+PERPLEXITY_DECIMALS = 2
+SCORE_DECIMALS = 3
 NOT_APPLICABLE = "-"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import html
 import uuid
-from typing import Any
 
 from .contract import VEGALITE_MIME_TYPE as VEGALITE_MIME
+from .formats import format_cell
 
 SVG_MIME = "image/svg+xml"
 
@@ -29,21 +29,16 @@ def chart_bundle(chart: dict, title: str | None = None) -> dict:
     return bundle
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
-
-
 def html_table(rows: list[dict], caption: str | None = None) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>" for row in rows
+        "<tr>"
+        + "".join(f"<td>{html.escape(format_cell(c, row.get(c)))}</td>" for c in columns)
+        + "</tr>"
+        for row in rows
     )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (
@@ -56,19 +51,11 @@ def text_table(rows: list[dict]) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    cells = [[_plain(row.get(c)) for c in columns] for row in rows]
+    cells = [[format_cell(c, row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def table_bundle(rows: list[dict], caption: str | None = None) -> dict:

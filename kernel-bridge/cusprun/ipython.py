@@ -20,6 +20,7 @@ from pathlib import Path
 from ._version import __version__
 from .contract import MAX_GRID_POINTS, SWEEP_MIME_TYPE
 from .errors import CusprunError
+from .formats import format_ratio, format_sigma
 
 # σ steps of 0.01 in the sweep output's rank data: a slider's resolution, compact in the file.
 SWEEP_RANK_BINS = 100
@@ -599,9 +600,9 @@ def _progress_words(event) -> str:
 
 def _plan_line(plan: dict) -> str:
     return (
-        f"σ = {plan['sigma']:.4g}: ratio {plan['ratio']:.2%} of prunable parameters "
-        f"({plan['removedParams']} of {plan['prunableParams']}), "
-        f"{plan.get('wholeModelRatio', 0):.2%} of the whole model, dimensions "
+        f"σ = {format_sigma(plan['sigma'])}: ratio {format_ratio(plan['ratio'])} of prunable "
+        f"parameters ({plan['removedParams']:,} of {plan['prunableParams']:,}), "
+        f"{format_ratio(plan.get('wholeModelRatio', 0))} of the whole model, dimensions "
         f"{'+'.join(plan.get('dimensions', []))}"
     )
 

@@ -1,10 +1,14 @@
 /**
  * How a user sees the numbers of a plan, the same in the CLI's tables, the notebook's outputs,
  * the charts and the panel (the kernel's Python reads the same rules from the generated
- * constants): σ with four decimals, ratios as percentages with two, '-' where there is none.
+ * constants): σ with four decimals, ratios as percentages with two, perplexity with two and
+ * accuracies with three decimals, '-' where there is none.
  */
 export const SIGMA_DECIMALS = 4;
 export const PERCENT_DECIMALS = 2;
+/** Perplexity with two decimals; accuracies and other scores in [0, 1] with three. */
+export const PERPLEXITY_DECIMALS = 2;
+export const SCORE_DECIMALS = 3;
 /** What a cell shows for a value that does not apply (σ of the dense model). */
 export const NOT_APPLICABLE = '-';
 
@@ -17,6 +21,16 @@ export function formatRatio(ratio: number | undefined): string {
   return ratio === undefined
     ? NOT_APPLICABLE
     : `${(100 * ratio).toFixed(PERCENT_DECIMALS)}%`;
+}
+
+/** An evaluation metric's value: perplexity "32.02", an accuracy "0.583". */
+export function formatMetric(metric: string, value: number): string {
+  if (!Number.isFinite(value)) {
+    return Number.isNaN(value) ? 'NaN' : value > 0 ? '∞' : '-∞';
+  }
+  return value.toFixed(
+    metric === 'perplexity' ? PERPLEXITY_DECIMALS : SCORE_DECIMALS
+  );
 }
 
 /** A count with thousands separators ("1,000,256"). */

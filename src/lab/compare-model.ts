@@ -5,7 +5,12 @@
  * (no DOM, no Jupyter imports), so jest covers it without a browser.
  *
  */
-import { formatRatio, formatSigma, NOT_APPLICABLE } from '../core/format';
+import {
+  formatMetric,
+  formatRatio,
+  formatSigma,
+  NOT_APPLICABLE
+} from '../core/format';
 import type {
   EvalMetric,
   Method,
@@ -60,21 +65,6 @@ export const MISSING = NOT_APPLICABLE;
 
 /** The method whose sweep points the metrics section shows. */
 export const CUS_PRUN_METHOD: Method = 'cus-prun';
-
-/** A metric to 4 significant digits (28.04, 0.1900); huge or tiny values without exponent noise. */
-export function formatMetric(x: number): string {
-  if (Number.isNaN(x)) {
-    return 'NaN';
-  }
-  if (!Number.isFinite(x)) {
-    return x > 0 ? '∞' : '-∞';
-  }
-  const a = Math.abs(x);
-  if (a !== 0 && (a >= 1e4 || a < 1e-3)) {
-    return String(Number(x.toPrecision(4)));
-  }
-  return x.toPrecision(4);
-}
 
 /** Bytes in binary units to 3 significant digits ("11.2 MiB"). */
 export function formatBytes(bytes: number): string {
@@ -313,13 +303,13 @@ function metricRows(
         trans.__('%1 (dense)', what),
         metricValue(a.sweep?.dense, key),
         metricValue(b.sweep?.dense, key),
-        formatMetric
+        v => formatMetric(key.metric, v)
       ),
       rowOf(
         trans.__('%1 (Cus-Prun)', what),
         metricValue(pa?.metrics, key),
         metricValue(pb?.metrics, key),
-        formatMetric
+        v => formatMetric(key.metric, v)
       )
     );
   }

@@ -147,7 +147,7 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
   const slider = view.getByLabel('σ', { exact: true });
   await slider.focus();
   await page.keyboard.press('End');
-  await expect(summary).toHaveText(/^σ 0\.995 · /);
+  await expect(summary).toHaveText(/^σ 0\.9950 · /);
 
   await page.notebook.save();
   const saved = await (

@@ -63,7 +63,9 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
   await expect(row).toHaveAttribute('aria-selected', 'true');
   const sweep = panel.locator('.jp-CusprunSweep.jp-CusprunPanel-sweep');
   const summary = sweep.locator('.jp-CusprunSweep-summary');
-  await expect(summary).toHaveText(/^σ 0\.50 · [\d.]+% of prunable parameters/);
+  await expect(summary).toHaveText(
+    /^σ 0\.5000 · [\d.]+% of prunable parameters/
+  );
   const before = await summary.textContent();
 
   // No request may go out per slider move: count the ranks requests from here on.
@@ -81,13 +83,13 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
   // an upper bound (Playwright polls), not the issue's benchmark
   const sliderToSummaryMs = Date.now() - moved;
   const after = await summary.textContent();
-  expect(after).toMatch(/^σ 0\.995 · /);
+  expect(after).toMatch(/^σ 0\.9950 · /);
   // More σ prunes at least as much: the ratio differs from σ 0.50's.
   const ratio = (text: string | null) =>
     Number(/· ([\d.]+)% of prunable/.exec(text ?? '')![1]);
   expect(ratio(after)).toBeGreaterThan(ratio(before));
   await page.keyboard.press('ArrowLeft');
-  await expect(summary).toHaveText(/^σ 0\.99 · /);
+  await expect(summary).toHaveText(/^σ 0\.9900 · /);
   // A dimension toggle switches to that subset's ranks, fetched with the run: no request either.
   const toggled = await summary.textContent();
   const domain = sweep.getByRole('checkbox', { name: 'domain' });
@@ -187,7 +189,7 @@ test('the panel shows the sidecar restarting, then works again without a reload'
   await row.click();
   await expect(
     panel.locator('.jp-CusprunPanel-sweep .jp-CusprunSweep-summary')
-  ).toHaveText(/^σ 0\.50 · /);
+  ).toHaveText(/^σ 0\.5000 · /);
 });
 
 test.describe('the version handshake', () => {

@@ -48,7 +48,7 @@ test.describe('the σ-sweep output in a saved notebook', () => {
     const summary = output.locator('.jp-CusprunSweep-summary');
     // The output's own σ (0.684, on a grid of 100) and its ratio.
     await expect(summary).toHaveText(
-      /^σ 0\.68 · \d+\.\d% of prunable parameters · FFN \d+\.\d% · attention \d+\.\d%$/
+      /^σ 0\.6800 · \d+\.\d\d% of prunable parameters · FFN \d+\.\d\d% · attention \d+\.\d\d%$/
     );
     const before = await summary.textContent();
     const barsBefore = await bars(output);
@@ -62,7 +62,7 @@ test.describe('the σ-sweep output in a saved notebook', () => {
       await slider.press('ArrowRight');
     }
     await expect(slider).toHaveValue('78');
-    await expect(summary).toContainText('σ 0.78 · ');
+    await expect(summary).toContainText('σ 0.7800 · ');
     const moved = await summary.textContent();
     expect(moved).not.toBe(before);
     expect(await bars(output)).not.toEqual(barsBefore);
@@ -98,7 +98,7 @@ test.describe('the σ-sweep output in a saved notebook', () => {
       el.value = String(Number(el.value) - 20);
       el.dispatchEvent(new Event('input', { bubbles: true }));
     });
-    await expect(summary).toContainText('σ 0.58 · ');
+    await expect(summary).toContainText('σ 0.5800 · ');
 
     await keepScreenshot(testInfo, output, 'cusprun-sweep-output-light');
     await page.theme.setDarkTheme();

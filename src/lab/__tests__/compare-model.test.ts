@@ -9,11 +9,11 @@ import {
   CompareSide,
   Comparison,
   formatBytes,
-  formatMetric,
   MISSING,
   nearestPoint
 } from '../compare-model';
 import { untranslated } from '../sweep-model';
+import { formatMetric } from '../../core/format';
 
 /*
  * Fixtures from a real run: the demo's (`make demo`, .cusprun/demo-de-computing-qa) as the
@@ -206,8 +206,8 @@ describe('compareRuns', () => {
         m => m.evalSet === 'expert' && m.metric === 'perplexity'
       )!.value;
     expect(rowOf(c, 'expert · perplexity (Cus-Prun)')).toMatchObject({
-      a: formatMetric(ppl(0.5)),
-      b: formatMetric(ppl(0.9)),
+      a: formatMetric('perplexity', ppl(0.5)),
+      b: formatMetric('perplexity', ppl(0.9)),
       differs: true
     });
     expect(rowOf(c, 'expert · perplexity (Cus-Prun)').a).toBe('30.12');
@@ -279,14 +279,14 @@ describe('compareRuns', () => {
 });
 
 describe('formatting', () => {
-  it('writes metrics to 4 significant digits', () => {
-    expect(formatMetric(28.039686995299274)).toBe('28.04');
-    expect(formatMetric(0.19)).toBe('0.1900');
-    expect(formatMetric(76.12637784902788)).toBe('76.13');
-    expect(formatMetric(123456)).toBe('123500');
-    expect(formatMetric(0.000123456)).toBe('0.0001235');
-    expect(formatMetric(0)).toBe('0.000');
-    expect(formatMetric(Infinity)).toBe('∞');
+  it('writes metrics as the CLI does: perplexity with 2 decimals, accuracies with 3', () => {
+    expect(formatMetric('perplexity', 28.039686995299274)).toBe('28.04');
+    expect(formatMetric('perplexity', 895202.8912)).toBe('895202.89');
+    expect(formatMetric('accuracy', 0.19)).toBe('0.190');
+    expect(formatMetric('accuracy_norm', 0.58333)).toBe('0.583');
+    expect(formatMetric('accuracy', 0)).toBe('0.000');
+    expect(formatMetric('perplexity', Infinity)).toBe('∞');
+    expect(formatMetric('perplexity', NaN)).toBe('NaN');
   });
 
   it('writes sizes in binary units', () => {

@@ -15,7 +15,12 @@ import type {
   ModelEvaluation,
   SweepRecord
 } from '../../core/experiment';
-import { formatRatio, formatSigma, NOT_APPLICABLE } from '../../core/format';
+import {
+  formatMetric,
+  formatRatio,
+  formatSigma,
+  NOT_APPLICABLE
+} from '../../core/format';
 import { formatTable, toCsv } from './table';
 
 const SHORT: Record<EvalMetric['metric'], string> = {
@@ -24,10 +29,6 @@ const SHORT: Record<EvalMetric['metric'], string> = {
   accuracy_norm: 'acc_norm'
 };
 
-export function formatMetric(m: Pick<EvalMetric, 'metric' | 'value'>): string {
-  return m.metric === 'perplexity' ? m.value.toFixed(2) : m.value.toFixed(3);
-}
-
 /** The (set, metric) columns, in the order the metrics came. */
 function metricColumns(metrics: EvalMetric[]): string[] {
   return [...new Set(metrics.map(m => `${m.evalSet} ${SHORT[m.metric]}`))];
@@ -35,7 +36,10 @@ function metricColumns(metrics: EvalMetric[]): string[] {
 
 function metricCells(columns: string[], metrics: EvalMetric[]): string[] {
   const byColumn = new Map(
-    metrics.map(m => [`${m.evalSet} ${SHORT[m.metric]}`, formatMetric(m)])
+    metrics.map(m => [
+      `${m.evalSet} ${SHORT[m.metric]}`,
+      formatMetric(m.metric, m.value)
+    ])
   );
   return columns.map(c => byColumn.get(c) ?? '');
 }

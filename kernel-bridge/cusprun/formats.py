@@ -1,0 +1,51 @@
+"""How the kernel shows the numbers of a plan, by the rules the CLI, the charts and the panel use
+(src/core/format.ts, through the generated constants): σ with four decimals, ratios as
+percentages with two, perplexity with two decimals and accuracies with three, '-' for none."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .contract import (
+    NOT_APPLICABLE,
+    PERCENT_DECIMALS,
+    PERPLEXITY_DECIMALS,
+    SCORE_DECIMALS,
+    SIGMA_DECIMALS,
+)
+
+
+def format_sigma(sigma: float | None) -> str:
+    return NOT_APPLICABLE if sigma is None else f"{sigma:.{SIGMA_DECIMALS}f}"
+
+
+def format_ratio(ratio: float | None) -> str:
+    return NOT_APPLICABLE if ratio is None else f"{100 * ratio:.{PERCENT_DECIMALS}f}%"
+
+
+def format_metric(metric: str, value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    decimals = PERPLEXITY_DECIMALS if metric == "perplexity" else SCORE_DECIMALS
+    return f"{value:.{decimals}f}"
+
+
+# Table columns whose numbers follow a rule of their own; the tables' metric columns end in the
+# metric's name ("expert perplexity").
+_COLUMN_RULES = {"sigma": format_sigma, "ratio": format_ratio}
+_METRICS = ("perplexity", "accuracy_norm", "accuracy")
+
+
+def format_cell(column: str, value: Any) -> str:
+    """A table cell as the CLI's tables write it."""
+    if column in _COLUMN_RULES:
+        return _COLUMN_RULES[column](value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        metric = next((m for m in _METRICS if column.endswith(m)), None)
+        return format_metric(metric, value) if metric else f"{value:.4g}"
+    return str(value)
