@@ -1,0 +1,191 @@
+/**
+ * One selection everywhere: a run scored by the CLI, then its plan at five σ with the relaxed rule
+ * and both guards asked of every part a user meets — `cusprun plan --json`, the sidecar's σ query,
+ * the `%cusprun plan` magic (in IPython, against that sidecar) and the lab's slider model fed the
+ * magic's σ-sweep output. Every part must count the same units per layer and the same ratio.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { GroupCount } from '../../core/charts/types';
+import { formatRatio, formatSigma } from '../../core/format';
+import type {
+  PlanResult,
+  SigmaAnswer,
+  SweepPayload
+} from '../../core/protocol';
+import {
+  spawnSidecar,
+  SidecarProcess
+} from '../../sidecar/__tests__/sidecar-client';
+import { binOf, initialSubset, viewAt } from '../sweep-model';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const CLI = path.join(ROOT, 'dist/sidecar/cli.js');
+const PYTHON = path.join(ROOT, '.venv/bin/python');
+const MODEL = path.join(ROOT, 'fixtures/models/qwen2/torchscript');
+const CORPUS = path.join(ROOT, 'fixtures/corpora/corpus.yaml');
+const TOKEN = 'one-selection-token-0123456789';
+const RUN = 'guarded';
+const SIGMAS = [0.3, 0.5, 0.7, 0.85, 0.95];
+const SETTINGS = { q: 0.9, minKeep: 4, multipleOf: 8 };
+const FLAGS = `--q ${SETTINGS.q} --min-keep ${SETTINGS.minKeep} --multiple-of ${SETTINGS.multipleOf}`;
+
+/** What every part must agree on: the units pruned per layer and kind, and the ratio. */
+interface Counted {
+  ratio: number;
+  layers: string[];
+}
+
+function counted(ratio: number, layers: GroupCount[]): Counted {
+  return {
+    ratio,
+    layers: layers
+      .map(l => `${l.layer} ${l.kind} ${l.pruned}/${l.units}`)
+      .sort()
+  };
+}
+
+function cli(...args: string[]): string {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    throw new Error(`cusprun ${args.join(' ')} failed: ${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function fromCli(store: string, sigma: number): Counted {
+  const plan = JSON.parse(
+    cli(
+      'plan',
+      '--run',
+      path.join(store, RUN),
+      '--sigma',
+      String(sigma),
+      ...FLAGS.split(' '),
+      '--json'
+    )
+  ) as PlanResult['plan'];
+  return counted(
+    plan.ratio,
+    plan.layers.flatMap(l => [
+      {
+        layer: l.index,
+        kind: 'ffn' as const,
+        units: l.ffn.width,
+        pruned: l.ffn.pruned.length
+      },
+      {
+        layer: l.index,
+        kind: 'attention' as const,
+        units: l.attention.groups,
+        pruned: l.attention.prunedGroups.length
+      }
+    ])
+  );
+}
+
+/** `%cusprun plan` at each σ in IPython, against the test's sidecar: the σ-sweep outputs. */
+const MAGIC = `
+import json, sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shown = []
+shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append(data)
+shell.run_line_magic("load_ext", "cusprun")
+payloads = []
+for sigma in json.loads(sys.argv[1]):
+    shown.clear()
+    shell.run_line_magic("cusprun", f"plan --run ${RUN} --sigma {sigma} ${FLAGS}")
+    payloads.append(next(d["application/vnd.cusprun.sweep+json"] for d in shown
+                         if "application/vnd.cusprun.sweep+json" in d))
+print("PAYLOADS " + json.dumps(payloads))
+`;
+
+/** The magic's outputs: the line it printed for each σ, and its σ-sweep output. */
+function runMagic(sidecar: SidecarProcess): {
+  lines: string[];
+  payloads: SweepPayload[];
+} {
+  if (!fs.existsSync(PYTHON)) {
+    throw new Error(`${PYTHON} is missing: run 'make setup' first`);
+  }
+  const r = spawnSync(PYTHON, ['-c', MAGIC, JSON.stringify(SIGMAS)], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      PYTHONPATH: path.join(ROOT, 'kernel-bridge'),
+      CUSPRUN_SIDECAR_URL: `http://${sidecar.ready.host}:${sidecar.ready.port}`,
+      CUSPRUN_SIDECAR_TOKEN: TOKEN
+    }
+  });
+  if (r.status !== 0) {
+    throw new Error(`the magic failed: ${r.stderr}`);
+  }
+  const lines = r.stdout.trim().split('\n');
+  const last = lines.pop() ?? '';
+  return {
+    lines,
+    payloads: JSON.parse(last.replace(/^PAYLOADS /, '')) as SweepPayload[]
+  };
+}
+
+describe('one selection in the CLI, the sidecar, the magic and the lab', () => {
+  let store: string;
+  let sidecar: SidecarProcess;
+
+  beforeAll(async () => {
+    store = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-one-selection-'));
+    cli('score', MODEL, '--corpus', CORPUS, '--run', path.join(store, RUN));
+    sidecar = await spawnSidecar(CLI, ['--store', store], { token: TOKEN });
+  }, 120_000);
+
+  afterAll(async () => {
+    sidecar?.child.kill();
+    await sidecar?.exited;
+    fs.rmSync(store, { recursive: true, force: true });
+  });
+
+  it(`counts the same units and ratio at σ ${SIGMAS.join(', ')} with ${FLAGS}`, async () => {
+    const magic = runMagic(sidecar);
+    const seen = new Set<string>();
+    for (const [i, sigma] of SIGMAS.entries()) {
+      const expected = fromCli(store, sigma);
+      seen.add(JSON.stringify(expected));
+
+      const answer = await sidecar.client.request<SigmaAnswer>(
+        'POST',
+        `/api/runs/${RUN}/sigma`,
+        { sigma, ...SETTINGS }
+      );
+      expect(answer.status).toBe(200);
+      expect(counted(answer.body.plan.ratio, answer.body.layers)).toEqual(
+        expected
+      );
+
+      const payload = magic.payloads[i];
+      expect(payload.sigma).toBe(sigma);
+      expect(magic.lines[i]).toContain(
+        `σ = ${formatSigma(sigma)}: ratio ${formatRatio(expected.ratio)} of prunable`
+      );
+      expect(counted(answer.body.plan.ratio, payload.layers)).toEqual(expected);
+
+      const subset = initialSubset(payload);
+      const slider = viewAt(subset, binOf(sigma, subset.bins));
+      expect(slider.sigma).toBe(sigma);
+      expect(counted(slider.ratio, slider.layers)).toEqual(expected);
+    }
+    // The guards show: every group keeps at least 4 units and a multiple of 8 (or all of them),
+    // and the five σ differ in what they prune.
+    for (const counts of [...seen].map(s => JSON.parse(s) as Counted)) {
+      for (const line of counts.layers) {
+        const [pruned, units] = line.split(' ')[2].split('/').map(Number);
+        const kept = units - pruned;
+        expect(kept).toBeGreaterThanOrEqual(Math.min(units, SETTINGS.minKeep));
+        expect(kept === units || kept % SETTINGS.multipleOf === 0).toBe(true);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(2);
+  }, 120_000);
+});
