@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export the trained demo model (demo/build/hf/) to ONNX twice and check both against torch.
 
-    /work/fixture-venv/bin/python demo/export_model.py
+    .venv-fixtures/bin/python demo/export_model.py
 
   demo/model/     model.onnx without KV cache: inputs input_ids, attention_mask (int64
                   [batch, sequence]); output logits

@@ -4,7 +4,7 @@ corpora (language, domain, task) and the held-out eval sets.
 
 Run by hand (not in CI), after installing the source packages (see demo/README.md):
 
-    /work/fixture-venv/bin/python demo/make_corpus.py            # writes demo/data/
+    .venv-fixtures/bin/python demo/make_corpus.py            # writes demo/data/
 
 Everything is deterministic: every source unit (a man page, a Debian Reference section, a Bible
 chapter, one fortune, one licence chunk, ...) is put into a split by a salted SHA-256 of a

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Train the demo model: a small Llama (GQA) on demo/data/train.jsonl, on CPU, seeded.
 
-    nice -n 19 /work/fixture-venv/bin/python demo/train_model.py --trial      # ~1 min: measures steps/s
-    nice -n 19 /work/fixture-venv/bin/python demo/train_model.py --steps N    # the real run
-    /work/fixture-venv/bin/python demo/export_model.py                        # ONNX exports + checks
+    nice -n 19 .venv-fixtures/bin/python demo/train_model.py --trial      # ~1 min: measures steps/s
+    nice -n 19 .venv-fixtures/bin/python demo/train_model.py --steps N    # the real run
+    .venv-fixtures/bin/python demo/export_model.py                        # ONNX exports + checks
 
 Writes demo/build/hf/ (the trained Hugging Face model, not committed), demo/model/training.json
 (config, curve, held-out perplexity and multiple-choice accuracy) and demo/TRAINING.md's numbers

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the demo's byte-level BPE tokenizer (vocabulary 8000) on demo/data/train.jsonl.
 
-    /work/fixture-venv/bin/python demo/train_tokenizer.py        # writes demo/model/tokenizer*.json
+    .venv-fixtures/bin/python demo/train_tokenizer.py        # writes demo/model/tokenizer*.json
 
 Special tokens: <pad> 0, <s> 1 (BOS), </s> 2 (EOS), <unk> 3. The post-processor prepends <s> to
 every encoded text (like Llama tokenizers); </s> is not appended (training appends it between
