@@ -9,6 +9,10 @@
  * baked into the repeat_kv shapes (int64 initializers, one per use, so none is shared across
  * layers), and the pruner has to rewrite them.
  *
+ * The head size may differ from hidden / heads (Gemma 3: 4 heads of 256 on a hidden size of
+ * 640). `writeLlamaModel` keeps the weights inline; `writeLlamaModelExternal` streams them into
+ * an external-data file as they are drawn, so a model of any size is made in bounded memory.
+ *
  *   inputs  input_ids, attention_mask  int64 [batch, sequence]
  *   output  logits                     float32 [batch, sequence, vocab]
  */
@@ -24,6 +28,7 @@ import {
   AttributeType,
   DataType,
   encodeModel,
+  externalTensor,
   inlineTensor,
   ModelProto,
   TensorProto
@@ -36,6 +41,8 @@ export interface LlamaConfig {
   kvHeads: number;
   ffn: number;
   vocab: number;
+  /** Per head; default hidden / heads. */
+  headSize?: number;
   /** Longest sequence the RoPE and causal tables cover. */
   maxPositions: number;
   seed: number;
@@ -54,6 +61,19 @@ export const DEFAULT_CONFIG: LlamaConfig = {
   seed: 1234,
   ropeTheta: 10000,
   rmsEps: 1e-5
+};
+
+/** Gemma 3 270M's shapes (its GeGLU, norms and tied embeddings aside): 262,144 tokens. */
+export const GEMMA_LIKE_CONFIG: LlamaConfig = {
+  ...DEFAULT_CONFIG,
+  layers: 18,
+  hidden: 640,
+  heads: 4,
+  kvHeads: 1,
+  headSize: 256,
+  ffn: 2048,
+  vocab: 262_144,
+  seed: 270
 };
 
 /** Name of the final norm's output (the last hidden state, before the lm_head). */
@@ -97,6 +117,43 @@ function floatTensor(
   );
 }
 
+/** Makes a weight tensor from values drawn in order: `fill` fills the next chunk each call. */
+export type WeightMaker = (
+  name: string,
+  dims: number[],
+  fill: (chunk: Float32Array) => void
+) => TensorProto;
+
+/** Weights inside the model. */
+const inlineWeights: WeightMaker = (name, dims, fill) => {
+  const values = new Float32Array(dims.reduce((a, c) => a * c, 1));
+  fill(values);
+  return floatTensor(name, dims, values);
+};
+
+const CHUNK_VALUES = 1 << 20;
+
+/** Weights appended to an open external-data file (`location` in the model's folder). */
+function externalWeights(fd: number, location: string): WeightMaker {
+  let offset = 0;
+  return (name, dims, fill) => {
+    const count = dims.reduce((a, c) => a * c, 1);
+    const start = offset;
+    const chunk = new Float32Array(Math.min(CHUNK_VALUES, count));
+    for (let done = 0; done < count; done += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, count - done));
+      fill(part);
+      fs.writeSync(fd, new Uint8Array(part.buffer, 0, part.byteLength));
+    }
+    offset += count * 4;
+    return externalTensor(name, DataType.FLOAT, dims, {
+      location,
+      offset: start,
+      length: count * 4
+    });
+  };
+}
+
 function attr(
   name: string,
   value: { i?: number; f?: number; ints?: number[] }
@@ -118,21 +175,26 @@ function attr(
   return { ...base, type: AttributeType.INT, i: BigInt(value.i ?? 0) };
 }
 
-/** Builds the model in memory. */
-export function buildLlamaProto(config: LlamaConfig): ModelProto {
+/** Builds the model in memory, its weights made by `weights` (default: inline). */
+export function buildLlamaProto(
+  config: LlamaConfig,
+  weights: WeightMaker = inlineWeights
+): ModelProto {
   const { layers, hidden, heads, kvHeads, ffn, vocab, maxPositions } = config;
-  const headSize = hidden / heads;
+  const headSize = config.headSize ?? hidden / heads;
   const groupSize = heads / kvHeads;
   const opset = 17;
   const b = new GraphBuilder('', opset);
   const normal = normalSource(config.seed);
   const initializers: TensorProto[] = [];
   const weight = (name: string, dims: number[], std = 0.02): string => {
-    const values = new Float32Array(dims.reduce((a, c) => a * c, 1));
-    for (let i = 0; i < values.length; i++) {
-      values[i] = normal() * std;
-    }
-    initializers.push(floatTensor(name, dims, values));
+    initializers.push(
+      weights(name, dims, values => {
+        for (let i = 0; i < values.length; i++) {
+          values[i] = normal() * std;
+        }
+      })
+    );
     return name;
   };
   const constant = (name: string, dims: number[], values: number[]) => {
@@ -404,6 +466,7 @@ export function buildLlamaProto(config: LlamaConfig): ModelProto {
 /** The Hugging Face config.json that goes beside the model. */
 export function hfConfig(config: LlamaConfig): Record<string, unknown> {
   return {
+    head_dim: config.headSize ?? config.hidden / config.heads,
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
     hidden_size: config.hidden,
@@ -421,6 +484,36 @@ export function hfConfig(config: LlamaConfig): Record<string, unknown> {
   };
 }
 
+function writeConfig(dir: string, config: LlamaConfig): void {
+  fs.writeFileSync(
+    path.join(dir, 'config.json'),
+    `${JSON.stringify(hfConfig(config), null, 2)}\n`
+  );
+}
+
+/**
+ * Writes model.onnx, its weights streamed into model.onnx_data as they are drawn, and
+ * config.json into `dir`; returns the model file.
+ */
+export function writeLlamaModelExternal(
+  dir: string,
+  config: LlamaConfig
+): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const data = 'model.onnx_data';
+  const fd = fs.openSync(path.join(dir, data), 'w');
+  let proto: ModelProto;
+  try {
+    proto = buildLlamaProto(config, externalWeights(fd, data));
+  } finally {
+    fs.closeSync(fd);
+  }
+  const file = path.join(dir, 'model.onnx');
+  fs.writeFileSync(file, encodeModel(proto));
+  writeConfig(dir, config);
+  return file;
+}
+
 /** Writes model.onnx (weights inline) and config.json into `dir`; returns the model file. */
 export function writeLlamaModel(
   dir: string,
@@ -430,9 +523,6 @@ export function writeLlamaModel(
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'model.onnx');
   fs.writeFileSync(file, encodeModel(proto));
-  fs.writeFileSync(
-    path.join(dir, 'config.json'),
-    `${JSON.stringify(hfConfig(config), null, 2)}\n`
-  );
+  writeConfig(dir, config);
   return file;
 }

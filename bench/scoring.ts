@@ -19,7 +19,6 @@
  *   node dist-bench/bench/scoring.js [--rounds 3] [--documents 32] [--tokens 256] [--batch 8]
  *                                    [--threads 2] [--latency-runs 7]
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -44,11 +43,20 @@ import {
 import {
   assertWithinBound,
   verifyPruned,
-  removedParams,
-  UnitPlan,
   writePrunedModel
 } from '../src/engine/prune';
 import { openScoreStore, scoreDocuments } from '../src/engine/score';
+import {
+  batches,
+  describeMap,
+  median,
+  pairedRatio,
+  peakRss,
+  readJson,
+  reply,
+  spawnChild,
+  uniformPlan
+} from './harness';
 import {
   buildLlamaProto,
   DEFAULT_CONFIG,
@@ -119,29 +127,6 @@ const INPUTS: ScoringInput[] = [
   { name: 'attention_mask', role: 'attention-mask', elemType: DataType.INT64 }
 ];
 
-/** Median of the ratios of runs made side by side (same round), which cancels slow drift. */
-function pairedRatio(a: number[], b: number[]): number {
-  return median(a.map((value, i) => value / b[i]));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function batches<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) {
-    out.push(items.slice(i, i + size));
-  }
-  return out;
-}
-
-function readJson<T>(file: string): T {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-}
-
 function seededDocuments(
   count: number,
   length: number,
@@ -156,12 +141,6 @@ function seededDocuments(
     id: `doc-${String(d).padStart(3, '0')}`,
     tokens: Array.from({ length }, () => 1 + Math.floor(next() * (vocab - 1)))
   }));
-}
-
-function describeMap(map: ModelMap): string {
-  const a = map.layers[0].attention;
-  const f = map.layers[0].ffn;
-  return `${map.family}, ${map.layers.length} layers, hidden ${map.hidden}, ${a.heads} heads / ${a.kvHeads} KV heads (head size ${a.headSize}), FFN ${f.width}, vocab ${map.vocab}`;
 }
 
 /** The map must find exactly what was generated; anything else is a bug here or in the mapper. */
@@ -184,7 +163,7 @@ function checkMap(map: ModelMap, config: LlamaConfig): void {
     if (
       a.heads !== config.heads ||
       a.kvHeads !== config.kvHeads ||
-      a.headSize !== config.hidden / config.heads ||
+      a.headSize !== (config.headSize ?? config.hidden / config.heads) ||
       layer.ffn.width !== config.ffn ||
       layer.ffn.kind !== 'gated' ||
       layer.ffn.activation !== 'silu' ||
@@ -197,51 +176,6 @@ function checkMap(map: ModelMap, config: LlamaConfig): void {
   if (problems.length) {
     throw new Error(`the model map is not what was generated: ${problems}`);
   }
-}
-
-/** Removes the same share of FFN channels and attention groups from every layer. */
-function uniformPlan(
-  map: ModelMap,
-  target: number
-): { plan: UnitPlan; ratio: number; groups: number; channels: number } {
-  const a = map.layers[0].attention;
-  const f = map.layers[0].ffn;
-  const layerParams = a.units * a.paramsPerUnit + f.units * f.paramsPerUnit;
-  const groups = Math.min(a.units - 1, Math.round(target * a.units));
-  const channels = Math.max(
-    0,
-    Math.min(
-      f.units - 1,
-      Math.round(
-        (target * layerParams - groups * a.paramsPerUnit) / f.paramsPerUnit
-      )
-    )
-  );
-  const spread = (count: number, of: number) =>
-    Array.from({ length: count }, (_, j) => Math.floor((j * of) / count));
-  const plan: UnitPlan = {
-    layers: map.layers.map(layer => {
-      if (
-        layer.attention.units !== a.units ||
-        layer.ffn.units !== f.units ||
-        layer.attention.paramsPerUnit !== a.paramsPerUnit ||
-        layer.ffn.paramsPerUnit !== f.paramsPerUnit
-      ) {
-        throw new Error('the layers are not all alike');
-      }
-      return {
-        index: layer.index,
-        ffn: spread(channels, f.units),
-        attention: spread(groups, a.units)
-      };
-    })
-  };
-  return {
-    plan,
-    ratio: removedParams(map, plan) / map.prunableParams,
-    groups,
-    channels
-  };
 }
 
 /**
@@ -397,7 +331,7 @@ async function runPass(
     kind,
     totalMs: performance.now() - started,
     batchMs: stamps.slice(1).map((t, i) => t - stamps[i]),
-    peakRss: process.resourceUsage().maxRSS * 1024
+    peakRss: peakRss()
   };
 }
 
@@ -491,20 +425,11 @@ async function child(step: Step, work: string): Promise<void> {
         : await runPass(step, prepared, setup, stepDir);
     fs.rmSync(stepDir, { recursive: true, force: true });
   }
-  process.stdout.write(`\n${JSON.stringify(result)}\n`);
+  reply(result);
 }
 
 function spawnStep<T>(step: Step, work: string): T {
-  const result = spawnSync(
-    process.execPath,
-    [__filename, '--child', step, '--work', work],
-    { encoding: 'utf8', maxBuffer: 16 << 20 }
-  );
-  if (result.status !== 0) {
-    throw new Error(`the ${step} step failed:\n${result.stderr}`);
-  }
-  const lines = result.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as T;
+  return spawnChild<T>(__filename, ['--child', step, '--work', work]);
 }
 
 async function main(): Promise<void> {

@@ -9,8 +9,10 @@ import {
   AttributeProto,
   AttributeType,
   GraphProto,
+  ModelProto,
   NodeProto,
   TensorProto,
+  toNumber,
   ValueInfoProto
 } from '../onnx/proto';
 
@@ -37,6 +39,13 @@ export function intAttr(name: string, value: number): AttributeProto {
     tensors: [],
     graphs: []
   };
+}
+
+/** The version of the default (ai.onnx) opset a model imports. */
+export function defaultOpset(proto: ModelProto): number {
+  return toNumber(
+    proto.opset_import.find(o => !o.domain || o.domain === 'ai.onnx')?.version
+  );
 }
 
 /** An inline int64 tensor. */

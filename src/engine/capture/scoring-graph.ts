@@ -35,7 +35,12 @@ import {
   NodeProto,
   toNumber
 } from '../onnx/proto';
-import { GraphBuilder, pruneToOutputs, tensorValueInfo } from './graph-builder';
+import {
+  defaultOpset,
+  GraphBuilder,
+  pruneToOutputs,
+  tensorValueInfo
+} from './graph-builder';
 
 /**
  * Which scores a pass computes: `paper` (method.md's relevance, the default), `code` (PLND's
@@ -133,12 +138,6 @@ function nodeByLabel(graph: GraphProto, label: string): NodeProto {
 function floatAttr(node: NodeProto, name: string, fallback: number): number {
   const a = node.attribute.find(x => x.name === name);
   return a?.f ?? fallback;
-}
-
-function defaultOpset(proto: ModelProto): number {
-  return toNumber(
-    proto.opset_import.find(o => !o.domain || o.domain === 'ai.onnx')?.version
-  );
 }
 
 /** The values `input` holds in a past/present KV input: batch, then sizes, past length 0. */

@@ -20,6 +20,7 @@
  * kind with none of the other.
  */
 import {
+  defaultOpset,
   GraphBuilder,
   intAttr,
   pruneToOutputs,
@@ -46,12 +47,6 @@ export interface EvalProto {
   proto: ModelProto;
   /** The model's vocabulary, when the graph says it (logits' last dimension or lm_head). */
   vocab: number | undefined;
-}
-
-function defaultOpset(proto: ModelProto): number {
-  return toNumber(
-    proto.opset_import.find(o => !o.domain || o.domain === 'ai.onnx')?.version
-  );
 }
 
 /** Whether `value` is computed from constants alone (initializers, Constant nodes). */
@@ -118,6 +113,34 @@ function declaredVocab(output: ValueInfoProto): number | undefined {
   return last?.dim_value !== undefined ? toNumber(last.dim_value) : undefined;
 }
 
+/**
+ * The outputs from the logits at the scored positions, then the greedy ones ([N + M, vocab]):
+ * log softmax in float64 at each target of the first N, the argmax of the last M.
+ */
+function appendOutputs(b: GraphBuilder, logitsRows: string): void {
+  const scored = b.op('Shape', [POSITIONS]);
+  const rows = (value: string, from: string, to: string, output?: string) =>
+    b.op('Slice', [value, from, to, b.ints([0])], [], output);
+  const logits = b.cast(logitsRows, DataType.DOUBLE);
+  const norm = b.reduce('ReduceLogSumExp', logits, [1], true);
+  // The greedy rows' targets: 0, to be dropped.
+  const targets = b.concat([TARGETS, b.op('Mul', [GREEDY, b.ints([0])])], 0);
+  const target = b.op(
+    'GatherElements',
+    [logits, b.unsqueeze(targets, [1])],
+    [intAttr('axis', 1)]
+  );
+  const logProbs = b.op('Reshape', [b.op('Sub', [target, norm]), b.ints([-1])]);
+  rows(logProbs, b.ints([0]), scored, LOGPROB);
+  const greedy = rows(logitsRows, scored, b.ints([2 ** 53]));
+  b.op(
+    'ArgMax',
+    [b.cast(greedy, DataType.FLOAT)],
+    [intAttr('axis', 1), intAttr('keepdims', 0)],
+    ARGMAX
+  );
+}
+
 /** Builds the evaluation graph from a model's proto; `label` names it in errors. */
 export function buildEvalProto(proto: ModelProto, label: string): EvalProto {
   const graph = proto.graph as GraphProto;
@@ -130,28 +153,8 @@ export function buildEvalProto(proto: ModelProto, label: string): EvalProto {
     );
   }
   const b = new GraphBuilder('cusprun.eval', defaultOpset(proto));
-  const scored = b.op('Shape', [POSITIONS]);
   const found = logitsAtPositions(b, graph, b.concat([POSITIONS, GREEDY], 0));
-  const rows = (value: string, from: string, to: string, output?: string) =>
-    b.op('Slice', [value, from, to, b.ints([0])], [], output);
-  // Scored rows first: log softmax in float64 at each target (the greedy rows' target 0).
-  const logits = b.cast(found.logits, DataType.DOUBLE);
-  const norm = b.reduce('ReduceLogSumExp', logits, [1], true);
-  const targets = b.concat([TARGETS, b.op('Mul', [GREEDY, b.ints([0])])], 0);
-  const target = b.op(
-    'GatherElements',
-    [logits, b.unsqueeze(targets, [1])],
-    [intAttr('axis', 1)]
-  );
-  const logProbs = b.op('Reshape', [b.op('Sub', [target, norm]), b.ints([-1])]);
-  rows(logProbs, b.ints([0]), scored, LOGPROB);
-  const greedy = rows(found.logits, scored, b.ints([2 ** 53]));
-  b.op(
-    'ArgMax',
-    [b.cast(greedy, DataType.FLOAT)],
-    [intAttr('axis', 1), intAttr('keepdims', 0)],
-    ARGMAX
-  );
+  appendOutputs(b, found.logits);
   const evalGraph = pruneToOutputs({
     ...graph,
     node: [...graph.node, ...b.nodes],
