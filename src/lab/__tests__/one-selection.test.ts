@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { GroupCount } from '../../core/charts/types';
+import { groupCountsOfPlan, type GroupCount } from '../../core/charts/types';
 import { formatRatio, formatSigma } from '../../core/format';
 import type {
   PlanResult,
@@ -67,23 +67,7 @@ function fromCli(store: string, sigma: number): Counted {
       '--json'
     )
   ) as PlanResult['plan'];
-  return counted(
-    plan.ratio,
-    plan.layers.flatMap(l => [
-      {
-        layer: l.index,
-        kind: 'ffn' as const,
-        units: l.ffn.width,
-        pruned: l.ffn.pruned.length
-      },
-      {
-        layer: l.index,
-        kind: 'attention' as const,
-        units: l.attention.groups,
-        pruned: l.attention.prunedGroups.length
-      }
-    ])
-  );
+  return counted(plan.ratio, groupCountsOfPlan(plan));
 }
 
 /** `%cusprun plan` at each σ in IPython, against the test's sidecar: the σ-sweep outputs. */
