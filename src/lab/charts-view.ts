@@ -7,18 +7,13 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
+import { type ChartsAnswer, VEGALITE_MIME_TYPE } from '../core/protocol';
 
-export const VEGALITE_MIME_TYPE = 'application/vnd.vegalite.v5+json';
-
-/** One chart of a ChartsAnswer (src/protocol). */
-export interface ChartLike {
-  name: string;
-  spec: unknown;
-  svg?: string;
-}
+/** One chart of the sidecar's charts answer. */
+export type Chart = ChartsAnswer['charts'][number];
 
 /** An output bundle as `chart_bundle` (kernel-bridge/cusprun/display.py) writes it. */
-export function chartBundle(chart: ChartLike): Record<string, unknown> {
+export function chartBundle(chart: Chart): Record<string, unknown> {
   const title = (chart.spec as { title?: { text?: string } | string }).title;
   const text = typeof title === 'string' ? title : (title?.text ?? chart.name);
   const bundle: Record<string, unknown> = {
@@ -44,7 +39,7 @@ export class ChartsView extends Panel {
   }
 
   /** Draws these charts (others drawn before are removed); `tag` marks what they show. */
-  async render(charts: readonly ChartLike[], tag = ''): Promise<void> {
+  async render(charts: readonly Chart[], tag = ''): Promise<void> {
     const wanted = new Set(charts.map(c => c.name));
     for (const [name, figure] of this.figures) {
       if (!wanted.has(name)) {
@@ -80,7 +75,7 @@ export class ChartsView extends Panel {
     return figure;
   }
 
-  private async drawChart(chart: ChartLike, tag: string): Promise<void> {
+  private async drawChart(chart: Chart, tag: string): Promise<void> {
     const figure = this.figure(chart.name);
     if ('renderModel' in figure) {
       await (figure as IRenderMime.IRenderer).renderModel(

@@ -8,7 +8,8 @@ import {
   JobInfo,
   JobState,
   JobType,
-  Progress
+  Progress,
+  VegaLiteSpec
 } from '../core/protocol';
 import { Translate } from './sweep-model';
 
@@ -33,7 +34,7 @@ export type JobUpdate =
       /** Documents scored so far, over all dimensions. */
       documents: number;
       /** The live relevance histogram's Vega-Lite spec. */
-      spec: unknown;
+      spec: VegaLiteSpec;
     };
 
 export function isFinished(job: JobEntry): boolean {
@@ -62,7 +63,7 @@ export function readJobMessage(data: unknown): JobUpdate | null {
     info?: Partial<JobInfo>;
     progress?: Progress;
     documents?: Record<string, number>;
-    spec?: unknown;
+    spec?: VegaLiteSpec;
   };
   if (typeof event.job !== 'string') {
     return null;

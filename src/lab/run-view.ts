@@ -9,9 +9,14 @@ import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Panel, Widget } from '@lumino/widgets';
 import { errorMessage, requestAPI } from './api';
-import { chartBundle, ChartLike, ChartsView } from './charts-view';
+import { chartBundle, ChartsView } from './charts-view';
 import { compareRuns } from './compare-model';
-import type { RunDetail, SigmaAnswer, SweepRecord } from '../core/protocol';
+import type {
+  ChartsAnswer,
+  RunDetail,
+  SigmaAnswer,
+  SweepRecord
+} from '../core/protocol';
 import { renderComparison } from './compare-view';
 import { el, foldedForm, labelled } from './dom';
 import { JobEvents } from './job-events';
@@ -200,7 +205,7 @@ export class RunView extends Panel {
     }
     const request = ++this.chartsRequest;
     try {
-      const answer = await this.post<{ charts: ChartLike[] }>(
+      const answer = await this.post<ChartsAnswer>(
         runPath(this.run, 'charts'),
         { source: 'plan', ...this.query(view), names: [HISTOGRAM_CHART] }
       );
@@ -229,7 +234,7 @@ export class RunView extends Panel {
         return;
       }
       const file = detail.sweeps[detail.sweeps.length - 1];
-      const answer = await this.post<{ charts: ChartLike[] }>(
+      const answer = await this.post<ChartsAnswer>(
         runPath(this.run, 'charts'),
         { source: 'sweep', file }
       );
@@ -491,7 +496,7 @@ export class RunView extends Panel {
     }
     try {
       const query = this.query(view);
-      const answer = await this.post<{ charts: ChartLike[] }>(
+      const answer = await this.post<ChartsAnswer>(
         runPath(this.run, 'charts'),
         { source: 'plan', ...query, svg: true }
       );
