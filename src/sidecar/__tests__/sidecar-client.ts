@@ -53,6 +53,9 @@ export class SidecarClient {
         {
           host: '127.0.0.1',
           port: this.port,
+          // A connection per request: a kept-alive socket the sidecar closed while this
+          // process was blocked (spawnSync) would be reused and hang up.
+          agent: false,
           method,
           path,
           headers: {
