@@ -75,6 +75,7 @@ demo-offline:
 lab: setup
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
 
+# The tests of `cusprun export` need the export extra (CPU torch), so `test-suites` installs it.
 # `test-suites` runs every step even when an earlier one fails (a failed setup counts as one
 # failed test, like lint) and leaves the results in $(RESULTS); the summary prints the closing line
 # `N passed, N failed` and decides the exit status. .ci/run calls the two itself, so that nothing
@@ -84,7 +85,7 @@ test: test-suites
 
 test-suites:
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	$(MAKE) --no-print-directory setup system-deps; echo $$? > $(RESULTS)/setup.rc
+	$(MAKE) --no-print-directory setup-export system-deps; echo $$? > $(RESULTS)/setup.rc
 	$(MAKE) --no-print-directory lint; echo $$? > $(RESULTS)/lint.rc
 	-$(MAKE) --no-print-directory test-js
 	-$(MAKE) --no-print-directory test-py
