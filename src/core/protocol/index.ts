@@ -502,7 +502,13 @@ export interface RunRecord {
       }[];
     }[];
   };
-  scoring: { scoreForm: string; batchSize: number; threads: number };
+  scoring: {
+    scoreForm: string;
+    batchSize: number;
+    threads: number;
+    /** A shard run (`cusprun score --shard I/N`) holds the batches b with b mod count = index. */
+    shard?: { index: number; count: number };
+  };
   versions: Versions;
   prunes: {
     out: string;

@@ -21,6 +21,7 @@ import { OnnxModel } from '../onnx/model';
 import { modelIdentity } from './identity';
 import { NewRecord, ScoreStore, StoreHeader, storeLayers } from './store';
 import { inputRowNorms } from './weights';
+import { lengthOrder, Shard, shardBatches } from './shard';
 
 export interface ScoreDocument {
   id: string;
@@ -51,6 +52,11 @@ export interface ScoreOptions extends RuntimeOptions {
    * the same batches as an uninterrupted one.
    */
   order?: 'length' | 'input';
+  /**
+   * Score only this shard's batches of the documents (batch b in the order above goes to shard
+   * b mod count; see shard.ts), as the same batches as a single run forms.
+   */
+  shard?: Shard;
   /** Where the scoring graph's temporary folder goes (default the system's temp folder). */
   workDir?: string;
   onProgress?: (progress: ScoreProgress) => void;
@@ -149,12 +155,12 @@ export async function scoreDocuments(
   const ordered =
     options.order === 'input'
       ? documents
-      : documents
-          .map((d, i) => ({ d, i }))
-          .sort((a, b) => b.d.tokens.length - a.d.tokens.length || a.i - b.i)
-          .map(x => x.d);
-  const todo = ordered.filter(d => !store.has(d.id));
-  const skipped = documents.length - todo.length;
+      : lengthOrder(documents, d => d.tokens.length);
+  const mine = options.shard
+    ? shardBatches(ordered, batchSize, options.shard)
+    : ordered;
+  const todo = mine.filter(d => !store.has(d.id));
+  const skipped = mine.length - todo.length;
   const started = Date.now();
   const summary: ScoreSummary = {
     scored: 0,
@@ -167,7 +173,7 @@ export async function scoreDocuments(
     const elapsedMs = Date.now() - started;
     options.onProgress?.({
       done: skipped + summary.scored,
-      total: documents.length,
+      total: mine.length,
       skipped,
       tokens: summary.tokens,
       tokensPerSecond: elapsedMs > 0 ? (summary.tokens * 1000) / elapsedMs : 0,

@@ -4,11 +4,16 @@
  *
  *   scores.f32      record after record, little-endian float32, no header
  *   manifest.json   the model's identity, the record layout, the committed documents in order
+ *   commits.jsonl   one JSON line per batch committed since the manifest was last rewritten
  *
  * A record holds, for each layer in order, the FFN channel scores then the attention group
  * scores. Appending (one batch) writes the records after the last committed one, fsyncs the data
- * file, then replaces the manifest through a temporary file and a rename: the manifest on disk
- * is the last committed batch. A crash at any point leaves a readable store: bytes past the
+ * file, then appends one line naming the batch's documents to the commit index and fsyncs it: a
+ * commit costs the same at the millionth document as at the first. The manifest is rewritten
+ * (temporary file, rename, then the index emptied) only when the index holds more documents than
+ * it, when a writer opens the store and when it closes it, so rewrites cost O(n) in all. What is
+ * committed is the manifest then each whole index line that continues it; a torn last line (a
+ * kill during its write) is not committed. A crash at any point leaves a readable store: bytes past the
  * manifest's `dataBytes` are ignored by readers, and a writer cuts them off when it opens the
  * store, so a resumed run redoes exactly the documents that were not committed. A manifest that
  * commits more than the data holds (a file system that lost synced data) is cut back by a writer
@@ -29,6 +34,13 @@ export const MANIFEST_FILE = 'manifest.json';
 export const DATA_FILE = 'scores.f32';
 /** Held by the one process appending to the store. */
 export const LOCK_FILE = 'writer.lock';
+/** Batches committed since the manifest was last rewritten, one JSON line each. */
+export const INDEX_FILE = 'commits.jsonl';
+/**
+ * The manifest is rewritten once the index holds more documents than this and than the manifest:
+ * the rewrites then cost O(1) per document amortized, and a reader's index stays short.
+ */
+export const COMPACT_AFTER = 4096;
 
 /** Units per layer and kind: what a record holds. */
 export interface StoreLayer {
@@ -154,6 +166,83 @@ function differences(a: StoreHeader, b: StoreHeader): string[] {
   return out;
 }
 
+/** One line of the commit index: a batch's documents, appended after the first `start`. */
+interface IndexLine {
+  start: number;
+  documents: StoredDocument[];
+}
+
+/** What a store on disk commits: its manifest extended by its index, and how the two split. */
+interface Committed {
+  manifest: Manifest;
+  /** Documents in manifest.json itself. */
+  compacted: number;
+  /** Whether the index file holds anything (to empty when a writer opens the store). */
+  indexed: boolean;
+}
+
+/** The manifest and the index lines that continue it. */
+function readCommitted(dir: string): Committed {
+  const manifest = readManifest(path.join(dir, MANIFEST_FILE));
+  const compacted = manifest.documents.length;
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(dir, INDEX_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
+  }
+  let start = 0;
+  for (
+    let end = text.indexOf('\n');
+    end >= 0 && extend(manifest, text.slice(start, end));
+    end = text.indexOf('\n', start)
+  ) {
+    start = end + 1;
+  }
+  return { manifest, compacted, indexed: text.length > 0 };
+}
+
+/**
+ * Extends the manifest (in place) by one index line and says whether the line is committed: a
+ * line a rewrite already holds (a crash between the rewrite and emptying the index) adds
+ * nothing; one that does not continue the manifest (torn, or from before another rewrite) is
+ * not committed, and reading stops there.
+ */
+function extend(manifest: Manifest, text: string): boolean {
+  let line: IndexLine;
+  try {
+    line = JSON.parse(text) as IndexLine;
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(line.start) || !Array.isArray(line.documents)) {
+    return false;
+  }
+  const count = manifest.documents.length;
+  const end = line.start + line.documents.length;
+  if (line.documents.length > 0 && end <= count) {
+    return true;
+  }
+  const { bytes } = manifest.record;
+  const whole =
+    line.start === count &&
+    line.documents.length > 0 &&
+    line.documents.every(
+      (d, i) =>
+        typeof d.id === 'string' &&
+        Number.isInteger(d.tokens) &&
+        d.offset === (count + i) * bytes
+    );
+  if (whole) {
+    manifest.documents.push(...line.documents);
+    manifest.batches.push(end);
+    manifest.dataBytes = end * bytes;
+  }
+  return whole;
+}
+
 /** A manifest from disk, checked; `batches` made up where an older store lacks them. */
 function readManifest(file: string): Manifest {
   let manifest: Manifest;
@@ -203,15 +292,21 @@ function batchEnds(manifest: Manifest): number[] {
 export class ScoreStore {
   readonly dir: string;
   private manifest: Manifest;
+  /** Documents manifest.json itself holds; the rest are in the index. */
+  private compacted: number;
   private readonly index = new Map<string, number>();
   private fd: number | undefined;
+  private indexFd: number | undefined;
+  /** Bytes of whole lines in the index file (a failed append is cut back to them). */
+  private indexBytes = 0;
   private readFd: number | undefined;
   private truncated = false;
   private locked = false;
 
-  private constructor(dir: string, manifest: Manifest) {
+  private constructor(dir: string, committed: Committed) {
     this.dir = dir;
-    this.manifest = manifest;
+    this.manifest = committed.manifest;
+    this.compacted = committed.compacted;
     this.indexDocuments();
   }
 
@@ -234,7 +329,8 @@ export class ScoreStore {
       }
       return ScoreStore.create(root, header);
     }
-    const manifest = readManifest(manifestPath);
+    const committed = readCommitted(root);
+    const { manifest } = committed;
     if (header) {
       const diff = differences(manifest, header);
       if (diff.length) {
@@ -245,7 +341,7 @@ export class ScoreStore {
         );
       }
     }
-    const store = new ScoreStore(root, manifest);
+    const store = new ScoreStore(root, committed);
     const size = store.dataSize();
     if (header && size !== manifest.dataBytes) {
       store.cutTornTail();
@@ -279,7 +375,11 @@ export class ScoreStore {
       created: now,
       updated: now
     };
-    const store = new ScoreStore(root, manifest);
+    const store = new ScoreStore(root, {
+      manifest,
+      compacted: 0,
+      indexed: false
+    });
     store.writeManifest();
     return store;
   }
@@ -327,10 +427,16 @@ export class ScoreStore {
   private open(): number {
     if (this.fd === undefined) {
       this.lock();
-      // Under the lock, the manifest on disk is the last committed batch (another writer may
-      // have committed one since this store was opened).
-      this.manifest = readManifest(path.join(this.dir, MANIFEST_FILE));
+      // Under the lock, the store on disk is the last committed batch (another writer may
+      // have committed one since this store was opened). Its index is folded into the manifest,
+      // which drops a torn last line, so that this writer's lines continue whole ones.
+      const committed = readCommitted(this.dir);
+      this.manifest = committed.manifest;
+      this.compacted = committed.compacted;
       this.indexDocuments();
+      if (committed.indexed) {
+        this.rewrite(this.manifest);
+      }
       const file = this.dataPath();
       if (!fs.existsSync(file)) {
         fs.writeFileSync(file, new Uint8Array(0));
@@ -352,7 +458,8 @@ export class ScoreStore {
     const batches = this.manifest.batches.filter(end => end * bytes <= size);
     const keep = batches.at(-1) ?? 0;
     if (keep < this.size) {
-      this.commit({
+      this.rewrite({
+        ...this.manifest,
         documents: this.manifest.documents.slice(0, keep),
         batches,
         dataBytes: keep * bytes
@@ -416,23 +523,82 @@ export class ScoreStore {
     fsyncDir(this.dir);
   }
 
-  /** Commits a new extent of the store: in memory too only once the manifest is on disk. */
-  private commit(
-    change: Pick<Manifest, 'documents' | 'batches' | 'dataBytes'>
-  ): void {
+  /**
+   * Writes `manifest` whole (in memory too only once it is on disk), then empties the index,
+   * which it now holds: the index's lines are ignored from the rename on, as the manifest holds
+   * their documents.
+   */
+  private rewrite(manifest: Manifest): void {
     const previous = this.manifest;
-    this.manifest = {
-      ...previous,
-      ...change,
-      updated: new Date().toISOString()
-    };
+    this.manifest = { ...manifest, updated: new Date().toISOString() };
     try {
       this.writeManifest();
     } catch (error) {
       this.manifest = previous;
       throw error;
     }
+    this.compacted = this.manifest.documents.length;
     this.indexDocuments();
+    const file = path.join(this.dir, INDEX_FILE);
+    if (this.indexFd === undefined && fs.existsSync(file)) {
+      this.indexFd = fs.openSync(file, 'r+');
+    }
+    if (this.indexFd !== undefined) {
+      fs.ftruncateSync(this.indexFd, 0);
+      fs.fsyncSync(this.indexFd);
+    }
+    this.indexBytes = 0;
+  }
+
+  /** The index file, opened to write (created, with its folder entry synced, if need be). */
+  private indexFile(): number {
+    if (this.indexFd === undefined) {
+      const file = path.join(this.dir, INDEX_FILE);
+      const made = !fs.existsSync(file);
+      this.indexFd = fs.openSync(file, made ? 'w+' : 'r+');
+      this.indexBytes = fs.fstatSync(this.indexFd).size;
+      if (made) {
+        fsyncDir(this.dir);
+      }
+    }
+    return this.indexFd;
+  }
+
+  /**
+   * Commits a batch whose records are on disk: one index line, written at the end of the whole
+   * lines and fsynced (a line that fails half-written is cut off, so the next one stays
+   * readable), then in memory. The manifest is rewritten once the index outgrows it.
+   */
+  private commit(documents: StoredDocument[]): void {
+    const fd = this.indexFile();
+    const start = this.manifest.documents.length;
+    const line = Buffer.from(JSON.stringify({ start, documents }) + '\n');
+    try {
+      let done = 0;
+      while (done < line.byteLength) {
+        done += fs.writeSync(
+          fd,
+          line,
+          done,
+          line.byteLength - done,
+          this.indexBytes + done
+        );
+      }
+      fs.fsyncSync(fd);
+    } catch (error) {
+      fs.ftruncateSync(fd, this.indexBytes);
+      throw error;
+    }
+    this.indexBytes += line.byteLength;
+    documents.forEach((d, i) => this.index.set(d.id, start + i));
+    this.manifest.documents.push(...documents);
+    this.manifest.batches.push(start + documents.length);
+    this.manifest.dataBytes =
+      (start + documents.length) * this.manifest.record.bytes;
+    const indexed = this.manifest.documents.length - this.compacted;
+    if (indexed > Math.max(COMPACT_AFTER, this.compacted)) {
+      this.rewrite(this.manifest);
+    }
   }
 
   /**
@@ -485,19 +651,13 @@ export class ScoreStore {
       );
     }
     fs.fsyncSync(fd);
-    const documents = [
-      ...this.manifest.documents,
-      ...records.map((r, n) => ({
+    this.commit(
+      records.map((r, n) => ({
         id: r.id,
         tokens: r.tokens,
         offset: start + n * bytes
       }))
-    ];
-    this.commit({
-      documents,
-      batches: [...this.manifest.batches, documents.length],
-      dataBytes: start + buffer.byteLength
-    });
+    );
   }
 
   /** A document's whole record. */
@@ -569,14 +729,31 @@ export class ScoreStore {
     }
   }
 
+  /**
+   * Folds the index into the manifest (a writer's closed store is one manifest, as before the
+   * index), then lets go of the files and the lock.
+   */
   close(): void {
-    for (const fd of [this.fd, this.readFd]) {
+    if (this.indexFd !== undefined && this.locked) {
+      try {
+        if (this.indexBytes > 0) {
+          this.rewrite(this.manifest);
+        }
+        fs.closeSync(this.indexFd);
+        this.indexFd = undefined;
+        fs.rmSync(path.join(this.dir, INDEX_FILE), { force: true });
+      } catch {
+        // A full disk: the index stays, and readers and the next writer read it back.
+      }
+    }
+    for (const fd of [this.fd, this.readFd, this.indexFd]) {
       if (fd !== undefined) {
         fs.closeSync(fd);
       }
     }
     this.fd = undefined;
     this.readFd = undefined;
+    this.indexFd = undefined;
     if (this.locked) {
       fs.rmSync(path.join(this.dir, LOCK_FILE), { force: true });
       this.locked = false;

@@ -285,6 +285,7 @@ describe('every command answers --help', () => {
   const names = [
     'inspect',
     'score',
+    'merge',
     'plan',
     'prune',
     'verify',

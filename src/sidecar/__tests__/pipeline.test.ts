@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
-import { ScoreStore } from '../../engine/score';
+import { INDEX_FILE, MANIFEST_FILE, ScoreStore } from '../../engine/score';
 import { FIXTURES, fixtureManifest } from '../../engine/__tests__/fixtures';
 import { CLI, cusprun } from './cli-process';
 
@@ -243,6 +243,14 @@ describe('a scoring run killed mid-way', () => {
     partial.close();
     expect(committed).toBeGreaterThan(0);
     expect(committed).toBeLessThan(24);
+    // The batches were committed as lines of the commit index, the manifest left as created.
+    const onDisk = (run: string, file: string) =>
+      path.join(run, 'scores', file);
+    expect(fs.existsSync(onDisk(killed, INDEX_FILE))).toBe(true);
+    expect(
+      JSON.parse(fs.readFileSync(onDisk(killed, MANIFEST_FILE), 'utf8'))
+        .documents
+    ).toHaveLength(0);
 
     const resumed = cusprun(...scoreInto(killed));
     expect(resumed.code).toBe(0);
@@ -251,6 +259,10 @@ describe('a scoring run killed mid-way', () => {
         `scored ${24 - committed} documents .*; ${committed} were already scored`
       )
     );
+    expect(fs.existsSync(onDisk(killed, INDEX_FILE))).toBe(false);
+    const batches = (run: string) =>
+      JSON.parse(fs.readFileSync(onDisk(run, MANIFEST_FILE), 'utf8')).batches;
+    expect(batches(killed)).toEqual(batches(whole));
     const a = ScoreStore.open(path.join(whole, 'scores'));
     const b = ScoreStore.open(path.join(killed, 'scores'));
     try {

@@ -178,3 +178,25 @@ export function positionalCount(
     );
   }
 }
+
+/** `--shard I/N`: shard I (from 0) of N, or undefined when absent. */
+export function shardValue(
+  value: string | undefined
+): { index: number; count: number } | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const [index, count] = match ? [Number(match[1]), Number(match[2])] : [];
+  if (
+    index === undefined ||
+    count === undefined ||
+    count < 1 ||
+    index >= count
+  ) {
+    throw new UsageError(
+      `--shard: takes I/N, shard I of N counted from 0 (0/3, 1/3, 2/3), got '${value}'`
+    );
+  }
+  return { index, count };
+}

@@ -2,6 +2,7 @@
 import ablate from './ablate';
 import evalCommand from './eval';
 import inspect from './inspect';
+import merge from './merge';
 import plan from './plan';
 import prune from './prune';
 import score from './score';
@@ -12,6 +13,7 @@ import verify from './verify';
 export const COMMANDS = [
   inspect,
   score,
+  merge,
   plan,
   prune,
   verify,

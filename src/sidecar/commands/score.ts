@@ -4,6 +4,7 @@ import {
   numberValue,
   positionalCount,
   requiredValue,
+  shardValue,
   UsageError
 } from './args';
 import { defineCommand } from './command';
@@ -38,6 +39,11 @@ export default defineCommand({
       type: 'string',
       value: 'paper|code',
       help: "the FFN score: 'paper' (default) or 'code' (PLND's code)"
+    },
+    shard: {
+      type: 'string',
+      value: 'I/N',
+      help: "score shard I of N only (batch b of the run's batches, longest documents first, goes to shard b mod N) into its own run folder; join them with 'cusprun merge'"
     }
   },
   run: async ({ values, positionals }) => {
@@ -56,6 +62,7 @@ export default defineCommand({
       batchSize: numberValue('batch', values.batch),
       threads: numberValue('threads', values.threads),
       scoreForm,
+      shard: shardValue(values.shard),
       onProgress: p => progress.update(p)
     });
     progress.end();

@@ -14,6 +14,7 @@ import { makeFolder, someNames } from '../../engine/output';
 import { aboutFile, userError } from '../../engine/fs-errors';
 import {
   openScoreStore,
+  Shard,
   ScoreProgress,
   scoreDocuments,
   ScoreSummary
@@ -35,6 +36,8 @@ export interface ScoreJob {
   batchSize?: number;
   threads?: number;
   scoreForm?: ScoreForm;
+  /** Score this shard of the corpus's batches only (merged later with `cusprun merge`). */
+  shard?: Shard;
   onProgress?: (progress: ScoreProgress) => void;
   signal?: AbortSignal;
 }
@@ -77,6 +80,34 @@ function checkRunFolder(run: string): void {
   }
 }
 
+/**
+ * A resumed run must score the slice it began with: the shard, and (since it decides which
+ * batches are the shard's) the batch size.
+ */
+function checkSameShard(job: ScoreJob, existing: RunRecord | undefined): void {
+  if (!existing) {
+    return;
+  }
+  const name = (s: Shard | undefined) =>
+    s ? `shard ${s.index}/${s.count}` : 'no shard';
+  const was = existing.scoring.shard;
+  if (name(was) !== name(job.shard)) {
+    throw new CusprunError(
+      'bad-argument',
+      `this run folder holds the scores of ${name(was)}, now ${name(job.shard)}; use a new --run folder`,
+      job.run
+    );
+  }
+  const batchSize = job.batchSize ?? 8;
+  if (was && existing.scoring.batchSize !== batchSize) {
+    throw new CusprunError(
+      'bad-argument',
+      `this shard run was scored with --batch ${existing.scoring.batchSize}, now ${batchSize}; a shard's batches depend on it, so give --batch ${existing.scoring.batchSize}`,
+      job.run
+    );
+  }
+}
+
 export async function runScoreJob(
   job: ScoreJob
 ): Promise<{ record: RunRecord; summary: ScoreSummary }> {
@@ -106,6 +137,7 @@ export async function runScoreJob(
           job.run
         );
       }
+      checkSameShard(job, existing);
       const now = new Date().toISOString();
       const record: RunRecord = {
         format: 'cusprun-run',
@@ -141,7 +173,9 @@ export async function runScoreJob(
         scoring: {
           scoreForm,
           batchSize: job.batchSize ?? 8,
-          threads: job.threads ?? 0
+          threads: job.threads ?? 0,
+          // Only a shard run says so: a single run's record stays as it was.
+          ...(job.shard ? { shard: job.shard } : {})
         },
         versions: toolVersions(),
         prunes: existing?.prunes ?? []
@@ -158,7 +192,8 @@ export async function runScoreJob(
         threads: job.threads,
         scoreForm,
         onProgress: job.onProgress,
-        signal: job.signal
+        signal: job.signal,
+        shard: job.shard
       });
       writeRun(job.run, record);
       return { record, summary };

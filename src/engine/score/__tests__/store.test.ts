@@ -9,6 +9,7 @@ import { OnnxModel } from '../../onnx/model';
 import { DocumentScores } from '../../../core/select/from-scores';
 import {
   DATA_FILE,
+  INDEX_FILE,
   LOCK_FILE,
   MANIFEST_FILE,
   Manifest,
@@ -48,6 +49,21 @@ const readManifest = (root: string) =>
   JSON.parse(
     fs.readFileSync(path.join(root, MANIFEST_FILE), 'utf8')
   ) as Manifest;
+
+/** What a store commits on disk: its manifest and its commit index (absent: undefined). */
+const committedFiles = (root: string) =>
+  [MANIFEST_FILE, INDEX_FILE].map(f =>
+    fs.existsSync(path.join(root, f))
+      ? fs.readFileSync(path.join(root, f))
+      : undefined
+  );
+/** Puts back what `committedFiles` read: the store as a crash at that moment leaves it. */
+const restoreCommitted = (root: string, files: (Buffer | undefined)[]) =>
+  [MANIFEST_FILE, INDEX_FILE].forEach((f, i) =>
+    files[i] === undefined
+      ? fs.rmSync(path.join(root, f), { force: true })
+      : fs.writeFileSync(path.join(root, f), files[i]!)
+  );
 
 describe('the score store', () => {
   it('appends records and reads them back per layer and kind', () => {
@@ -153,11 +169,11 @@ describe('the score store', () => {
     const root = path.join(dir, 's');
     const store = ScoreStore.open(root, HEADER);
     store.append([record('a', 1)]);
-    const committed = fs.readFileSync(path.join(root, MANIFEST_FILE));
+    const committed = committedFiles(root);
     store.append([record('b', 2), record('c', 3)]);
     store.close();
-    // The crash: data of b and c written and synced, the manifest never replaced.
-    fs.writeFileSync(path.join(root, MANIFEST_FILE), committed);
+    // The crash: data of b and c written and synced, their commit never written.
+    restoreCommitted(root, committed);
     fs.appendFileSync(path.join(root, DATA_FILE), new Uint8Array(7));
 
     const resumed = ScoreStore.open(root, HEADER);
@@ -271,6 +287,114 @@ describe('a torn tail', () => {
   });
 });
 
+describe('the commit index', () => {
+  const ino = (root: string) => fs.statSync(path.join(root, MANIFEST_FILE)).ino;
+
+  it('appends one line per batch instead of rewriting the manifest, and folds it in on close', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    const manifest = fs.readFileSync(path.join(root, MANIFEST_FILE));
+    const inode = ino(root);
+    for (let i = 0; i < 300; i++) {
+      store.append([record(`d${i}`, i)]);
+    }
+    // 300 commits: the manifest is the one written on create, the index grew by 300 lines.
+    expect(ino(root)).toBe(inode);
+    expect(fs.readFileSync(path.join(root, MANIFEST_FILE))).toEqual(manifest);
+    const lines = fs.readFileSync(path.join(root, INDEX_FILE), 'utf8');
+    expect(lines.split('\n')).toHaveLength(301);
+    const reader = ScoreStore.open(root);
+    expect(reader.size).toBe(300);
+    expect(reader.record('d299')).toEqual(record('d299', 299).scores);
+    reader.close();
+    store.close();
+    expect(fs.existsSync(path.join(root, INDEX_FILE))).toBe(false);
+    expect(readManifest(root).batches).toEqual(
+      Array.from({ length: 300 }, (_, i) => i + 1)
+    );
+  });
+
+  it('rewrites the manifest a bounded number of times over a long run', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    const inodes = new Set([ino(root)]);
+    for (let b = 0; b < 100; b++) {
+      store.append(
+        Array.from({ length: 100 }, (_, i) => record(`d${b}-${i}`, i))
+      );
+      inodes.add(ino(root));
+    }
+    // Once the index holds more than COMPACT_AFTER documents and than the manifest: at about
+    // 4.1k and 8.3k of 10k documents.
+    expect(inodes.size).toBeLessThanOrEqual(3);
+    expect(ScoreStore.open(root).size).toBe(10000);
+    store.close();
+  });
+
+  it('killed during a commit: a torn last line is not committed, and a writer repairs it', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1), record('b', 2)]);
+    store.append([record('c', 3)]);
+    const whole = fs.readFileSync(path.join(root, INDEX_FILE));
+    const manifest = fs.readFileSync(path.join(root, MANIFEST_FILE));
+    const first = whole.indexOf('\n') + 1;
+    // Every length a kill may leave of the second line (its data is on disk either way).
+    for (let cut = first; cut < whole.length; cut++) {
+      fs.writeFileSync(path.join(root, INDEX_FILE), whole.subarray(0, cut));
+      const reader = ScoreStore.open(root);
+      expect(reader.documents.map(d => d.id)).toEqual(['a', 'b']);
+      reader.close();
+    }
+    store.close();
+    fs.writeFileSync(path.join(root, MANIFEST_FILE), manifest);
+    fs.writeFileSync(
+      path.join(root, INDEX_FILE),
+      whole.subarray(0, whole.length - 5)
+    );
+    const writer = ScoreStore.open(root, HEADER);
+    writer.append([record('c', 4)]);
+    writer.append([record('d', 5)]);
+    writer.close();
+    const reread = ScoreStore.open(root);
+    expect(reread.documents.map(d => [d.id, d.offset])).toEqual([
+      ['a', 0],
+      ['b', 40],
+      ['c', 80],
+      ['d', 120]
+    ]);
+    expect(reread.record('c')).toEqual(record('c', 4).scores);
+    expect(readManifest(root).batches).toEqual([2, 3, 4]);
+    reread.close();
+  });
+
+  it('killed between a rewrite and emptying the index: the lines the manifest holds are skipped', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1)]);
+    store.append([record('b', 2)]);
+    const index = fs.readFileSync(path.join(root, INDEX_FILE));
+    store.close();
+    fs.writeFileSync(path.join(root, INDEX_FILE), index);
+    const reader = ScoreStore.open(root);
+    expect(reader.documents.map(d => d.id)).toEqual(['a', 'b']);
+    reader.close();
+    const writer = ScoreStore.open(root, HEADER);
+    writer.append([record('c', 3)]);
+    writer.close();
+    expect(readManifest(root).batches).toEqual([1, 2, 3]);
+  });
+
+  it('is absent from older stores, which open as before', () => {
+    const root = path.join(dir, 's');
+    const store = ScoreStore.open(root, HEADER);
+    store.append([record('a', 1)]);
+    store.close();
+    expect(fs.readdirSync(root).sort()).toEqual([MANIFEST_FILE, DATA_FILE]);
+    expect(ScoreStore.open(root).record('a')).toEqual(record('a', 1).scores);
+  });
+});
+
 describe('the writer lock', () => {
   it('lets one process append at a time and frees the lock on close', () => {
     const root = path.join(dir, 's');
@@ -368,9 +492,9 @@ describe('resuming a scoring run', () => {
     expect(records(second)).toEqual(expected);
     second.close();
 
-    // Crashed after the second batch's data was synced but before its manifest was written.
+    // Crashed after the second batch's data was synced but before its commit was written.
     const crashed = path.join(dir, 'crashed');
-    let snapshot: Buffer | undefined;
+    let snapshot: (Buffer | undefined)[] = [];
     const crash = new AbortController();
     const store = ScoreStore.open(crashed, header);
     await scoreDocuments(model, map, documents, store, {
@@ -378,14 +502,14 @@ describe('resuming a scoring run', () => {
       signal: crash.signal,
       onProgress: p => {
         if (p.done === 2) {
-          snapshot = fs.readFileSync(path.join(crashed, MANIFEST_FILE));
+          snapshot = committedFiles(crashed);
         } else {
           crash.abort();
         }
       }
     });
     store.close();
-    fs.writeFileSync(path.join(crashed, MANIFEST_FILE), snapshot!);
+    restoreCommitted(crashed, snapshot);
     const recordBytes = readManifest(crashed).record.bytes;
     expect(fs.statSync(path.join(crashed, DATA_FILE)).size).toBe(
       4 * recordBytes
