@@ -37,9 +37,32 @@ export const CORPORA_FILE = 'corpora.json';
 
 export type RecordKind = typeof SWEEPS_DIR | typeof ABLATIONS_DIR;
 
-/** `--store`, else CUSPRUN_STORE, else `.cusprun` in the working folder. */
-export function storeRoot(option?: string): string {
-  return path.resolve(option ?? process.env.CUSPRUN_STORE ?? DEFAULT_STORE);
+/**
+ * `--store`, else CUSPRUN_STORE, else the nearest existing `.cusprun` folder from the working
+ * folder up (as git finds a repository), else `.cusprun` in the working folder.
+ */
+export function storeRoot(
+  option?: string,
+  cwd: string = process.cwd()
+): string {
+  const given = option ?? process.env.CUSPRUN_STORE;
+  if (given !== undefined && given !== '') return path.resolve(cwd, given);
+  return findStore(cwd) ?? path.resolve(cwd, DEFAULT_STORE);
+}
+
+/** The nearest folder named `.cusprun` in `from` or one of its parents, if any. */
+export function findStore(from: string): string | undefined {
+  for (let dir = path.resolve(from); ;) {
+    const candidate = path.join(dir, DEFAULT_STORE);
+    try {
+      if (fs.statSync(candidate).isDirectory()) return candidate;
+    } catch {
+      // not here: one folder up
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
 }
 
 const LIFECYCLE = new Set<JobEvent['type']>([
