@@ -425,7 +425,8 @@ class CusprunMagics:
             )
             for mask in range(1, 1 << len(dimensions))
         ]
-        payload = sweep_payload(session.run if run is None else run, file, answer, subsets)
+        run = session.run if run is None else session.run_id(run)
+        payload = sweep_payload(run, file, answer, subsets)
         for i, chart in enumerate(charts):
             bundle = chart_bundle(chart)
             if i == 0:

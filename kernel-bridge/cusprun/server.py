@@ -6,7 +6,8 @@ frontend behind Jupyter's own authentication.
   store is relative to the server's root folder), with the server's root folder as its working
   folder; it restarts the sidecar when it dies and stops it at shutdown, and logs what the sidecar
   writes on stderr. It sets ``CUSPRUN_SIDECAR_URL``/``CUSPRUN_SIDECAR_TOKEN`` in the server's
-  environment, which the kernels it starts inherit.
+  environment, which the kernels it starts inherit, and ``CUSPRUN_STORE`` (absolute) from the
+  start: a notebook in any subfolder uses the server's run store, never one of its own.
 - ``GET  {base_url}cusprun/version``: ``{"version", "protocol", "sidecar": {"state", ...}}``
   for the frontend's handshake (``sidecar.store``, while it runs: the run store in use).
 - ``{base_url}cusprun/api/<path>``: the sidecar's ``/api/<path>`` (HTTP, any method), the
@@ -27,7 +28,7 @@ import asyncio
 import os
 
 from ._version import __version__
-from .sidecar_process import SETTINGS_KEY, SidecarProcess, resolve_store
+from .sidecar_process import ENV_STORE, SETTINGS_KEY, SidecarProcess, resolve_store
 
 
 def _store_and_cwd(server_app) -> tuple[str, str]:
@@ -43,6 +44,9 @@ def _load_jupyter_server_extension(server_app):
     from .server_handlers import handlers
 
     store, cwd = _store_and_cwd(server_app)
+    # kernels inherit the store at once: one that starts before the sidecar runs (and so starts a
+    # private sidecar) still uses the server's store, not one in its notebook's folder
+    os.environ[ENV_STORE] = store
     sidecar = SidecarProcess(store=store, cwd=cwd, log=server_app.log)
     web_app = server_app.web_app
     web_app.settings[SETTINGS_KEY] = sidecar

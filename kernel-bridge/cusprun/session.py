@@ -12,8 +12,12 @@ Environment:
 - ``CUSPRUN_SIDECAR_JS``: the sidecar's ``dist/sidecar/cli.js``, for a private sidecar (default:
   the one recorded when the package was built, or the source checkout's).
 - ``CUSPRUN_NODE``: the Node executable (default: ``node`` on the PATH).
-- ``CUSPRUN_STORE``: the run store of a private sidecar (default: ``.cusprun`` in the working
-  folder).
+- ``CUSPRUN_STORE``: the run store of a private sidecar (default: the nearest existing
+  ``.cusprun`` folder from the working folder up, as git finds a repository, else ``.cusprun`` in
+  the working folder).
+
+A run is named by its id (its folder's name in the store) or by the path of its folder, relative
+to the working folder (``../.cusprun/NAME``), which must lie in the sidecar's run store.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ class Session:
     ):
         """`url`/`token` (else $CUSPRUN_SIDECAR_URL/$CUSPRUN_SIDECAR_TOKEN) name a running sidecar;
         without them (or with start=True) a private sidecar starts, on `store` (else
-        $CUSPRUN_STORE, else .cusprun in the working folder)."""
+        $CUSPRUN_STORE, else the nearest .cusprun from the working folder up, else .cusprun in
+        the working folder)."""
         url = url or os.environ.get(ENV_URL)
         token = token or os.environ.get(ENV_TOKEN)
         self.sidecar: PrivateSidecar | None = None
@@ -190,14 +195,40 @@ class Session:
         return self.request("GET", "/api/jobs")
 
     def _run(self, run: str | None) -> str:
+        """`_run_name`, quoted for a URL path."""
+        return urllib.parse.quote(self._run_name(run), safe="")
+
+    def _run_name(self, run: str | None) -> str:
         """The run named, else this session's, else the store's latest (after a restart)."""
-        run = run or self.run
+        run = self.run_id(run) if run else self.run
         if not run:
             runs = sorted(self.runs(), key=lambda r: r.get("updated", ""))
             if not runs:
                 raise CusprunError("no run yet: score a model first (or name a run)")
             run = self.run = runs[-1]["id"]
-        return urllib.parse.quote(run, safe="")
+        return run
+
+    def store(self) -> str:
+        """The run store the sidecar uses (absolute)."""
+        return str(self.health_info.get("store", ""))
+
+    def run_id(self, run: str) -> str:
+        """A run's id: `run` itself, or, for the path of a run folder (``../.cusprun/NAME``,
+        relative to the working folder), its name, when it lies in the sidecar's run store."""
+        if "/" not in run and os.sep not in run and run not in (".", ".."):
+            return run
+        folder = Path(absolute(run))
+        for _ in range(2):  # the server may have moved its sidecar to another store since
+            store = self.store()
+            if store and os.path.realpath(folder.parent) == os.path.realpath(store):
+                return folder.name
+            self.health_info = self.health()
+        raise CusprunError(
+            f"{run}: not a run folder of the run store {store or '?'} this session's sidecar uses; "
+            "name a run of that store (`%cusprun runs`), or use another store (CUSPRUN_STORE, "
+            "then restart the kernel)",
+            "not-found",
+        )
 
     # -- cheap queries --
 
@@ -367,7 +398,7 @@ class Session:
             raise CusprunError("no model: open one first (`model(PATH)`, `%cusprun model PATH`)")
         if not corpus:
             raise CusprunError("no corpus: register one first (`corpus(MANIFEST)`)")
-        run = run or new_run_id(model, corpus)
+        run = self.run_id(run) if run else new_run_id(model, corpus)
         request = {"type": "score", "run": run, "model": model, "corpus": corpus}
         request.update(_camel(dict(batch_size=batch_size, threads=threads, score_form=score_form)))
         info = self.run_job(request, on_event)
@@ -376,7 +407,7 @@ class Session:
 
     def plan(self, sigma: float | None = None, *, run: str | None = None, **query) -> dict:
         """The plan job: the whole plan (units each layer loses), plus the σ answer's views."""
-        request = {"type": "plan", "run": self._run(run), **_camel(dict(sigma=sigma, **query))}
+        request = {"type": "plan", "run": self._run_name(run), **_camel(dict(sigma=sigma, **query))}
         return self.run_job(request)["result"]
 
     def prune(
@@ -391,7 +422,7 @@ class Session:
         **query,
     ) -> dict:
         """Writes the pruned model to `out`, which must lie in the sidecar's working folder."""
-        request = {"type": "prune", "run": self._run(run), "out": absolute(out)}
+        request = {"type": "prune", "run": self._run_name(run), "out": absolute(out)}
         request.update(
             _camel(dict(sigma=sigma, target_ratio=target_ratio, overwrite=overwrite, **query))
         )
@@ -414,7 +445,7 @@ class Session:
         if model is not None:
             request["model"] = absolute(model)
         if run:
-            request["run"] = run
+            request["run"] = self.run_id(run)
         return self.run_job(request, on_event)["result"]
 
     def evaluate(
@@ -433,7 +464,7 @@ class Session:
             "evalSets": eval_set_paths(eval_sets),
         }
         if run:
-            request["run"] = run
+            request["run"] = self.run_id(run)
         request.update(_camel(options))
         return self.run_job(request, on_event)["result"]
 
@@ -449,7 +480,11 @@ class Session:
         **options,
     ) -> dict:
         """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`."""
-        request = {"type": "sweep", "run": self._run(run), "evalSets": eval_set_paths(eval_sets)}
+        request = {
+            "type": "sweep",
+            "run": self._run_name(run),
+            "evalSets": eval_set_paths(eval_sets),
+        }
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
@@ -467,7 +502,7 @@ class Session:
         """The 1D/2D/3D ablation at a target ratio; returns `{file, record}`."""
         request = {
             "type": "ablate",
-            "run": self._run(run),
+            "run": self._run_name(run),
             "targetRatio": target_ratio,
             "evalSets": eval_set_paths(eval_sets),
         }

@@ -20,6 +20,9 @@ from .private_sidecar import ENV_TOKEN, ENV_URL, PrivateSidecar
 #: where the server extension keeps its `SidecarProcess` in the tornado settings
 SETTINGS_KEY = "cusprun_sidecar"
 
+#: the run store kernels inherit (the server's, absolute)
+ENV_STORE = "CUSPRUN_STORE"
+
 #: the prefix of the sidecar's stderr lines in the server's log
 STDERR_PREFIX = "cusprun sidecar: "
 
@@ -228,6 +231,7 @@ class SidecarProcess:
             if self.set_environ:
                 os.environ[ENV_URL] = sidecar.url
                 os.environ[ENV_TOKEN] = sidecar.token
+                os.environ[ENV_STORE] = self.store
             self.state = RUNNING
             self.message = None
             self.log.info(

@@ -16,13 +16,19 @@ def runs_rows(runs: list) -> list[dict]:
             "family": r["model"].get("family", ""),
             "dimensions": ", ".join(r["corpus"].get("dimensions", [])),
             "scored": f"{r['scored']}/{r['documents']}",
-            "last job": (
-                f"{r['lastJob']['type']} {r['lastJob']['state']}" if r.get("lastJob") else ""
-            ),
-            "updated": r["updated"],
+            "last job": _last_job(r.get("lastJob")),
+            # the later of run.json's time and its latest job's, as the panel shows it
+            "updated": max(r["updated"], (r.get("lastJob") or {}).get("at", "")),
         }
         for r in runs
     ]
+
+
+def _last_job(job: dict | None) -> str:
+    """The latest job, whoever ran it: "prune done", "sweep done (CLI)"."""
+    if not job:
+        return ""
+    return f"{job['type']} {job['state']}" + (" (CLI)" if job.get("origin") == "cli" else "")
 
 
 def _metric_columns(metrics: list[dict]) -> dict:

@@ -468,3 +468,85 @@ def test_no_sidecar_starts_until_one_is_needed(tmp_path):
         ]
     ]
     assert stream_text(notebook.cells[3]).strip() == "None True"
+
+
+def _cli_run_at(root: Path, name: str) -> None:
+    """A run the CLI makes from `root` into its store, as a researcher does in a terminal."""
+    subprocess.run(
+        [
+            "node",
+            str(SIDECAR_JS),
+            "score",
+            str(MODEL),
+            "--corpus",
+            str(CORPUS),
+            "--run",
+            f".cusprun/{name}",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+SUBFOLDER_CELLS = (
+    "%load_ext cusprun",
+    "import cusprun.ipython\nprint(cusprun.ipython.session().store())",
+    "%cusprun runs",
+    "%cusprun plan --sigma 0.3 --run ../../.cusprun/root-run",
+    "%cusprun plan --sigma 0.3 --run root-run",
+)
+
+
+def _check_subfolder_notebook(notebook, root: Path) -> None:
+    no_errors(notebook)
+    assert stream_text(notebook.cells[1]).strip() == str(root / ".cusprun")
+    assert "<td>root-run</td>" in notebook.cells[2].outputs[0]["data"]["text/html"]
+    for cell in notebook.cells[3:]:
+        charts = [o["data"] for o in cell.outputs if o.get("data", {}).get(SWEEP)]
+        assert charts and charts[0][SWEEP]["run"] == "root-run", cell.outputs
+    assert not (root / "notes" / "week1" / ".cusprun").exists()
+
+
+def test_a_notebook_in_a_subfolder_uses_the_servers_store(tmp_path):
+    """The Jupyter server's sidecar runs in the server's root; a kernel of a notebook two folders
+    down lists and plans the run the CLI made at the root, by name or by its folder's path."""
+    _cli_run_at(tmp_path, "root-run")
+    sub = tmp_path / "notes" / "week1"
+    sub.mkdir(parents=True)
+    sidecar = subprocess.Popen(
+        ["node", str(SIDECAR_JS), "serve", "--store", str(tmp_path / ".cusprun")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        ready = json.loads(sidecar.stdout.readline())
+        env = kernel_env(
+            CUSPRUN_SIDECAR_URL=f"http://127.0.0.1:{ready['port']}",
+            CUSPRUN_SIDECAR_TOKEN=ready["token"],
+        )
+        notebook = execute(notebook_of(*SUBFOLDER_CELLS), sub, env)
+        _check_subfolder_notebook(notebook, tmp_path)
+        refused = execute(
+            notebook_of("%load_ext cusprun", "%cusprun plan --sigma 0.3 --run ../elsewhere/x"),
+            sub,
+            env,
+            allow_errors=True,
+        )
+        (lines,) = error_lines(refused.cells[1])
+        assert "not a run folder of the run store" in lines[-1] and str(tmp_path) in lines[-1]
+    finally:
+        sidecar.stdin.close()
+        sidecar.wait(20)
+
+
+def test_without_a_server_a_kernel_finds_the_store_above_as_git_finds_a_repo(tmp_path):
+    _cli_run_at(tmp_path, "root-run")
+    sub = tmp_path / "notes" / "week1"
+    sub.mkdir(parents=True)
+    env = kernel_env()
+    env.pop("CUSPRUN_STORE", None)
+    notebook = execute(notebook_of(*SUBFOLDER_CELLS), sub, env)
+    _check_subfolder_notebook(notebook, tmp_path)

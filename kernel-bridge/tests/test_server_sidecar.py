@@ -383,8 +383,10 @@ def test_a_sidecar_that_breaks_off_is_an_error_not_an_answer(bad_sidecar_server)
     assert "cusprun proxy: GET" in bad_sidecar_server.log.read_text()
 
 
-def _execute_in_kernel(server, code, timeout=60):
-    status, kernel = server.request("POST", "/api/kernels", {"name": "python3"})
+def _execute_in_kernel(server, code, timeout=60, path=None):
+    """Runs `code` in a new kernel of the server (working folder: `path` under the root)."""
+    body = {"name": "python3", **({"path": path} if path else {})}
+    status, kernel = server.request("POST", "/api/kernels", body)
     assert status == 201, kernel
     try:
         ws = server.ws(f"/api/kernels/{kernel['id']}/channels", [f"Authorization: token {TOKEN}"])
@@ -438,6 +440,43 @@ def test_kernels_inherit_the_sidecar_url_and_token(server):
     sidecar = server.version()["sidecar"]
     assert seen["url"] == sidecar["url"]
     assert seen["health"]["pid"] == sidecar["pid"]
+
+
+def test_a_notebook_in_a_subfolder_uses_the_servers_store(server):
+    """A kernel of a notebook in a subfolder inherits the server's store (CUSPRUN_STORE, set before
+    its sidecar runs) and its sidecar: it lists and plans the run the CLI made at the root."""
+    store = server.wait_running()["store"]
+    subprocess.run(
+        [
+            "node",
+            str(SIDECAR_JS),
+            "score",
+            str(MODEL),
+            "--corpus",
+            str(CORPUS),
+            "--run",
+            os.path.join(store, "root-run"),
+        ],
+        cwd=server.root,
+        check=True,
+        capture_output=True,
+    )
+    (server.root / "notes").mkdir(exist_ok=True)
+    folder = os.path.relpath(os.path.join(store, "root-run"), server.root / "notes")
+    code = (
+        "import os, json\n"
+        "from cusprun import Session\n"
+        "s = Session()\n"
+        "print(json.dumps({'cwd': os.getcwd(), 'env': os.environ['CUSPRUN_STORE'],"
+        " 'store': s.store(), 'private': s.sidecar is not None,"
+        " 'runs': [r['id'] for r in s.runs()],"
+        f" 'ratio': s.sigma(0.3, run={folder!r})['plan']['ratio']}}))\n"
+    )
+    seen = json.loads(_execute_in_kernel(server, code, path="notes"))
+    assert seen["cwd"] == str(server.root / "notes")
+    assert seen["env"] == seen["store"] == store and not seen["private"]
+    assert "root-run" in seen["runs"] and 0 < seen["ratio"] < 1
+    assert not (server.root / "notes" / ".cusprun").exists()
 
 
 def test_a_killed_sidecar_restarts_and_works_again(server):

@@ -128,7 +128,9 @@ export interface RunRow {
   progress: string;
   scored: number;
   documents: number;
+  /** The latest job, whoever ran it ("prune done", "sweep done (CLI)"). */
   lastJob: string;
+  /** When the run last changed (ISO): run.json's time, or its latest job's if later. */
   updated: string;
   /** Why the run cannot be read ('' when it can). */
   damaged: string;
@@ -168,8 +170,13 @@ export function runRow(run: RunSummary): RunRow {
     progress: `${run.scored}/${run.documents}`,
     scored: run.scored,
     documents: run.documents,
-    lastJob: run.lastJob ? `${run.lastJob.type} ${run.lastJob.state}` : '',
-    updated: run.updated,
+    lastJob: run.lastJob
+      ? `${run.lastJob.type} ${run.lastJob.state}${run.lastJob.origin === 'cli' ? ' (CLI)' : ''}`
+      : '',
+    updated:
+      run.lastJob && Date.parse(run.lastJob.at) > Date.parse(run.updated)
+        ? run.lastJob.at
+        : run.updated,
     damaged: run.damaged ?? ''
   };
 }

@@ -26,6 +26,7 @@ import {
 } from './panel-model';
 import type { RunSummary } from '../core/protocol';
 import { RunView, RunViewContext } from './run-view';
+import { absoluteTime, relativeTime } from './run-view-model';
 import { ICusprunSettings } from './tokens';
 
 /** Milliseconds between handshakes while the sidecar is on its way, and while it runs. */
@@ -351,6 +352,7 @@ export class CusprunPanel extends Panel {
       filterRows(this.rows, this.filterInput.value),
       this.sort
     );
+    const now = Date.now();
     this.tableBody.replaceChildren(
       ...rows.map(row => {
         const tr = el('tr', 'jp-CusprunPanel-run');
@@ -364,9 +366,14 @@ export class CusprunPanel extends Panel {
           const text =
             key === 'model' && row.damaged
               ? this.trans.__('damaged: %1', row.damaged)
-              : row[key];
+              : key === 'updated'
+                ? relativeTime(row.updated, now)
+                : row[key];
           const td = el('td', undefined, text);
           td.dataset.key = key;
+          if (key === 'updated' && row.updated) {
+            td.title = absoluteTime(row.updated);
+          }
           tr.appendChild(td);
         }
         tr.addEventListener('click', () => void this.select(row.id));

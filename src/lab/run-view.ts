@@ -29,6 +29,7 @@ import {
   subsetsToRank
 } from './panel-model';
 import { SWEEP_MIME_TYPE, SweepSubset, SweepView } from './sweep-model';
+import { DEFAULT_SIGMA, startSigma } from './run-view-model';
 import { SweepRenderer } from './sweep-widget';
 import { ICusprunSettings } from './tokens';
 
@@ -122,6 +123,12 @@ export class RunView extends Panel {
     try {
       const wanted =
         this.dimensions.length > 0 ? subsetsToRank(this.dimensions) : [[]];
+      // the slider opens where the work is: the σ of the run's latest plan or prune
+      const detail = requestAPI<RunDetail>(
+        runPath(this.run),
+        {},
+        this.context.serverSettings
+      ).catch(() => null);
       const subsets = await Promise.all(
         wanted.map(dims =>
           this.post<SweepSubset>(
@@ -130,6 +137,7 @@ export class RunView extends Panel {
           )
         )
       );
+      const sigma = await detail.then(d => (d ? startSigma(d) : DEFAULT_SIGMA));
       if (this.isDisposed) {
         return;
       }
@@ -143,7 +151,7 @@ export class RunView extends Panel {
       this.insertWidget(1, sweep);
       sweep.viewChanged.connect(this.scheduleCharts, this);
       await sweep.renderModel({
-        data: { [SWEEP_MIME_TYPE]: payloadFromRanks(this.run, subsets) }
+        data: { [SWEEP_MIME_TYPE]: payloadFromRanks(this.run, subsets, sigma) }
       } as unknown as IRenderMime.IMimeModel);
       this.message.textContent = '';
       this.buildActions();

@@ -20,6 +20,7 @@ import {
   FINAL_STATES,
   JobEvent,
   JobInfo,
+  JobType,
   RegisterCorpusRequest,
   RunDetail,
   RunRecord,
@@ -37,9 +38,32 @@ export const CORPORA_FILE = 'corpora.json';
 
 export type RecordKind = typeof SWEEPS_DIR | typeof ABLATIONS_DIR;
 
-/** `--store`, else CUSPRUN_STORE, else `.cusprun` in the working folder. */
-export function storeRoot(option?: string): string {
-  return path.resolve(option ?? process.env.CUSPRUN_STORE ?? DEFAULT_STORE);
+/**
+ * `--store`, else CUSPRUN_STORE, else the nearest existing `.cusprun` folder from the working
+ * folder up (as git finds a repository), else `.cusprun` in the working folder.
+ */
+export function storeRoot(
+  option?: string,
+  cwd: string = process.cwd()
+): string {
+  const given = option ?? process.env.CUSPRUN_STORE;
+  if (given !== undefined && given !== '') return path.resolve(cwd, given);
+  return findStore(cwd) ?? path.resolve(cwd, DEFAULT_STORE);
+}
+
+/** The nearest folder named `.cusprun` in `from` or one of its parents, if any. */
+export function findStore(from: string): string | undefined {
+  for (let dir = path.resolve(from); ;) {
+    const candidate = path.join(dir, DEFAULT_STORE);
+    try {
+      if (fs.statSync(candidate).isDirectory()) return candidate;
+    } catch {
+      // not here: one folder up
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
 }
 
 const LIFECYCLE = new Set<JobEvent['type']>([
@@ -93,7 +117,8 @@ export class RunStore {
   list(): RunSummary[] {
     return this.ids().map(id => {
       try {
-        return this.summary(id, described(this.runRecord(id)));
+        const record = this.runRecord(id);
+        return this.summary(id, described(record), record);
       } catch (error) {
         const damage = userError(error);
         if (!damage) {
@@ -144,15 +169,51 @@ export class RunStore {
     };
   }
 
-  private summary(id: string, facts: RunFacts): RunSummary {
-    const last = this.jobs(id).at(-1);
-    const summary: RunSummary = { id, ...facts, scored: this.scored(id) };
-    return last
-      ? {
-          ...summary,
-          lastJob: { id: last.id, type: last.type, state: last.state }
-        }
-      : summary;
+  private summary(
+    id: string,
+    facts: RunFacts,
+    record?: RunRecord,
+    jobs: JobInfo[] = this.jobs(id)
+  ): RunSummary {
+    const scored = this.scored(id);
+    const summary: RunSummary = { id, ...facts, scored };
+    const last = lastJob(
+      jobs,
+      record ? this.cliWork(id, record, scored >= facts.documents) : []
+    );
+    return last ? { ...summary, lastJob: last } : summary;
+  }
+
+  /**
+   * What the CLI did on a run, as far as the run folder tells: its scoring (run.json's
+   * `created`), its prunes (run.json's `prunes`), its sweeps and ablations (their files' time
+   * stamps). A sidecar's jobs leave the same traces, a moment before they end.
+   */
+  private cliWork(
+    id: string,
+    record: RunRecord,
+    complete: boolean
+  ): NonNullable<RunSummary['lastJob']>[] {
+    const done = (type: JobType, at: string) => ({
+      type,
+      state: 'done' as const,
+      at,
+      origin: 'cli' as const
+    });
+    const stamped = (kind: RecordKind, type: JobType) =>
+      this.files(id, kind).flatMap(file => {
+        const at = stampTime(file);
+        return at ? [done(type, at)] : [];
+      });
+    return [
+      {
+        ...done('score', record.created),
+        state: complete ? ('done' as const) : ('interrupted' as const)
+      },
+      ...(record.prunes ?? []).map(p => done('prune', p.at)),
+      ...stamped(SWEEPS_DIR, 'sweep'),
+      ...stamped(ABLATIONS_DIR, 'ablate')
+    ];
   }
 
   private scored(id: string): number {
@@ -168,12 +229,13 @@ export class RunStore {
 
   detail(id: string): RunDetail {
     const record = this.runRecord(id);
+    const jobs = this.jobs(id);
     return {
-      ...this.summary(id, described(record)),
+      ...this.summary(id, described(record), record, jobs),
       record,
       sweeps: this.files(id, SWEEPS_DIR),
       ablations: this.files(id, ABLATIONS_DIR),
-      jobs: this.jobs(id)
+      jobs
     };
   }
 
@@ -346,6 +408,39 @@ export class RunStore {
       readManifest(nameOrPath).file
     );
   }
+}
+
+/**
+ * The latest of a run's jobs, whoever ran them: the sidecar's (by when they ended, else
+ * started, else were submitted) and what the CLI left in the run folder; on a tie the sidecar's
+ * job wins (its traces are written before it ends).
+ */
+export function lastJob(
+  jobs: readonly JobInfo[],
+  cli: readonly NonNullable<RunSummary['lastJob']>[]
+): RunSummary['lastJob'] {
+  const sidecar = jobs.map(job => ({
+    id: job.id,
+    type: job.type,
+    state: job.state,
+    at: job.finished ?? job.started ?? job.submitted,
+    origin: 'sidecar' as const
+  }));
+  let best: RunSummary['lastJob'];
+  for (const job of [...cli, ...sidecar]) {
+    if (best === undefined || Date.parse(job.at) >= Date.parse(best.at)) {
+      best = job;
+    }
+  }
+  return best;
+}
+
+/** The time a `stampName` file name holds (`2026-01-02T03-04-05-678Z.json`), if it holds one. */
+export function stampTime(file: string): string | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.json$/.exec(
+    file
+  );
+  return m ? `${m[1]}:${m[2]}:${m[3]}.${m[4]}Z` : undefined;
 }
 
 /** What a summary says about a run apart from its id, scores and jobs. */

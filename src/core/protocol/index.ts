@@ -530,8 +530,18 @@ export interface RunSummary {
   /** Documents in the score store, and the documents the corpus has. */
   scored: number;
   documents: number;
-  /** The state of its latest job, when the sidecar ran one (CLI runs have none). */
-  lastJob?: { id: string; type: JobType; state: JobState };
+  /**
+   * Its latest job, whoever ran it: a sidecar's job (with its id) or what the CLI left in the
+   * run folder (its scoring, prunes, sweeps and ablations: no id). `at`: when it ended (else
+   * started, else was submitted).
+   */
+  lastJob?: {
+    id?: string;
+    type: JobType;
+    state: JobState;
+    at: string;
+    origin: 'sidecar' | 'cli';
+  };
   /**
    * Set when the run's run.json cannot be read (half written, hand edited): the one-line
    * reason, which `GET /api/runs/:run` answers too. Its record's fields are then empty (model

@@ -130,7 +130,13 @@ describe('the run table', () => {
     summary('a-run', '2026-11-03T00:00:00Z', 6),
     {
       ...summary('c-run', '2026-11-01T00:00:00Z', 12, 24, ['medical']),
-      lastJob: { id: 'j1', type: 'score', state: 'running' } as const
+      lastJob: {
+        id: 'j1',
+        type: 'score',
+        state: 'running',
+        at: '2026-10-31T00:00:00Z',
+        origin: 'sidecar'
+      } as const
     }
   ].map(runRow);
 
@@ -143,6 +149,21 @@ describe('the run table', () => {
       lastJob: 'score running'
     });
     expect(rows[0].lastJob).toBe('');
+  });
+
+  it("shows the CLI's jobs too, and the time of the latest job when it is later", () => {
+    const row = runRow({
+      ...summary('d-run', '2026-11-01T00:00:00Z', 24),
+      lastJob: {
+        type: 'prune',
+        state: 'done',
+        at: '2026-11-04T00:00:00Z',
+        origin: 'cli'
+      }
+    });
+    expect(row.lastJob).toBe('prune done (CLI)');
+    expect(row.updated).toBe('2026-11-04T00:00:00Z');
+    expect(rows[2].updated).toBe('2026-11-01T00:00:00Z');
   });
 
   it('sorts by a column, and a second click flips it', () => {

@@ -816,12 +816,18 @@ describe('cusprun serve', () => {
     client = sidecar.client;
     const runs = await client.request<RunSummary[]>('GET', '/api/runs');
     expect(
-      valid('RunList', runs.body).map(r => [r.id, r.scored, r.lastJob?.state])
+      valid('RunList', runs.body).map(r => [
+        r.id,
+        r.scored,
+        r.lastJob?.state,
+        r.lastJob?.origin
+      ])
     ).toEqual([
-      ['big-a', BIG, 'done'],
-      ['big-b', committed, 'interrupted'],
-      ['cli-ref', BIG, undefined],
-      ['small', 24, 'done']
+      ['big-a', BIG, 'done', 'sidecar'],
+      ['big-b', committed, 'interrupted', 'sidecar'],
+      // the CLI's scoring is its last job: it leaves no event, only the run folder
+      ['cli-ref', BIG, 'done', 'cli'],
+      ['small', 24, 'done', 'sidecar']
     ]);
     const detail = await client.request<RunDetail>('GET', '/api/runs/big-b');
     expect(valid('RunDetail', detail.body).jobs.at(-1)?.error?.message).toMatch(

@@ -11,7 +11,7 @@ export default defineCommand({
     store: {
       type: 'string',
       value: 'DIR',
-      help: 'the run store (default: $CUSPRUN_STORE, else .cusprun)'
+      help: 'the run store (default: $CUSPRUN_STORE, else the nearest .cusprun here or above)'
     },
     port: {
       type: 'string',

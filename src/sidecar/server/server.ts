@@ -17,7 +17,7 @@ import { Queries } from './queries';
 import { JobQueue } from './queue';
 
 export interface ServeOptions {
-  /** The run store folder (default: CUSPRUN_STORE, else `.cusprun`). */
+  /** The run store folder (default: see `storeRoot`). */
   store?: string;
   /** 0 (default): a free port. */
   port?: number;

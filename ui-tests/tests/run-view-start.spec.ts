@@ -1,0 +1,70 @@
+/// <reference lib="dom" />
+/**
+ * A run's view opens where the work is: the σ of its latest plan or prune (the CLI's too), its
+ * last job whoever ran it, and when it changed as "just now" with the time in a tooltip.
+ */
+import { expect, test } from '@jupyterlab/galata';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { openPanel, prepareRun, REPO } from './helpers';
+
+const RUN = 'started-run';
+
+test('a run opens at the σ of its latest plan or prune, whoever made it', async ({
+  page,
+  request
+}) => {
+  await prepareRun(request, RUN);
+  // a plan from the panel's side (the sidecar's job), then a prune from a terminal (the CLI)
+  const planned = await request.post('/cusprun/api/jobs', {
+    data: { type: 'plan', run: RUN, sigma: 0.3 }
+  });
+  expect(planned.status(), await planned.text()).toBe(202);
+  const job = await planned.json();
+  await expect
+    .poll(
+      async () =>
+        (await (await request.get(`/cusprun/api/jobs/${job.id}`)).json()).state,
+      { timeout: 60_000 }
+    )
+    .toBe('done');
+  const store: string = (await (await request.get('/cusprun/version')).json())
+    .sidecar.store;
+  execFileSync(
+    'node',
+    [
+      path.join(REPO, 'dist', 'sidecar', 'cli.js'),
+      'prune',
+      '--run',
+      path.join(store, RUN),
+      '--sigma',
+      '0.25',
+      '--out',
+      path.join(path.dirname(store), 'cli-experts', RUN)
+    ],
+    { stdio: 'pipe' }
+  );
+
+  const panel = await openPanel(page);
+  await expect(panel.locator('.jp-CusprunPanel-status')).toHaveText(
+    /^Sidecar: running · cusprun \S+/,
+    { timeout: 30_000 }
+  );
+  await panel.locator('.jp-CusprunPanel-refresh').click();
+  const row = panel.locator(`tr.jp-CusprunPanel-run[data-run="${RUN}"]`);
+  await expect(row.locator('td[data-key="lastJob"]')).toHaveText(
+    'prune done (CLI)'
+  );
+  const updated = row.locator('td[data-key="updated"]');
+  await expect(updated).toHaveText(/^(just now|\d+ min ago)$/);
+  await expect(updated).toHaveAttribute(
+    'title',
+    /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/
+  );
+
+  await row.click();
+  const summary = panel.locator(
+    '.jp-CusprunSweep.jp-CusprunPanel-sweep .jp-CusprunSweep-summary'
+  );
+  await expect(summary).toHaveText(/^σ 0\.2500 · [\d.]+% of prunable/);
+});
