@@ -50,8 +50,8 @@ export interface VerifyOptions extends RuntimeOptions {
 }
 
 /**
- * Runs the original with the plan's units zeroed and the pruned file on the same sequences and
- * compares their logits. Never throws for a difference: the caller reads `ok` (or calls
+ * Runs the original with the plan's units zeroed, then the pruned file, on the same sequences
+ * and compares their logits. Never throws for a difference: the caller reads `ok` (or calls
  * assertWithinBound) and reports `describeComparison`.
  */
 export async function verifyPruned(
@@ -71,10 +71,12 @@ export async function verifyPruned(
     const pruned = OnnxModel.load(prunedFile);
     const prunedGraph = pruned.graph;
     pruned.close();
-    const [a, b] = await Promise.all([
-      modelLogits(zeroedFile, zeroed.graph as GraphProto, sequences, runtime),
-      modelLogits(prunedFile, prunedGraph, sequences, runtime)
-    ]);
+    // One session at a time: each holds (or maps) a whole model's weights, and only the
+    // logits are kept from the first when the second opens.
+    const zeroedGraph = zeroed.graph as GraphProto;
+    const a = await modelLogits(zeroedFile, zeroedGraph, sequences, runtime);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const b = await modelLogits(prunedFile, prunedGraph, sequences, runtime);
     return compareLogits(a, b, prunedFile, boundUlps);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
