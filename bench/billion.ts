@@ -17,7 +17,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { ExpertPlan, unitPlanOf } from '../src/core/select/expert';
 import { OnnxModel } from '../src/engine/onnx';
+import { writePrunedModel } from '../src/engine/prune';
 import { LLAMA32_1B_CONFIG, writeLlamaModelExternal } from './llama-onnx';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -28,6 +30,10 @@ const GIB = 1024 ** 3;
 interface Step {
   step: string;
   args: string[];
+  /** The script to run (default: the CLI). */
+  script?: string;
+  /** Where its stdout goes, if kept. */
+  stdout?: string;
 }
 
 interface Measured {
@@ -119,7 +125,7 @@ function measure(step: Step, maxRss: number): Promise<Measured> {
   const started = performance.now();
   const child = spawn(
     '/usr/bin/time',
-    ['-v', process.execPath, CLI, ...step.args],
+    ['-v', process.execPath, step.script ?? CLI, ...step.args],
     {
       stdio: ['ignore', 'pipe', 'pipe']
     }
@@ -144,6 +150,9 @@ function measure(step: Step, maxRss: number): Promise<Measured> {
       const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(
         stderr
       )?.[1];
+      if (step.stdout) {
+        fs.writeFileSync(step.stdout, stdout);
+      }
       const lines = stdout.trim().split('\n');
       const failed =
         killed ??
@@ -177,21 +186,44 @@ function weightBytes(file: string): number {
 function pipeline(folder: string, manifest: string, work: string): Step[] {
   const run = path.join(work, 'run');
   const out = path.join(work, 'expert');
-  fs.rmSync(run, { recursive: true, force: true });
-  fs.rmSync(out, { recursive: true, force: true });
+  const written = path.join(work, 'written');
+  const plan = path.join(work, 'plan.json');
+  for (const old of [run, out, written]) {
+    fs.rmSync(old, { recursive: true, force: true });
+  }
+  const target = ['--target-ratio', '0.25'];
+  const model = path.join(folder, 'model.onnx');
   return [
     { step: 'inspect', args: ['inspect', folder] },
     {
       step: 'score',
       args: ['score', folder, '--corpus', manifest, '--run', run]
     },
-    { step: 'plan', args: ['plan', '--run', run, '--target-ratio', '0.25'] },
+    {
+      step: 'plan',
+      args: ['plan', '--run', run, ...target, '--json'],
+      stdout: plan
+    },
+    {
+      step: 'write',
+      script: __filename,
+      args: ['--write-only', plan, '--model', model, '--out', written]
+    },
     {
       step: 'prune',
-      args: ['prune', '--run', run, '--target-ratio', '0.25', '--out', out]
+      args: ['prune', '--run', run, ...target, '--out', out]
     },
     { step: 'verify', args: ['verify', out] }
   ];
+}
+
+/** prune's write alone (the engine's writePrunedModel, no check), for the table's `write`. */
+async function writeOnly(planFile: string, model: string, out: string) {
+  const source = OnnxModel.load(model);
+  const plan = JSON.parse(fs.readFileSync(planFile, 'utf8')) as ExpertPlan;
+  const written = await writePrunedModel(source, unitPlanOf(plan), out);
+  source.close();
+  console.log(`wrote ${written.file} (${written.bytesAfter} bytes)`);
 }
 
 function row(cells: string[]): string {
@@ -206,9 +238,19 @@ async function main(): Promise<void> {
     options: {
       dir: { type: 'string', default: '/tmp/billion' },
       layers: { type: 'string', default: String(LLAMA32_1B_CONFIG.layers) },
-      'max-rss-gb': { type: 'string', default: '14' }
+      'max-rss-gb': { type: 'string', default: '14' },
+      'write-only': { type: 'string' },
+      model: { type: 'string' },
+      out: { type: 'string' }
     }
   });
+  if (values['write-only']) {
+    return writeOnly(
+      values['write-only'],
+      values.model ?? '',
+      values.out ?? ''
+    );
+  }
   const layers = Number(values.layers);
   const maxRss = Number(values['max-rss-gb']) * GIB;
   fs.mkdirSync(values.dir, { recursive: true });

@@ -62,7 +62,9 @@ export async function verifyPruned(
   sequences: number[][],
   options: VerifyOptions = {}
 ): Promise<LogitComparison> {
-  const { boundUlps, ...runtime } = options;
+  const { boundUlps, ...rest } = options;
+  // A few short sequences: packed weight copies would cost a whole model's memory for nothing.
+  const runtime = { prepack: false, ...rest };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
   try {
     const zeroedFile = path.join(dir, 'model.onnx');
