@@ -2,10 +2,12 @@
  * The whole pipeline on a billion-parameter model on this machine (issue 16): a random-init
  * model with Llama-3.2-1B's shapes (bench/llama-onnx.ts, weights streamed into external data,
  * made once into --dir if absent; the fixture byte-level tokenizer beside it) goes through
- * `cusprun inspect`, `score` (4 documents per dimension of at most 32 tokens), `plan`, `prune`
- * and `verify`, each in its own process under /usr/bin/time -v. Prints, per step, the wall
- * time and the peak RSS against the weights' bytes. A step whose RSS passes --max-rss-gb is
- * killed (the machine is shared), and the table says so.
+ * `cusprun inspect`, `score` (4 documents per dimension of at most 32 tokens), `plan`
+ * (--target-ratio 0.25), `prune` and `verify`, each in its own process under /usr/bin/time -v;
+ * `write` is prune's write alone (the engine's writePrunedModel with the same plan, no check),
+ * `prune` the CLI's prune, which also checks the result against the zeroed original as
+ * `verify` does. Prints, per step, the wall time and the peak RSS against the weights' bytes.
+ * A step whose RSS passes --max-rss-gb is killed (the machine is shared), and the table says so.
  *
  *   node dist-bench/bench/billion.js [--dir /tmp/billion] [--layers 16] [--max-rss-gb 14]
  *
