@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelMap } from '../../core/model/model-map';
 import { ModelSession, RuntimeOptions } from '../capture/runtime';
-import { modelInputs } from '../capture/scoring-graph';
+import { linkExternalData, modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto } from '../onnx/proto';
@@ -67,9 +67,12 @@ export async function verifyPruned(
   const runtime = { prepack: false, ...rest };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
   try {
-    const zeroedFile = path.join(dir, 'model.onnx');
+    // Tensors the plan leaves alone (the embedding, norms) stay in the source's data file,
+    // hard-linked beside the reference, when the file system allows it.
+    const linked = model.hasExternalData() && linkExternalData(model, dir);
+    const zeroedFile = path.join(dir, linked ? 'zeroed.onnx' : 'model.onnx');
     const zeroed = zeroUnits(model, map, plan);
-    model.save(zeroedFile, {}, zeroed);
+    model.save(zeroedFile, { keepExternal: linked }, zeroed);
     const pruned = OnnxModel.load(prunedFile);
     const prunedGraph = pruned.graph;
     pruned.close();
