@@ -5,7 +5,8 @@
  * RMSNorm as Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul/Mul, RoPE with rotate_half, repeat_kv as
  * Unsqueeze → Expand([b, KV, g, s, d]) → Reshape([b, H, s, d]) with b and s from
  * Shape → Gather → Unsqueeze, a causal + padding mask built once and added to every layer's
- * scores, SiLU as x·Sigmoid(x), an untied lm_head. As in a dynamo export, KV, g, H and d are
+ * scores, SiLU as x·Sigmoid(x), an untied lm_head (or, `tied`, MatMul by the
+ * embedding's Transpose). As in a dynamo export, KV, g, H and d are
  * baked into the repeat_kv shapes (int64 initializers, one per use, so none is shared across
  * layers), and the pruner has to rewrite them.
  *
@@ -48,6 +49,8 @@ export interface LlamaConfig {
   seed: number;
   ropeTheta: number;
   rmsEps: number;
+  /** The lm_head reads the embedding table (MatMul by its Transpose): one set of weights. */
+  tied?: boolean;
 }
 
 export const DEFAULT_CONFIG: LlamaConfig = {
@@ -74,6 +77,23 @@ export const GEMMA_LIKE_CONFIG: LlamaConfig = {
   ffn: 2048,
   vocab: 262_144,
   seed: 270
+};
+
+/**
+ * Llama-3.2-1B's shapes (its rope scaling aside): 16 layers, hidden 2048, FFN 8192, 32 heads /
+ * 8 KV heads of 64, 128,256 tokens, tied embeddings; 1.24B parameters, 4.94 GB in float32.
+ */
+export const LLAMA32_1B_CONFIG: LlamaConfig = {
+  ...DEFAULT_CONFIG,
+  layers: 16,
+  hidden: 2048,
+  heads: 32,
+  kvHeads: 8,
+  ffn: 8192,
+  vocab: 128_256,
+  ropeTheta: 500_000,
+  tied: true,
+  seed: 1236
 };
 
 /** Name of the final norm's output (the last hidden state, before the lm_head). */
@@ -325,10 +345,8 @@ export function buildLlamaProto(
     return name;
   };
 
-  let x = top('Gather', [
-    weight('model.embed_tokens.weight', [vocab, hidden]),
-    'input_ids'
-  ]);
+  const embedding = weight('model.embed_tokens.weight', [vocab, hidden]);
+  let x = top('Gather', [embedding, 'input_ids']);
   for (let l = 0; l < layers; l++) {
     const p = `model.layers.${l}`;
     const attn = named(`/model/layers.${l}/self_attn`);
@@ -435,7 +453,16 @@ export function buildLlamaProto(
   const lastHidden = b.op('Identity', [last], [], LAST_HIDDEN);
   b.op(
     'MatMul',
-    [lastHidden, weight('lm_head', [hidden, vocab])],
+    [
+      lastHidden,
+      config.tied
+        ? named('/lm_head')(
+            'Transpose',
+            [embedding],
+            [attr('perm', { ints: [1, 0] })]
+          )
+        : weight('lm_head', [hidden, vocab])
+    ],
     [],
     'logits'
   );
@@ -479,7 +506,7 @@ export function hfConfig(config: LlamaConfig): Record<string, unknown> {
     rms_norm_eps: config.rmsEps,
     rope_theta: config.ropeTheta,
     hidden_act: 'silu',
-    tie_word_embeddings: false,
+    tie_word_embeddings: config.tied ?? false,
     torch_dtype: 'float32'
   };
 }

@@ -11,6 +11,25 @@ export interface RuntimeOptions {
   executionProvider?: 'cpu';
   /** onnxruntime's graph optimisation level (default `all`). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Whether onnxruntime keeps a packed copy of each constant MatMul weight (default true:
+   * faster runs). false keeps only the (memory-mapped) weights themselves: a whole model less
+   * memory, for one-off forwards such as a prune's check.
+   */
+  prepack?: boolean;
+}
+
+/** onnxruntime's session config entries for `options`. */
+function sessionEntries(
+  options: RuntimeOptions,
+  externalDataDir?: string
+): Record<string, string> {
+  return {
+    ...(externalDataDir
+      ? { model_external_initializers_file_folder_path: externalDataDir }
+      : {}),
+    ...(options.prepack === false ? { disable_prepacking: '1' } : {})
+  };
 }
 
 export type FeedType = 'int64' | 'int32' | 'float32' | 'float16';
@@ -92,15 +111,7 @@ export class ModelSession {
       // A memory plan per input shape keeps a block for every shape seen; cusprun's runs change
       // shape all the time (batches, sequences, a growing KV cache), so memory would only grow.
       enableMemPattern: false,
-      ...(externalDataDir
-        ? {
-            extra: {
-              session: {
-                model_external_initializers_file_folder_path: externalDataDir
-              }
-            }
-          }
-        : {})
+      extra: { session: sessionEntries(options, externalDataDir) }
     };
     try {
       const session =

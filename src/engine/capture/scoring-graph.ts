@@ -547,7 +547,7 @@ export class ScoringGraph {
 }
 
 /** Hard-links every external-data file of the model into `dir` under its own location. */
-function linkExternalData(model: OnnxModel, dir: string): boolean {
+export function linkExternalData(model: OnnxModel, dir: string): boolean {
   const links: string[] = [];
   try {
     for (const source of model.externalDataFiles()) {

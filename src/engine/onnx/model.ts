@@ -45,6 +45,11 @@ export interface SaveOptions {
    */
   externalData?: 'auto' | boolean;
   sizeThreshold?: number;
+  /**
+   * External tensors that `proto` leaves unedited keep their locations instead of being
+   * copied: the caller has made those files reachable from the output's folder (hard links).
+   */
+  keepExternal?: boolean;
 }
 
 const COPY_CHUNK_BYTES = 8 << 20;
@@ -437,6 +442,14 @@ export class OnnxModel {
         tensor: TensorProto,
         isInitializer: boolean
       ): TensorProto => {
+        if (
+          options.keepExternal &&
+          isExternal(tensor) &&
+          producerOf(tensor) === undefined
+        ) {
+          written.add(tensor);
+          return tensor;
+        }
         const external = isExternal(tensor) || producerOf(tensor) !== undefined;
         return externalize &&
           (external || (isInitializer && this.byteLength(tensor) >= threshold))

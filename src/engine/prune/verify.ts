@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelMap } from '../../core/model/model-map';
 import { ModelSession, RuntimeOptions } from '../capture/runtime';
-import { modelInputs } from '../capture/scoring-graph';
+import { linkExternalData, modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto } from '../onnx/proto';
@@ -50,8 +50,8 @@ export interface VerifyOptions extends RuntimeOptions {
 }
 
 /**
- * Runs the original with the plan's units zeroed and the pruned file on the same sequences and
- * compares their logits. Never throws for a difference: the caller reads `ok` (or calls
+ * Runs the original with the plan's units zeroed, then the pruned file, on the same sequences
+ * and compares their logits. Never throws for a difference: the caller reads `ok` (or calls
  * assertWithinBound) and reports `describeComparison`.
  */
 export async function verifyPruned(
@@ -62,19 +62,26 @@ export async function verifyPruned(
   sequences: number[][],
   options: VerifyOptions = {}
 ): Promise<LogitComparison> {
-  const { boundUlps, ...runtime } = options;
+  const { boundUlps, ...rest } = options;
+  // A few short sequences: packed weight copies would cost a whole model's memory for nothing.
+  const runtime = { prepack: false, ...rest };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
   try {
-    const zeroedFile = path.join(dir, 'model.onnx');
+    // Tensors the plan leaves alone (the embedding, norms) stay in the source's data file,
+    // hard-linked beside the reference, when the file system allows it.
+    const linked = model.hasExternalData() && linkExternalData(model, dir);
+    const zeroedFile = path.join(dir, linked ? 'zeroed.onnx' : 'model.onnx');
     const zeroed = zeroUnits(model, map, plan);
-    model.save(zeroedFile, {}, zeroed);
+    model.save(zeroedFile, { keepExternal: linked }, zeroed);
     const pruned = OnnxModel.load(prunedFile);
     const prunedGraph = pruned.graph;
     pruned.close();
-    const [a, b] = await Promise.all([
-      modelLogits(zeroedFile, zeroed.graph as GraphProto, sequences, runtime),
-      modelLogits(prunedFile, prunedGraph, sequences, runtime)
-    ]);
+    // One session at a time: each holds (or maps) a whole model's weights, and only the
+    // logits are kept from the first when the second opens.
+    const zeroedGraph = zeroed.graph as GraphProto;
+    const a = await modelLogits(zeroedFile, zeroedGraph, sequences, runtime);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const b = await modelLogits(prunedFile, prunedGraph, sequences, runtime);
     return compareLogits(a, b, prunedFile, boundUlps);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

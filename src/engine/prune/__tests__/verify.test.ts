@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspectModel } from '../../arch';
+import { linkExternalData } from '../../capture/scoring-graph';
 import { ModelMap } from '../../../core/model/model-map';
 import { OnnxModel } from '../../onnx/model';
 import { GraphProto } from '../../onnx/proto';
@@ -246,5 +247,39 @@ describe('the bound follows the logits’ magnitude', () => {
     ).toThrow(
       "m.onnx: its logits are float32[1, 1, 3] where the original's are float32[1, 1, 2]; it is not the same model pruned"
     );
+  });
+});
+
+describe('the zeroed reference of a model with external data', () => {
+  it('llama/external: writes only the zeroed tensors, the rest read from the linked source data, and computes what a full copy computes', async () => {
+    const entry = fixtures.find(
+      f => f.family === 'llama' && f.style === 'external'
+    ) as FixtureEntry;
+    const model = OnnxModel.load(fixtureFile(entry));
+    const dir = fs.mkdtempSync(path.join(tmp, 'linked-'));
+    try {
+      const map = inspectModel(fixtureFile(entry));
+      const zeroed = zeroUnits(model, map, planFor(map));
+      expect(linkExternalData(model, dir)).toBe(true);
+      const linked = path.join(dir, 'zeroed.onnx');
+      model.save(linked, { keepExternal: true }, zeroed);
+      const copied = path.join(tmp, 'linked-copy', 'model.onnx');
+      model.save(copied, {}, zeroed);
+      const [source] = model.externalDataFiles();
+      const size = (f: string) => fs.statSync(f).size;
+      expect(size(`${linked}_data`)).toBeLessThan(size(source));
+      expect(OnnxModel.load(linked).externalDataFiles().length).toBe(2);
+      const { sequences } = reference('llama');
+      const graph = zeroed.graph as GraphProto;
+      const [a, b] = [
+        await modelLogits(linked, graph, sequences, { threads: 1 }),
+        await modelLogits(copied, graph, sequences, { threads: 1 })
+      ];
+      expect(a.map(l => Array.from(l.values))).toEqual(
+        b.map(l => Array.from(l.values))
+      );
+    } finally {
+      model.close();
+    }
   });
 });
