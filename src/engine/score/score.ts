@@ -9,6 +9,7 @@
  * interrupted run resumes where its last commit ended.
  */
 import { LayerMap, ModelMap } from '../../core/model/model-map';
+import { Progress } from '../../core/protocol';
 import { RuntimeOptions } from '../capture/runtime';
 import {
   ScoreForm,
@@ -28,17 +29,8 @@ export interface ScoreDocument {
   tokens: number[];
 }
 
-export interface ScoreProgress {
-  /** Documents in the store for this request (skipped ones included). */
-  done: number;
-  total: number;
-  /** Documents found already scored when the run started. */
-  skipped: number;
-  /** Real tokens scored by this run so far. */
-  tokens: number;
-  tokensPerSecond: number;
-  elapsedMs: number;
-}
+/** The engine's scoring progress: the protocol's, before the sidecar adds the ETA. */
+export type ScoreProgress = Omit<Progress, 'etaSeconds'>;
 
 export interface ScoreOptions extends RuntimeOptions {
   /** Documents per run of the scoring graph (default 8). */
