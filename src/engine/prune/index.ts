@@ -21,3 +21,10 @@ export {
   withProjectionBiases
 } from './compensation';
 export type { ProjectionBias } from './compensation';
+export {
+  decodeMeans,
+  encodeMeans,
+  MEANS_FILE,
+  readMeansFile,
+  writeMeansFile
+} from './means-file';
