@@ -13,3 +13,18 @@ export {
   describeComparison
 } from './logit-bound';
 export type { LogitComparison, Logits, LogitType } from './logit-bound';
+export { projectionMeans } from './means';
+export type { LayerMeans, ProjectionMeans } from './means';
+export {
+  compensationBiases,
+  foldInputMeans,
+  withProjectionBiases
+} from './compensation';
+export type { ProjectionBias } from './compensation';
+export {
+  decodeMeans,
+  encodeMeans,
+  MEANS_FILE,
+  readMeansFile,
+  writeMeansFile
+} from './means-file';

@@ -2,7 +2,8 @@
  * Structural pruning: a smaller, valid ONNX model without the plan's units. Weights and biases
  * are gathered, baked-in widths and head counts are rewritten per layer, and the KV-cache inputs
  * and outputs of layers that lose KV heads get their new head count. The result equals the
- * original with the same units zeroed (see zero.ts); the source model is never modified.
+ * original with the same units zeroed (see zero.ts); the source model is never modified. With
+ * `means`, the removed units' mean contributions are added back as biases (compensation.ts).
  */
 import { GraphIndex } from '../arch/graph';
 import { CusprunError } from '../../core/errors';
@@ -16,6 +17,8 @@ import {
   ValueInfoProto
 } from '../onnx/proto';
 import { UnitPlan } from '../../core/model/unit-plan';
+import { compensationBiases, withProjectionBiases } from './compensation';
+import { ProjectionMeans } from './means';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
 import { cutTensors, unitsByLayer } from './units';
 
@@ -69,6 +72,22 @@ function valueNames(
 }
 
 export function pruneModel(
+  model: OnnxModel,
+  map: ModelMap,
+  plan: UnitPlan,
+  means?: ProjectionMeans
+): ModelProto {
+  const pruned = sliceUnits(model, map, plan);
+  return means
+    ? withProjectionBiases(
+        model,
+        pruned,
+        compensationBiases(model, map, plan, means)
+      )
+    : pruned;
+}
+
+function sliceUnits(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan

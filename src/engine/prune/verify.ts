@@ -19,6 +19,7 @@ import {
   readLogits
 } from './logit-bound';
 import { UnitPlan } from '../../core/model/unit-plan';
+import { ProjectionMeans } from './means';
 import { zeroUnits } from './zero';
 
 /** The logits of a model file on each sequence (batch 1, empty KV cache). */
@@ -47,6 +48,8 @@ export async function modelLogits(
 export interface VerifyOptions extends RuntimeOptions {
   /** The bound in ulps (default: defaultBoundUlps of the logits' type). */
   boundUlps?: number;
+  /** The means the pruned model was bias-compensated with (compensation.ts), if it was. */
+  means?: ProjectionMeans;
 }
 
 /**
@@ -62,7 +65,7 @@ export async function verifyPruned(
   sequences: number[][],
   options: VerifyOptions = {}
 ): Promise<LogitComparison> {
-  const { boundUlps, ...rest } = options;
+  const { boundUlps, means, ...rest } = options;
   // A few short sequences: packed weight copies would cost a whole model's memory for nothing.
   const runtime = { prepack: false, ...rest };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
@@ -71,7 +74,7 @@ export async function verifyPruned(
     // hard-linked beside the reference, when the file system allows it.
     const linked = model.hasExternalData() && linkExternalData(model, dir);
     const zeroedFile = path.join(dir, linked ? 'zeroed.onnx' : 'model.onnx');
-    const zeroed = zeroUnits(model, map, plan);
+    const zeroed = zeroUnits(model, map, plan, means);
     model.save(zeroedFile, { keepExternal: linked }, zeroed);
     const pruned = OnnxModel.load(prunedFile);
     const prunedGraph = pruned.graph;

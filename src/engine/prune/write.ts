@@ -12,6 +12,7 @@ import { ModelMap } from '../../core/model/model-map';
 import { OnnxModel } from '../onnx/model';
 import { OutputGuard, writeOutputFolder } from '../output';
 import { UnitPlan } from '../../core/model/unit-plan';
+import { ProjectionMeans } from './means';
 import { pruneModel } from './structural';
 import { removedParams, unitsByLayer } from './units';
 
@@ -115,6 +116,8 @@ export async function writePrunedModel(
   options: {
     guard?: OutputGuard;
     finish?: (staging: string) => Promise<void>;
+    /** Bias-compensate the removed units with these means (compensation.ts). */
+    means?: ProjectionMeans;
   } = {}
 ): Promise<WrittenModel> {
   const config = readModelConfig(model.file);
@@ -127,7 +130,7 @@ export async function writePrunedModel(
     outDir,
     async staging => {
       const file = path.join(staging, 'model.onnx');
-      model.save(file, {}, pruneModel(model, map, plan));
+      model.save(file, {}, pruneModel(model, map, plan, options.means));
       for (const name of KEPT_FILES) {
         const from = path.join(model.dir, name);
         if (fs.existsSync(from)) {

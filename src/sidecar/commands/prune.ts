@@ -1,5 +1,5 @@
 import { formatPlan } from '../format/plan';
-import { runPruneJob } from '../jobs/prune';
+import { removedUnits, runPruneJob } from '../jobs/prune';
 import { positionalCount, requiredValue } from './args';
 import { defineCommand } from './command';
 import { PLAN_OPTIONS, planOptions } from './shared-options';
@@ -19,6 +19,10 @@ export default defineCommand({
       value: 'DIR',
       help: 'the folder to write (new, or an earlier prune)'
     },
+    'compensate-bias': {
+      type: 'boolean',
+      help: 'fold each removed unit’s mean contribution over the run’s documents (of --dims) into the bias after its projection (FLAP’s bias compensation)'
+    },
     overwrite: {
       type: 'boolean',
       help: 'replace an earlier output of cusprun prune (never anything else)'
@@ -34,8 +38,10 @@ export default defineCommand({
     const { plan, written, verification } = await runPruneJob({
       ...planOptions(values),
       out: requiredValue('out', values.out, 'DIR'),
-      overwrite: values.overwrite ?? false
+      overwrite: values.overwrite ?? false,
+      compensate: values['compensate-bias'] ?? false
     });
-    return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units zeroed: ${verification.description}\n`;
+    const removed = removedUnits(values['compensate-bias'] ?? false);
+    return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${removed}: ${verification.description}\n`;
   }
 });

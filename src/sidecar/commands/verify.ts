@@ -1,4 +1,4 @@
-import { runVerifyJob } from '../jobs/prune';
+import { prunedFolderUnits, runVerifyJob } from '../jobs/prune';
 import { positionalCount } from './args';
 import { defineCommand } from './command';
 
@@ -6,7 +6,7 @@ export default defineCommand({
   name: 'verify',
   synopsis: 'verify PRUNED_DIR [--model MODEL]',
   summary:
-    'check a folder cusprun prune wrote against the model it was pruned from, with the same\nunits zeroed, on the documents prune checked it on',
+    'check a folder cusprun prune wrote against the model it was pruned from, with the same\nunits zeroed (or replaced by their stored means), on the documents prune checked it on',
   options: {
     model: {
       type: 'string',
@@ -25,6 +25,6 @@ export default defineCommand({
       pruned: positionals[0],
       model: values.model
     });
-    return `ok: the same logits as the original with the units zeroed: ${verification.description}\n`;
+    return `ok: the same logits as the original with the units ${prunedFolderUnits(positionals[0])}: ${verification.description}\n`;
   }
 });

@@ -3,29 +3,34 @@
  * the original with the same units zeroed on a few of the run's documents before it takes its
  * place (a model that fails the check is never left behind). The folder carries what `cusprun
  * verify` needs to check it again on its own: the plan, the original's identity and the token
- * sequences it was checked on.
+ * sequences it was checked on, and for a bias-compensated model the means it was made with.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { modelMapOf } from '../../engine/arch/inspect';
 import { ModelMap } from '../../core/model/model-map';
-import { loadCorpus, loadTokenizer } from '../../engine/corpus';
+import { Corpus, loadCorpus, loadTokenizer } from '../../engine/corpus';
 import { CusprunError } from '../../core/errors';
 import { aboutFile } from '../../engine/fs-errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ProtectedPlace } from '../../engine/output';
 import {
   describeComparison,
+  MEANS_FILE,
+  ProjectionMeans,
+  projectionMeans,
+  readMeansFile,
   UnitPlan,
   verifyPruned,
+  writeMeansFile,
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
 import type { Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
-import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
-import { expertViewOf, PlanJob } from './plan';
+import { cusprunVersion, readRun, writeRun } from '../run-folder';
+import { expertViewOf, PlanJob, requestedDimensions } from './plan';
 
 export type PruneJob = PlanJob & {
   out: string;
@@ -35,6 +40,11 @@ export type PruneJob = PlanJob & {
   /** Documents (at most this many tokens each) to compare the pruned model on. */
   verifyDocuments?: number;
   verifyTokens?: number;
+  /**
+   * Bias compensation: fold each removed unit's mean contribution over the run's documents of
+   * the requested dimensions into the bias after its projection (engine/prune/compensation.ts).
+   */
+  compensate?: boolean;
 };
 
 /** What a pruned folder says about itself, for `cusprun verify`. */
@@ -50,27 +60,39 @@ export interface PrunedFolderRecord {
   plan: ExpertPlan;
   /** Token sequences of the run's documents the model is checked on. */
   sequences: number[][];
+  /** For a bias-compensated model: the file of its means (beside this one) and what they are over. */
+  compensation?: { means: string; dimensions: string[]; tokens: number };
 }
 
 /** The first few of the run's documents, shortened: what a pruned model is checked on. */
-function verificationSequences(
-  record: RunRecord,
-  model: OnnxModel,
-  map: ModelMap,
-  job: PruneJob
-): number[][] {
-  const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
-    vocab: map.vocab
-  });
+function verificationSequences(corpus: Corpus, job: PruneJob): number[][] {
   return corpus.dimensions
     .flatMap(d => d.documents)
     .slice(0, job.verifyDocuments ?? 4)
     .map(d => d.tokens.slice(0, job.verifyTokens ?? 64));
 }
 
+/** What became of the removed units in what a pruned model equals: zeroed, or their means. */
+export function removedUnits(compensated: boolean): string {
+  return compensated ? 'replaced by their means' : 'zeroed';
+}
+
+/** The run's documents of the requested dimensions: what compensation's means are over. */
+async function runMeans(
+  corpus: Corpus,
+  dimensions: string[],
+  model: OnnxModel,
+  map: ModelMap
+): Promise<ProjectionMeans> {
+  const documents = corpus.dimensions
+    .filter(d => dimensions.includes(d.dimension))
+    .flatMap(d => d.documents.map(doc => doc.tokens));
+  return projectionMeans(model, map, documents);
+}
+
 /**
- * Compares `prunedFile` with the original with the plan's units zeroed; past the bound, throws
- * one line about `subject` that ends with `advice`.
+ * Compares `prunedFile` with the original with the plan's units zeroed (or, given `means`,
+ * replaced by them); past the bound, throws one line about `subject` that ends with `advice`.
  */
 async function checkPruned(
   model: OnnxModel,
@@ -78,20 +100,22 @@ async function checkPruned(
   units: UnitPlan,
   prunedFile: string,
   sequences: number[][],
-  failure: { subject: string; advice: string }
+  failure: { subject: string; advice: string },
+  means?: ProjectionMeans
 ): Promise<Verification> {
   const comparison = await verifyPruned(
     model,
     map,
     units,
     prunedFile,
-    sequences
+    sequences,
+    { means }
   );
   const description = describeComparison(comparison);
   if (!comparison.ok) {
     throw new CusprunError(
       'unsupported',
-      `the pruned model differs from the original with the same units zeroed: ${description}; ${failure.advice}`,
+      `the pruned model differs from the original with the same units ${removedUnits(means !== undefined)}: ${description}; ${failure.advice}`,
       failure.subject
     );
   }
@@ -109,6 +133,15 @@ export async function runPruneJob(job: PruneJob): Promise<{
     const map = modelMapOf(model);
     const { plan } = expertViewOf(job, record, map).at(job);
     const units = unitPlanOf(plan);
+    const corpus = loadCorpus(
+      record.corpus.manifest,
+      loadTokenizer(model.dir),
+      { vocab: map.vocab }
+    );
+    const dimensions = requestedDimensions(record, job.dims);
+    const means = job.compensate
+      ? await runMeans(corpus, dimensions, model, map)
+      : undefined;
     const folder: PrunedFolderRecord = {
       format: 'cusprun-pruned',
       version: 1,
@@ -120,10 +153,20 @@ export async function runPruneJob(job: PruneJob): Promise<{
         run: path.resolve(job.run)
       },
       plan,
-      sequences: verificationSequences(record, model, map, job)
+      sequences: verificationSequences(corpus, job),
+      ...(means
+        ? {
+            compensation: {
+              means: MEANS_FILE,
+              dimensions,
+              tokens: means.tokens
+            }
+          }
+        : {})
     };
     let verification: Verification | undefined;
     const written = await writePrunedModel(model, units, job.out, {
+      means,
       guard: {
         overwrite: job.overwrite,
         protect: [
@@ -142,8 +185,12 @@ export async function runPruneJob(job: PruneJob): Promise<{
           {
             subject: job.out,
             advice: 'nothing was written; please report this export'
-          }
+          },
+          means
         );
+        if (means) {
+          writeMeansFile(path.join(staging, MEANS_FILE), means);
+        }
         fs.writeFileSync(
           path.join(staging, PLAN_FILE),
           `${JSON.stringify(folder, null, 1)}\n`
@@ -190,6 +237,11 @@ function readPrunedFolder(dir: string): PrunedFolderRecord {
   return folder;
 }
 
+/** What became of the removed units of a folder `prune` wrote (see `removedUnits`). */
+export function prunedFolderUnits(dir: string): string {
+  return removedUnits(readPrunedFolder(dir).compensation !== undefined);
+}
+
 /** The model a folder was pruned from: where it was, or where the user says it is now. */
 function openSource(folder: PrunedFolderRecord, given?: string): OnnxModel {
   const file = given ?? folder.source.model;
@@ -222,7 +274,11 @@ export async function runVerifyJob(job: {
   const model = openSource(folder, job.model);
   try {
     const map = modelMapOf(model);
-    const pruned = path.join(path.resolve(job.pruned), 'model.onnx');
+    const dir = path.resolve(job.pruned);
+    const pruned = path.join(dir, 'model.onnx');
+    const means =
+      folder.compensation &&
+      readMeansFile(path.join(dir, folder.compensation.means));
     return await checkPruned(
       model,
       map,
@@ -233,7 +289,8 @@ export async function runVerifyJob(job: {
         subject: pruned,
         advice:
           "if the folder was not changed after 'cusprun prune' wrote it, please report this export"
-      }
+      },
+      means
     );
   } finally {
     model.close();
