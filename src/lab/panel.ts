@@ -26,7 +26,7 @@ import {
 } from './panel-model';
 import type { RunSummary } from '../core/protocol';
 import { RunView, RunViewContext } from './run-view';
-import { absoluteTime, relativeTime } from './run-view-model';
+import { RelativeTimeRefresher, showRelativeTime } from './relative-times';
 import { ICusprunSettings } from './tokens';
 
 /** Milliseconds between handshakes while the sidecar is on its way, and while it runs. */
@@ -63,6 +63,7 @@ export class CusprunPanel extends Panel {
   private readonly liveHistogram: ChartsView;
   private handshake: Handshake | null = null;
   private timer: number | null = null;
+  private readonly times = new RelativeTimeRefresher(this.node);
   private rows: RunRow[] = [];
   private sort: Sort = { key: 'updated', ascending: false };
   private runView: RunView | null = null;
@@ -253,10 +254,12 @@ export class CusprunPanel extends Panel {
   }
 
   protected onAfterAttach(): void {
+    this.times.start();
     void this.checkServer();
   }
 
   protected onBeforeDetach(): void {
+    this.times.stop();
     this.clearTimer();
   }
 
@@ -266,6 +269,7 @@ export class CusprunPanel extends Panel {
     }
     this.generation++;
     this.clearTimer();
+    this.times.stop();
     this.events.changed.disconnect(this.onJob, this);
     super.dispose();
   }
@@ -363,16 +367,15 @@ export class CusprunPanel extends Panel {
           ? this.trans.__('Run %1 is damaged: %2', row.id, row.damaged)
           : this.trans.__('Show run %1', row.id);
         for (const key of SORT_KEYS) {
-          const text =
-            key === 'model' && row.damaged
-              ? this.trans.__('damaged: %1', row.damaged)
-              : key === 'updated'
-                ? relativeTime(row.updated, now)
-                : row[key];
-          const td = el('td', undefined, text);
+          const td = el('td');
           td.dataset.key = key;
-          if (key === 'updated' && row.updated) {
-            td.title = absoluteTime(row.updated);
+          if (key === 'updated') {
+            showRelativeTime(td, row.updated, now);
+          } else {
+            td.textContent =
+              key === 'model' && row.damaged
+                ? this.trans.__('damaged: %1', row.damaged)
+                : row[key];
           }
           tr.appendChild(td);
         }
