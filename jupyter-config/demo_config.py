@@ -1,4 +1,4 @@
-"""JupyterLab for `make lab`: loopback only, no browser, no extension-manager index, no news prompt."""
+"""JupyterLab for `make lab`: loopback only, no browser, no extension index, no news prompt."""
 
 from pathlib import Path
 
