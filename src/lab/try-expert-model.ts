@@ -24,6 +24,7 @@ export const GENERATING_MODELS: readonly GeneratingModel[] = [
 export interface TryExpertAPI {
   run(name: string): Promise<RunDetail>;
   submit(request: GenerateRequest): Promise<JobInfo>;
+  cancel(job: string): Promise<unknown>;
 }
 
 export type TryPhase = 'idle' | 'starting' | 'generating' | 'done' | 'failed';
@@ -125,6 +126,13 @@ export class TryExpertModel {
       return;
     }
     this.signal.emit();
+  }
+
+  /** Cancels the generation in progress (the tab closes): the sidecar stops after a token. */
+  async stop(): Promise<void> {
+    if (this.phase === 'generating' && this.job !== null) {
+      await this.api.cancel(this.job);
+    }
   }
 
   private fail(error: unknown): void {

@@ -70,6 +70,12 @@ export class TryExpertView extends Widget {
           'api/jobs',
           { method: 'POST', body: JSON.stringify(request) },
           serverSettings
+        ),
+      cancel: job =>
+        requestAPI<unknown>(
+          `api/jobs/${encodeURIComponent(job)}`,
+          { method: 'DELETE' },
+          serverSettings
         )
     });
     this.button = el(
@@ -159,6 +165,7 @@ export class TryExpertView extends Widget {
       return;
     }
     this.ctx.events.changed.disconnect(this.onJob, this);
+    this.model.stop().catch(() => undefined);
     super.dispose();
   }
 }

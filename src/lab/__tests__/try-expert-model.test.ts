@@ -45,8 +45,12 @@ function info(job: string, state: string, extra: object = {}): JobInfo {
   } as JobInfo;
 }
 
-function modelWith(submit: (r: GenerateRequest) => Promise<JobInfo>) {
+function modelWith(
+  submit: (r: GenerateRequest) => Promise<JobInfo>,
+  cancelled: string[] = []
+) {
   return new TryExpertModel(RUN, {
+    cancel: async job => cancelled.push(job),
     run: async () =>
       ({
         record: { prunes: [{ plan: { ratio: 0.25 } }] }
@@ -139,5 +143,19 @@ describe("Try the expert's model", () => {
     );
     expect(model.phase).toBe('failed');
     expect(model.error).toBe('expert: no such folder');
+  });
+
+  it('cancels its job when stopped while generating, and nothing after', async () => {
+    const cancelled: string[] = [];
+    const model = modelWith(async () => info('j3', 'queued'), cancelled);
+    await model.generate('x');
+    await model.stop();
+    expect(cancelled).toEqual(['j3']);
+    model.apply(
+      update('j3', { type: 'job-cancelled', info: info('j3', 'cancelled') })
+    );
+    await model.stop();
+    expect(cancelled).toEqual(['j3']);
+    expect(model.error).toBe('the job was cancelled');
   });
 });

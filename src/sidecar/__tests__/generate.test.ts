@@ -169,4 +169,21 @@ describe('a generate job', () => {
       await runner.release();
     }
   });
+
+  it('stops after a token when cancelled', async () => {
+    const { body } = await submit({ prompt: PROMPT, maxNewTokens: 256 });
+    const job = (body as JobInfo).id;
+    await socket.waitForEvent(job, 'generated', 100_000);
+    const cancelled = await sidecar.client.request(
+      'DELETE',
+      `/api/jobs/${job}`
+    );
+    expect(cancelled.status).toBe(200);
+    const ended = await socket.waitForEvent(
+      job,
+      ['job-done', 'job-cancelled', 'job-failed'],
+      100_000
+    );
+    expect(ended.type).toBe('job-cancelled');
+  });
 });

@@ -267,7 +267,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       const { dense, expert, ratio } = generatingModels(store, request);
       return {
         keys: [dense, expert],
-        cancellable: false,
+        cancellable: true,
         execute: async ctx => ({
           prompt: request.prompt,
           dense,
@@ -278,7 +278,10 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
             expert,
             prompt: request.prompt,
             maxNewTokens: request.maxNewTokens ?? DEFAULT_GENERATE_TOKENS,
-            onToken: generation => ctx.emit({ type: 'generated', generation })
+            onToken: generation => {
+              ctx.emit({ type: 'generated', generation });
+              ctx.checkpoint();
+            }
           })
         })
       };
