@@ -7,6 +7,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 import { formatRatio, formatTokensPerSecond } from '../core/format';
+import { DEFAULT_GENERATE_TOKENS, MAX_GENERATE_TOKENS } from '../core/protocol';
 import type {
   GeneratingModel,
   GenerateRequest,
@@ -15,7 +16,7 @@ import type {
 } from '../core/protocol';
 import { requestAPI } from './api';
 import { cusprunIcon } from './icon';
-import { el } from './dom';
+import { el, labelled } from './dom';
 import { JobEvents } from './job-events';
 import { JobUpdate } from './jobs-model';
 import { GENERATING_MODELS, TryExpertModel } from './try-expert-model';
@@ -42,6 +43,7 @@ interface Column {
 export class TryExpertView extends Widget {
   readonly model: TryExpertModel;
   private readonly prompt = el('textarea', `${TRY_EXPERT_CLASS}-prompt`);
+  private readonly maxTokens = el('input', `${TRY_EXPERT_CLASS}-tokens`);
   private readonly button: HTMLButtonElement;
   private readonly status = el('p', `${TRY_EXPERT_CLASS}-status`);
   private readonly columns = {} as Record<GeneratingModel, Column>;
@@ -95,13 +97,32 @@ export class TryExpertView extends Widget {
     const { trans } = this.ctx;
     const form = el('form', `${TRY_EXPERT_CLASS}-form`);
     this.prompt.rows = 3;
-    this.prompt.placeholder = trans.__('A prompt to continue');
+    this.prompt.placeholder = trans.__(
+      'A prompt to continue (Ctrl+Enter generates)'
+    );
     this.prompt.setAttribute('aria-label', trans.__('Prompt'));
+    this.prompt.addEventListener('keydown', event => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    Object.assign(this.maxTokens, {
+      type: 'number',
+      min: '1',
+      max: String(MAX_GENERATE_TOKENS),
+      value: String(DEFAULT_GENERATE_TOKENS),
+      required: true
+    });
     this.button.type = 'submit';
-    form.append(this.prompt, this.button);
+    form.append(
+      this.prompt,
+      labelled(trans.__('New tokens'), this.maxTokens),
+      this.button
+    );
     form.addEventListener('submit', event => {
       event.preventDefault();
-      void this.model.generate(this.prompt.value);
+      void this.model.generate(this.prompt.value, this.maxTokens.valueAsNumber);
     });
     return form;
   }

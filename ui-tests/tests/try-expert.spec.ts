@@ -92,11 +92,12 @@ test('try the expert: one prompt, the dense and the pruned generation side by si
     /^expert \(2\d\.\d\d% removed\)$/
   );
   await tab.getByLabel('Prompt').fill('Die Datenbank speichert');
+  await tab.getByLabel('New tokens').fill('24');
   await tab.getByRole('button', { name: 'Generate' }).click();
   for (const model of ['dense', 'expert']) {
     const column = tab.locator(`.jp-CusprunTry-column[data-model="${model}"]`);
     await expect(column.locator('.jp-CusprunTry-speed')).toHaveText(
-      /^[\d,]+ tokens\/s · \d+ tokens · KV cache$/,
+      /^[\d,]+ tokens\/s · ([1-9]|1\d|2[0-4]) tokens · KV cache$/,
       { timeout: 60_000 }
     );
     await expect(column.locator('.jp-CusprunTry-text')).not.toHaveText('');
