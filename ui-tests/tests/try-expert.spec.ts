@@ -119,7 +119,7 @@ test('try the expert: one prompt, the dense and the pruned generation side by si
   await page.theme.setLightTheme();
 });
 
-test('the try-the-expert tab fits 250 px with its columns stacked', async ({
+test('the try-the-expert tab fits 250 px with its columns stacked, and comes back after a reload', async ({
   page,
   request
 }) => {
@@ -138,4 +138,16 @@ test('the try-the-expert tab fits 250 px with its columns stacked', async ({
   );
   expect(expert!.y).toBeGreaterThan(dense!.y);
   expect(await tab.evaluate(n => n.scrollWidth <= n.clientWidth)).toBe(true);
+
+  // The layout restorer reopens the run's tab after a reload.
+  // Once JupyterLab saved the layout with the tab (its workspace, in Galata's memory) …
+  await expect
+    .poll(() =>
+      page.evaluate(async () => (await fetch('/lab/api/workspaces')).text())
+    )
+    .toContain(`cusprun-try-expert:${RUN}`);
+  // … a reload brings it back (Galata's own reload waits for the Launcher tab: not here).
+  await page.reload({ waitForIsReady: false });
+  await expect(page.locator('.jp-CusprunTry')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('tab', { name: `Try ${RUN}` })).toBeVisible();
 });
