@@ -1,3 +1,4 @@
 import './base.css';
 import './sweep.css';
 import './compare.css';
+import './try-expert.css';

@@ -38,6 +38,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** A decoding speed, whole tokens per second with separators ("1,234 tokens/s"). */
+export function formatTokensPerSecond(rate: number): string {
+  return `${formatCount(Math.round(rate))} tokens/s`;
+}
+
 /** σ written into a command line: at most four decimals, no trailing zeros ("0.505"). */
 export function sigmaArgument(sigma: number): string {
   return String(Number(sigma.toFixed(SIGMA_DECIMALS)));

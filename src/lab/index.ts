@@ -26,6 +26,7 @@ import { cusprunIcon } from './icon';
 import { JobEvents } from './job-events';
 import { CusprunPanel } from './panel';
 import { JobStatusItem } from './status-item';
+import { addTryExpertCommand } from './try-expert-command';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
@@ -173,6 +174,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       isEnabled: () => (panel.selectedRun?.view ?? null) !== null,
       execute: () => panel.selectedRun?.insert()
     });
+    addTryExpertCommand(app, { trans, serverSettings, events }, restorer);
     const category = trans.__('Cus-Prun');
     for (const command of Object.values(CommandIDs)) {
       palette?.addItem({ command, category });

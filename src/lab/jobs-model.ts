@@ -8,6 +8,7 @@ import {
   JobInfo,
   JobState,
   JobType,
+  ModelGeneration,
   Progress,
   VegaLiteSpec
 } from '../core/protocol';
@@ -35,6 +36,13 @@ export type JobUpdate =
       documents: number;
       /** The live relevance histogram's Vega-Lite spec. */
       spec: VegaLiteSpec;
+    }
+  | {
+      kind: 'generated';
+      id: string;
+      run?: string;
+      /** One model's text so far in a generate job. */
+      generation: ModelGeneration;
     };
 
 export function isFinished(job: JobEntry): boolean {
@@ -64,6 +72,7 @@ export function readJobMessage(data: unknown): JobUpdate | null {
     progress?: Progress;
     documents?: Record<string, number>;
     spec?: VegaLiteSpec;
+    generation?: ModelGeneration;
   };
   if (typeof event.job !== 'string') {
     return null;
@@ -113,12 +122,20 @@ export function readJobMessage(data: unknown): JobUpdate | null {
       spec: event.spec
     };
   }
+  if (event.type === 'generated' && event.generation) {
+    return {
+      kind: 'generated',
+      id: event.job,
+      run: event.run,
+      generation: event.generation
+    };
+  }
   return null;
 }
 
 /**
  * The jobs after an update, a new map. Progress of a job the table has not seen (its start came
- * before the socket connected) adds it as running. A histogram changes no job.
+ * before the socket connected) adds it as running. A histogram or a generated text changes no job.
  */
 export function applyJobUpdate(
   jobs: ReadonlyMap<string, JobEntry>,

@@ -5,7 +5,9 @@ export const PLUGIN_ID = 'cusprun:plugin';
 export const CommandIDs = {
   openPanel: 'cusprun:open-panel',
   refreshRuns: 'cusprun:refresh-runs',
-  insertView: 'cusprun:insert-view'
+  insertView: 'cusprun:insert-view',
+  /** Args `{run: NAME}`: the run's expert and dense model, side by side on one prompt. */
+  tryExpert: 'cusprun:try-expert'
 } as const;
 
 /** The user settings of `schema/plugin.json`. */

@@ -235,7 +235,8 @@ export const JOB_TYPES = [
   'verify',
   'eval',
   'sweep',
-  'ablate'
+  'ablate',
+  'generate'
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
@@ -303,6 +304,25 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
   targetRatio: number;
 }
 
+/** Most new tokens a generate job decodes per model. */
+export const MAX_GENERATE_TOKENS = 256;
+/** New tokens per model when a generate job does not say. */
+export const DEFAULT_GENERATE_TOKENS = 32;
+
+/**
+ * "Try the expert": one prompt decoded greedily by the run's dense model and by a pruned expert,
+ * step by step in turn, each new token streamed as a `generated` event.
+ */
+export interface GenerateRequest {
+  type: 'generate';
+  run: RunId;
+  prompt: string;
+  /** 1 to MAX_GENERATE_TOKENS (default DEFAULT_GENERATE_TOKENS). */
+  maxNewTokens?: number;
+  /** The expert's folder (relative to the sidecar's working folder, or absolute); default the run's latest prune output. */
+  expert?: string;
+}
+
 export type JobRequest =
   | ScoreRequest
   | PlanRequest
@@ -310,7 +330,8 @@ export type JobRequest =
   | VerifyRequest
   | EvalRequest
   | SweepRequest
-  | AblateRequest;
+  | AblateRequest
+  | GenerateRequest;
 
 interface ChartsOptions {
   /** Also render each chart to a standalone SVG (about 100 ms a chart). */
@@ -385,6 +406,31 @@ export interface Verification extends LogitComparison {
   description: string;
 }
 
+/** Which side of a generate job: the run's dense model or the pruned expert. */
+export type GeneratingModel = 'dense' | 'expert';
+
+/** One model's generation so far (a `generated` event) or in the end (the job's result). */
+export interface ModelGeneration {
+  model: GeneratingModel;
+  /** The new tokens' text (special tokens left out). */
+  text: string;
+  tokens: number;
+  /** New tokens ÷ the seconds this model's own forward passes took (prompt included). */
+  tokensPerSecond: number;
+  /** Whether it decoded with the export's KV cache. */
+  usedCache: boolean;
+}
+
+export interface GenerateResult {
+  prompt: string;
+  /** The model files (absolute). */
+  dense: string;
+  expert: string;
+  /** The expert's pruning ratio (its prune's plan). */
+  ratio: number;
+  generations: Record<GeneratingModel, ModelGeneration>;
+}
+
 export interface RecordResult<T> {
   /** Where the record is kept, relative to the run folder. */
   file: string;
@@ -398,7 +444,8 @@ export type JobResult =
   | Verification
   | { models: ModelEvaluation[] }
   | RecordResult<SweepRecord>
-  | RecordResult<AblationRecord>;
+  | RecordResult<AblationRecord>
+  | GenerateResult;
 
 // ---- Jobs and events -----------------------------------------------------------------------
 
@@ -470,7 +517,8 @@ export type JobEvent =
       spec: VegaLiteSpec;
     })
   | (EventBase & { type: 'sweep-point'; point: SweepPoint })
-  | (EventBase & { type: 'ablation-row'; row: AblationRow });
+  | (EventBase & { type: 'ablation-row'; row: AblationRow })
+  | (EventBase & { type: 'generated'; generation: ModelGeneration });
 
 // ---- Runs ----------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ import {
   EvalOptions,
   EvalRequest,
   ExpertQuery,
+  GenerateRequest,
   JOB_TYPES,
+  MAX_GENERATE_TOKENS,
   JobRequest,
   MAX_BODY_DEPTH,
   JobType,
@@ -265,7 +267,29 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...expertQuery(f),
     ...evalOptions(f),
     targetRatio: f.number('targetRatio', true)
-  })
+  }),
+  generate: (f, what): GenerateRequest => {
+    const request: GenerateRequest = {
+      type: 'generate',
+      run: f.runId('run'),
+      prompt: f.string('prompt', true),
+      maxNewTokens: f.number('maxNewTokens'),
+      expert: f.string('expert')
+    };
+    if (request.prompt.trim() === '') {
+      throw bad(`${what}: "prompt" is empty: type some text to continue`);
+    }
+    const n = request.maxNewTokens;
+    if (
+      n !== undefined &&
+      !(Number.isInteger(n) && n >= 1 && n <= MAX_GENERATE_TOKENS)
+    ) {
+      throw bad(
+        `${what}: "maxNewTokens" must be a whole number from 1 to ${MAX_GENERATE_TOKENS}, got ${n}`
+      );
+    }
+    return request;
+  }
 };
 
 /** `POST /api/jobs`. */

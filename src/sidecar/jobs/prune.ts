@@ -213,7 +213,7 @@ export async function runPruneJob(job: PruneJob): Promise<{
   }
 }
 
-function readPrunedFolder(dir: string): PrunedFolderRecord {
+export function readPrunedFolder(dir: string): PrunedFolderRecord {
   const file = path.join(path.resolve(dir), PLAN_FILE);
   if (!fs.existsSync(file)) {
     throw new CusprunError(

@@ -25,6 +25,9 @@ import { EventPayload, PreparedJob, prepareJob } from './runners';
 /** Finished jobs kept in memory for GET /api/jobs; older ones live on in their run's log. */
 const KEEP_FINISHED = 100;
 
+/** Events sent to clients but kept out of the run's log. */
+const UNLOGGED_EVENTS = new Set<JobEvent['type']>(['histogram', 'generated']);
+
 /** Thrown at a job's checkpoint once it is cancelled. */
 class Cancelled extends Error {}
 
@@ -292,7 +295,10 @@ export class JobQueue {
     this.publish(job, { type, info: job.info });
   }
 
-  /** Stamps an event, logs it to the job's run (not the bulky live histograms) and sends it. */
+  /**
+   * Stamps an event, logs it to the job's run (not the bulky live histograms nor a generation's
+   * token by token texts) and sends it.
+   */
   private publish(job: Job, { type, ...payload }: EventPayload): void {
     const { run } = job.info;
     // Type, time, job and run first: what a reader of the log scans for.
@@ -303,7 +309,7 @@ export class JobQueue {
       ...(run !== undefined ? { run } : {}),
       ...payload
     } as JobEvent;
-    if (run !== undefined && type !== 'histogram') {
+    if (run !== undefined && !UNLOGGED_EVENTS.has(type)) {
       this.store.appendEvent(run, event);
     }
     this.sink.broadcast(event);

@@ -10,6 +10,8 @@ import { checkGridSize } from '../../core/grid';
 import { loadEvalSets } from '../../engine/experiment';
 import { resolveModelFile } from '../../engine/onnx/model';
 import {
+  DEFAULT_GENERATE_TOKENS,
+  GenerateRequest,
   JobEvent,
   JobRequest,
   JobResult,
@@ -18,8 +20,9 @@ import {
 } from '../../core/protocol';
 import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
+import { runGenerateJob } from '../jobs/generate';
 import { runPlanJob } from '../jobs/plan';
-import { runPruneJob, runVerifyJob } from '../jobs/prune';
+import { readPrunedFolder, runPruneJob, runVerifyJob } from '../jobs/prune';
 import { runScoreJob } from '../jobs/score';
 import { runSweepJob } from '../jobs/sweep';
 import { readRun } from '../run-folder';
@@ -33,7 +36,10 @@ export type EventPayload<E extends JobEvent = JobEvent> = E extends JobEvent
 
 /** What a job streams while it runs. */
 export type StreamedEvent = EventPayload<
-  Extract<JobEvent, { type: 'histogram' | 'sweep-point' | 'ablation-row' }>
+  Extract<
+    JobEvent,
+    { type: 'histogram' | 'sweep-point' | 'ablation-row' | 'generated' }
+  >
 >;
 
 export interface JobContext {
@@ -81,6 +87,31 @@ export function outputPath(given: string): string {
 function runOf(store: RunStore, run: string) {
   const dir = store.existing(run);
   return { dir, keys: [readRun(dir).model.file, dir] };
+}
+
+/**
+ * A generate job's two models: the run's dense model and the expert (the given folder, else the
+ * run's latest prune output), with the expert's pruning ratio.
+ */
+function generatingModels(store: RunStore, request: GenerateRequest) {
+  const dir = store.existing(request.run);
+  const record = readRun(dir);
+  const latest = record.prunes.at(-1)?.out;
+  const folder = request.expert ?? latest;
+  if (folder === undefined) {
+    throw new RequestError(
+      409,
+      'bad-request',
+      `run '${request.run}' has no pruned expert yet: prune it first (cusprun prune --run ${request.run} --target-ratio R --out DIR, or the panel's Prune), or name one with "expert"`
+    );
+  }
+  const { plan } = readPrunedFolder(folder);
+  return {
+    dir,
+    dense: resolveModelFile(record.model.file),
+    expert: resolveModelFile(folder),
+    ratio: plan.ratio
+  };
 }
 
 export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
@@ -230,6 +261,29 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
           });
           return { file: path.relative(dir, file), record };
         }
+      };
+    }
+    case 'generate': {
+      const { dense, expert, ratio } = generatingModels(store, request);
+      return {
+        keys: [dense, expert],
+        cancellable: true,
+        execute: async ctx => ({
+          prompt: request.prompt,
+          dense,
+          expert,
+          ratio,
+          generations: await runGenerateJob({
+            dense,
+            expert,
+            prompt: request.prompt,
+            maxNewTokens: request.maxNewTokens ?? DEFAULT_GENERATE_TOKENS,
+            onToken: generation => {
+              ctx.emit({ type: 'generated', generation });
+              ctx.checkpoint();
+            }
+          })
+        })
       };
     }
   }

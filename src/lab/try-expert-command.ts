@@ -1,0 +1,66 @@
+/**
+ * The `cusprun:try-expert` command: opens (or shows) a run's "Try the expert" tab in the main
+ * area, one per run, restored with the layout. Without a `run` argument (the palette) it asks
+ * for one of the store's runs.
+ */
+import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
+import { InputDialog, WidgetTracker } from '@jupyterlab/apputils';
+import type { RunSummary } from '../core/protocol';
+import { requestAPI } from './api';
+import { CommandIDs } from './tokens';
+import {
+  TryExpertContext,
+  TryExpertView,
+  tryExpertId
+} from './try-expert-view';
+
+async function askRun(ctx: TryExpertContext): Promise<string | null> {
+  const runs = await requestAPI<RunSummary[]>(
+    'api/runs',
+    {},
+    ctx.serverSettings
+  );
+  const answer = await InputDialog.getItem({
+    title: ctx.trans.__('Try the expert of which run?'),
+    items: runs.map(r => r.id)
+  });
+  return answer.button.accept ? answer.value : null;
+}
+
+export function addTryExpertCommand(
+  app: JupyterFrontEnd,
+  ctx: TryExpertContext,
+  restorer: ILayoutRestorer | null
+): void {
+  const tracker = new WidgetTracker<TryExpertView>({
+    namespace: 'cusprun-try-expert'
+  });
+  app.commands.addCommand(CommandIDs.tryExpert, {
+    label: args =>
+      args.run
+        ? ctx.trans.__('Try the Expert of %1', String(args.run))
+        : ctx.trans.__('Try the Expert…'),
+    caption: ctx.trans.__(
+      'Generate from the dense model and the pruned expert side by side'
+    ),
+    execute: async args => {
+      const run = (args.run as string | undefined) ?? (await askRun(ctx));
+      if (!run) {
+        return;
+      }
+      const open = tracker.find(view => view.id === tryExpertId(run));
+      const view = open ?? new TryExpertView(run, ctx);
+      if (!open) {
+        app.shell.add(view, 'main');
+        void tracker.add(view);
+      }
+      app.shell.activateById(view.id);
+      return view;
+    }
+  });
+  void restorer?.restore(tracker, {
+    command: CommandIDs.tryExpert,
+    args: view => ({ run: view.model.run }),
+    name: view => view.model.run
+  });
+}
