@@ -19,7 +19,7 @@ $$sudo apt-get update -q && \
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1)
 endef
 
-.PHONY: help setup setup-export system-deps node build demo demo-offline lab test test-suites test-js test-py test-ui lint bench clean
+.PHONY: help setup setup-export setup-ray system-deps node build demo demo-offline lab test test-suites test-js test-py test-ui lint bench clean
 
 help:
 	@echo "make demo    prune SmolLM2-135M-Instruct into an English·computing·QA expert, evaluate it against the baselines"
@@ -64,6 +64,15 @@ $(EXPORT_EXTRA): pyproject.toml | $(PY)
 
 setup-export: setup $(EXPORT_EXTRA)
 
+# Scoring on Ray (kernel-bridge/cusprun/distributed.py) needs the ray extra; its tests start a
+# local Ray cluster.
+RAY_EXTRA := $(VENV)/.ray-extra
+$(RAY_EXTRA): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --no-build-isolation '.[ray]'
+	touch $@
+
+setup-ray: setup $(RAY_EXTRA)
+
 # DEMO_MODEL: smollm2 (default), gemma3, or embedded (the 2.9M model in demo/model, offline).
 DEMO_MODEL ?= smollm2
 demo: $(if $(filter embedded,$(DEMO_MODEL)),setup,setup-export)
@@ -75,7 +84,8 @@ demo-offline:
 lab: setup
 	$(VENV)/bin/jupyter lab --config=jupyter-config/demo_config.py
 
-# The tests of `cusprun export` need the export extra (CPU torch), so `test-suites` installs it.
+# The tests of `cusprun export` need the export extra (CPU torch), and those of scoring on Ray the
+# ray extra, so `test-suites` installs both.
 # `test-suites` runs every step even when an earlier one fails (a failed setup counts as one
 # failed test, like lint) and leaves the results in $(RESULTS); the summary prints the closing line
 # `N passed, N failed` and decides the exit status. .ci/run calls the two itself, so that nothing
@@ -85,7 +95,7 @@ test: test-suites
 
 test-suites:
 	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	$(MAKE) --no-print-directory setup-export system-deps; echo $$? > $(RESULTS)/setup.rc
+	$(MAKE) --no-print-directory setup-export setup-ray system-deps; echo $$? > $(RESULTS)/setup.rc
 	$(MAKE) --no-print-directory lint; echo $$? > $(RESULTS)/lint.rc
 	-$(MAKE) --no-print-directory test-js
 	-$(MAKE) --no-print-directory test-py
