@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Progress } from '../../core/protocol';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
 import { DATA_FILE, INDEX_FILE, MANIFEST_FILE } from '../../engine/score';
 import { RUN_FILE, SCORES_DIR } from '../run-folder';
@@ -17,6 +18,8 @@ const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
 
 let dir: string;
+/** What `cusprun score --shard 2/3 --progress json` printed on stdout. */
+let jsonOutput: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-shards-'));
   const score = (run: string, ...more: string[]) => {
@@ -35,7 +38,9 @@ beforeAll(() => {
     return done;
   };
   score('single');
-  ['0/3', '1/3', '2/3'].forEach((s, i) => score(`shard${i}`, '--shard', s));
+  score('shard0', '--shard', '0/3');
+  score('shard1', '--shard', '1/3');
+  jsonOutput = score('shard2', '--shard', '2/3', '--progress', 'json').stdout;
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -110,6 +115,42 @@ describe('a run scored in shards and merged', () => {
       expect(done.stderr.trim().split('\n')).toHaveLength(1);
       expect(fs.existsSync(target)).toBe(false);
     }
+  });
+
+  it('with --progress json, prints a JSON line per batch and the summary last, for a driver', () => {
+    const lines = jsonOutput
+      .trim()
+      .split('\n')
+      .map(line => JSON.parse(line) as Record<string, unknown>);
+    const progress = lines.slice(0, -1).map(l => l.progress as Progress);
+    expect(lines.slice(0, -1).every(l => l.type === 'progress')).toBe(true);
+    expect(progress.length).toBeGreaterThan(0);
+    const last = progress[progress.length - 1];
+    expect(last.done).toBe(last.total);
+    expect(lines[lines.length - 1]).toEqual({
+      type: 'scored',
+      summary: {
+        scored: last.total,
+        skipped: 0,
+        tokens: last.tokens,
+        seconds: expect.any(Number),
+        complete: true
+      }
+    });
+    const bad = cusprun(
+      'score',
+      MODEL,
+      '--corpus',
+      CORPUS,
+      '--run',
+      path.join(dir, 'y'),
+      '--progress',
+      'xml'
+    );
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: "cusprun: --progress: is 'text' or 'json', got 'xml'\n"
+    });
   });
 
   it('resumes a shard only as the same shard, and takes --shard as I/N', () => {

@@ -1,4 +1,8 @@
-import { progressPrinter } from '../format/progress';
+import {
+  jsonLine,
+  jsonProgressPrinter,
+  progressPrinter
+} from '../format/progress';
 import { runScoreJob } from '../jobs/score';
 import {
   numberValue,
@@ -44,6 +48,11 @@ export default defineCommand({
       type: 'string',
       value: 'I/N',
       help: "score shard I of N only (batch b of the run's batches, longest documents first, goes to shard b mod N) into its own run folder; join them with 'cusprun merge'"
+    },
+    progress: {
+      type: 'string',
+      value: 'text|json',
+      help: '\'text\' (default): a progress bar on stderr; \'json\': for a driver program, one JSON line on stdout per batch ({"type": "progress", "progress"}) and one at the end ({"type": "scored", "summary"}) instead of the text'
     }
   },
   run: async ({ values, positionals }) => {
@@ -54,7 +63,14 @@ export default defineCommand({
         `--score-form: is 'paper' or 'code', got '${scoreForm}'`
       );
     }
-    const progress = progressPrinter(process.stderr);
+    const format = values.progress ?? 'text';
+    if (format !== 'text' && format !== 'json') {
+      throw new UsageError(`--progress: is 'text' or 'json', got '${format}'`);
+    }
+    const progress =
+      format === 'json'
+        ? jsonProgressPrinter(process.stdout)
+        : progressPrinter(process.stderr);
     const { summary, record } = await runScoreJob({
       model: positionals[0],
       corpus: requiredValue('corpus', values.corpus, 'MANIFEST'),
@@ -66,6 +82,9 @@ export default defineCommand({
       onProgress: p => progress.update(p)
     });
     progress.end();
+    if (format === 'json') {
+      return jsonLine({ type: 'scored', summary });
+    }
     const truncated = record.corpus.dimensions
       .filter(d => d.truncated > 0)
       .map(

@@ -50,6 +50,24 @@ export function progressPrinter(stream: NodeJS.WriteStream): {
   };
 }
 
+/** One JSON line: what a program that drives the CLI reads from `--progress json`. */
+export function jsonLine(value: object): string {
+  return `${JSON.stringify(value)}\n`;
+}
+
+/** Every progress update as a JSON line, for a driver that sums several shards' progress. */
+export function jsonProgressPrinter(stream: NodeJS.WritableStream): {
+  update(p: ScoreProgress): void;
+  end(): void;
+} {
+  return {
+    update(progress) {
+      stream.write(jsonLine({ type: 'progress', progress }));
+    },
+    end() {}
+  };
+}
+
 /** Progress of a job made of steps (sweep points, ablation subsets): one line per step done. */
 export function progressLines(
   stream: NodeJS.WritableStream
