@@ -1,0 +1,228 @@
+"""Scoring on a Ray cluster: `cusprun score --shard I/N` as Ray tasks, merged with `cusprun merge`.
+
+Each task runs the `cusprun` CLI installed on its worker (`pip install 'cusprun[ray]'` there) into
+a shard run folder of its own in the worker's temporary folder, and returns that folder's files
+through Ray's object store, so that only the model and the corpus (with its manifest) must lie on
+a path every node sees; the run folder is written where this process runs. A task whose worker
+dies is retried (`max_retries`); a shard the CLI refuses fails the whole job in one line.
+Progress of the shards reaches the driver through a small actor and is summed into the usual
+progress events (`{"type": "progress", "progress": {...}}`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .errors import CusprunError
+
+RAY_EXTRA = "pip install 'cusprun[ray]'"
+#: seconds to wait for a Ray cluster's address to answer before giving up
+CONNECT_TIMEOUT_S = 5.0
+#: how often the driver sums the shards' progress
+POLL_S = 0.25
+
+EventCallback = Callable[[dict], None]
+
+#: the address this process's Ray driver connected to: Ray holds one connection per process
+_connected: dict[str, str] = {}
+
+
+class RayUnavailable(CusprunError):
+    """Ray is not installed here, or the cluster at the address cannot be reached."""
+
+
+class ShardFailed(CusprunError):
+    """A shard's `cusprun score` refused its input, or its workers kept dying."""
+
+
+def _ray() -> ModuleType:
+    try:
+        import ray  # the optional extra: imported only when a job asks for Ray
+    except ModuleNotFoundError:
+        raise RayUnavailable(f"scoring on Ray needs Ray: {RAY_EXTRA}", "ray-missing") from None
+    return ray
+
+
+def connect(address: str) -> ModuleType:
+    """Ray, connected to the cluster at `address` ('auto': the one started on this machine).
+    A host:port that does not answer within CONNECT_TIMEOUT_S is one line, not Ray's minute of
+    retries."""
+    ray = _ray()
+    if ray.is_initialized():
+        if _connected.get("address") == address:
+            return ray
+        ray.shutdown()
+    if address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise RayUnavailable(
+                f"--ray {address}: no Ray cluster answers there ({reason}); give the head's "
+                "HOST:PORT (as 'ray start --head' printed it) or 'auto'",
+                "ray-unreachable",
+            ) from None
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RayUnavailable(
+            f"--ray {address}: cannot connect to a Ray cluster: {first}", "ray-unreachable"
+        ) from None
+    _connected["address"] = address
+    return ray
+
+
+def _cusprun_cli() -> str:
+    """The `cusprun` console script of the Python running this worker (else the PATH's)."""
+    beside = Path(sys.executable).with_name("cusprun")
+    found = str(beside) if beside.is_file() else shutil.which("cusprun")
+    if found is None:
+        raise ShardFailed(f"no cusprun on Ray node {socket.gethostname()}: {RAY_EXTRA} there")
+    return found
+
+
+ShardOutput = tuple[dict, dict[str, bytes]]
+
+
+def _score_shard(board: Any, index: int, count: int, args: list[str]) -> ShardOutput:
+    """Ray task: `cusprun score … --shard index/count` into a temporary run folder; returns the
+    CLI's summary and the folder's files (path → bytes). Progress goes to `board` as it comes."""
+    import ray  # on the worker, where the task runs
+
+    # Waited for: a worker killed right after sending it could lose it, and it counts retries.
+    ray.get(board.started.remote(index))
+    with tempfile.TemporaryDirectory(prefix=f"cusprun-shard{index}-") as tmp:
+        run = Path(tmp, "run")
+        command = [_cusprun_cli(), "score", *args, "--run", str(run)]
+        command += ["--shard", f"{index}/{count}", "--progress", "json"]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as child:
+            assert child.stdout is not None and child.stderr is not None
+            summary: dict = {}
+            for line in child.stdout:
+                message = json.loads(line)
+                if message["type"] == "progress":
+                    board.update.remote(index, message["progress"])
+                else:
+                    summary = message["summary"]
+            stderr = child.stderr.read()
+        if child.returncode != 0:
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}"
+            raise ShardFailed(f"shard {index}/{count} on {socket.gethostname()}: {last}")
+        files = {str(p.relative_to(run)): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+        return summary, files
+
+
+class _Board:
+    """Ray actor: the latest progress of each shard, and how often each shard's task started."""
+
+    def __init__(self) -> None:
+        self.progress: dict[int, dict] = {}
+        self.starts: dict[int, int] = {}
+
+    def started(self, index: int) -> None:
+        self.starts[index] = self.starts.get(index, 0) + 1
+        self.progress.pop(index, None)  # a retry starts its shard again
+
+    def update(self, index: int, progress: dict) -> None:
+        self.progress[index] = progress
+
+    def snapshot(self) -> tuple[dict[int, dict], dict[int, int]]:
+        return self.progress, self.starts
+
+
+def _total(progress: dict[int, dict], elapsed_s: float) -> dict:
+    """The shards' progress summed as one job's: counts add, the rate is the whole job's."""
+    summed = {k: sum(p[k] for p in progress.values()) for k in ("done", "total", "skipped")}
+    tokens = sum(p["tokens"] for p in progress.values())
+    return {
+        **summed,
+        "tokens": tokens,
+        "tokensPerSecond": tokens / elapsed_s if elapsed_s > 0 else 0.0,
+        "elapsedMs": round(elapsed_s * 1000),
+    }
+
+
+def score_on_ray(
+    run: str | os.PathLike,
+    model: str | os.PathLike,
+    corpus: str | os.PathLike,
+    shards: int,
+    address: str = "auto",
+    *,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    score_form: str | None = None,
+    max_retries: int = 3,
+    on_event: EventCallback | None = None,
+) -> dict:
+    """Scores `model` on the corpus manifest `corpus` in `shards` Ray tasks and merges them into
+    the new run folder `run`. Returns `{scored, skipped, tokens, seconds, retries}`."""
+    if shards < 1:
+        raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
+    args = [os.path.abspath(model), "--corpus", os.path.abspath(corpus)]
+    for flag, value in (("--batch", batch_size), ("--threads", threads)):
+        args += [flag, str(value)] if value is not None else []
+    args += ["--score-form", score_form] if score_form else []
+    ray = connect(address)
+    board = ray.remote(num_cpus=0)(_Board).remote()
+    task = ray.remote(num_cpus=1, max_retries=max_retries)(_score_shard)
+    refs = [task.remote(board, i, shards, args) for i in range(shards)]
+    start = time.monotonic()
+    pending = list(refs)
+    while pending:
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
+        progress, starts = ray.get(board.snapshot.remote())
+        if on_event is not None and progress:
+            on_event({"type": "progress", "progress": _total(progress, time.monotonic() - start)})
+    outputs = _shard_outputs(ray, refs)
+    seconds = time.monotonic() - start
+    _merge(Path(run), [files for _, files in outputs])
+    summed = {k: sum(summary[k] for summary, _ in outputs) for k in ("scored", "skipped", "tokens")}
+    return {**summed, "seconds": seconds, "retries": sum(starts.values()) - shards}
+
+
+def _shard_outputs(ray: ModuleType, refs: list) -> list[ShardOutput]:
+    """The shards' summaries and files, or the first failure as one line."""
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as error:
+        cause = error.cause
+        if isinstance(cause, CusprunError):
+            raise ShardFailed(str(cause), "shard-failed") from None
+        raise
+    except ray.exceptions.WorkerCrashedError:
+        raise ShardFailed(
+            "a shard's Ray worker died more often than max_retries allows", "shard-failed"
+        ) from None
+
+
+def _merge(run: Path, shard_files: list[dict[str, bytes]]) -> None:
+    """Writes the shards' folders here and joins them into `run` with `cusprun merge`."""
+    with tempfile.TemporaryDirectory(prefix="cusprun-shards-") as tmp:
+        dirs = []
+        for index, files in enumerate(shard_files):
+            folder = Path(tmp, f"shard{index}")
+            for name, data in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(data)
+            dirs.append(str(folder))
+        merged = subprocess.run(
+            [_cusprun_cli(), "merge", "--run", str(run), *dirs], capture_output=True, text=True
+        )
+    if merged.returncode != 0:
+        raise ShardFailed(merged.stderr.strip().removeprefix("cusprun: "), "merge-failed")

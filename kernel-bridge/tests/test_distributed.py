@@ -1,0 +1,117 @@
+"""Scoring on Ray (cusprun.distributed) on a real local cluster: a head and an extra worker node,
+each its own `ray start` process, with the installed `cusprun` CLI doing the scoring."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
+
+from cusprun.distributed import RayUnavailable, score_on_ray  # noqa: E402
+from ray_cluster import local_ray_cluster  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "demo" / "model"
+CORPUS = ROOT / "demo" / "expert-de-computing-qa.yaml"
+CLI = str(Path(sys.executable).with_name("cusprun"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
+        yield address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model scored by one `cusprun score` process."""
+    run = tmp_path_factory.mktemp("single") / "run"
+    command = [CLI, "score", str(MODEL), "--corpus", str(CORPUS), "--run", str(run)]
+    subprocess.run(command, check=True, capture_output=True)
+    return run
+
+
+def _timeless(file: Path) -> str:
+    return re.sub(r'"(created|updated)": "[^"]*"', r'"\1": "…"', file.read_text())
+
+
+#: the record of what `cusprun merge` wrote, so that it replaces only its own output
+MERGE_MARKER = Path(".cusprun-outputs.json")
+
+
+def assert_same_run(run: Path, single: Path) -> None:
+    """Byte for byte the run one process writes, but for its times."""
+    files = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
+    merged = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
+    assert merged == sorted([*files, MERGE_MARKER])
+    for name in files:
+        if name.suffix == ".json":
+            assert _timeless(run / name) == _timeless(single / name), name
+        else:
+            assert (run / name).read_bytes() == (single / name).read_bytes(), name
+
+
+def test_four_shards_on_ray_give_the_single_process_run(cluster, single_run, tmp_path):
+    events: list[dict] = []
+    result = score_on_ray(tmp_path / "run", MODEL, CORPUS, 4, cluster, on_event=events.append)
+    assert_same_run(tmp_path / "run", single_run)
+    assert result["scored"] == 96 and result["skipped"] == 0 and result["retries"] == 0
+    assert events and all(e["type"] == "progress" for e in events)
+    assert max(e["progress"]["done"] for e in events) <= 96
+
+
+def _busy_shard_worker() -> int | None:
+    """A Ray worker running a shard whose `cusprun score` child is under way (Ray titles the
+    worker after its task; the child is the shard's work), or None."""
+    parents = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes()
+            parent = int((proc / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents[int(proc.name)] = (title, parent)
+    workers = {pid for pid, (title, _) in parents.items() if title.startswith(b"ray::_score")}
+    busy = [parent for _, parent in parents.values() if parent in workers]
+    return busy[0] if busy else None
+
+
+def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
+    cluster, single_run, tmp_path
+):
+    outcome: dict = {}
+
+    def score() -> None:
+        outcome["result"] = score_on_ray(tmp_path / "run", MODEL, CORPUS, 4, cluster, max_retries=2)
+
+    thread = threading.Thread(target=score)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while (worker := _busy_shard_worker()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert worker is not None, "no shard started"
+    time.sleep(0.3)  # into the shard's scoring, past its start
+    os.kill(worker, signal.SIGKILL)
+    thread.join(timeout=120)
+    assert outcome["result"]["retries"] >= 1, outcome
+    assert_same_run(tmp_path / "run", single_run)
+
+
+def test_a_bad_address_is_one_line(free_port, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(RayUnavailable) as caught:
+        score_on_ray(tmp_path / "run", MODEL, CORPUS, 2, f"127.0.0.1:{free_port}")
+    message = str(caught.value)
+    assert message.startswith(f"--ray 127.0.0.1:{free_port}: no Ray cluster answers there (")
+    assert "\n" not in message and time.monotonic() - start < 10
+    assert not (tmp_path / "run").exists()
