@@ -33,9 +33,11 @@ COMMANDS = {
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
     "score": "score [--run ID] [--batch-size N] [--threads N] — score the model on the corpus",
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--q Q] — the pruning plan and charts",
-    "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2]",
+    "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
+    "[--compensate-bias]",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
-    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] — write the pruned model",
+    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
+    "write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
     "units zeroed",
     "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
@@ -437,13 +439,21 @@ class CusprunMagics:
         p = _parser("prune")
         p.add_argument("--out", required=True)
         p.add_argument("--overwrite", action="store_true")
+        p.add_argument("--compensate-bias", action="store_true")
         ns, query = self._plan_query(p, args)
-        result = self._session().prune(ns.out, run=ns.run, overwrite=ns.overwrite or None, **query)
+        result = self._session().prune(
+            ns.out,
+            run=ns.run,
+            overwrite=ns.overwrite or None,
+            compensate_bias=ns.compensate_bias or None,
+            **query,
+        )
         before, after = result["bytesBefore"], result["bytesAfter"]
+        verification = result["verification"]
         print(
             f"pruned model written to {result['out']}: {_plan_line(result['plan'])}; "
             f"{before / 1e6:.2f} MB → {after / 1e6:.2f} MB; checked against the original with "
-            f"the units zeroed: {result['verification']['description']}"
+            f"the units {verification['removedUnits']}: {verification['description']}"
         )
 
     def do_verify(self, args):
@@ -454,8 +464,8 @@ class CusprunMagics:
         ns = p.parse_args(args)
         result = self._session().verify(ns.pruned, model=ns.model, run=ns.run)
         print(
-            f"verified {ns.pruned}: the same logits as the original with the units zeroed: "
-            f"{result['description']}"
+            f"verified {ns.pruned}: the same logits as the original with the units "
+            f"{result['removedUnits']}: {result['description']}"
         )
 
     def _eval_args(self, p):
@@ -485,6 +495,7 @@ class CusprunMagics:
         group.add_argument("--target-ratio")
         p.add_argument("--methods")
         p.add_argument("--seed", type=int)
+        p.add_argument("--compensate-bias", action="store_true")
         p.add_argument("--dims")
         p.add_argument("--run")
         self._eval_args(p)
@@ -515,6 +526,7 @@ class CusprunMagics:
                 **evaluation,
                 methods=_list(ns.methods),
                 seed=ns.seed,
+                compensate_bias=ns.compensate_bias or None,
                 dims=_list(ns.dims),
                 run=ns.run,
                 on_event=on_event,

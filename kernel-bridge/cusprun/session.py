@@ -418,14 +418,17 @@ class Session:
         target_ratio: float | None = None,
         run: str | None = None,
         overwrite: bool | None = None,
+        compensate_bias: bool | None = None,
         on_event: EventCallback | None = None,
         **query,
     ) -> dict:
-        """Writes the pruned model to `out`, which must lie in the sidecar's working folder."""
+        """Writes the pruned model to `out`, which must lie in the sidecar's working folder;
+        `compensate_bias` folds each removed unit's mean contribution over the run's documents
+        into the bias after its projection (FLAP), and verification then replaces the units by
+        their means instead of zeroing them."""
         request = {"type": "prune", "run": self._run_name(run), "out": absolute(out)}
-        request.update(
-            _camel(dict(sigma=sigma, target_ratio=target_ratio, overwrite=overwrite, **query))
-        )
+        options = dict(overwrite=overwrite, compensate_bias=compensate_bias, **query)
+        request.update(_camel(dict(sigma=sigma, target_ratio=target_ratio, **options)))
         return self.run_job(request, on_event)["result"]
 
     def verify(
@@ -437,9 +440,10 @@ class Session:
         on_event: EventCallback | None = None,
     ) -> dict:
         """Checks a folder `prune` wrote against the model it was pruned from (`model`: where that
-        is now, if it moved) with the same units zeroed: `{ok, maxAbsDiff, boundUlps, worst,
-        description, …}` (the bound is in ulps of the logits' type at each row's largest |logit|);
-        a difference past the bound raises CusprunError. `run` names a run whose log gets the
+        is now, if it moved) with the same units zeroed (or replaced by their stored means):
+        `{ok, maxAbsDiff, boundUlps, worst, description, removedUnits, …}` (the bound is in ulps
+        of the logits' type at each row's largest |logit|); a difference past the bound raises
+        CusprunError. `run` names a run whose log gets the
         events."""
         request = {"type": "verify", "pruned": absolute(pruned)}
         if model is not None:

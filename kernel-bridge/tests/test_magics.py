@@ -2,6 +2,7 @@
 updates, finding the sidecar, and user mistakes."""
 
 import ast
+import hashlib
 import itertools
 import json
 import re
@@ -407,6 +408,33 @@ def test_prune_then_verify_and_an_altered_pruned_model_fails_verify(tmp_path):
         f"cusprun: {tmp_path}/expert/model.onnx: the pruned model differs from the original with "
         "the same units zeroed: max |logit difference| "
     ), line
+
+
+def test_a_compensated_prune_is_verified_against_the_units_replaced_by_their_means(tmp_path):
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun",
+            DEMO_CORPUS,
+            f"%cusprun model {DEMO / 'model'}\n%cusprun score --run demo",
+            "%cusprun prune --target-ratio 0.2 --out expert --compensate-bias",
+            "%cusprun verify expert",
+        ),
+        tmp_path,
+        timeout=300,
+    )
+    assert "checked against the original with the units replaced by their means: max |logit" in (
+        stream_text(notebook.cells[3])
+    )
+    assert re.fullmatch(
+        r"verified expert: the same logits as the original with the units replaced by their "
+        r"means: max \|logit difference\| .*\n",
+        stream_text(notebook.cells[4]),
+    )
+    record = json.loads((tmp_path / ".cusprun" / "demo" / "run.json").read_text())
+    [prune] = record["prunes"]
+    means = (tmp_path / "expert" / "cusprun-means.bin").read_bytes()
+    assert prune["compensation"]["sha256"] == hashlib.sha256(means).hexdigest()
+    assert prune["compensation"]["dimensions"] == ["language", "domain", "task"]
 
 
 def test_the_magics_register_with_only_the_standard_library_and_ipython(tmp_path):

@@ -57,6 +57,13 @@ export interface EvalSetRecord {
   sha256: string;
 }
 
+/** The means a bias-compensated model was made with: their file's SHA-256 and what they cover. */
+export interface CompensationRecord {
+  sha256: string;
+  dimensions: string[];
+  tokens: number;
+}
+
 /** σ values, or target ratios to solve σ for: exactly one of the two. */
 export interface SweepGrid {
   sigmas?: number[];
@@ -85,6 +92,8 @@ export interface SweepRecord {
   q: number;
   evalSets: EvalSetRecord[];
   truncation: number;
+  /** Present when every method was evaluated bias-compensated with these means. */
+  compensation?: CompensationRecord;
   dense: EvalMetric[];
   points: SweepPoint[];
   /** Ratio against σ over the whole σ range, for the chart. */

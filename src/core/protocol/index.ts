@@ -22,6 +22,7 @@ import type { RankGrid } from '../select/rank-grid';
 import type { LogitComparison } from '../model/verification';
 import type {
   AblationRecord,
+  CompensationRecord,
   AblationRow,
   Method,
   ModelEvaluation,
@@ -263,6 +264,8 @@ export type PruneRequest = PlanQuery & {
   /** A relative path without '..', under the sidecar's working folder. */
   out: string;
   overwrite?: boolean;
+  /** Fold each removed unit's mean contribution into the bias after its projection (FLAP). */
+  compensateBias?: boolean;
 };
 
 /** Checks a folder prune wrote against the model it was pruned from (`cusprun verify`). */
@@ -296,6 +299,8 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
   /** Default: all of METHODS. */
   methods?: Method[];
   seed?: number;
+  /** Evaluate every method bias-compensated with the means over the run's documents. */
+  compensateBias?: boolean;
 }
 
 export interface AblateRequest extends EvalOptions, ExpertQuery {
@@ -404,7 +409,12 @@ export interface PruneResult {
  */
 export interface Verification extends LogitComparison {
   description: string;
+  /** What the reference did with the removed units: what every client says it was checked against. */
+  removedUnits: RemovedUnits;
 }
+
+/** A pruned model equals the original with its removed units zeroed, or (compensated) replaced. */
+export type RemovedUnits = 'zeroed' | 'replaced by their means';
 
 /** Which side of a generate job: the run's dense model or the pruned expert. */
 export type GeneratingModel = 'dense' | 'expert';
@@ -565,6 +575,8 @@ export interface RunRecord {
     bytesBefore: number;
     bytesAfter: number;
     maxAbsDiff?: number;
+    /** Present when the units were bias-compensated. */
+    compensation?: CompensationRecord;
   }[];
 }
 

@@ -213,7 +213,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     run: f.runId('run'),
     ...planQuery(f, what),
     out: f.string('out', true),
-    overwrite: f.boolean('overwrite')
+    overwrite: f.boolean('overwrite'),
+    compensateBias: f.boolean('compensateBias')
   }),
   verify: (f): VerifyRequest => {
     const run = f.string('run');
@@ -245,7 +246,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       sigmas: f.numbers('sigmas'),
       targetRatios: f.numbers('targetRatios'),
       methods: f.strings('methods') as SweepRequest['methods'],
-      seed: f.number('seed')
+      seed: f.number('seed'),
+      compensateBias: f.boolean('compensateBias')
     };
     if (
       (request.sigmas === undefined) ===

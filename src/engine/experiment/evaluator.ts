@@ -11,6 +11,8 @@ import { CorpusTokenizer } from '../corpus/tokenizer';
 import { ModelRunner } from '../eval/runner';
 import { OnnxModel } from '../onnx/model';
 import { UnitPlan } from '../../core/model/unit-plan';
+import { ProjectionMeans } from '../prune/means';
+import { meansSha256 } from '../prune/means-file';
 import { pruneModel } from '../prune/structural';
 import {
   EvalMetric,
@@ -63,6 +65,16 @@ export class EvalCache {
   }
 }
 
+/** Means to bias-compensate pruned variants with, named by their file's SHA-256. */
+export interface Compensation {
+  means: ProjectionMeans;
+  sha256: string;
+}
+
+export function compensationWith(means: ProjectionMeans): Compensation {
+  return { means, sha256: meansSha256(means) };
+}
+
 export interface Evaluation {
   metrics: EvalMetric[];
   cached: boolean;
@@ -81,14 +93,21 @@ export class Evaluator {
     this.suite = suiteIdentity(sets, settings);
   }
 
-  /** The dense model without a plan, else the model with the plan's units removed. */
-  async evaluate(plan?: UnitPlan): Promise<Evaluation> {
+  /**
+   * The dense model without a plan, else the model with the plan's units removed (given
+   * `compensation`, bias-compensated with its means: their SHA-256 is part of the key).
+   */
+  async evaluate(
+    plan?: UnitPlan,
+    compensation?: Compensation
+  ): Promise<Evaluation> {
     const key = sha256Hex(
       JSON.stringify({
         model: this.model.sha256,
         suite: this.suite,
         removed:
-          plan?.layers.filter(l => l.ffn.length || l.attention.length) ?? []
+          plan?.layers.filter(l => l.ffn.length || l.attention.length) ?? [],
+        means: plan && compensation?.sha256
       })
     );
     const hit = this.cache.get(key);
@@ -99,7 +118,7 @@ export class Evaluator {
     const runner = plan
       ? await ModelRunner.inMemory(
           source,
-          pruneModel(source, map, plan),
+          pruneModel(source, map, plan, compensation?.means),
           this.runtime
         )
       : await ModelRunner.open(source.file, this.runtime);

@@ -1,6 +1,7 @@
 /**
  * A σ sweep with metrics: at each grid point the expert's plan, and each baseline with the
- * same per-layer counts, built in memory and evaluated. Points come out as they finish.
+ * same per-layer counts, built in memory and evaluated (each bias-compensated, given means).
+ * Points come out as they finish.
  */
 import { CusprunError } from '../../core/errors';
 import { Expert, unitPlanOf } from '../../core/select/expert';
@@ -10,7 +11,7 @@ import type {
   SweepPoint,
   SweepRecord
 } from '../../core/experiment';
-import { Evaluator } from './evaluator';
+import { Compensation, Evaluator } from './evaluator';
 import { BaselineInputs, methodPlan } from './methods';
 
 export type { SweepGrid, SweepPoint };
@@ -24,7 +25,8 @@ export async function runSweep(
   methods: Method[],
   inputs: BaselineInputs,
   grid: SweepGrid,
-  onPoint?: (point: SweepPoint) => void
+  onPoint?: (point: SweepPoint) => void,
+  compensation?: Compensation
 ): Promise<SweepResult> {
   if ((grid.sigmas === undefined) === (grid.targetRatios === undefined)) {
     throw new CusprunError(
@@ -42,7 +44,8 @@ export async function runSweep(
     const units = unitPlanOf(plan);
     for (const method of methods) {
       const { metrics, cached } = await evaluator.evaluate(
-        methodPlan(method, evaluator.model.map, units, inputs)
+        methodPlan(method, evaluator.model.map, units, inputs),
+        compensation
       );
       const point: SweepPoint = {
         method,

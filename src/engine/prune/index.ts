@@ -25,6 +25,7 @@ export {
   decodeMeans,
   encodeMeans,
   MEANS_FILE,
+  meansSha256,
   readMeansFile,
   writeMeansFile
 } from './means-file';

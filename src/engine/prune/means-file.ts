@@ -4,6 +4,7 @@
  * length, a JSON header with each layer's widths, then every layer's FFN and attention means as
  * float32 little-endian, in the header's order.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { CusprunError } from '../../core/errors';
 import { aboutFile } from '../fs-errors';
@@ -94,6 +95,11 @@ export function decodeMeans(bytes: Buffer, file: string): ProjectionMeans {
     throw bad('it has bytes past its means');
   }
   return { tokens: header.tokens, layers };
+}
+
+/** The SHA-256 of the means file `writeMeansFile` writes: what names a set of means. */
+export function meansSha256(means: ProjectionMeans): string {
+  return createHash('sha256').update(encodeMeans(means)).digest('hex');
 }
 
 export function writeMeansFile(file: string, means: ProjectionMeans): void {

@@ -4,6 +4,7 @@
  * are altered. Real processes on the built CLI, fixture models (one whose o/down projections
  * have biases) and the fixture corpora.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -93,5 +94,44 @@ describe('prune --compensate-bias, then verify', () => {
     expect(verified.stderr).toContain(
       "not a means file written by 'cusprun prune' (no cusprun header)"
     );
+  });
+
+  it('sweep --compensate-bias evaluates with the means and records their SHA-256', () => {
+    const out = compensatedExpert('mistral', 'torchscript');
+    const run = path.join(path.dirname(out), 'run');
+    const sweep = (...extra: string[]) =>
+      cusprun(
+        'sweep',
+        '--run',
+        run,
+        '--dims',
+        'language,task',
+        '--sigma',
+        '0.3',
+        '--methods',
+        'cus-prun',
+        '--eval',
+        path.join(path.dirname(CORPUS), 'task', 'qa.jsonl'),
+        ...extra
+      );
+    const records = () =>
+      fs
+        .readdirSync(path.join(run, 'sweeps'))
+        .sort()
+        .map(f =>
+          JSON.parse(fs.readFileSync(path.join(run, 'sweeps', f), 'utf8'))
+        );
+    expect(sweep().code).toBe(0);
+    expect(sweep('--compensate-bias').code).toBe(0);
+    const [plain, compensated] = records();
+    expect(plain.compensation).toBeUndefined();
+    const means = fs.readFileSync(path.join(out, MEANS_FILE));
+    expect(compensated.compensation).toEqual({
+      sha256: createHash('sha256').update(means).digest('hex'),
+      dimensions: ['language', 'task'],
+      tokens: expect.any(Number)
+    });
+    expect(compensated.points[0].cached).toBe(false);
+    expect(compensated.points[0].metrics).not.toEqual(plain.points[0].metrics);
   });
 });

@@ -1,5 +1,5 @@
 import { formatPlan } from '../format/plan';
-import { removedUnits, runPruneJob } from '../jobs/prune';
+import { runPruneJob } from '../jobs/prune';
 import { positionalCount, requiredValue } from './args';
 import { defineCommand } from './command';
 import { PLAN_OPTIONS, planOptions } from './shared-options';
@@ -39,9 +39,8 @@ export default defineCommand({
       ...planOptions(values),
       out: requiredValue('out', values.out, 'DIR'),
       overwrite: values.overwrite ?? false,
-      compensate: values['compensate-bias'] ?? false
+      compensateBias: values['compensate-bias'] ?? false
     });
-    const removed = removedUnits(values['compensate-bias'] ?? false);
-    return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${removed}: ${verification.description}\n`;
+    return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${verification.removedUnits}: ${verification.description}\n`;
   }
 });

@@ -42,6 +42,10 @@ export default defineCommand({
       help: `comma-separated, of ${METHODS.join(', ')} (default: all)`
     },
     seed: { type: 'string', value: 'N', help: 'seed of the random baseline' },
+    'compensate-bias': {
+      type: 'boolean',
+      help: 'evaluate every method bias-compensated (FLAP), with the means over the run’s documents of --dims'
+    },
     charts: {
       type: 'string',
       value: 'DIR',
@@ -79,6 +83,7 @@ export default defineCommand({
       grid,
       methods: parseMethods(values.methods ?? METHODS.join(',')),
       seed: numberValue('seed', values.seed),
+      compensateBias: values['compensate-bias'] ?? false,
       onScoreProgress: p => scoring.update(p),
       onPoint: p =>
         progress(

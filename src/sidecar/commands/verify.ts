@@ -1,4 +1,4 @@
-import { prunedFolderUnits, runVerifyJob } from '../jobs/prune';
+import { runVerifyJob } from '../jobs/prune';
 import { positionalCount } from './args';
 import { defineCommand } from './command';
 
@@ -25,6 +25,6 @@ export default defineCommand({
       pruned: positionals[0],
       model: values.model
     });
-    return `ok: the same logits as the original with the units ${prunedFolderUnits(positionals[0])}: ${verification.description}\n`;
+    return `ok: the same logits as the original with the units ${verification.removedUnits}: ${verification.description}\n`;
   }
 });

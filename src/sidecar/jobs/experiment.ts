@@ -16,12 +16,14 @@ import {
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
 import {
   BaselineInputs,
+  Compensation,
+  compensationWith,
   EvalCache,
   EvalSettings,
   Evaluator,
   loadEvalSets
 } from '../../engine/experiment';
-import type { Method } from '../../core/experiment';
+import type { CompensationRecord, Method } from '../../core/experiment';
 import { OnnxModel } from '../../engine/onnx/model';
 import {
   modelIdentity,
@@ -32,7 +34,8 @@ import {
   ScoreStore
 } from '../../engine/score';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
-import { documentScores } from './plan';
+import { documentScores, requestedDimensions } from './plan';
+import { runMeans } from './prune';
 import { documentId } from './score';
 
 export const EVAL_CACHE_FILE = 'evaluations.jsonl';
@@ -172,4 +175,22 @@ export async function baselineInputs(
     );
   }
   return inputs;
+}
+
+/** Bias compensation with the means over the run's documents of `dims`, and how a record names it. */
+export async function experimentCompensation(
+  experiment: Experiment,
+  dims?: string[]
+): Promise<{ compensation: Compensation; record: CompensationRecord }> {
+  const { record, model, map } = experiment;
+  const dimensions = requestedDimensions(record, dims);
+  const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
+    vocab: map.vocab
+  });
+  const means = await runMeans(corpus, dimensions, model, map);
+  const compensation = compensationWith(means);
+  return {
+    compensation,
+    record: { sha256: compensation.sha256, dimensions, tokens: means.tokens }
+  };
 }

@@ -17,6 +17,7 @@ import { ProtectedPlace } from '../../engine/output';
 import {
   describeComparison,
   MEANS_FILE,
+  meansSha256,
   ProjectionMeans,
   projectionMeans,
   readMeansFile,
@@ -26,7 +27,7 @@ import {
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
-import type { Verification } from '../../core/protocol';
+import type { RemovedUnits, Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
 import { cusprunVersion, readRun, writeRun } from '../run-folder';
@@ -44,7 +45,7 @@ export type PruneJob = PlanJob & {
    * Bias compensation: fold each removed unit's mean contribution over the run's documents of
    * the requested dimensions into the bias after its projection (engine/prune/compensation.ts).
    */
-  compensate?: boolean;
+  compensateBias?: boolean;
 };
 
 /** What a pruned folder says about itself, for `cusprun verify`. */
@@ -73,12 +74,12 @@ function verificationSequences(corpus: Corpus, job: PruneJob): number[][] {
 }
 
 /** What became of the removed units in what a pruned model equals: zeroed, or their means. */
-export function removedUnits(compensated: boolean): string {
+export function removedUnits(compensated: boolean): RemovedUnits {
   return compensated ? 'replaced by their means' : 'zeroed';
 }
 
 /** The run's documents of the requested dimensions: what compensation's means are over. */
-async function runMeans(
+export async function runMeans(
   corpus: Corpus,
   dimensions: string[],
   model: OnnxModel,
@@ -112,14 +113,15 @@ async function checkPruned(
     { means }
   );
   const description = describeComparison(comparison);
+  const removed = removedUnits(means !== undefined);
   if (!comparison.ok) {
     throw new CusprunError(
       'unsupported',
-      `the pruned model differs from the original with the same units ${removedUnits(means !== undefined)}: ${description}; ${failure.advice}`,
+      `the pruned model differs from the original with the same units ${removed}: ${description}; ${failure.advice}`,
       failure.subject
     );
   }
-  return { ...comparison, description };
+  return { ...comparison, description, removedUnits: removed };
 }
 
 export async function runPruneJob(job: PruneJob): Promise<{
@@ -139,7 +141,7 @@ export async function runPruneJob(job: PruneJob): Promise<{
       { vocab: map.vocab }
     );
     const dimensions = requestedDimensions(record, job.dims);
-    const means = job.compensate
+    const means = job.compensateBias
       ? await runMeans(corpus, dimensions, model, map)
       : undefined;
     const folder: PrunedFolderRecord = {
@@ -204,7 +206,16 @@ export async function runPruneJob(job: PruneJob): Promise<{
       plan: summary,
       bytesBefore: written.bytesBefore,
       bytesAfter: written.bytesAfter,
-      maxAbsDiff: verification!.maxAbsDiff
+      maxAbsDiff: verification!.maxAbsDiff,
+      ...(means
+        ? {
+            compensation: {
+              sha256: meansSha256(means),
+              dimensions,
+              tokens: means.tokens
+            }
+          }
+        : {})
     });
     writeRun(job.run, record);
     return { plan, written, verification: verification! };
@@ -235,11 +246,6 @@ export function readPrunedFolder(dir: string): PrunedFolderRecord {
     );
   }
   return folder;
-}
-
-/** What became of the removed units of a folder `prune` wrote (see `removedUnits`). */
-export function prunedFolderUnits(dir: string): string {
-  return removedUnits(readPrunedFolder(dir).compensation !== undefined);
 }
 
 /** The model a folder was pruned from: where it was, or where the user says it is now. */

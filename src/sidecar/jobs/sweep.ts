@@ -13,13 +13,20 @@ import type {
 import { runSweep } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
 import { writeFileAtomic } from '../../engine/output';
-import { baselineInputs, ExperimentJob, openExperiment } from './experiment';
+import {
+  baselineInputs,
+  ExperimentJob,
+  experimentCompensation,
+  openExperiment
+} from './experiment';
 import { expertViewOf, ExpertJob } from './plan';
 
 export interface SweepJob extends ExperimentJob, ExpertJob {
   grid: SweepGrid;
   methods: Method[];
   seed?: number;
+  /** Evaluate every method bias-compensated with the means over the run's documents of dims. */
+  compensateBias?: boolean;
   onPoint?: (point: SweepPoint) => void;
 }
 
@@ -47,13 +54,17 @@ export async function runSweepJob(
     const view = expertViewOf(job, experiment.record, experiment.map);
     const { expert } = view;
     const inputs = await baselineInputs(job, experiment, job.methods);
+    const compensated = job.compensateBias
+      ? await experimentCompensation(experiment, job.dims)
+      : undefined;
     const result = await runSweep(
       expert,
       experiment.evaluator,
       job.methods,
       inputs,
       job.grid,
-      job.onPoint
+      job.onPoint,
+      compensated?.compensation
     );
     const at = new Date().toISOString();
     const record: SweepRecord = {
@@ -66,6 +77,7 @@ export async function runSweepJob(
       q: expert.q,
       evalSets: evalSetRecords(experiment.evaluator.sets),
       truncation: experiment.evaluator.settings.truncation,
+      ...(compensated ? { compensation: compensated.record } : {}),
       ...result,
       ratios: view.ratios()
     };

@@ -11,8 +11,15 @@ import { loadCorpus, loadTokenizer } from '../../corpus';
 import { FIXTURES } from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
 import { modelIdentity, openScoreStore, scoreDocuments } from '../../score';
-import { DimensionRanks, Expert, rankDimension } from '../../../core/select';
 import {
+  DimensionRanks,
+  Expert,
+  rankDimension,
+  unitPlanOf
+} from '../../../core/select';
+import { projectionMeans } from '../../prune';
+import {
+  compensationWith,
   EvalCache,
   Evaluator,
   loadEvalSet,
@@ -240,6 +247,28 @@ describe('sweeps and the ablation on a fixture', () => {
     ]);
     expect(again.points[0].metrics).toEqual(first.points[0].metrics);
     expect(new Set(again.points.map(p => p.ratio)).size).toBe(1);
+  });
+
+  it('keys a compensated evaluation by its means’ SHA-256, apart from the plain one', async () => {
+    const plan = unitPlanOf(new Expert(map, ranks).plan({ sigma: 0.3 }));
+    const plain = await evaluator().evaluate(plan);
+    const documents = [[1, 2, 3, 4, 5, 6, 7, 8]];
+    const means = await projectionMeans(model, map, documents, { threads: 1 });
+    const compensated = await evaluator().evaluate(
+      plan,
+      compensationWith(means)
+    );
+    expect(compensated.cached).toBe(false);
+    expect(compensated.metrics).not.toEqual(plain.metrics);
+    // Other means over other tokens: another key, another result.
+    const other = await projectionMeans(model, map, [[9, 10, 11, 12]], {
+      threads: 1
+    });
+    const second = await evaluator().evaluate(plan, compensationWith(other));
+    expect(second.cached).toBe(false);
+    expect(second.metrics).not.toEqual(compensated.metrics);
+    const again = await evaluator().evaluate(plan, compensationWith(means));
+    expect(again).toEqual({ metrics: compensated.metrics, cached: true });
   });
 
   it('ablates the 7 dimension subsets at one target ratio, σ solved per subset', async () => {
