@@ -33,7 +33,7 @@ async function measure(locator: Locator) {
       node: box(node),
       figures: [...node.querySelectorAll('.jp-CusprunCharts-figure')].map(
         figure => {
-          const chart = figure.querySelector('.vega-embed svg');
+          const chart = figure.querySelector('.vega-embed svg.marks');
           return {
             ...box(figure),
             chart: chart?.getBoundingClientRect().width ?? 0
@@ -62,16 +62,19 @@ async function mainAreaWidth(page: IJupyterLabPageFixture, width: number) {
   await page.sidebar.close('left');
   await page.sidebar.close('right');
   const dock = page.locator('#jp-main-dock-panel');
+  const dockWidth = () => dock.evaluate(n => n.clientWidth);
   let viewport = width + 100;
   for (let i = 0; i < 3; i++) {
     await page.setViewportSize({ width: viewport, height: 900 });
-    const now = await dock.evaluate(n => n.clientWidth);
+    // Lumino lays the shell out again on the next animation frame after the resize
+    await page.waitForTimeout(500);
+    const now = await dockWidth();
     if (now === width) {
       break;
     }
     viewport += width - now;
   }
-  await expect.poll(() => dock.evaluate(n => n.clientWidth)).toBe(width);
+  await expect.poll(dockWidth).toBe(width);
 }
 
 /** The dashboard's histogram, drawn (again) for the width it has now. */
@@ -79,7 +82,7 @@ async function histogramDrawn(dashboard: Locator): Promise<void> {
   const figure = dashboard.locator(
     '.jp-CusprunRun-histogram [data-chart="relevance-histogram"]'
   );
-  await expect(figure.locator('.vega-embed svg')).toBeVisible({
+  await expect(figure.locator('.vega-embed svg.marks')).toBeVisible({
     timeout: 30_000
   });
   // the charts are refitted after a resize has rested (charts-view.ts)
@@ -114,7 +117,7 @@ test('at the default side-bar width nothing in the panel scrolls sideways, its l
     panel.locator(`tr.jp-CusprunPanel-run[data-run="${run}"]`)
   ).toBeVisible({ timeout: 120_000 });
   await expect(
-    panel.locator('.jp-CusprunPanel-liveHistogram .vega-embed svg')
+    panel.locator('.jp-CusprunPanel-liveHistogram .vega-embed svg.marks')
   ).toBeVisible();
   const sizes = await measure(panel);
   expect(sizes.node.client).toBeLessThan(400); // the side bar, not the main area
@@ -136,10 +139,11 @@ for (const width of [480, 800, 1400]) {
     await histogramDrawn(dashboard);
     const sizes = await measure(dashboard);
     expectNoClipping(sizes);
-    // the charts take the tab's width, not a fixed one
+    // the charts take the tab's width, not a fixed one (a facet grid leaves some room for
+    // its axes and legend)
     for (const figure of sizes.figures) {
       expect(figure.chart, JSON.stringify(sizes)).toBeGreaterThan(
-        0.8 * figure.client
+        0.7 * figure.client
       );
     }
   });
