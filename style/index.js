@@ -1,4 +1,5 @@
 import './base.css';
 import './sweep.css';
 import './compare.css';
+import './dashboard.css';
 import './try-expert.css';

@@ -85,3 +85,21 @@ export function eventsURL(
 function join(base: string, path: string): string {
   return base.replace(/\/+$/, '') + '/' + path.replace(/^\/+/, '');
 }
+
+/** `api/runs/RUN`, or one of its routes. */
+export function runPath(run: string, ...tail: string[]): string {
+  return [`api/runs/${encodeURIComponent(run)}`, ...tail].join('/');
+}
+
+/** POSTs `body` as JSON to the sidecar's route. */
+export function postAPI<T>(
+  endPoint: string,
+  body: unknown,
+  settings: ServerConnection.ISettings
+): Promise<T> {
+  return requestAPI<T>(
+    endPoint,
+    { method: 'POST', body: JSON.stringify(body) },
+    settings
+  );
+}

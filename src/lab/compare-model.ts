@@ -1,7 +1,7 @@
 /**
- * The experiment tracker's comparison of two runs, apart from its widget: side by side, the
+ * The experiment tracker's comparison of runs (2–4), apart from its widget: side by side, the
  * runs' configuration (model, corpus, scoring, versions, prunes), their pruning ratios at the
- * panel's σ and the metrics of their latest sweeps, each row marked where the two differ. Pure
+ * dashboard's σ and the metrics of their latest sweeps, each row marked where the runs differ. Pure
  * (no DOM, no Jupyter imports), so jest covers it without a browser.
  *
  */
@@ -38,9 +38,9 @@ export interface CompareSide {
 
 export interface CompareRow {
   label: string;
-  a: string;
-  b: string;
-  /** The two cells' texts differ (a value missing on one side shows MISSING there). */
+  /** One text per run, in the order of the sides. */
+  cells: string[];
+  /** Not every cell's text is the same (a value a run lacks shows MISSING there). */
   differs: boolean;
 }
 
@@ -109,31 +109,25 @@ export function nearestPoint(
   return best;
 }
 
-function row(label: string, a: string, b: string): CompareRow {
-  return { label, a, b, differs: a !== b };
+function row(label: string, cells: string[]): CompareRow {
+  return { label, cells, differs: new Set(cells).size > 1 };
 }
 
 /** A row from a value per side, MISSING where a side has none. */
 function rowOf<T>(
   label: string,
-  a: T | undefined,
-  b: T | undefined,
+  values: (T | undefined)[],
   show: (x: T) => string
 ): CompareRow {
   return row(
     label,
-    a === undefined ? MISSING : show(a),
-    b === undefined ? MISSING : show(b)
+    values.map(v => (v === undefined ? MISSING : show(v)))
   );
 }
 
-function configRows(
-  a: RunDetail,
-  b: RunDetail,
-  trans: Translate
-): CompareRow[] {
+function configRows(runs: RunDetail[], trans: Translate): CompareRow[] {
   const both = (label: string, show: (r: RunDetail) => string) =>
-    row(label, show(a), show(b));
+    row(label, runs.map(show));
   const latest = (r: RunDetail) => r.record.prunes.at(-1);
   return [
     both(
@@ -166,14 +160,14 @@ function configRows(
     both(trans.__('cusprun version'), r => r.record.versions.cusprun),
     both(trans.__('onnxruntime version'), r => r.record.versions.onnxruntime),
     both(trans.__('Prunes'), r => String(r.record.prunes.length)),
-    rowOf(trans.__('Latest prune: ratio'), latest(a), latest(b), p =>
+    rowOf(trans.__('Latest prune: ratio'), runs.map(latest), p =>
       trans.__(
         '%1 at σ %2',
         formatRatio(p.plan.ratio),
         formatSigma(p.plan.sigma)
       )
     ),
-    rowOf(trans.__('Latest prune: size'), latest(a), latest(b), p =>
+    rowOf(trans.__('Latest prune: size'), runs.map(latest), p =>
       trans.__('%1 → %2', formatBytes(p.bytesBefore), formatBytes(p.bytesAfter))
     )
   ];
@@ -193,26 +187,25 @@ function unitShare(answer: ComparedSigma, kind: 'ffn' | 'attention') {
 }
 
 function ratioRows(
-  a: ComparedSigma | undefined,
-  b: ComparedSigma | undefined,
+  sigmas: (ComparedSigma | undefined)[],
   trans: Translate
 ): CompareRow[] {
   return [
-    rowOf(trans.__('σ'), a, b, s => formatSigma(s.plan.sigma)),
-    rowOf(trans.__('Expert dimensions'), a, b, s =>
+    rowOf(trans.__('σ'), sigmas, s => formatSigma(s.plan.sigma)),
+    rowOf(trans.__('Expert dimensions'), sigmas, s =>
       s.plan.dimensions.join(', ')
     ),
-    rowOf(trans.__('Ratio (prunable parameters)'), a, b, s =>
+    rowOf(trans.__('Ratio (prunable parameters)'), sigmas, s =>
       formatRatio(s.plan.ratio)
     ),
-    rowOf(trans.__('Ratio (whole model)'), a, b, s =>
+    rowOf(trans.__('Ratio (whole model)'), sigmas, s =>
       formatRatio(s.plan.wholeModelRatio)
     ),
-    rowOf(trans.__('FFN channels removed'), a, b, s => unitShare(s, 'ffn')),
-    rowOf(trans.__('Attention groups removed'), a, b, s =>
+    rowOf(trans.__('FFN channels removed'), sigmas, s => unitShare(s, 'ffn')),
+    rowOf(trans.__('Attention groups removed'), sigmas, s =>
       unitShare(s, 'attention')
     ),
-    rowOf(trans.__('Parameters removed'), a, b, s =>
+    rowOf(trans.__('Parameters removed'), sigmas, s =>
       trans.__(
         '%1 of %2',
         String(s.plan.removedParams),
@@ -271,45 +264,41 @@ function evalSetNames(...sweeps: (ComparedSweep | undefined)[]): string[] {
 }
 
 function metricRows(
-  a: { sweep?: ComparedSweep; ratio?: number },
-  b: { sweep?: ComparedSweep; ratio?: number },
+  sides: { sweep?: ComparedSweep; ratio?: number }[],
   trans: Translate
 ): CompareRow[] {
-  const pa = a.sweep && nearestPoint(a.sweep, a.ratio);
-  const pb = b.sweep && nearestPoint(b.sweep, b.ratio);
-  const rows: CompareRow[] = [
-    rowOf(trans.__('Sweep'), a.sweep, b.sweep, s => s.at)
-  ];
-  for (const name of evalSetNames(a.sweep, b.sweep)) {
-    const set = (s?: ComparedSweep) => s?.evalSets.find(e => e.name === name);
+  const sweeps = sides.map(side => side.sweep);
+  const points = sides.map(
+    side => side.sweep && nearestPoint(side.sweep, side.ratio)
+  );
+  const rows: CompareRow[] = [rowOf(trans.__('Sweep'), sweeps, s => s.at)];
+  for (const name of evalSetNames(...sweeps)) {
     rows.push(
       rowOf(
         trans.__('Eval set %1', name),
-        set(a.sweep),
-        set(b.sweep),
+        sweeps.map(s => s?.evalSets.find(e => e.name === name)),
         e => `${e.task} · ${shortSha(e.sha256)}`
       )
     );
   }
   rows.push(
-    rowOf(trans.__('Cus-Prun point nearest the ratio'), pa, pb, p =>
+    rowOf(trans.__('Cus-Prun point nearest the ratio'), points, p =>
       trans.__('ratio %1 at σ %2', formatRatio(p.ratio), formatSigma(p.sigma))
     )
   );
-  for (const key of metricKeys(a.sweep, b.sweep)) {
+  for (const key of metricKeys(...sweeps)) {
     const what = `${key.evalSet} · ${key.metric}`;
+    const show = (v: number) => formatMetric(key.metric, v);
     rows.push(
       rowOf(
         trans.__('%1 (dense)', what),
-        metricValue(a.sweep?.dense, key),
-        metricValue(b.sweep?.dense, key),
-        v => formatMetric(key.metric, v)
+        sweeps.map(s => metricValue(s?.dense, key)),
+        show
       ),
       rowOf(
         trans.__('%1 (Cus-Prun)', what),
-        metricValue(pa?.metrics, key),
-        metricValue(pb?.metrics, key),
-        v => formatMetric(key.metric, v)
+        points.map(p => metricValue(p?.metrics, key)),
+        show
       )
     );
   }
@@ -317,46 +306,47 @@ function metricRows(
 }
 
 /**
- * Two runs side by side. The metrics come from each run's latest sweep: the dense values, and
- * Cus-Prun's at the sweep point nearest the run's ratio at the panel's σ (that of the other run
- * when one has no σ view, else that of the run's latest prune, else the sweep's first point);
- * the row "Cus-Prun point nearest the ratio" says which point that is.
+ * Runs side by side. The metrics come from each run's latest sweep: the dense values, and
+ * Cus-Prun's at the sweep point nearest the run's ratio at the dashboard's σ (that of the first
+ * run with a σ view when one has none, else that of the run's latest prune, else the sweep's
+ * first point); the row "Cus-Prun point nearest the ratio" says which point that is.
  */
 export function compareRuns(
-  a: CompareSide,
-  b: CompareSide,
+  sides: CompareSide[],
   trans: Translate
 ): Comparison {
-  const sigmaA = a.sigma ?? undefined;
-  const sigmaB = b.sigma ?? undefined;
-  const sweepA = a.sweep ?? undefined;
-  const sweepB = b.sweep ?? undefined;
-  const target = (own?: ComparedSigma, run?: RunDetail) =>
-    own?.plan.ratio ??
-    sigmaA?.plan.ratio ??
-    sigmaB?.plan.ratio ??
-    run?.record.prunes.at(-1)?.plan.ratio;
+  const sigmas = sides.map(side => side.sigma ?? undefined);
+  const sweeps = sides.map(side => side.sweep ?? undefined);
+  const anyRatio = sigmas.find(s => s !== undefined)?.plan.ratio;
   const sections: CompareSection[] = [
     {
       id: 'config',
       title: trans.__('Config'),
-      rows: configRows(a.run, b.run, trans)
+      rows: configRows(
+        sides.map(side => side.run),
+        trans
+      )
     }
   ];
-  if (sigmaA || sigmaB) {
+  if (sigmas.some(s => s !== undefined)) {
     sections.push({
       id: 'ratios',
       title: trans.__('Ratios at σ'),
-      rows: ratioRows(sigmaA, sigmaB, trans)
+      rows: ratioRows(sigmas, trans)
     });
   }
-  if (sweepA || sweepB) {
+  if (sweeps.some(s => s !== undefined)) {
     sections.push({
       id: 'metrics',
       title: trans.__('Metrics (latest sweep)'),
       rows: metricRows(
-        { sweep: sweepA, ratio: target(sigmaA, a.run) },
-        { sweep: sweepB, ratio: target(sigmaB, b.run) },
+        sides.map((side, i) => ({
+          sweep: sweeps[i],
+          ratio:
+            sigmas[i]?.plan.ratio ??
+            anyRatio ??
+            side.run.record.prunes.at(-1)?.plan.ratio
+        })),
         trans
       )
     });

@@ -1,7 +1,7 @@
 /**
- * The experiment tracker's comparison table: two runs side by side (compare-model.ts), one
+ * The experiment tracker's comparison table: runs side by side (compare-model.ts), one
  * `<tbody>` per section, rows where the runs differ marked `jp-mod-differs`. Plain DOM, so the
- * panel can put it anywhere; styles in style/compare.css.
+ * compare tab can put it anywhere; styles in style/compare.css.
  */
 import type { Comparison } from './compare-model';
 import type { Translate } from './sweep-model';
@@ -24,12 +24,12 @@ function cell(
 
 /**
  * Replaces `host`'s content with the comparison's table and returns the table. Columns: the
- * row label, run A, run B (headed by `labels`, e.g. the run ids).
+ * row label, then one per run (headed by `labels`, the run ids).
  */
 export function renderComparison(
   host: HTMLElement,
   comparison: Comparison,
-  labels: { a: string; b: string },
+  labels: string[],
   trans: Translate
 ): HTMLTableElement {
   const table = document.createElement('table');
@@ -39,11 +39,10 @@ export function renderComparison(
   caption.className = `${COMPARE_CLASS}-caption`;
   caption.textContent =
     comparison.differing === 0
-      ? trans.__('%1 and %2: no differences', labels.a, labels.b)
+      ? trans.__('%1: no differences', labels.join(' · '))
       : trans.__(
-          '%1 and %2: %3 rows differ (marked)',
-          labels.a,
-          labels.b,
+          '%1: %2 rows differ (marked)',
+          labels.join(' · '),
           String(comparison.differing)
         );
   table.appendChild(caption);
@@ -52,8 +51,7 @@ export function renderComparison(
   const headRow = document.createElement('tr');
   headRow.append(
     cell('td', '', { class: `${COMPARE_CLASS}-corner` }),
-    cell('th', labels.a, { scope: 'col', title: labels.a }),
-    cell('th', labels.b, { scope: 'col', title: labels.b })
+    ...labels.map(label => cell('th', label, { scope: 'col', title: label }))
   );
   head.appendChild(headRow);
   table.appendChild(head);
@@ -66,7 +64,7 @@ export function renderComparison(
     titleRow.appendChild(
       cell('th', section.title, {
         scope: 'rowgroup',
-        colspan: '3',
+        colspan: String(labels.length + 1),
         class: `${COMPARE_CLASS}-sectionTitle`
       })
     );
@@ -88,7 +86,7 @@ export function renderComparison(
         mark.title = trans.__('The runs differ here');
         label.append(' ', mark);
       }
-      tr.append(label, cell('td', r.a), cell('td', r.b));
+      tr.append(label, ...r.cells.map(text => cell('td', text)));
       body.appendChild(tr);
     }
     table.appendChild(body);

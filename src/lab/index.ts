@@ -1,7 +1,7 @@
 /**
- * The Cus-Prun JupyterLab plugin: the side panel, its commands (palette, launcher, View menu
- * through schema/plugin.json), the status-bar item of a running job, and the settings, applied
- * as they change.
+ * The Cus-Prun JupyterLab plugin: the side panel, the runs' main-area dashboards and compare
+ * tabs, their commands (palette, launcher, View menu through schema/plugin.json), the status-bar
+ * item of a running job, and the settings, applied as they change.
  */
 import {
   ILayoutRestorer,
@@ -22,9 +22,12 @@ import {
 } from '@jupyterlab/translation';
 import type { ICodeCellModel } from '@jupyterlab/cells';
 import { ChartsView } from './charts-view';
+import { addCompareCommand } from './compare-runs';
 import { cusprunIcon } from './icon';
 import { JobEvents } from './job-events';
+import { addOpenRunCommand } from './open-run';
 import { CusprunPanel } from './panel';
+import { RunContext } from './run-dashboard-model';
 import { JobStatusItem } from './status-item';
 import { addTryExpertCommand } from './try-expert-command';
 import {
@@ -134,19 +137,41 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     const serverSettings = app.serviceManager.serverSettings;
     const events = new JobEvents(serverSettings);
-    const panel = new CusprunPanel({
+    const { commands } = app;
+    const charts = () => new ChartsView(rendermime, trans);
+    const panel: CusprunPanel = new CusprunPanel({
       trans,
       settings: readSettings(settings),
       serverSettings,
       events,
-      charts: () => new ChartsView(rendermime, trans),
-      insertCell: (source, bundles) =>
-        insertIntoNotebook(notebooks, trans, source, bundles)
+      charts,
+      openRun: run => void commands.execute(CommandIDs.openRun, { run }),
+      // the dashboards of the old store's runs would ask the new one
+      storeChanged: () => dashboards.forEach(w => w.dispose())
     });
     panel.title.icon = cusprunIcon;
-    settings?.changed.connect(() => panel.showSettings(readSettings(settings)));
+    const runContext: RunContext = {
+      trans,
+      serverSettings,
+      events,
+      commands,
+      settings: () => readSettings(settings),
+      charts,
+      insertCell: (source, bundles) =>
+        insertIntoNotebook(notebooks, trans, source, bundles),
+      runIds: () => panel.runs.ids,
+      failed: error => panel.sidecarFailed(error)
+    };
+    const dashboards = addOpenRunCommand(app, runContext, restorer);
+    dashboards.currentChanged.connect((_, widget) =>
+      panel.runs.select(widget?.content.model.run ?? null)
+    );
+    settings?.changed.connect(() => {
+      panel.showSettings(readSettings(settings));
+      dashboards.forEach(w => w.content.showSettings());
+    });
+    addCompareCommand(app, { trans, serverSettings });
 
-    const { commands } = app;
     commands.addCommand(CommandIDs.openPanel, {
       label: args =>
         args.isLauncher
@@ -169,10 +194,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.insertView, {
       label: trans.__('Insert Cus-Prun View into Notebook'),
       caption: trans.__(
-        'Insert the selected run’s σ view as a %cusprun plan cell with its outputs'
+        'Insert the current run dashboard’s σ view as a %cusprun plan cell with its outputs'
       ),
-      isEnabled: () => (panel.selectedRun?.view ?? null) !== null,
-      execute: () => panel.selectedRun?.insert()
+      isEnabled: () => !!dashboards.currentWidget?.content.model.view,
+      execute: () => dashboards.currentWidget?.content.model.insert()
     });
     addTryExpertCommand(app, { trans, serverSettings, events }, restorer);
     const category = trans.__('Cus-Prun');

@@ -7,7 +7,11 @@ export const CommandIDs = {
   refreshRuns: 'cusprun:refresh-runs',
   insertView: 'cusprun:insert-view',
   /** Args `{run: NAME}`: the run's expert and dense model, side by side on one prompt. */
-  tryExpert: 'cusprun:try-expert'
+  tryExpert: 'cusprun:try-expert',
+  /** Args `{run: NAME}`: the run's dashboard in the main area. */
+  openRun: 'cusprun:open-run',
+  /** Args `{runs: NAME[], sigma?: σ}`: 2–4 runs side by side in a main-area tab. */
+  compareRuns: 'cusprun:compare-runs'
 } as const;
 
 /** The user settings of `schema/plugin.json`. */

@@ -4,28 +4,14 @@
  * for one of the store's runs.
  */
 import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
-import { InputDialog, WidgetTracker } from '@jupyterlab/apputils';
-import type { RunSummary } from '../core/protocol';
-import { requestAPI } from './api';
+import { WidgetTracker } from '@jupyterlab/apputils';
+import { askRun } from './ask-run';
 import { CommandIDs } from './tokens';
 import {
   TryExpertContext,
   TryExpertView,
   tryExpertId
 } from './try-expert-view';
-
-async function askRun(ctx: TryExpertContext): Promise<string | null> {
-  const runs = await requestAPI<RunSummary[]>(
-    'api/runs',
-    {},
-    ctx.serverSettings
-  );
-  const answer = await InputDialog.getItem({
-    title: ctx.trans.__('Try the expert of which run?'),
-    items: runs.map(r => r.id)
-  });
-  return answer.button.accept ? answer.value : null;
-}
 
 export function addTryExpertCommand(
   app: JupyterFrontEnd,
@@ -44,7 +30,12 @@ export function addTryExpertCommand(
       'Generate from the dense model and the pruned expert side by side'
     ),
     execute: async args => {
-      const run = (args.run as string | undefined) ?? (await askRun(ctx));
+      const run =
+        (args.run as string | undefined) ??
+        (await askRun(
+          ctx.trans.__('Try the expert of which run?'),
+          ctx.serverSettings
+        ));
       if (!run) {
         return;
       }

@@ -69,7 +69,17 @@ export async function prepareRun(
     .toBe('done');
 }
 
-/** Opens the panel and shows a run's view; returns the panel and the σ-sweep widget. */
+/** A run's dashboard in the main area. */
+export function dashboardOf(page: IJupyterLabPageFixture, run = RUN) {
+  return page.locator(
+    `#jp-main-dock-panel .jp-CusprunRunDashboard[data-run="${run}"]`
+  );
+}
+
+/**
+ * Opens the panel and a run's dashboard from its row; returns the panel, the row, the dashboard
+ * (in the main area) and its σ-sweep widget.
+ */
 export async function showRun(page: IJupyterLabPageFixture, run = RUN) {
   const panel = await openPanel(page);
   await expect(panel.locator('.jp-CusprunPanel-status')).toHaveText(
@@ -79,9 +89,11 @@ export async function showRun(page: IJupyterLabPageFixture, run = RUN) {
   const row = panel.locator(`tr.jp-CusprunPanel-run[data-run="${run}"]`);
   await row.click();
   await expect(row).toHaveAttribute('aria-selected', 'true');
-  const sweep = panel.locator('.jp-CusprunSweep.jp-CusprunPanel-sweep');
+  const dashboard = dashboardOf(page, run);
+  await expect(dashboard).toBeVisible();
+  const sweep = dashboard.locator('.jp-CusprunSweep.jp-CusprunRun-sweep');
   await expect(sweep.locator('.jp-CusprunSweep-summary')).toHaveText(/^σ /);
-  return { panel, row, sweep };
+  return { panel, row, dashboard, sweep };
 }
 
 /** Where recordTexts keeps what it saw, in the page. */

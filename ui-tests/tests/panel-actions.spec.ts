@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /**
- * What a user does from a run's view in the panel: watch the Vega charts follow σ, start a
+ * What a user does from a run's main-area dashboard: watch the Vega charts follow σ, start a
  * scoring run on the embedded model, prune with the view, insert it into a notebook, compare two
  * runs; and the JupyterLab conventions around the panel (launcher, View menu, status bar,
  * settings applied live, the dark theme).
@@ -28,11 +28,11 @@ test.beforeEach(async ({ request }) => {
   await prepareRun(request);
 });
 
-test('the run view draws the relevance histograms with the Vega renderer and follows σ', async ({
+test('the run dashboard draws the relevance histograms with the Vega renderer and follows σ', async ({
   page
 }) => {
-  const { panel, sweep } = await showRun(page);
-  const histogram = panel.locator(
+  const { dashboard, sweep } = await showRun(page);
+  const histogram = dashboard.locator(
     '.jp-CusprunRun-histogram [data-chart="relevance-histogram"]'
   );
   await expect(histogram).toHaveAttribute('data-tag', /^0\.5:/);
@@ -96,8 +96,8 @@ test('a scoring run started from the panel on the embedded model reports its pro
 test('Prune with the view writes the expert of its σ and dimensions', async ({
   page
 }) => {
-  const { panel, sweep } = await showRun(page);
-  const prune = panel.locator('.jp-CusprunRun-prune');
+  const { dashboard, sweep } = await showRun(page);
+  const prune = dashboard.locator('.jp-CusprunRun-prune');
   await prune.locator('summary').click();
   const out = prune.locator('.jp-CusprunRun-out');
   await expect(out).toHaveValue(`experts/${RUN}-sigma0.5.onnx`);
@@ -108,7 +108,7 @@ test('Prune with the view writes the expert of its σ and dimensions', async ({
     .getByLabel('Replace an earlier prune cusprun wrote there')
     .check();
   await prune.getByRole('button', { name: 'Prune' }).click();
-  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+  await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(
       `^Expert written to \\S*/experts/${RUN}-sigma0\\.5-language\\+domain\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\)$`
     ),
@@ -123,14 +123,16 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
 }, testInfo) => {
   const name = 'inserted-view.ipynb';
   await page.notebook.createNew(name, { kernel: null });
-  const { panel, sweep } = await showRun(page);
+  const { dashboard, sweep } = await showRun(page);
   // the view: σ 0.5, the language and domain dimensions
   await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
   const inView = await sweep.locator('.jp-CusprunSweep-summary').textContent();
-  await panel.locator('.jp-CusprunRun-insert').click();
-  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+  await dashboard.locator('.jp-CusprunRun-insert').click();
+  await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     `Inserted into ${tmpPath}/${name} as cell 1.`
   );
+  // the dashboard took the main area: back to the notebook
+  await page.activity.activateTab(name);
   const cell = page.locator('.jp-Notebook .jp-CodeCell').first();
   await expect(cell.locator('.jp-InputArea')).toContainText(
     `%cusprun plan --run ${RUN} --sigma 0.5 --dims language,domain`
@@ -165,7 +167,7 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
 test('the palette inserts the view too, and with no notebook open says to open one', async ({
   page
 }) => {
-  const { panel } = await showRun(page);
+  const { dashboard } = await showRun(page);
   await page.keyboard.press('Control+Shift+c');
   const palette = page.locator('#modal-command-palette');
   await palette.locator('input').fill('Insert Cus-Prun View');
@@ -174,7 +176,7 @@ test('the palette inserts the view too, and with no notebook open says to open o
       hasText: 'Insert Cus-Prun View into Notebook'
     })
     .click();
-  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+  await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     'Open a notebook first: the view goes below its active cell.'
   );
 });
@@ -184,12 +186,14 @@ test('two runs side by side: the rows where their configs differ are marked', as
   request
 }) => {
   await prepareRun(request, 'medical-run', MEDICAL);
-  const { panel } = await showRun(page);
-  const compare = panel.locator('.jp-CusprunRun-compare');
+  const { dashboard } = await showRun(page);
+  const compare = dashboard.locator('.jp-CusprunRun-compare');
   await compare.locator('summary').click();
   await compare.locator('select').selectOption('medical-run');
   await compare.getByRole('button', { name: 'Compare' }).click();
-  const table = compare.locator('table.jp-CusprunCompare');
+  // the comparison opens as a main-area tab of its own
+  const tab = page.locator('#jp-main-dock-panel .jp-CusprunCompareTab');
+  const table = tab.locator('table.jp-CusprunCompare');
   await expect(table.locator('thead')).toContainText(RUN);
   await expect(table.locator('thead')).toContainText('medical-run');
   await expect(
@@ -209,7 +213,7 @@ test('a σ sweep started from the panel uses the σ grid and truncation of the s
   page,
   request
 }) => {
-  const { panel } = await showRun(page);
+  const { dashboard } = await showRun(page);
   await page.evaluate(async () => {
     const registry = await window.galata.getPlugin(
       '@jupyterlab/apputils-extension:settings'
@@ -217,19 +221,19 @@ test('a σ sweep started from the panel uses the σ grid and truncation of the s
     await registry!.set('cusprun:plugin', 'sigmaGrid', [0.3, 0.7]);
     await registry!.set('cusprun:plugin', 'truncation', 48);
   });
-  const form = panel.locator('.jp-CusprunRun-sweepForm');
+  const form = dashboard.locator('.jp-CusprunRun-sweepForm');
   await form.locator('summary').click();
   await expect(form.locator('.jp-CusprunRun-grid')).toHaveText(
     /^σ grid 0\.3, 0\.7 · truncation 48/
   );
   await form.locator('.jp-CusprunRun-evalSets').fill(`qa=${QA}, mc=${MC}`);
   await form.getByRole('button', { name: 'Sweep' }).click();
-  await expect(panel.locator('.jp-CusprunRun-status')).toHaveText(
+  await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(`^sweep \\S+ on ${RUN}: done$`),
     { timeout: 120_000 }
   );
   // the σ-sweep curves of the new sweep, through JupyterLab's Vega renderer
-  const charts = panel.locator('.jp-CusprunRun-sweepCharts [data-chart]');
+  const charts = dashboard.locator('.jp-CusprunRun-sweepCharts [data-chart]');
   await expect(charts.first().locator('.vega-embed')).toBeVisible();
   const detail = await (await request.get(`/cusprun/api/runs/${RUN}`)).json();
   const file = detail.sweeps[detail.sweeps.length - 1];
@@ -259,7 +263,7 @@ test('the launcher and the View menu open the panel', async ({ page }) => {
 test('settings apply live: the σ grid of sweeps and the run store', async ({
   page
 }) => {
-  const { panel } = await showRun(page);
+  const { panel, dashboard } = await showRun(page);
   const setting = async (key: string, value: unknown) =>
     page.evaluate(
       async ([k, v]) => {
@@ -270,8 +274,8 @@ test('settings apply live: the σ grid of sweeps and the run store', async ({
       },
       [key, value]
     );
-  await panel.locator('.jp-CusprunRun-sweepForm summary').click();
-  const grid = panel.locator('.jp-CusprunRun-grid');
+  await dashboard.locator('.jp-CusprunRun-sweepForm summary').click();
+  const grid = dashboard.locator('.jp-CusprunRun-grid');
   await expect(grid).toHaveText(
     /^σ grid 0\.5, 0\.6, 0\.7, 0\.8, 0\.9, 0\.95 · truncation 128/
   );
@@ -302,11 +306,10 @@ test('the panel in the dark theme', async ({ page, request }, testInfo) => {
   await sidecarRunning(request);
   await page.theme.setDarkTheme();
   await page.setViewportSize({ width: 1400, height: 1500 });
-  const { panel } = await showRun(page);
-  await page.sidebar.setWidth(560, 'right');
+  const { dashboard } = await showRun(page);
   await expect(
-    panel.locator('.jp-CusprunRun-histogram .vega-embed')
+    dashboard.locator('.jp-CusprunRun-histogram .vega-embed')
   ).toBeVisible();
-  await keepScreenshot(testInfo, panel, 'cusprun-panel-dark');
+  await keepScreenshot(testInfo, dashboard, 'cusprun-panel-dark');
   await page.theme.setLightTheme();
 });

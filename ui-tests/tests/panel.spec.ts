@@ -2,6 +2,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import {
   CORPUS,
+  dashboardOf,
   MODEL,
   openPanel,
   prepareRun,
@@ -61,7 +62,9 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
 
   await row.click();
   await expect(row).toHaveAttribute('aria-selected', 'true');
-  const sweep = panel.locator('.jp-CusprunSweep.jp-CusprunPanel-sweep');
+  // the run opens as a dashboard in the main area
+  const dashboard = dashboardOf(page);
+  const sweep = dashboard.locator('.jp-CusprunSweep.jp-CusprunRun-sweep');
   const summary = sweep.locator('.jp-CusprunSweep-summary');
   await expect(summary).toHaveText(
     /^σ 0\.5000 · [\d.]+% of prunable parameters/
@@ -109,7 +112,7 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
     }),
     contentType: 'application/json'
   });
-  await keepScreenshot(testInfo, panel, 'cusprun-panel-run');
+  await keepScreenshot(testInfo, dashboard, 'cusprun-panel-run');
 });
 
 test('the panel shows the progress of a scoring job live', async ({
@@ -188,7 +191,7 @@ test('the panel shows the sidecar restarting, then works again without a reload'
   await expect(row).toBeVisible();
   await row.click();
   await expect(
-    panel.locator('.jp-CusprunPanel-sweep .jp-CusprunSweep-summary')
+    dashboardOf(page).locator('.jp-CusprunRun-sweep .jp-CusprunSweep-summary')
   ).toHaveText(/^σ 0\.5000 · /);
 });
 

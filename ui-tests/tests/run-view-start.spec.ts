@@ -6,7 +6,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { openPanel, prepareRun, REPO } from './helpers';
+import { dashboardOf, openPanel, prepareRun, REPO } from './helpers';
 
 const RUN = 'started-run';
 
@@ -63,8 +63,8 @@ test('a run opens at the σ of its latest plan or prune, whoever made it', async
   );
 
   await row.click();
-  const summary = panel.locator(
-    '.jp-CusprunSweep.jp-CusprunPanel-sweep .jp-CusprunSweep-summary'
+  const summary = dashboardOf(page, RUN).locator(
+    '.jp-CusprunSweep.jp-CusprunRun-sweep .jp-CusprunSweep-summary'
   );
   await expect(summary).toHaveText(/^σ 0\.2500 · [\d.]+% of prunable/);
 });

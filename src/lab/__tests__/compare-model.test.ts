@@ -89,7 +89,7 @@ describe('the fixtures', () => {
 
 describe('compareRuns', () => {
   it('finds no difference between a run and itself, in every section', () => {
-    const c = compareRuns(side(), side(), trans);
+    const c = compareRuns([side(), side()], trans);
     expect(c.sections.map(s => s.id)).toEqual(['config', 'ratios', 'metrics']);
     expect(c.sections.map(s => s.title)).toEqual([
       'Config',
@@ -99,15 +99,15 @@ describe('compareRuns', () => {
     expect(differing(c)).toEqual([]);
     expect(c.differing).toBe(0);
     for (const r of rows(c)) {
-      expect(r.a).toBe(r.b);
-      expect(r.a).not.toBe(MISSING);
+      expect(r.cells[0]).toBe(r.cells[1]);
+      expect(r.cells[0]).not.toBe(MISSING);
     }
   });
 
   it('shows the config a researcher needs to reproduce the run', () => {
-    const c = compareRuns(side(), side(), trans);
+    const c = compareRuns([side(), side()], trans);
     const config = c.sections[0].rows;
-    expect(Object.fromEntries(config.map(r => [r.label, r.a]))).toEqual({
+    expect(Object.fromEntries(config.map(r => [r.label, r.cells[0]]))).toEqual({
       Model: '/work/main/demo/model/model.onnx (llama)',
       'Model SHA-256': 'a8a55863a8da',
       'Corpus manifest': '/work/main/demo/expert-de-computing-qa.yaml',
@@ -131,31 +131,41 @@ describe('compareRuns', () => {
     const b = side();
     b.run.record.corpus.truncation = 256;
     b.run.record.corpus.seed = 7;
-    const c = compareRuns(side(), b, trans);
+    const c = compareRuns([side(), b], trans);
     expect(differing(c)).toEqual(['Truncation', 'Seed']);
     expect(c.differing).toBe(2);
     expect(rowOf(c, 'Truncation')).toEqual({
       label: 'Truncation',
-      a: '128 tokens',
-      b: '256 tokens',
+      cells: ['128 tokens', '256 tokens'],
       differs: true
     });
-    expect(rowOf(c, 'Seed')).toMatchObject({ a: '0', b: '7' });
+    expect(rowOf(c, 'Seed')).toMatchObject({ cells: ['0', '7'] });
+  });
+
+  it('puts up to four runs side by side, a row differing when any run does', () => {
+    const d = side();
+    d.run.record.corpus.seed = 7;
+    const c = compareRuns([side(), side(), side(), d], trans);
+    expect(differing(c)).toEqual(['Seed']);
+    expect(rowOf(c, 'Seed').cells).toEqual(['0', '0', '0', '7']);
+    expect(rowOf(c, 'Truncation')).toMatchObject({
+      cells: ['128 tokens', '128 tokens', '128 tokens', '128 tokens'],
+      differs: false
+    });
   });
 
   it('shows "-" where one run has no sweep, and those rows differ', () => {
-    const c = compareRuns(side(), side({ sweep: null }), trans);
+    const c = compareRuns([side(), side({ sweep: null })], trans);
     const metrics = c.sections.find(s => s.id === 'metrics');
     expect(metrics).toBeDefined();
     for (const r of metrics!.rows) {
-      expect(r.a).not.toBe(MISSING);
-      expect(r.b).toBe(MISSING);
+      expect(r.cells[0]).not.toBe(MISSING);
+      expect(r.cells[1]).toBe(MISSING);
       expect(r.differs).toBe(true);
     }
     expect(rowOf(c, 'expert · perplexity (dense)')).toEqual({
       label: 'expert · perplexity (dense)',
-      a: '28.04',
-      b: MISSING,
+      cells: ['28.04', MISSING],
       differs: true
     });
     // Config and ratios are unaffected.
@@ -168,8 +178,10 @@ describe('compareRuns', () => {
 
   it('leaves out the sections neither run has data for', () => {
     const c = compareRuns(
-      side({ sigma: undefined, sweep: undefined }),
-      side({ sigma: null, sweep: null }),
+      [
+        side({ sigma: undefined, sweep: undefined }),
+        side({ sigma: null, sweep: null })
+      ],
       trans
     );
     expect(c.sections.map(s => s.id)).toEqual(['config']);
@@ -178,26 +190,24 @@ describe('compareRuns', () => {
   it('shows "-" for the latest prune of a run that was never pruned', () => {
     const b = side();
     b.run.record.prunes = [];
-    const c = compareRuns(side(), b, trans);
+    const c = compareRuns([side(), b], trans);
     expect(differing(c)).toEqual([
       'Prunes',
       'Latest prune: ratio',
       'Latest prune: size'
     ]);
-    expect(rowOf(c, 'Latest prune: size').b).toBe(MISSING);
+    expect(rowOf(c, 'Latest prune: size').cells[1]).toBe(MISSING);
   });
 
   it('picks the Cus-Prun point nearest each run’s ratio at σ', () => {
     // σ 0.5: ratio 8.09%, the sweep's σ 0.5 point; σ 0.9: 24.6%, its σ 0.9 point.
-    const c = compareRuns(side(), side({ sigma: clone(sigma09) }), trans);
-    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.5000', b: '0.9000' });
+    const c = compareRuns([side(), side({ sigma: clone(sigma09) })], trans);
+    expect(rowOf(c, 'σ')).toMatchObject({ cells: ['0.5000', '0.9000'] });
     expect(rowOf(c, 'Ratio (prunable parameters)')).toMatchObject({
-      a: '8.09%',
-      b: '24.63%'
+      cells: ['8.09%', '24.63%']
     });
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 8.09% at σ 0.5000',
-      b: 'ratio 24.63% at σ 0.9000',
+      cells: ['ratio 8.09% at σ 0.5000', 'ratio 24.63% at σ 0.9000'],
       differs: true
     });
     const at = (s: number) => sweep.points.find(p => p.sigma === s)!;
@@ -206,16 +216,17 @@ describe('compareRuns', () => {
         m => m.evalSet === 'expert' && m.metric === 'perplexity'
       )!.value;
     expect(rowOf(c, 'expert · perplexity (Cus-Prun)')).toMatchObject({
-      a: formatMetric('perplexity', ppl(0.5)),
-      b: formatMetric('perplexity', ppl(0.9)),
+      cells: [
+        formatMetric('perplexity', ppl(0.5)),
+        formatMetric('perplexity', ppl(0.9))
+      ],
       differs: true
     });
-    expect(rowOf(c, 'expert · perplexity (Cus-Prun)').a).toBe('30.12');
-    expect(rowOf(c, 'expert · perplexity (Cus-Prun)').b).toBe('33.28');
+    expect(rowOf(c, 'expert · perplexity (Cus-Prun)').cells[0]).toBe('30.12');
+    expect(rowOf(c, 'expert · perplexity (Cus-Prun)').cells[1]).toBe('33.28');
     // The dense model is the same in both.
     expect(rowOf(c, 'expert · perplexity (dense)')).toMatchObject({
-      a: '28.04',
-      b: '28.04',
+      cells: ['28.04', '28.04'],
       differs: false
     });
   });
@@ -224,10 +235,9 @@ describe('compareRuns', () => {
     // 8.09% (σ 0.5) and 10.34% (σ 0.7) lie 2.25 points apart: 9.5% is nearer σ 0.7.
     const nearer = clone(sigma05);
     nearer.plan.ratio = 0.095;
-    const c = compareRuns(side(), side({ sigma: nearer }), trans);
+    const c = compareRuns([side(), side({ sigma: nearer })], trans);
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 8.09% at σ 0.5000',
-      b: 'ratio 10.34% at σ 0.7000'
+      cells: ['ratio 8.09% at σ 0.5000', 'ratio 10.34% at σ 0.7000']
     });
     expect(nearestPoint(sweep, 0.09)?.sigma).toBe(0.5);
     expect(nearestPoint(sweep, 0.095)?.sigma).toBe(0.7);
@@ -237,26 +247,24 @@ describe('compareRuns', () => {
 
   it('uses the other run’s ratio for a run without a σ view', () => {
     const c = compareRuns(
-      side({ sigma: clone(sigma09) }),
-      side({ sigma: null }),
+      [side({ sigma: clone(sigma09) }), side({ sigma: null })],
       trans
     );
-    expect(rowOf(c, 'σ')).toMatchObject({ a: '0.9000', b: MISSING });
+    expect(rowOf(c, 'σ')).toMatchObject({ cells: ['0.9000', MISSING] });
     expect(rowOf(c, 'Cus-Prun point nearest the ratio')).toMatchObject({
-      a: 'ratio 24.63% at σ 0.9000',
-      b: 'ratio 24.63% at σ 0.9000',
+      cells: ['ratio 24.63% at σ 0.9000', 'ratio 24.63% at σ 0.9000'],
       differs: false
     });
   });
 
   it('shows FFN channels and attention groups removed from the σ view', () => {
-    const c = compareRuns(side(), side({ sigma: clone(sigma09) }), trans);
+    const c = compareRuns([side(), side({ sigma: clone(sigma09) })], trans);
     const count = (s: ComparedSigma, kind: string) =>
       s.layers.filter(l => l.kind === kind).reduce((n, l) => n + l.pruned, 0);
-    expect(rowOf(c, 'FFN channels removed').a).toBe(
+    expect(rowOf(c, 'FFN channels removed').cells[0]).toBe(
       `${((100 * count(sigma05, 'ffn')) / 1536).toFixed(2)}% (${count(sigma05, 'ffn')}/1536)`
     );
-    expect(rowOf(c, 'Attention groups removed').b).toMatch(
+    expect(rowOf(c, 'Attention groups removed').cells[1]).toMatch(
       new RegExp(`\\(${count(sigma09, 'attention')}/12\\)$`)
     );
   });
@@ -268,13 +276,13 @@ describe('compareRuns', () => {
       p.metrics = p.metrics.filter(m => m.evalSet !== 'de');
     }
     b.sweep!.evalSets = b.sweep!.evalSets.filter(e => e.name !== 'de');
-    const c = compareRuns(side(), b, trans);
+    const c = compareRuns([side(), b], trans);
     expect(differing(c)).toEqual([
       'Eval set de',
       'de · perplexity (dense)',
       'de · perplexity (Cus-Prun)'
     ]);
-    expect(rowOf(c, 'de · perplexity (dense)').b).toBe(MISSING);
+    expect(rowOf(c, 'de · perplexity (dense)').cells[1]).toBe(MISSING);
   });
 });
 
