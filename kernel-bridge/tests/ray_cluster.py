@@ -1,7 +1,7 @@
-"""A local Ray cluster for tests: a head and one extra worker node, each a `ray start --block`
-process on its own 127.0.0.x address with its own temporary folder, so that tasks really cross
-processes. Torn down by PID (SIGTERM makes `ray start --block` stop what it started): never
-`ray stop`, which would stop every Ray cluster on a shared machine."""
+"""A local Ray cluster for tests and benchmarks: a head and extra worker nodes, each a
+`ray start --block` process on its own 127.0.0.x address with its own temporary folder, so that
+tasks really cross processes. Torn down by PID (SIGTERM makes `ray start --block` stop what it
+started): never `ray stop`, which would stop every Ray cluster on a shared machine."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import ray
 
 #: each node's plasma store; Ray's minimum is 75 MB
 OBJECT_STORE_BYTES = 80_000_000
@@ -43,8 +45,9 @@ def _start_node(tmp: Path, name: str, args: list[str], tries: int = 3) -> subpro
 
 
 @contextmanager
-def local_ray_cluster(tmp: Path) -> Iterator[str]:
-    """Yields the head's address; stops both nodes on the way out."""
+def local_ray_cluster(tmp: Path, extra_workers: int = 1) -> Iterator[str]:
+    """Yields the head's address; stops every node on the way out. Each node has one CPU."""
+    tmp.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     address = f"127.0.0.1:{port}"
     nodes = [
@@ -60,11 +63,13 @@ def local_ray_cluster(tmp: Path) -> Iterator[str]:
         )
     ]
     try:
-        nodes.append(
-            _start_node(tmp, "worker", [f"--address={address}", "--node-ip-address=127.0.0.2"])
-        )
+        for i in range(extra_workers):
+            worker = [f"--address={address}", f"--node-ip-address=127.0.0.{i + 2}"]
+            nodes.append(_start_node(tmp, f"worker{i}", worker))
         yield address
     finally:
+        # A driver left connected to a stopped cluster kills its process a minute later.
+        ray.shutdown()
         for node in reversed(nodes):
             os.kill(node.pid, signal.SIGTERM)
             node.wait(timeout=60)

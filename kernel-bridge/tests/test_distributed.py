@@ -31,7 +31,6 @@ CLI = str(Path(sys.executable).with_name("cusprun"))
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
         yield address
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
