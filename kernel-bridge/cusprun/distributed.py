@@ -161,7 +161,7 @@ def score_on_ray(
     run: str | os.PathLike,
     model: str | os.PathLike,
     corpus: str | os.PathLike,
-    shards: int,
+    shards: int | None,
     address: str = "auto",
     *,
     batch_size: int | None = None,
@@ -171,14 +171,16 @@ def score_on_ray(
     on_event: EventCallback | None = None,
 ) -> dict:
     """Scores `model` on the corpus manifest `corpus` in `shards` Ray tasks and merges them into
-    the new run folder `run`. Returns `{scored, skipped, tokens, seconds, retries}`."""
-    if shards < 1:
+    the new run folder `run` (shards None: one per CPU of the cluster). Returns `{scored, skipped,
+    tokens, seconds, retries}`."""
+    if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
     args = [os.path.abspath(model), "--corpus", os.path.abspath(corpus)]
     for flag, value in (("--batch", batch_size), ("--threads", threads)):
         args += [flag, str(value)] if value is not None else []
     args += ["--score-form", score_form] if score_form else []
     ray = connect(address)
+    shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
     board = ray.remote(num_cpus=0)(_Board).remote()
     task = ray.remote(num_cpus=1, max_retries=max_retries)(_score_shard)
     refs = [task.remote(board, i, shards, args) for i in range(shards)]

@@ -31,7 +31,8 @@ COMMANDS = {
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
     "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
-    "score": "score [--run ID] [--batch-size N] [--threads N] — score the model on the corpus",
+    "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N]]"
+    " — score the model on the corpus (on a Ray cluster, in N shards)",
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--q Q] — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
     "[--compensate-bias]",
@@ -333,7 +334,11 @@ class CusprunMagics:
         p.add_argument("--batch-size", type=int)
         p.add_argument("--threads", type=int)
         p.add_argument("--score-form", choices=["paper", "code"])
+        p.add_argument("--ray")
+        p.add_argument("--shards", type=int)
         ns = p.parse_args(args)
+        if ns.shards is not None and ns.ray is None:
+            raise UsageError("%cusprun score: --shards N goes with --ray auto|HOST:PORT")
         session = self._session()
         line = Live(progress_bundle("cusprun score: submitting"))
         chart = Live()
@@ -357,6 +362,8 @@ class CusprunMagics:
                 batch_size=ns.batch_size,
                 threads=ns.threads,
                 score_form=ns.score_form,
+                ray=ns.ray,
+                shards=ns.shards,
                 on_event=on_event,
             )
         line.update(

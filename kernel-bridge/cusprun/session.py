@@ -387,11 +387,15 @@ class Session:
         batch_size: int | None = None,
         threads: int | None = None,
         score_form: str | None = None,
+        ray: str | None = None,
+        shards: int | None = None,
         on_event: EventCallback | None = None,
     ) -> dict:
         """Scores the model (default: the last opened) on the corpus (default: the last
         registered) into a run (default: a new id); returns the ScoreResult. `on_event` gets every
-        job event (progress, live histograms) as it arrives."""
+        job event (progress, live histograms) as it arrives. With `ray` ('auto' or the head's
+        HOST:PORT) the corpus is scored in `shards` Ray tasks (default: one per CPU of the
+        cluster) and merged into the run (see `cusprun.distributed`)."""
         model = absolute(model) if model else self.model_path
         corpus = corpus or self.corpus_name
         if not model:
@@ -399,11 +403,46 @@ class Session:
         if not corpus:
             raise CusprunError("no corpus: register one first (`corpus(MANIFEST)`)")
         run = self.run_id(run) if run else new_run_id(model, corpus)
+        if ray is not None:
+            return self._score_on_ray(
+                run,
+                model,
+                corpus,
+                ray,
+                shards,
+                on_event,
+                batch_size=batch_size,
+                threads=threads,
+                score_form=score_form,
+            )
         request = {"type": "score", "run": run, "model": model, "corpus": corpus}
         request.update(_camel(dict(batch_size=batch_size, threads=threads, score_form=score_form)))
         info = self.run_job(request, on_event)
         self.run = run
         return {"run": run, **info["result"]}
+
+    def _score_on_ray(
+        self,
+        run: str,
+        model: str,
+        corpus: str,
+        address: str,
+        shards: int | None,
+        on_event: EventCallback | None,
+        **options: Any,
+    ) -> dict:
+        """`score` on Ray: the shards run where Ray puts them, the merged run lands in the store."""
+        from .distributed import score_on_ray  # Ray is an optional extra
+
+        manifest = next((c["manifest"] for c in self.corpora() if c["name"] == corpus), None)
+        if manifest is None:
+            raise CusprunError(f"{corpus}: no such corpus; register it first (`corpus(MANIFEST)`)")
+        folder = Path(self.store(), run)
+        result = score_on_ray(
+            folder, model, manifest, shards, address, on_event=on_event, **options
+        )
+        self.run = run
+        return {"run": run, **result}
 
     def plan(self, sigma: float | None = None, *, run: str | None = None, **query) -> dict:
         """The plan job: the whole plan (units each layer loses), plus the σ answer's views."""

@@ -1,7 +1,7 @@
-"""A local Ray cluster for tests: a head and one extra worker node, each a `ray start --block`
-process on its own 127.0.0.x address with its own temporary folder, so that tasks really cross
-processes. Torn down by PID (SIGTERM makes `ray start --block` stop what it started): never
-`ray stop`, which would stop every Ray cluster on a shared machine."""
+"""A local Ray cluster for tests and benchmarks: a head and extra worker nodes, each a
+`ray start --block` process on its own 127.0.0.x address with its own temporary folder, so that
+tasks really cross processes. Torn down by PID (SIGTERM makes `ray start --block` stop what it
+started): never `ray stop`, which would stop every Ray cluster on a shared machine."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import ray
+
 #: each node's plasma store; Ray's minimum is 75 MB
 OBJECT_STORE_BYTES = 80_000_000
 
@@ -25,32 +27,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_node(tmp: Path, name: str, args: list[str]) -> subprocess.Popen:
+def _start_node(tmp: Path, name: str, args: list[str], tries: int = 3) -> subprocess.Popen:
+    """A node process, once it says it is up. Ray gives a node 30 s (hard-coded) to register, which
+    a machine busy with other work can miss: then the node exits and is started again."""
     ray = Path(sys.executable).with_name("ray")
     command = [str(ray), "start", "--block", "--num-cpus=1", "--disable-usage-stats"]
     command += [f"--temp-dir={tmp / name}", f"--object-store-memory={OBJECT_STORE_BYTES}", *args]
-    log = open(tmp / f"{name}.log", "wb")  # open for the node's whole life
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _wait_for_nodes(address: str, count: int, timeout_s: float = 60) -> None:
-    """Until `count` nodes are alive, asked from a throwaway driver process."""
-    probe = (
-        f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
-        "print(sum(n['Alive'] for n in ray.nodes()))"
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-        if out.returncode == 0 and out.stdout.strip() == str(count):
-            return
-        time.sleep(1)
-    raise TimeoutError(f"the local Ray cluster at {address} did not get {count} nodes")
+    log_path = tmp / f"{name}.log"
+    for _ in range(tries):
+        with open(log_path, "wb") as log:
+            node = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        while node.poll() is None:
+            if b"Ray runtime started" in log_path.read_bytes():
+                return node
+            time.sleep(0.2)
+    raise RuntimeError(f"the Ray node '{name}' did not start {tries} times; see {log_path}")
 
 
 @contextmanager
-def local_ray_cluster(tmp: Path) -> Iterator[str]:
-    """Yields the head's address; stops both nodes on the way out."""
+def local_ray_cluster(tmp: Path, extra_workers: int = 1) -> Iterator[str]:
+    """Yields the head's address; stops every node on the way out. Each node has one CPU."""
+    tmp.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     address = f"127.0.0.1:{port}"
     nodes = [
@@ -66,12 +63,13 @@ def local_ray_cluster(tmp: Path) -> Iterator[str]:
         )
     ]
     try:
-        nodes.append(
-            _start_node(tmp, "worker", [f"--address={address}", "--node-ip-address=127.0.0.2"])
-        )
-        _wait_for_nodes(address, 2)
+        for i in range(extra_workers):
+            worker = [f"--address={address}", f"--node-ip-address=127.0.0.{i + 2}"]
+            nodes.append(_start_node(tmp, f"worker{i}", worker))
         yield address
     finally:
+        # A driver left connected to a stopped cluster kills its process a minute later.
+        ray.shutdown()
         for node in reversed(nodes):
             os.kill(node.pid, signal.SIGTERM)
             node.wait(timeout=60)

@@ -17,6 +17,8 @@ import pytest
 ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 
 from cusprun.distributed import RayUnavailable, score_on_ray  # noqa: E402
+from jupyter_client.manager import start_new_kernel  # noqa: E402
+from kernel_helpers import kernel_env  # noqa: E402
 from ray_cluster import local_ray_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +31,6 @@ CLI = str(Path(sys.executable).with_name("cusprun"))
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     with local_ray_cluster(tmp_path_factory.mktemp("ray")) as address:
         yield address
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +116,23 @@ def test_a_bad_address_is_one_line(free_port, tmp_path):
     assert message.startswith(f"--ray 127.0.0.1:{free_port}: no Ray cluster answers there (")
     assert "\n" not in message and time.monotonic() - start < 10
     assert not (tmp_path / "run").exists()
+
+
+def test_the_score_magic_on_ray_writes_the_run_into_the_store(cluster, single_run, tmp_path):
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
+    messages: list[dict] = []
+    try:
+        for code in [
+            f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}",
+            f"%cusprun score --run onray --ray {cluster} --shards 4",
+            "%cusprun plan --sigma 0.3 --run onray",
+        ]:
+            reply = kc.execute_interactive(code, timeout=180, output_hook=messages.append)
+            assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    assert_same_run(tmp_path / ".cusprun" / "onray", single_run)
+    texts = [m["content"].get("data", {}).get("text/plain", "") for m in messages]
+    assert any("/96 documents" in text for text in texts)
+    assert any("run 'onray': 96 documents scored" in text for text in texts)

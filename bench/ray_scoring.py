@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Scoring throughput on Ray against the single-process CLI, on the same documents, in one run.
+
+Scores a model on a corpus manifest four ways, each into a fresh run folder, and prints tokens/s
+and the ratio to the single-process CLI on one onnxruntime thread:
+
+- `cusprun score --threads 1` and `--threads 2` (one process);
+- `score_on_ray` on a local cluster of 1 node and of 2 nodes, one CPU each, one shard per node,
+  each shard's CLI on one thread (wall time includes starting the CLIs, shipping the shard
+  folders back and `cusprun merge`).
+
+The local cluster is the tests' (kernel-bridge/tests/ray_cluster.py); it needs the ray extra:
+
+    .venv/bin/python bench/ray_scoring.py [MODEL] [MANIFEST]   (default: the demo's)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "kernel-bridge" / "tests"))
+
+from cusprun.distributed import score_on_ray  # noqa: E402
+from ray_cluster import local_ray_cluster  # noqa: E402
+
+CLI = str(Path(sys.executable).with_name("cusprun"))
+
+
+def cli_score(model: Path, corpus: Path, threads: int) -> Callable[[Path], int]:
+    def score(run: Path) -> int:
+        command = [CLI, "score", str(model), "--corpus", str(corpus), "--run", str(run)]
+        command += ["--threads", str(threads), "--progress", "json"]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])["summary"]["tokens"]
+
+    return score
+
+
+def timed(tmp: Path, name: str, score: Callable[[Path], int]) -> tuple[str, float]:
+    start = time.monotonic()
+    tokens = score(tmp / name)
+    return name, tokens / (time.monotonic() - start)
+
+
+def main() -> None:
+    model = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "demo" / "model")
+    corpus = Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / "demo/expert-de-computing-qa.yaml")
+    with tempfile.TemporaryDirectory(prefix="cusprun-bench-ray-") as name:
+        tmp = Path(name)
+        rows = [
+            timed(tmp, "CLI, 1 thread", cli_score(model, corpus, 1)),
+            timed(tmp, "CLI, 2 threads", cli_score(model, corpus, 2)),
+        ]
+        for nodes in (1, 2):
+            with local_ray_cluster(tmp / f"cluster{nodes}", extra_workers=nodes - 1) as address:
+
+                def on_ray(run: Path, nodes: int = nodes, address: str = address) -> int:
+                    return score_on_ray(run, model, corpus, nodes, address, threads=1)["tokens"]
+
+                rows.append(timed(tmp, f"Ray, {nodes} worker{'s' * (nodes > 1)}", on_ray))
+    base = rows[0][1]
+    print(f"scoring {model.name} on {corpus.name}")
+    for label, rate in rows:
+        print(f"  {label:16s} {rate:8.0f} tokens/s  {rate / base:5.2f}x the CLI on 1 thread")
+
+
+if __name__ == "__main__":
+    main()
