@@ -28,13 +28,7 @@ import {
 import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
-import {
-  encodeModel,
-  GraphProto,
-  ModelProto,
-  NodeProto,
-  toNumber
-} from '../onnx/proto';
+import { GraphProto, ModelProto, NodeProto, toNumber } from '../onnx/proto';
 import {
   defaultOpset,
   GraphBuilder,
@@ -519,8 +513,13 @@ export class ScoringGraph {
             : 'copied';
       }
       if (externalData === 'linked') {
-        // Tensors keep pointing at the same locations, now hard links beside the graph.
-        fs.writeFileSync(file, encodeModel(built.proto));
+        // Side-file tensors keep pointing at the same locations, now hard links beside the
+        // graph; the rest (large inline weights of a mixed model, new tensors) get a data file.
+        model.save(
+          file,
+          { externalData: true, keepExternal: true },
+          built.proto
+        );
       } else {
         // Weights always go to a data file: onnxruntime then loads them tensor by tensor
         // instead of parsing one model-sized buffer beside this process's own copy.

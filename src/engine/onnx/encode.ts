@@ -53,7 +53,7 @@ function varint(value: number): Uint8Array {
 }
 
 /** The key and length prefix of a length-delimited field (wire type 2). */
-function prefix(field: number, length: number): Uint8Array {
+export function prefix(field: number, length: number): Uint8Array {
   const key = varint(field * 8 + 2);
   const size = varint(length);
   const out = new Uint8Array(key.length + size.length);

@@ -36,6 +36,7 @@ import {
   inlineBytes,
   tensorDims
 } from './tensor';
+import { IN_FILE_MIN_BYTES, readSkeleton, Skeleton } from './skeleton';
 
 export interface SaveOptions {
   /**
@@ -56,8 +57,6 @@ const COPY_CHUNK_BYTES = 8 << 20;
 /** Protobuf cannot encode or parse a message of 2 GiB or more. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 const EXTERNAL_ALIGNMENT = 64;
-/** Smaller initializers (shape constants, norms) stay inside an encoded graph. */
-const REFERENCE_MIN_BYTES = 1024;
 export const DEFAULT_MODEL_FILE = 'model.onnx';
 
 /** Resolves a model folder or file to the .onnx file to load. */
@@ -89,16 +88,16 @@ export function resolveModelFile(fileOrDir: string): string {
   );
 }
 
-function decodeOrExplain(bytes: Uint8Array, file: string): ModelProto {
+function decodeOrExplain(skeleton: Skeleton, file: string): ModelProto {
   let proto: ModelProto;
   try {
-    proto = decodeModel(bytes);
+    proto = decodeModel(skeleton.bytes);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     if (/index out of range/i.test(reason)) {
       throw new CusprunError(
         'truncated',
-        `the ONNX file ends early (truncated? ${bytes.byteLength} bytes)`,
+        `the ONNX file ends early (truncated? ${fs.statSync(file).size} bytes)`,
         file
       );
     }
@@ -115,6 +114,22 @@ function decodeOrExplain(bytes: Uint8Array, file: string): ModelProto {
       file
     );
   }
+  // Large inline initializers point at their bytes in the .onnx file itself, as external data.
+  const graph = proto.graph;
+  graph.initializer = graph.initializer.map((tensor, i) => {
+    const range = skeleton.ranges.get(i);
+    return range
+      ? externalTensor(
+          tensor.name ?? '',
+          tensor.data_type ?? 0,
+          tensorDims(tensor),
+          {
+            location: path.basename(file),
+            ...range
+          }
+        )
+      : tensor;
+  });
   return proto;
 }
 
@@ -169,25 +184,23 @@ export class OnnxModel {
   /** Reused by every stream out of the external-data files. */
   private copyBuffer: Uint8Array | undefined;
 
-  private constructor(
-    file: string,
-    proto: ModelProto,
-    /** The .onnx file's bytes, which the inline tensors' `raw_data` are views of. */
-    private readonly fileBytes: Uint8Array
-  ) {
+  private constructor(file: string, proto: ModelProto) {
     this.file = file;
     this.proto = proto;
     this.external = new ExternalDataFiles(file);
   }
 
   /**
-   * Decodes the model file and checks that every tensor's bytes are present (inline or in its
-   * external-data file) without reading external data.
+   * Decodes the model file's skeleton (skeleton.ts: large inline initializers become records
+   * of where their bytes lie in the .onnx file) and checks that every tensor's bytes are
+   * present (inline or in its external-data file) without reading any weight.
    */
   static load(fileOrDir: string): OnnxModel {
     const file = resolveModelFile(fileOrDir);
-    const bytes = fs.readFileSync(file);
-    const model = new OnnxModel(file, decodeOrExplain(bytes, file), bytes);
+    const model = new OnnxModel(
+      file,
+      decodeOrExplain(readSkeleton(file), file)
+    );
     try {
       model.checkTensors();
     } catch (error) {
@@ -215,9 +228,25 @@ export class OnnxModel {
     return this.initializerIndex;
   }
 
+  /**
+   * Whether a tensor's external-data record points at the .onnx file itself: an inline
+   * initializer of the file, which a saved copy keeps inline.
+   */
+  private inFile(tensor: TensorProto): boolean {
+    return (
+      isExternal(tensor) &&
+      this.record(tensor).location === path.basename(this.file)
+    );
+  }
+
+  /** Whether a tensor's bytes lie in a side file. */
+  private inSideFile(tensor: TensorProto): boolean {
+    return isExternal(tensor) && !this.inFile(tensor);
+  }
+
   hasExternalData(): boolean {
     for (const tensor of graphTensors(this.graph)) {
-      if (isExternal(tensor)) {
+      if (this.inSideFile(tensor)) {
         return true;
       }
     }
@@ -228,7 +257,7 @@ export class OnnxModel {
   externalDataFiles(): string[] {
     const files = new Set<string>();
     for (const tensor of graphTensors(this.graph)) {
-      if (isExternal(tensor)) {
+      if (this.inSideFile(tensor)) {
         files.add(
           path.join(this.dir, externalRecord(tensor, this.file).location)
         );
@@ -241,15 +270,15 @@ export class OnnxModel {
     for (const tensor of graphTensors(this.graph)) {
       const expected = expectedByteLength(tensor);
       const name = tensor.name ?? '';
-      if (isExternal(tensor)) {
-        this.external.check(externalRecord(tensor, this.file), name, expected);
+      if (this.inSideFile(tensor)) {
+        this.external.check(this.record(tensor), name, expected);
       } else if (
         expected !== undefined &&
-        inlineByteLength(tensor) !== expected
+        this.byteLength(tensor) !== expected
       ) {
         throw new CusprunError(
           'truncated',
-          `tensor '${name}' holds ${inlineByteLength(tensor)} bytes but its shape and type need ${expected} (truncated or corrupt)`,
+          `tensor '${name}' holds ${this.byteLength(tensor)} bytes but its shape and type need ${expected} (truncated or corrupt)`,
           this.file
         );
       }
@@ -444,7 +473,7 @@ export class OnnxModel {
       ): TensorProto => {
         if (
           options.keepExternal &&
-          isExternal(tensor) &&
+          this.inSideFile(tensor) &&
           producerOf(tensor) === undefined
         ) {
           written.add(tensor);
@@ -484,28 +513,6 @@ export class OnnxModel {
   }
 
   /**
-   * Where an inline tensor's bytes lie in this model's .onnx file, as an external-data record
-   * relative to the model's folder; undefined for a tensor of another message or of another
-   * file (an edited copy, a constant made later).
-   */
-  private placeInFile(tensor: TensorProto): TensorProto | undefined {
-    const raw = tensor.raw_data;
-    if (!raw || raw.buffer !== this.fileBytes.buffer) {
-      return undefined;
-    }
-    return externalTensor(
-      tensor.name ?? '',
-      tensor.data_type ?? 0,
-      tensorDims(tensor),
-      {
-        location: path.basename(this.file),
-        offset: raw.byteOffset - this.fileBytes.byteOffset,
-        length: raw.byteLength
-      }
-    );
-  }
-
-  /**
    * `proto` (this model, or an edited copy of its proto whose unedited tensors still point into
    * this model's data) encoded for onnxruntime to load from memory while it reads every weight
    * that is already on disk where it lies: this model's external data, and the bytes of its
@@ -516,22 +523,16 @@ export class OnnxModel {
   encodeReferencing(proto: ModelProto = this.proto): Uint8Array {
     const graph = proto.graph as GraphProto;
     const inPlace = new Set<TensorProto>();
-    const initializer = graph.initializer.map(tensor => {
-      const placed =
-        producerOf(tensor) || this.byteLength(tensor) < REFERENCE_MIN_BYTES
-          ? undefined
-          : isExternal(tensor)
-            ? tensor
-            : this.placeInFile(tensor);
-      if (placed) {
-        inPlace.add(placed);
+    for (const tensor of graph.initializer) {
+      if (
+        isExternal(tensor) &&
+        !producerOf(tensor) &&
+        this.byteLength(tensor) >= IN_FILE_MIN_BYTES
+      ) {
+        inPlace.add(tensor);
       }
-      return placed ?? tensor;
-    });
-    const encoding = this.encoding(
-      { ...proto, graph: { ...graph, initializer } },
-      inPlace
-    );
+    }
+    const encoding = this.encoding(proto, inPlace);
     const out = new Uint8Array(encoding.byteLength);
     let at = 0;
     encoding.write(chunk => {

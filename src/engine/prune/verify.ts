@@ -75,7 +75,13 @@ export async function verifyPruned(
     const linked = model.hasExternalData() && linkExternalData(model, dir);
     const zeroedFile = path.join(dir, linked ? 'zeroed.onnx' : 'model.onnx');
     const zeroed = zeroUnits(model, map, plan, means);
-    model.save(zeroedFile, { keepExternal: linked }, zeroed);
+    // External data even for an inline source: onnxruntime then reads the weights tensor by
+    // tensor instead of parsing a model-sized protobuf beside its own copies of them.
+    model.save(
+      zeroedFile,
+      { externalData: true, keepExternal: linked },
+      zeroed
+    );
     const pruned = OnnxModel.load(prunedFile);
     const prunedGraph = pruned.graph;
     pruned.close();
