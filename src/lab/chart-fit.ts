@@ -1,8 +1,9 @@
 /**
  * Fitting the sidecar's Vega-Lite specs to the width the panel gives them (a side bar of ~250 px
- * as much as a main-area view): a single or layered chart takes the width, axes and legend
+ * as much as a main-area tab): a single or layered chart takes the width, axes and legend
  * included (`autosize: fit-x`); a facet grid shares it among its columns; a concatenation of
- * panels goes one under the other when they do not fit side by side. Pure: a new spec.
+ * panels wraps to fewer per row when they do not fit side by side at the width they asked for,
+ * and the panels of a row share it. Pure: a new spec.
  */
 
 type Spec = Record<string, unknown>;
@@ -51,40 +52,14 @@ function fitBody(spec: Spec, width: number): Spec {
     const columns = isSpec(spec.facet.column)
       ? distinctCount(spec, spec.facet.column.field)
       : 1;
-    const inner = spec.spec;
     const room = Math.floor((width - legend) / columns) - AXIS_ROOM;
-    const wanted = typeof inner.width === 'number' ? inner.width : room;
     return {
       ...spec,
-      spec: {
-        ...inner,
-        width: Math.max(MIN_PLOT_WIDTH, Math.min(wanted, room))
-      }
+      spec: { ...spec.spec, width: Math.max(MIN_PLOT_WIDTH, room) }
     };
   }
   if (Array.isArray(spec.concat)) {
-    const room = width - legend - AXIS_ROOM;
-    const panels = spec.concat.map(panel =>
-      isSpec(panel) && typeof panel.width === 'number'
-        ? {
-            ...panel,
-            width: Math.max(MIN_PLOT_WIDTH, Math.min(panel.width, room))
-          }
-        : panel
-    );
-    const widest = Math.max(
-      0,
-      ...panels.map(p =>
-        isSpec(p) && typeof p.width === 'number' ? p.width : 0
-      )
-    );
-    const fits = Math.max(
-      1,
-      Math.floor((width - legend) / (widest + AXIS_ROOM))
-    );
-    const columns =
-      typeof spec.columns === 'number' ? spec.columns : panels.length;
-    return { ...spec, concat: panels, columns: Math.min(columns, fits) };
+    return fitConcat(spec, spec.concat, width - legend);
   }
   if ('mark' in spec || 'layer' in spec) {
     return {
@@ -94,4 +69,29 @@ function fitBody(spec: Spec, width: number): Spec {
     };
   }
   return spec;
+}
+
+/**
+ * Panels side by side while each keeps at least the width it asked for, else fewer per row (one
+ * under the other at the narrowest); the panels of a row share its width.
+ */
+function fitConcat(spec: Spec, concat: unknown[], width: number): Spec {
+  const asked = Math.max(
+    MIN_PLOT_WIDTH,
+    ...concat.map(p => (isSpec(p) && typeof p.width === 'number' ? p.width : 0))
+  );
+  const fits = Math.max(1, Math.floor(width / (asked + AXIS_ROOM)));
+  const declared =
+    typeof spec.columns === 'number' ? spec.columns : concat.length;
+  const columns = Math.min(declared, fits, concat.length);
+  const each = Math.max(
+    MIN_PLOT_WIDTH,
+    Math.floor(width / columns) - AXIS_ROOM
+  );
+  const panels = concat.map(panel =>
+    isSpec(panel) && typeof panel.width === 'number'
+      ? { ...panel, width: each }
+      : panel
+  );
+  return { ...spec, concat: panels, columns };
 }

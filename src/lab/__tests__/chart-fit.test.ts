@@ -1,4 +1,4 @@
-import { AXIS_ROOM, fitSpec, MIN_PLOT_WIDTH } from '../chart-fit';
+import { AXIS_ROOM, fitSpec, LEGEND_ROOM, MIN_PLOT_WIDTH } from '../chart-fit';
 
 const title = { text: 'Relevance', subtitle: 'a long subtitle' };
 
@@ -26,8 +26,10 @@ describe('charts fitted to the width of their panel', () => {
     const narrow = fitSpec(spec, 600) as typeof spec;
     expect(narrow.spec.width).toBe(Math.floor(600 / 3) - AXIS_ROOM);
     expect((fitSpec(spec, 250) as typeof spec).spec.width).toBe(MIN_PLOT_WIDTH);
-    // never wider than the chart asked for
-    expect((fitSpec(spec, 2000) as typeof spec).spec.width).toBe(180);
+    // a wide tab: the columns share all of it, wider than the chart asked for
+    expect((fitSpec(spec, 2000) as typeof spec).spec.width).toBe(
+      Math.floor(2000 / 3) - AXIS_ROOM
+    );
   });
 
   it('concatenated panels go one under the other when they do not fit side by side', () => {
@@ -43,7 +45,12 @@ describe('charts fitted to the width of their panel', () => {
     };
     expect(fitted.columns).toBe(1);
     expect(fitted.concat[0].width).toBeLessThanOrEqual(250 - AXIS_ROOM);
-    expect((fitSpec(spec, 2000) as typeof spec).columns).toBe(2);
+    const wide = fitSpec(spec, 2000) as typeof spec;
+    expect(wide.columns).toBe(2);
+    // the two panels of the row share the width
+    expect(wide.concat[0].width).toBe(
+      Math.floor((2000 - LEGEND_ROOM) / 2) - AXIS_ROOM
+    );
   });
 
   it('leaves a spec alone while the width is unknown', () => {
