@@ -10,6 +10,8 @@ type Spec = Record<string, unknown>;
 
 /** The narrowest plot area worth drawing (px); below it a chart is scaled down instead. */
 export const MIN_PLOT_WIDTH = 60;
+/** A facet column narrower than this turns its grid (see fitFacet). */
+export const READABLE_WIDTH = 2 * MIN_PLOT_WIDTH;
 /** Room a facet column or a concatenated panel needs around its plot: axis, labels, spacing. */
 export const AXIS_ROOM = 64;
 /** Room a legend beside the plots takes. */
@@ -49,14 +51,7 @@ export function fitSpec(spec: unknown, width: number): unknown {
 function fitBody(spec: Spec, width: number): Spec {
   const legend = hasColorLegend(spec) ? LEGEND_ROOM : 0;
   if (isSpec(spec.facet) && isSpec(spec.spec)) {
-    const columns = isSpec(spec.facet.column)
-      ? distinctCount(spec, spec.facet.column.field)
-      : 1;
-    const room = Math.floor((width - legend) / columns) - AXIS_ROOM;
-    return {
-      ...spec,
-      spec: { ...spec.spec, width: Math.max(MIN_PLOT_WIDTH, room) }
-    };
+    return fitFacet(spec, spec.facet, spec.spec, width - legend);
   }
   if (Array.isArray(spec.concat)) {
     return fitConcat(spec, spec.concat, width - legend);
@@ -69,6 +64,30 @@ function fitBody(spec: Spec, width: number): Spec {
     };
   }
   return spec;
+}
+
+/**
+ * A facet grid's columns share the width. Where they would be narrower than a readable plot and
+ * the grid has fewer rows than columns, it is turned (rows become columns), so a 3×2 grid of a
+ * side bar becomes 2×3 rather than being scaled down.
+ */
+function fitFacet(spec: Spec, facet: Spec, inner: Spec, width: number): Spec {
+  const count = (channel: unknown) =>
+    isSpec(channel) ? distinctCount(spec, channel.field) : 1;
+  const columns = count(facet.column);
+  const rows = count(facet.row);
+  const share = (n: number) => Math.floor(width / n) - AXIS_ROOM;
+  const turned =
+    isSpec(facet.column) && rows < columns && share(columns) < READABLE_WIDTH;
+  const room = share(turned ? rows : columns);
+  const { row, column, ...rest } = facet;
+  return {
+    ...spec,
+    facet: turned
+      ? { ...rest, row: column, ...(row ? { column: row } : {}) }
+      : facet,
+    spec: { ...inner, width: Math.max(MIN_PLOT_WIDTH, room) }
+  };
 }
 
 /**

@@ -25,10 +25,34 @@ describe('charts fitted to the width of their panel', () => {
     };
     const narrow = fitSpec(spec, 600) as typeof spec;
     expect(narrow.spec.width).toBe(Math.floor(600 / 3) - AXIS_ROOM);
-    expect((fitSpec(spec, 250) as typeof spec).spec.width).toBe(MIN_PLOT_WIDTH);
+    // a side bar: three columns would be unreadable, so the grid turns, a row per dimension
+    const side = fitSpec(spec, 250) as typeof spec;
+    expect(side.facet).toEqual({
+      column: { field: 'kind' },
+      row: { field: 'dimension' }
+    });
+    expect(side.spec.width).toBe(250 - AXIS_ROOM);
     // a wide tab: the columns share all of it, wider than the chart asked for
     expect((fitSpec(spec, 2000) as typeof spec).spec.width).toBe(
       Math.floor(2000 / 3) - AXIS_ROOM
+    );
+  });
+
+  it('a 3×2 grid too narrow for three columns turns into 2×3, never narrower than a plot', () => {
+    const values = ['language', 'domain', 'task'].flatMap(dimension =>
+      ['ffn', 'attention'].map(kind => ({ dimension, kind }))
+    );
+    const spec = {
+      data: { values },
+      facet: { column: { field: 'dimension' }, row: { field: 'kind' } },
+      spec: { width: 180, height: 120, layer: [] }
+    };
+    const turned = fitSpec(spec, 300) as typeof spec;
+    expect(turned.facet.column.field).toBe('kind');
+    expect(turned.spec.width).toBe(Math.floor(300 / 2) - AXIS_ROOM);
+    expect((fitSpec(spec, 100) as typeof spec).spec.width).toBe(MIN_PLOT_WIDTH);
+    expect((fitSpec(spec, 600) as typeof spec).facet.column.field).toBe(
+      'dimension'
     );
   });
 
