@@ -1,14 +1,17 @@
 /**
  * Fitting the sidecar's Vega-Lite specs to the width the panel gives them (a side bar of ~250 px
- * as much as a main-area view): a single or layered chart takes the width, axes and legend
+ * as much as a main-area tab): a single or layered chart takes the width, axes and legend
  * included (`autosize: fit-x`); a facet grid shares it among its columns; a concatenation of
- * panels goes one under the other when they do not fit side by side. Pure: a new spec.
+ * panels wraps to fewer per row when they do not fit side by side at the width they asked for,
+ * and the panels of a row share it. Pure: a new spec.
  */
 
 type Spec = Record<string, unknown>;
 
 /** The narrowest plot area worth drawing (px); below it a chart is scaled down instead. */
 export const MIN_PLOT_WIDTH = 60;
+/** A facet column narrower than this turns its grid (see fitFacet). */
+export const READABLE_WIDTH = 2 * MIN_PLOT_WIDTH;
 /** Room a facet column or a concatenated panel needs around its plot: axis, labels, spacing. */
 export const AXIS_ROOM = 64;
 /** Room a legend beside the plots takes. */
@@ -48,43 +51,10 @@ export function fitSpec(spec: unknown, width: number): unknown {
 function fitBody(spec: Spec, width: number): Spec {
   const legend = hasColorLegend(spec) ? LEGEND_ROOM : 0;
   if (isSpec(spec.facet) && isSpec(spec.spec)) {
-    const columns = isSpec(spec.facet.column)
-      ? distinctCount(spec, spec.facet.column.field)
-      : 1;
-    const inner = spec.spec;
-    const room = Math.floor((width - legend) / columns) - AXIS_ROOM;
-    const wanted = typeof inner.width === 'number' ? inner.width : room;
-    return {
-      ...spec,
-      spec: {
-        ...inner,
-        width: Math.max(MIN_PLOT_WIDTH, Math.min(wanted, room))
-      }
-    };
+    return fitFacet(spec, spec.facet, spec.spec, width - legend);
   }
   if (Array.isArray(spec.concat)) {
-    const room = width - legend - AXIS_ROOM;
-    const panels = spec.concat.map(panel =>
-      isSpec(panel) && typeof panel.width === 'number'
-        ? {
-            ...panel,
-            width: Math.max(MIN_PLOT_WIDTH, Math.min(panel.width, room))
-          }
-        : panel
-    );
-    const widest = Math.max(
-      0,
-      ...panels.map(p =>
-        isSpec(p) && typeof p.width === 'number' ? p.width : 0
-      )
-    );
-    const fits = Math.max(
-      1,
-      Math.floor((width - legend) / (widest + AXIS_ROOM))
-    );
-    const columns =
-      typeof spec.columns === 'number' ? spec.columns : panels.length;
-    return { ...spec, concat: panels, columns: Math.min(columns, fits) };
+    return fitConcat(spec, spec.concat, width - legend);
   }
   if ('mark' in spec || 'layer' in spec) {
     return {
@@ -94,4 +64,53 @@ function fitBody(spec: Spec, width: number): Spec {
     };
   }
   return spec;
+}
+
+/**
+ * A facet grid's columns share the width. Where they would be narrower than a readable plot and
+ * the grid has fewer rows than columns, it is turned (rows become columns), so a 3×2 grid of a
+ * side bar becomes 2×3 rather than being scaled down.
+ */
+function fitFacet(spec: Spec, facet: Spec, inner: Spec, width: number): Spec {
+  const count = (channel: unknown) =>
+    isSpec(channel) ? distinctCount(spec, channel.field) : 1;
+  const columns = count(facet.column);
+  const rows = count(facet.row);
+  const share = (n: number) => Math.floor(width / n) - AXIS_ROOM;
+  const turned =
+    isSpec(facet.column) && rows < columns && share(columns) < READABLE_WIDTH;
+  const room = share(turned ? rows : columns);
+  const { row, column, ...rest } = facet;
+  return {
+    ...spec,
+    facet: turned
+      ? { ...rest, row: column, ...(row ? { column: row } : {}) }
+      : facet,
+    spec: { ...inner, width: Math.max(MIN_PLOT_WIDTH, room) }
+  };
+}
+
+/**
+ * Panels side by side while each keeps at least the width it asked for, else fewer per row (one
+ * under the other at the narrowest); the panels of a row share its width.
+ */
+function fitConcat(spec: Spec, concat: unknown[], width: number): Spec {
+  const asked = Math.max(
+    MIN_PLOT_WIDTH,
+    ...concat.map(p => (isSpec(p) && typeof p.width === 'number' ? p.width : 0))
+  );
+  const fits = Math.max(1, Math.floor(width / (asked + AXIS_ROOM)));
+  const declared =
+    typeof spec.columns === 'number' ? spec.columns : concat.length;
+  const columns = Math.min(declared, fits, concat.length);
+  const each = Math.max(
+    MIN_PLOT_WIDTH,
+    Math.floor(width / columns) - AXIS_ROOM
+  );
+  const panels = concat.map(panel =>
+    isSpec(panel) && typeof panel.width === 'number'
+      ? { ...panel, width: each }
+      : panel
+  );
+  return { ...spec, concat: panels, columns };
 }

@@ -310,6 +310,6 @@ test('the panel in the dark theme', async ({ page, request }, testInfo) => {
   await expect(
     dashboard.locator('.jp-CusprunRun-histogram .vega-embed')
   ).toBeVisible();
-  await keepScreenshot(testInfo, dashboard, 'cusprun-panel-dark');
+  await keepScreenshot(testInfo, dashboard, 'cusprun-run-dashboard-dark');
   await page.theme.setLightTheme();
 });

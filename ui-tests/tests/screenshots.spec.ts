@@ -98,6 +98,6 @@ test('an executed notebook with a %cusprun plan', async ({
   await expect(cell.locator('.jp-CusprunSweep-summary')).toHaveText(/^σ /, {
     timeout: 60_000
   });
-  await expect(cell.locator('.vega-embed svg.marks').first()).toBeVisible();
+  await expect(cell.locator('.vega-embed').first()).toBeVisible();
   await bothThemes(page, testInfo, 'executed-notebook');
 });
