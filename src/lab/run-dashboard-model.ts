@@ -56,7 +56,6 @@ export class RunDashboardModel {
   private readonly _said = new Signal<this, string>(this);
   private readonly _viewChanged = new Signal<this, SweepView>(this);
   private readonly _jobDone = new Signal<this, JobEntry>(this);
-  private disposed = false;
 
   constructor(
     readonly run: string,
@@ -99,12 +98,7 @@ export class RunDashboardModel {
     this._viewChanged.emit(view);
   }
 
-  get isDisposed(): boolean {
-    return this.disposed;
-  }
-
   dispose(): void {
-    this.disposed = true;
     this.context.events.changed.disconnect(this.onJob, this);
     Signal.clearData(this);
   }

@@ -1,5 +1,5 @@
 /**
- * What the run view and the run list show about a run's history, computed from what the sidecar
+ * What a run's dashboard and the runs list show about a run's history, computed from what the sidecar
  * answers (no science): the σ the run's work was last done at, and times as "3 min ago".
  */
 import type { JobInfo, RunDetail } from '../core/protocol';
