@@ -33,8 +33,7 @@ import {
   bytesToInts,
   expectedByteLength,
   inlineByteLength,
-  inlineBytes,
-  tensorDims
+  inlineBytes
 } from './tensor';
 import { IN_FILE_MIN_BYTES, readSkeleton, Skeleton } from './skeleton';
 
@@ -114,21 +113,17 @@ function decodeOrExplain(skeleton: Skeleton, file: string): ModelProto {
       file
     );
   }
-  // Large inline initializers point at their bytes in the .onnx file itself, as external data.
+  // Large inline initializers point at their bytes in the .onnx file itself, as external data;
+  // their other fields (doc strings, metadata) stay as decoded.
   const graph = proto.graph;
   graph.initializer = graph.initializer.map((tensor, i) => {
     const range = skeleton.ranges.get(i);
-    return range
-      ? externalTensor(
-          tensor.name ?? '',
-          tensor.data_type ?? 0,
-          tensorDims(tensor),
-          {
-            location: path.basename(file),
-            ...range
-          }
-        )
-      : tensor;
+    if (!range) {
+      return tensor;
+    }
+    const where = { location: path.basename(file), ...range };
+    const { external_data } = externalTensor('', 0, [], where);
+    return { ...tensor, data_location: DATA_LOCATION_EXTERNAL, external_data };
   });
   return proto;
 }
