@@ -150,3 +150,54 @@ export interface ModelEvaluation {
   generation?: GenerationCheck;
   latency?: LatencyResult;
 }
+
+/** A study's variants evaluate pruned models plain (units zeroed) or bias-compensated. */
+export const STUDY_COMPENSATIONS = ['none', 'bias'] as const;
+export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
+
+/** What a study row is called: the paper's rule (q = 1), the relaxed rule, or a baseline. */
+export function studyVariant(method: Method, q: number): string {
+  if (method !== 'cus-prun') {
+    return method;
+  }
+  return q === 1 ? 'paper' : `cus-prun q${q}`;
+}
+
+/** One evaluated model of a study: a method at a run's per-layer counts for q and a ratio. */
+export interface StudyRow extends SweepPoint {
+  /** The run folder it was planned on: one document sample of the corpora. */
+  run: string;
+  /** The run's document-sampling seed (also the random baseline's seed). */
+  seed: number;
+  /** The relaxed rule's q whose expert set the per-layer counts every method removes. */
+  q: number;
+  compensation: StudyCompensation;
+  variant: string;
+}
+
+/** `cusprun study`: the grid of variants and baselines, kept in the first run's `study/`. */
+export interface StudyRecord {
+  kind: 'study';
+  at: string;
+  /** Wall time of the whole study, evaluation cache hits included. */
+  seconds: number;
+  dimensions: string[];
+  runs: { run: string; seed: number }[];
+  targetRatios: number[];
+  qs: number[];
+  compensations: StudyCompensation[];
+  methods: Method[];
+  evalSets: EvalSetRecord[];
+  truncation: number;
+  dense: EvalMetric[];
+  rows: StudyRow[];
+}
+
+/** A row's label in tables and charts: a baseline says whose per-layer counts it removes. */
+export function studyLabel(
+  row: Pick<StudyRow, 'method' | 'q' | 'variant'>
+): string {
+  return row.method === 'cus-prun'
+    ? row.variant
+    : `${row.variant} @ ${studyVariant('cus-prun', row.q)}`;
+}

@@ -9,3 +9,4 @@ export * from './sweep';
 export * from './layers';
 export * from './ablation';
 export * from './views';
+export * from './study';

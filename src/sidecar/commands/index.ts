@@ -7,6 +7,7 @@ import plan from './plan';
 import prune from './prune';
 import score from './score';
 import serve from './serve';
+import study from './study';
 import sweep from './sweep';
 import verify from './verify';
 
@@ -20,6 +21,7 @@ export const COMMANDS = [
   evalCommand,
   sweep,
   ablate,
+  study,
   serve
 ];
 export { UsageError } from './args';

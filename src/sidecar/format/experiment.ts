@@ -23,14 +23,14 @@ import {
 } from '../../core/format';
 import { formatTable, toCsv } from './table';
 
-const SHORT: Record<EvalMetric['metric'], string> = {
+export const SHORT: Record<EvalMetric['metric'], string> = {
   perplexity: 'ppl',
   accuracy: 'acc',
   accuracy_norm: 'acc_norm'
 };
 
 /** The (set, metric) columns, in the order the metrics came. */
-function metricColumns(metrics: EvalMetric[]): string[] {
+export function metricColumns(metrics: EvalMetric[]): string[] {
   return [...new Set(metrics.map(m => `${m.evalSet} ${SHORT[m.metric]}`))];
 }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Is the expert worth it? One `cusprun study` over two document samples of the demo corpora
+# (seeds 0 and 1: demo/expert-*-computing-qa.yaml and …-seed1.yaml): the paper's rule (q 1) and
+# the relaxed rule (q 0.9, 0.75, 0.5), plain and bias-compensated, against random, magnitude,
+# general calibration and Wanda-style at each expert's per-layer counts, on the expert set and a
+# general set. The table, CSV, JSON and chart land in the first run's study/ folder.
+#   DEMO_MODEL  embedded (default: demo/model, nothing fetched) or smollm2 (demo/expert.sh
+#               exports it to demo/build/smollm2 first)
+#   RATIOS      target ratios (default 0.1,0.25)   QS  q values (default 1,0.9,0.75,0.5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEMO_MODEL=${DEMO_MODEL:-embedded}
+cusprun() { "${CUSPRUN:-.venv/bin/cusprun}" "$@"; }
+E=demo/data/eval
+case "$DEMO_MODEL" in
+  embedded) MODEL=demo/model LANGUAGE=de GENERAL=$E/ppl-general.jsonl ;;
+  smollm2) MODEL=demo/build/smollm2 LANGUAGE=en GENERAL=$E/quick/ppl-general.jsonl ;;
+  *)
+    echo "demo/study.sh: DEMO_MODEL is embedded or smollm2, not '$DEMO_MODEL'" >&2
+    exit 2
+    ;;
+esac
+EXPERT=$LANGUAGE-computing-qa
+RUNS=()
+for seed in 0 1; do
+  manifest=demo/expert-$EXPERT$([ "$seed" = 0 ] || echo "-seed$seed").yaml
+  run=.cusprun/study-$DEMO_MODEL-$EXPERT-seed$seed
+  cusprun score "$MODEL" --corpus "$manifest" --run "$run" | tail -n 1
+  RUNS+=(--run "$run")
+done
+time cusprun study "${RUNS[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
+  --eval "expert=$E/ppl-cell-$EXPERT.jsonl" --eval "general=$GENERAL"

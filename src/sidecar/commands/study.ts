@@ -1,0 +1,123 @@
+import * as path from 'node:path';
+import {
+  METHODS,
+  parseMethods,
+  STUDY_COMPENSATIONS,
+  StudyCompensation,
+  studyLabel
+} from '../../core/experiment';
+import { formatRatio } from '../../core/format';
+import { parseGrid } from '../../core/grid';
+import { progressLines, progressPrinter } from '../format/progress';
+import { studyTable, writeStudy } from '../format/study';
+import { runStudyJob, STUDY_DIR } from '../jobs/study';
+import { positionalCount, UsageError } from './args';
+import { defineCommand } from './command';
+import { wroteLines } from './outputs';
+import { EVAL_OPTIONS, evalOptions } from './shared-options';
+
+const { json: _json, csv: _csv, ...STUDY_EVAL_OPTIONS } = EVAL_OPTIONS;
+
+const DEFAULT_QS = '1,0.9,0.75,0.5';
+
+/** `1,0.9,…`: each q in (0, 1]. */
+function parseQs(list: string): number[] {
+  return list.split(',').map(text => {
+    const q = Number(text.trim());
+    if (text.trim() === '' || !(q > 0 && q <= 1)) {
+      throw new UsageError(
+        `--q: every value must lie in (0, 1], got '${text}'`
+      );
+    }
+    return q;
+  });
+}
+
+function parseCompensations(list: string): StudyCompensation[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as StudyCompensation;
+    if (!STUDY_COMPENSATIONS.includes(name)) {
+      throw new UsageError(
+        `--compensation: '${text}' is not one of ${STUDY_COMPENSATIONS.join(', ')}`
+      );
+    }
+    return name;
+  });
+}
+
+export default defineCommand({
+  name: 'study',
+  synopsis:
+    'study --run RUN_DIR [--run RUN_DIR …] --target-ratios GRID --eval SET … [options]',
+  summary:
+    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites study.json, .csv, .md and .svg into the first run’s study/',
+  options: {
+    ...STUDY_EVAL_OPTIONS,
+    run: {
+      type: 'string',
+      multiple: true,
+      value: 'RUN_DIR',
+      help: 'a run folder; more than one: the same model and corpora scored from other document samples (--seed in the manifest)'
+    },
+    dims: {
+      type: 'string',
+      value: 'a,b',
+      help: 'the dimensions to intersect (default: every one the runs scored)'
+    },
+    'target-ratios': {
+      type: 'string',
+      value: 'GRID',
+      help: 'target ratios, σ solved for each'
+    },
+    q: {
+      type: 'string',
+      value: 'LIST',
+      help: `the relaxed rule’s q values (default ${DEFAULT_QS})`
+    },
+    compensation: {
+      type: 'string',
+      value: 'LIST',
+      help: `of ${STUDY_COMPENSATIONS.join(', ')} (default both)`
+    },
+    methods: {
+      type: 'string',
+      value: 'LIST',
+      help: `comma-separated, of ${METHODS.join(', ')} (default all but flap)`
+    }
+  },
+  run: async ({ values, positionals }) => {
+    positionalCount(
+      'study',
+      positionals,
+      { min: 0, max: 0 },
+      'no positional arguments'
+    );
+    const [run, ...seedRuns] = values.run ?? [];
+    if (run === undefined || values['target-ratios'] === undefined) {
+      throw new UsageError('give --run RUN_DIR and --target-ratios GRID');
+    }
+    const progress = progressLines(process.stderr);
+    const scoring = progressPrinter(process.stderr);
+    const record = await runStudyJob({
+      ...evalOptions(values),
+      run,
+      seedRuns,
+      dims: values.dims?.split(',').map(d => d.trim()),
+      targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
+      qs: parseQs(values.q ?? DEFAULT_QS),
+      compensations: parseCompensations(
+        values.compensation ?? STUDY_COMPENSATIONS.join(',')
+      ),
+      methods: parseMethods(
+        values.methods ?? METHODS.filter(m => m !== 'flap').join(',')
+      ),
+      onScoreProgress: p => scoring.update(p),
+      onRow: r =>
+        progress(
+          `seed ${r.seed}: ${studyLabel(r)}, ${r.compensation}, ratio ${formatRatio(r.ratio)}${r.cached ? ', from cache' : ''}`
+        )
+    });
+    const files = await writeStudy(path.join(run, STUDY_DIR), record);
+    return `${studyTable(record)}\n${wroteLines(files)}`;
+  }
+});
