@@ -21,6 +21,17 @@ import ray
 OBJECT_STORE_BYTES = 80_000_000
 
 
+#: `ray start` options of the ports each node opens
+NODE_PORTS = [
+    "node-manager-port",
+    "object-manager-port",
+    "metrics-export-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -33,6 +44,8 @@ def _start_node(tmp: Path, name: str, args: list[str], tries: int = 3) -> subpro
     ray = Path(sys.executable).with_name("ray")
     command = [str(ray), "start", "--block", "--num-cpus=1", "--disable-usage-stats"]
     command += [f"--temp-dir={tmp / name}", f"--object-store-memory={OBJECT_STORE_BYTES}", *args]
+    # Ports Ray otherwise fixes (52365 …), which another cluster on this machine may hold.
+    command += [f"--{port}={_free_port()}" for port in NODE_PORTS]
     log_path = tmp / f"{name}.log"
     for _ in range(tries):
         with open(log_path, "wb") as log:
@@ -59,6 +72,8 @@ def local_ray_cluster(tmp: Path, extra_workers: int = 1) -> Iterator[str]:
                 f"--port={port}",
                 "--node-ip-address=127.0.0.1",
                 "--include-dashboard=false",
+                # Its API server still starts, on 8265 by default: taken by any other cluster here.
+                f"--dashboard-port={_free_port()}",
             ],
         )
     ]
