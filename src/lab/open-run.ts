@@ -6,6 +6,7 @@ import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
 import { MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { askRun } from './ask-run';
 import { cusprunIcon } from './icon';
+import { showInMainArea } from './main-area';
 import { RunContext } from './run-dashboard-model';
 import { dashboardId, RunDashboard } from './run-dashboard';
 import { CommandIDs } from './tokens';
@@ -45,14 +46,9 @@ export function addOpenRunCommand(
       if (!run) {
         return;
       }
-      const open = tracker.find(w => w.id === dashboardId(run));
-      const widget = open ?? newDashboard(run, ctx);
-      if (!open) {
-        app.shell.add(widget, 'main');
-        void tracker.add(widget);
-      }
-      app.shell.activateById(widget.id);
-      return widget;
+      return showInMainArea(app, tracker, dashboardId(run), () =>
+        newDashboard(run, ctx)
+      );
     }
   });
   void restorer?.restore(tracker, {

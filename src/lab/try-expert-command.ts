@@ -6,6 +6,7 @@
 import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
 import { WidgetTracker } from '@jupyterlab/apputils';
 import { askRun } from './ask-run';
+import { showInMainArea } from './main-area';
 import { CommandIDs } from './tokens';
 import {
   TryExpertContext,
@@ -39,14 +40,12 @@ export function addTryExpertCommand(
       if (!run) {
         return;
       }
-      const open = tracker.find(view => view.id === tryExpertId(run));
-      const view = open ?? new TryExpertView(run, ctx);
-      if (!open) {
-        app.shell.add(view, 'main');
-        void tracker.add(view);
-      }
-      app.shell.activateById(view.id);
-      return view;
+      return showInMainArea(
+        app,
+        tracker,
+        tryExpertId(run),
+        () => new TryExpertView(run, ctx)
+      );
     }
   });
   void restorer?.restore(tracker, {
