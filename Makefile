@@ -8,7 +8,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV := .venv
 PY := $(VENV)/bin/python
 RESULTS := test-results
-PYTHON_SOURCES := kernel-bridge scripts fixtures demo examples ui-tests jupyter-config
+PYTHON_SOURCES := kernel-bridge scripts fixtures demo examples ui-tests jupyter-config bench
 
 # Shell code: apt-get install $(1), as root or through sudo (a fresh Debian machine has neither
 # chromium nor, often, python3-venv).
