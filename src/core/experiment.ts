@@ -77,6 +77,8 @@ export interface SweepPoint {
   ratio: number;
   targetRatio?: number;
   metrics: EvalMetric[];
+  /** Greedy texts from the prompts, when the job was given prompts (the study). */
+  generation?: GenerationCheck;
   /** Whether the run's evaluation cache answered it. */
   cached: boolean;
 }
@@ -189,7 +191,10 @@ export interface StudyRecord {
   methods: Method[];
   evalSets: EvalSetRecord[];
   truncation: number;
+  /** The prompts every row decoded greedily from, when the study was given them. */
+  prompts?: { file: string; sha256: string; maxNewTokens: number };
   dense: EvalMetric[];
+  denseGeneration?: GenerationCheck;
   rows: StudyRow[];
 }
 

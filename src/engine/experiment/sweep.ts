@@ -43,7 +43,7 @@ export async function runSweep(
     const plan = expert.plan(target);
     const units = unitPlanOf(plan);
     for (const method of methods) {
-      const { metrics, cached } = await evaluator.evaluate(
+      const { metrics, cached, generation } = await evaluator.evaluate(
         methodPlan(method, evaluator.model.map, units, inputs),
         compensation
       );
@@ -55,6 +55,7 @@ export async function runSweep(
           ? { targetRatio: target.targetRatio }
           : {}),
         metrics,
+        ...(generation ? { generation } : {}),
         cached
       };
       points.push(point);

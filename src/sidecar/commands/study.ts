@@ -10,8 +10,12 @@ import { formatRatio } from '../../core/format';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
-import { runStudyJob, STUDY_DIR } from '../jobs/study';
-import { positionalCount, UsageError } from './args';
+import {
+  DEFAULT_STUDY_NEW_TOKENS,
+  runStudyJob,
+  STUDY_DIR
+} from '../jobs/study';
+import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
 import { wroteLines } from './outputs';
 import { EVAL_OPTIONS, evalOptions } from './shared-options';
@@ -83,6 +87,16 @@ export default defineCommand({
       type: 'string',
       value: 'LIST',
       help: `comma-separated, of ${METHODS.join(', ')} (default all but flap)`
+    },
+    prompts: {
+      type: 'string',
+      value: 'FILE',
+      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into study.md and study.json'
+    },
+    'max-new-tokens': {
+      type: 'string',
+      value: 'N',
+      help: `tokens per greedy text (default ${DEFAULT_STUDY_NEW_TOKENS})`
     }
   },
   run: async ({ values, positionals }) => {
@@ -111,6 +125,8 @@ export default defineCommand({
       methods: parseMethods(
         values.methods ?? METHODS.filter(m => m !== 'flap').join(',')
       ),
+      prompts: values.prompts,
+      maxNewTokens: numberValue('max-new-tokens', values['max-new-tokens']),
       onScoreProgress: p => scoring.update(p),
       onRow: r =>
         progress(

@@ -13,6 +13,8 @@ import type {
   StudyRow
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
+import { sha256Hex } from '../../engine/corpus';
+import { readUtf8File } from '../../engine/corpus/utf8';
 import { runSweep } from '../../engine/experiment';
 import { readRun } from '../run-folder';
 import {
@@ -22,6 +24,8 @@ import {
   experimentCompensation,
   openExperiment
 } from './experiment';
+import { readPrompts } from './eval';
+import { stopIds } from './generate';
 import { expertViewOf, requestedDimensions } from './plan';
 import { evalSetRecords } from './sweep';
 
@@ -35,7 +39,36 @@ export interface StudyJob extends ExperimentJob {
   qs: number[];
   compensations: StudyCompensation[];
   methods: Method[];
+  /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
+  prompts?: string;
+  maxNewTokens?: number;
   onRow?: (row: StudyRow) => void;
+}
+
+export const DEFAULT_STUDY_NEW_TOKENS = 20;
+
+/** The prompts as the record names them, and the evaluator's settings (the model's EOS ends a text). */
+function studyPrompts(job: StudyJob) {
+  if (job.prompts === undefined) {
+    return undefined;
+  }
+  const file = path.resolve(job.prompts);
+  const prompts = readPrompts(file);
+  const maxNewTokens = job.maxNewTokens ?? DEFAULT_STUDY_NEW_TOKENS;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+    throw new CusprunError(
+      'bad-argument',
+      `max-new-tokens must be a positive integer, not ${maxNewTokens}`
+    );
+  }
+  return {
+    record: { file, sha256: sha256Hex(readUtf8File(file)), maxNewTokens },
+    settings: (model: { dir: string }) => ({
+      prompts,
+      maxNewTokens,
+      stopIds: stopIds(model.dir)
+    })
+  };
 }
 
 /** `run` as an experiment on the first run's model and evaluator (its cache shared). */
@@ -98,7 +131,8 @@ async function runRows(
 
 export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
   const started = Date.now();
-  const experiment = openExperiment(job);
+  const prompts = studyPrompts(job);
+  const experiment = openExperiment(job, prompts?.settings);
   try {
     const runs = [job.run, ...(job.seedRuns ?? [])];
     const rows: StudyRow[] = [];
@@ -108,6 +142,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       rows.push(...(await runRows(job, seeded, run)));
     }
     const { evaluator, record } = experiment;
+    const dense = await evaluator.evaluate();
     return {
       kind: 'study',
       at: new Date().toISOString(),
@@ -123,7 +158,9 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       methods: job.methods,
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
-      dense: (await evaluator.evaluate()).metrics,
+      ...(prompts ? { prompts: prompts.record } : {}),
+      dense: dense.metrics,
+      ...(dense.generation ? { denseGeneration: dense.generation } : {}),
       rows
     };
   } finally {
