@@ -13,6 +13,7 @@ import type {
   StudyRow
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
+import type { Rule, RuleSettings } from '../../core/select';
 import { runSweep } from '../../engine/experiment';
 import { readRun } from '../run-folder';
 import {
@@ -33,6 +34,8 @@ export interface StudyJob extends ExperimentJob {
   dims?: string[];
   targetRatios: number[];
   qs: number[];
+  /** Experts under named rules beside the q grid's (pooled-intersect, rank-mean). */
+  rules?: Rule[];
   compensations: StudyCompensation[];
   methods: Method[];
   onRow?: (row: StudyRow) => void;
@@ -51,6 +54,14 @@ function seedExperiment(first: Experiment, run: string): Experiment {
   return { ...first, record };
 }
 
+/** The study's experts: each q of the grid (q 1 is the paper's rule), then each other rule. */
+function studyExperts(job: StudyJob): RuleSettings[] {
+  return [
+    ...job.qs.map(q => ({ rule: q === 1 ? 'paper' : 'q', q }) as const),
+    ...(job.rules ?? []).map(rule => ({ rule, q: 1 }))
+  ];
+}
+
 /** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
@@ -67,9 +78,9 @@ async function runRows(
     ? await experimentCompensation(experiment, job.dims)
     : undefined;
   const rows: StudyRow[] = [];
-  for (const q of job.qs) {
+  for (const { rule, q } of studyExperts(job)) {
     const { expert } = expertViewOf(
-      { run, dims: job.dims, q },
+      { run, dims: job.dims, rule, q },
       experiment.record,
       experiment.map
     );
@@ -83,8 +94,8 @@ async function runRows(
         point => {
           const row = {
             ...point,
-            ...{ run, seed, q, compensation },
-            variant: studyVariant(point.method, q)
+            ...{ run, seed, q, rule, compensation },
+            variant: studyVariant(point.method, q, rule)
           };
           rows.push(row);
           job.onRow?.(row);
@@ -119,6 +130,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       })),
       targetRatios: job.targetRatios,
       qs: job.qs,
+      ...(job.rules?.length ? { rules: job.rules } : {}),
       compensations: job.compensations,
       methods: job.methods,
       evalSets: evalSetRecords(evaluator.sets),
