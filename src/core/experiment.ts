@@ -5,6 +5,7 @@
  */
 import type { RatioSweep } from './charts/types';
 import { CusprunError } from './errors';
+import type { Rule } from './select/rules';
 
 /** The expert and the baselines it is compared with at the same per-layer counts. */
 export const METHODS = [
@@ -91,6 +92,8 @@ export interface SweepRecord {
   grid: SweepGrid;
   methods: Method[];
   seed: number;
+  /** The expert's selection rule; absent in records made before rules had names. */
+  rule?: Rule;
   q: number;
   evalSets: EvalSetRecord[];
   truncation: number;
@@ -117,6 +120,8 @@ export interface AblationRow {
 export interface AblationRecord {
   kind: 'ablation';
   at: string;
+  /** The experts' selection rule; absent in records made before rules had names. */
+  rule?: Rule;
   q: number;
   targetRatio: number;
   evalSets: EvalSetRecord[];
@@ -157,10 +162,16 @@ export interface ModelEvaluation {
 export const STUDY_COMPENSATIONS = ['none', 'bias'] as const;
 export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
 
-/** What a study row is called: the paper's rule (q = 1), the relaxed rule, or a baseline. */
-export function studyVariant(method: Method, q: number): string {
+/**
+ * What a study row is called: the paper's rule (q = 1), the relaxed rule, another named rule, or
+ * a baseline. Without a rule, q says which of the first two.
+ */
+export function studyVariant(method: Method, q: number, rule?: Rule): string {
   if (method !== 'cus-prun') {
     return method;
+  }
+  if (rule !== undefined && rule !== 'paper' && rule !== 'q') {
+    return `cus-prun ${rule}`;
   }
   return q === 1 ? 'paper' : `cus-prun q${q}`;
 }
@@ -173,6 +184,8 @@ export interface StudyRow extends SweepPoint {
   seed: number;
   /** The relaxed rule's q whose expert set the per-layer counts every method removes. */
   q: number;
+  /** That expert's rule; absent in studies made before rules had names (`paper` or `q`). */
+  rule?: Rule;
   compensation: StudyCompensation;
   variant: string;
 }
@@ -187,6 +200,8 @@ export interface StudyRecord {
   runs: { run: string; seed: number }[];
   targetRatios: number[];
   qs: number[];
+  /** Experts under other named rules than the q grid's (`paper` and `q`). */
+  rules?: Rule[];
   compensations: StudyCompensation[];
   methods: Method[];
   evalSets: EvalSetRecord[];
@@ -200,9 +215,9 @@ export interface StudyRecord {
 
 /** A row's label in tables and charts: a baseline says whose per-layer counts it removes. */
 export function studyLabel(
-  row: Pick<StudyRow, 'method' | 'q' | 'variant'>
+  row: Pick<StudyRow, 'method' | 'q' | 'rule' | 'variant'>
 ): string {
   return row.method === 'cus-prun'
     ? row.variant
-    : `${row.variant} @ ${studyVariant('cus-prun', row.q)}`;
+    : `${row.variant} @ ${studyVariant('cus-prun', row.q, row.rule)}`;
 }

@@ -18,6 +18,7 @@ import type {
 } from '../charts/types';
 import type { CusprunErrorCode } from '../errors';
 import type { ExpertPlan, PlanTarget } from '../select/expert';
+import type { Rule } from '../select/rules';
 import type { RankGrid } from '../select/rank-grid';
 import type { LogitComparison } from '../model/verification';
 import type {
@@ -180,6 +181,9 @@ export type CorpusList = CorpusInfo[];
 /** Which expert: the dimensions to intersect (default all the run scored) and its guards. */
 export interface ExpertQuery {
   dims?: string[];
+  /** The selection rule (default `paper`, or `q` when q < 1 is given). */
+  rule?: Rule;
+  /** The `q` rule's fraction of a dimension's documents. */
   q?: number;
   minKeep?: number;
   multipleOf?: number;

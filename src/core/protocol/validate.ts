@@ -30,6 +30,7 @@ import {
   SweepRequest
 } from './index';
 import { planTarget } from '../select/expert';
+import { RULES, ruleSettings } from '../select/rules';
 
 function bad(message: string): RequestError {
   return new RequestError(400, 'bad-request', message);
@@ -45,7 +46,7 @@ class Fields {
 
   constructor(
     private readonly body: Record<string, unknown>,
-    private readonly what: string
+    readonly what: string
   ) {}
 
   take(name: string, required = false): unknown {
@@ -156,10 +157,20 @@ function fieldsOf(body: unknown, what: string): Fields {
   return new Fields(body, what);
 }
 
+const JSON_RULE_NAMES = { rule: '"rule"', q: '"q"' };
+
 function expertQuery(f: Fields): ExpertQuery {
+  const rule = f.oneOf('rule', RULES);
+  const q = f.number('q');
+  try {
+    ruleSettings({ rule, q }, JSON_RULE_NAMES);
+  } catch (error) {
+    throw bad(`${f.what}: ${(error as Error).message}`);
+  }
   return {
     dims: f.strings('dims'),
-    q: f.number('q'),
+    rule,
+    q,
     minKeep: f.number('minKeep'),
     multipleOf: f.number('multipleOf')
   };

@@ -3,3 +3,4 @@ export * from './selection';
 export * from './from-scores';
 export * from './expert';
 export * from './rank-grid';
+export * from './rules';

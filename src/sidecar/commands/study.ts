@@ -7,6 +7,7 @@ import {
   studyLabel
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
+import { Rule, RULES } from '../../core/select';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
@@ -34,6 +35,23 @@ function parseQs(list: string): number[] {
       );
     }
     return q;
+  });
+}
+
+/** Rules other than the q grid's: `paper` and `q` come from --q. */
+const OTHER_RULES: readonly Rule[] = RULES.filter(
+  r => r !== 'paper' && r !== 'q'
+);
+
+function parseRules(list: string): Rule[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as Rule;
+    if (!OTHER_RULES.includes(name)) {
+      throw new UsageError(
+        `--rules: '${text}' is not one of ${OTHER_RULES.join(', ')} (the paper's rule and the q rule come from --q)`
+      );
+    }
+    return name;
   });
 }
 
@@ -78,6 +96,11 @@ export default defineCommand({
       value: 'LIST',
       help: `the relaxed rule’s q values (default ${DEFAULT_QS})`
     },
+    rules: {
+      type: 'string',
+      value: 'LIST',
+      help: `more experts, under the rules ${OTHER_RULES.join(', ')}, beside the q grid’s`
+    },
     compensation: {
       type: 'string',
       value: 'LIST',
@@ -119,6 +142,7 @@ export default defineCommand({
       dims: values.dims?.split(',').map(d => d.trim()),
       targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
       qs: parseQs(values.q ?? DEFAULT_QS),
+      rules: values.rules === undefined ? [] : parseRules(values.rules),
       compensations: parseCompensations(
         values.compensation ?? STUDY_COMPENSATIONS.join(',')
       ),

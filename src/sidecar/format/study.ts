@@ -35,6 +35,7 @@ function variants(rows: StudyRow[]): StudyRow[][] {
     const key = JSON.stringify([
       row.targetRatio,
       row.q,
+      row.rule,
       row.compensation,
       row.method
     ]);

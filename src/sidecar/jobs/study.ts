@@ -13,6 +13,7 @@ import type {
   StudyRow
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
+import type { Rule, RuleSettings } from '../../core/select';
 import { sha256Hex } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
 import { runSweep } from '../../engine/experiment';
@@ -37,6 +38,8 @@ export interface StudyJob extends ExperimentJob {
   dims?: string[];
   targetRatios: number[];
   qs: number[];
+  /** Experts under named rules beside the q grid's (pooled-intersect, rank-mean). */
+  rules?: Rule[];
   compensations: StudyCompensation[];
   methods: Method[];
   /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
@@ -84,6 +87,14 @@ function seedExperiment(first: Experiment, run: string): Experiment {
   return { ...first, record };
 }
 
+/** The study's experts: each q of the grid (q 1 is the paper's rule), then each other rule. */
+function studyExperts(job: StudyJob): RuleSettings[] {
+  return [
+    ...job.qs.map(q => ({ rule: q === 1 ? 'paper' : 'q', q }) as const),
+    ...(job.rules ?? []).map(rule => ({ rule, q: 1 }))
+  ];
+}
+
 /** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
@@ -100,9 +111,9 @@ async function runRows(
     ? await experimentCompensation(experiment, job.dims)
     : undefined;
   const rows: StudyRow[] = [];
-  for (const q of job.qs) {
+  for (const { rule, q } of studyExperts(job)) {
     const { expert } = expertViewOf(
-      { run, dims: job.dims, q },
+      { run, dims: job.dims, rule, q },
       experiment.record,
       experiment.map
     );
@@ -116,8 +127,8 @@ async function runRows(
         point => {
           const row = {
             ...point,
-            ...{ run, seed, q, compensation },
-            variant: studyVariant(point.method, q)
+            ...{ run, seed, q, rule, compensation },
+            variant: studyVariant(point.method, q, rule)
           };
           rows.push(row);
           job.onRow?.(row);
@@ -154,6 +165,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       })),
       targetRatios: job.targetRatios,
       qs: job.qs,
+      ...(job.rules?.length ? { rules: job.rules } : {}),
       compensations: job.compensations,
       methods: job.methods,
       evalSets: evalSetRecords(evaluator.sets),

@@ -32,7 +32,7 @@ import {
   SigmaAnswer,
   SweepRecord
 } from '../../core/protocol';
-import { DimensionRanks } from '../../core/select';
+import { DimensionRanks, ruleSettings } from '../../core/select';
 import { renderSvg } from '../../engine/charts/svg';
 import { MANIFEST_FILE } from '../../engine/score';
 import { ABLATIONS_DIR } from '../jobs/ablate';
@@ -112,12 +112,12 @@ export class Queries {
     // One entry per set of dimensions, however the query orders or omits them.
     const wanted = requestedDimensions(record, query.dims);
     const dims = known.filter(d => wanted.includes(d));
-    const q = query.q ?? 1;
+    const rule = ruleSettings(query);
     const key = JSON.stringify([
       dir,
       at,
       dims,
-      q,
+      rule,
       query.minKeep ?? 1,
       query.multipleOf ?? 1
     ]);
@@ -128,8 +128,8 @@ export class Queries {
       );
       const ranks = dims.map(dim =>
         this.dimensionRanks.get(
-          JSON.stringify([dir, at, dim, q]),
-          () => readDimensionRanks(dir, record, map, [dim], q)[0]
+          JSON.stringify([dir, at, dim, rule]),
+          () => readDimensionRanks(dir, record, map, [dim], rule)[0]
         )
       );
       return new ExpertView(map, ranks, query);
