@@ -111,7 +111,10 @@ function pythonConstants(core) {
     PERCENT_DECIMALS: core.format.PERCENT_DECIMALS,
     PERPLEXITY_DECIMALS: core.format.PERPLEXITY_DECIMALS,
     SCORE_DECIMALS: core.format.SCORE_DECIMALS,
-    NOT_APPLICABLE: core.format.NOT_APPLICABLE
+    NOT_APPLICABLE: core.format.NOT_APPLICABLE,
+    EVAL_CACHE_FILE: core.protocol.EVAL_CACHE_FILE,
+    BASELINE_SCORES_DIR: core.protocol.BASELINE_SCORES_DIR,
+    SWEEP_INPUTS: [...core.protocol.SWEEP_INPUTS]
   };
 }
 

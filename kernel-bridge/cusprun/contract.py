@@ -17,3 +17,6 @@ PERCENT_DECIMALS = 2
 PERPLEXITY_DECIMALS = 2
 SCORE_DECIMALS = 3
 NOT_APPLICABLE = "-"
+EVAL_CACHE_FILE = "evaluations.jsonl"
+BASELINE_SCORES_DIR = "baseline-scores"
+SWEEP_INPUTS = ("run.json", "scores", "evaluations.jsonl", "baseline-scores")

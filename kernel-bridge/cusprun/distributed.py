@@ -7,6 +7,11 @@ a path every node sees; the run folder is written where this process runs. A tas
 dies is retried (`max_retries`); a shard the CLI refuses fails the whole job in one line.
 Progress of the shards reaches the driver through a small actor and is summed into the usual
 progress events (`{"type": "progress", "progress": {...}}`).
+
+A sweep spreads likewise (`sweep_on_ray`): its evaluations (the dense model, then each method at
+each grid value) go to Ray tasks that run `cusprun sweep … --points I/N` on a copy of the run
+folder shipped through the object store, and the evaluation-cache lines they add are appended to
+the run's own cache, so that the sweep run here afterwards finds every evaluation there.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, SWEEP_INPUTS
 from .errors import CusprunError
 
 RAY_EXTRA = "pip install 'cusprun[ray]'"
@@ -181,25 +187,51 @@ def score_on_ray(
     args += ["--score-form", score_form] if score_form else []
     ray = connect(address)
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
-    board = ray.remote(num_cpus=0)(_Board).remote()
-    task = ray.remote(num_cpus=1, max_retries=max_retries)(_score_shard)
-    refs = [task.remote(board, i, shards, args) for i in range(shards)]
     start = time.monotonic()
-    pending = list(refs)
-    while pending:
-        _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
-        progress, starts = ray.get(board.snapshot.remote())
-        if on_event is not None and progress:
-            on_event({"type": "progress", "progress": _total(progress, time.monotonic() - start)})
-    outputs = _shard_outputs(ray, refs)
+
+    def progress(board: dict[int, dict], _done: int) -> dict | None:
+        return _total(board, time.monotonic() - start) if board else None
+
+    outputs, retries = _run_shards(
+        ray, _score_shard, [[args]] * shards, max_retries, progress, on_event
+    )
     seconds = time.monotonic() - start
     _merge(Path(run), [files for _, files in outputs])
     summed = {k: sum(summary[k] for summary, _ in outputs) for k in ("scored", "skipped", "tokens")}
-    return {**summed, "seconds": seconds, "retries": sum(starts.values()) - shards}
+    return {**summed, "seconds": seconds, "retries": retries}
 
 
-def _shard_outputs(ray: ModuleType, refs: list) -> list[ShardOutput]:
-    """The shards' summaries and files, or the first failure as one line."""
+#: a job's progress from the shards' latest reports and the count of shards done (None: no event)
+Progress = Callable[[dict[int, dict], int], "dict | None"]
+
+
+def _run_shards(
+    ray: ModuleType,
+    function: Callable,
+    shard_args: list[list],
+    max_retries: int,
+    progress: Progress,
+    on_event: EventCallback | None,
+) -> tuple[list, int]:
+    """Runs `function(board, index, count, *shard_args[index])` as one Ray task per shard, one CPU
+    each, emitting progress events until all are done. Returns their outputs and how many
+    times a shard was started again."""
+    board = ray.remote(num_cpus=0)(_Board).remote()
+    task = ray.remote(num_cpus=1, max_retries=max_retries)(function)
+    count = len(shard_args)
+    refs = [task.remote(board, i, count, *args) for i, args in enumerate(shard_args)]
+    pending = list(refs)
+    while pending:
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_S)
+        reports, starts = ray.get(board.snapshot.remote())
+        event = progress(reports, count - len(pending))
+        if on_event is not None and event is not None:
+            on_event({"type": "progress", "progress": event})
+    return _shard_outputs(ray, refs), sum(starts.values()) - count
+
+
+def _shard_outputs(ray: ModuleType, refs: list) -> list:
+    """The shards' outputs, or the first failure as one line."""
     try:
         return ray.get(refs)
     except ray.exceptions.RayTaskError as error:
@@ -228,3 +260,139 @@ def _merge(run: Path, shard_files: list[dict[str, bytes]]) -> None:
         )
     if merged.returncode != 0:
         raise ShardFailed(merged.stderr.strip().removeprefix("cusprun: "), "merge-failed")
+
+
+def _run_files(run: Path) -> dict[str, bytes]:
+    """The files of the run folder a sweep reads (SWEEP_INPUTS), by relative path."""
+    return {
+        str(p.relative_to(run)): p.read_bytes()
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.relative_to(run).parts[0] in SWEEP_INPUTS
+    }
+
+
+def _sweep_shard(
+    board: Any, index: int, count: int, files: dict[str, bytes], args: list[str]
+) -> dict[str, bytes]:
+    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`files`);
+    returns the evaluation-cache lines it added and any baseline score store it made."""
+    import ray  # on the worker, where the task runs
+
+    ray.get(board.started.remote(index))
+    with tempfile.TemporaryDirectory(prefix=f"cusprun-sweep{index}-") as tmp:
+        run = Path(tmp, "run")
+        for name, data in files.items():
+            (run / name).parent.mkdir(parents=True, exist_ok=True)
+            (run / name).write_bytes(data)
+        command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
+        done = subprocess.run([*command, "--points", f"{index}/{count}"], capture_output=True)
+        if done.returncode != 0:
+            stderr = done.stderr.decode(errors="replace").strip()
+            last = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"
+            raise ShardFailed(f"sweep shard {index}/{count} on {socket.gethostname()}: {last}")
+        cache = run / EVAL_CACHE_FILE
+        added = (
+            cache.read_bytes()[len(files.get(EVAL_CACHE_FILE, b"")) :] if cache.is_file() else b""
+        )
+        made = {} if BASELINE_SCORES_DIR in {Path(n).parts[0] for n in files} else _run_files(run)
+        return {EVAL_CACHE_FILE: added} | {
+            name: data for name, data in made.items() if Path(name).parts[0] == BASELINE_SCORES_DIR
+        }
+
+
+def sweep_evaluations(grid_values: int, methods: int) -> int:
+    """How many evaluations a sweep makes: the dense model, and each method at each grid value."""
+    return 1 + grid_values * methods
+
+
+def sweep_on_ray(
+    run: str | os.PathLike,
+    args: list[str],
+    evaluations: int,
+    shards: int | None,
+    address: str = "auto",
+    *,
+    max_retries: int = 3,
+    on_event: EventCallback | None = None,
+) -> dict:
+    """Makes the evaluations of the sweep `cusprun sweep --run RUN *args` (`evaluations` of them,
+    see `sweep_evaluations`) in `shards` Ray tasks (None: one per evaluation) and adds their
+    results to the run's evaluation cache; the sweep itself is then run here, from the cache.
+    Returns `{evaluations, shards, seconds, retries}`."""
+    if shards is not None and shards < 1:
+        raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
+    folder = Path(run)
+    if not (folder / "run.json").is_file():
+        raise CusprunError(f"{folder}: no scored run there: score it first")
+    ray = connect(address)
+    shards = min(shards or evaluations, evaluations)
+    start = time.monotonic()
+    files = ray.put(_run_files(folder))
+
+    def progress(_board: dict[int, dict], done: int) -> dict:
+        return {"done": done, "total": shards, "unit": "shards", "elapsedMs": _ms(start)}
+
+    outputs, retries = _run_shards(
+        ray, _sweep_shard, [[files, args]] * shards, max_retries, progress, on_event
+    )
+    _keep_in_run(folder, outputs)
+    seconds = time.monotonic() - start
+    return {"evaluations": evaluations, "shards": shards, "seconds": seconds, "retries": retries}
+
+
+def _ms(start: float) -> int:
+    return round((time.monotonic() - start) * 1000)
+
+
+def _keep_in_run(run: Path, outputs: list[dict[str, bytes]]) -> None:
+    """Appends the shards' new evaluation-cache lines (those whose key the cache lacks) to the
+    run's cache, as the sidecar appends its own, and puts a baseline score store the run lacks
+    in place (written beside it, then renamed: a half-written store is never seen)."""
+    cache = run / EVAL_CACHE_FILE
+    known = {_cache_key(line) for line in _lines(cache.read_bytes() if cache.is_file() else b"")}
+    added = []
+    for output in outputs:
+        for line in _lines(output[EVAL_CACHE_FILE]):
+            if _cache_key(line) not in known:
+                known.add(_cache_key(line))
+                added.append(line)
+    if added:
+        with open(cache, "ab") as out:
+            out.write(b"".join(line + b"\n" for line in added))
+    _keep_baseline_scores(run, outputs)
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return [line for line in data.split(b"\n") if line.strip()]
+
+
+def _cache_key(line: bytes) -> str | None:
+    try:
+        return json.loads(line)["key"]
+    except (ValueError, KeyError, TypeError):
+        return None  # a torn line, which the cache skips too
+
+
+def _keep_baseline_scores(run: Path, outputs: list[dict[str, bytes]]) -> None:
+    """Each baseline score store the run lacks, from the first shard that made it (whole: two
+    shards' stores are not mixed)."""
+    for output in outputs:
+        stores: dict[str, dict[str, bytes]] = {}
+        for name, data in output.items():
+            if name != EVAL_CACHE_FILE:
+                stores.setdefault(str(Path(*Path(name).parts[:2])), {})[name] = data
+        for store, files in stores.items():
+            if not (run / store).exists():
+                _write_folder(
+                    run / store, {str(Path(n).relative_to(store)): d for n, d in files.items()}
+                )
+
+
+def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """`folder` with `files`, written beside it and renamed: a half-written one is never seen."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".cusprun-staging-", dir=folder.parent))
+    for name, data in files.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_bytes(data)
+    staging.rename(folder)

@@ -35,7 +35,8 @@ COMMANDS = {
     " — score the model on the corpus (on a Ray cluster, in N shards)",
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--q Q] — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
-    "[--compensate-bias]",
+    "[--compensate-bias] [--ray auto|HOST:PORT [--shards N]] — evaluate the methods over σ "
+    "(their evaluations spread over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
     "write the pruned model",
@@ -505,8 +506,12 @@ class CusprunMagics:
         p.add_argument("--compensate-bias", action="store_true")
         p.add_argument("--dims")
         p.add_argument("--run")
+        p.add_argument("--ray")
+        p.add_argument("--shards", type=int)
         self._eval_args(p)
         ns = p.parse_args(args)
+        if ns.shards is not None and ns.ray is None:
+            raise UsageError("%cusprun sweep: --shards N goes with --ray auto|HOST:PORT")
         grid = (
             {"sigmas": _grid(ns.sigma, "--sigma")}
             if ns.sigma is not None
@@ -536,6 +541,8 @@ class CusprunMagics:
                 compensate_bias=ns.compensate_bias or None,
                 dims=_list(ns.dims),
                 run=ns.run,
+                ray=ns.ray,
+                shards=ns.shards,
                 on_event=on_event,
             )
         record, file = result["record"], result["file"]
@@ -615,7 +622,8 @@ class CusprunMagics:
 
 def _progress_words(event) -> str:
     progress = event.get("progress") or {}
-    return f"{progress.get('done', 0)}/{progress.get('total', 0)} documents"
+    unit = progress.get("unit", "documents")  # a sweep on Ray counts its shards
+    return f"{progress.get('done', 0)}/{progress.get('total', 0)} {unit}"
 
 
 def _plan_line(plan: dict) -> str:

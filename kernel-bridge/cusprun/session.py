@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .contract import EVENTS_PATH, FINAL_STATES, PROTOCOL_HEADER, PROTOCOL_VERSION
+from .contract import EVENTS_PATH, FINAL_STATES, METHODS, PROTOCOL_HEADER, PROTOCOL_VERSION
 from .errors import CusprunError
 from .export_process import export_model
 from .inputs import absolute, eval_set_paths, new_run_id, write_manifest
@@ -519,10 +519,15 @@ class Session:
         eval_sets: list[str],
         methods: list[str] | None = None,
         run: str | None = None,
+        ray: str | None = None,
+        shards: int | None = None,
         on_event: EventCallback | None = None,
         **options,
     ) -> dict:
-        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`."""
+        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. With `ray`
+        ('auto' or the head's HOST:PORT) its evaluations are made first in `shards` Ray tasks
+        (default: one per evaluation) into the run's evaluation cache, and the sweep here reads
+        them from there (`cusprun.distributed.sweep_on_ray`); the result then has `ray` too."""
         request = {
             "type": "sweep",
             "run": self._run_name(run),
@@ -531,7 +536,25 @@ class Session:
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
-        return self.run_job(request, on_event)["result"]
+        on_ray = self._sweep_on_ray(request, ray, shards, on_event) if ray is not None else None
+        result = self.run_job(request, on_event)["result"]
+        return result if on_ray is None else {**result, "ray": on_ray}
+
+    def _sweep_on_ray(
+        self, request: dict, address: str, shards: int | None, on_event: EventCallback | None
+    ) -> dict:
+        """The sweep request's evaluations made on Ray into its run's evaluation cache."""
+        from .distributed import sweep_evaluations, sweep_on_ray  # Ray is an optional extra
+
+        if "batchSize" in request:
+            raise CusprunError("sweep on Ray: batch_size is not passed to the workers' CLI")
+        grid = request.get("sigmas") or request.get("targetRatios") or []
+        methods = request.get("methods") or METHODS
+        evaluations = sweep_evaluations(len(grid), len(methods))
+        folder = Path(self.store(), request["run"])
+        return sweep_on_ray(
+            folder, sweep_cli_args(request), evaluations, shards, address, on_event=on_event
+        )
 
     def ablate(
         self,
@@ -575,3 +598,29 @@ class Session:
     def runs_frame(self):
         """The runs as a pandas DataFrame (pandas must be installed)."""
         return to_frame(runs_rows(self.runs()))
+
+
+#: the sweep request's fields as `cusprun sweep` flags (a list becomes one comma-joined value)
+SWEEP_FLAGS = {
+    "sigmas": "--sigma",
+    "targetRatios": "--target-ratios",
+    "methods": "--methods",
+    "seed": "--seed",
+    "dims": "--dims",
+    "q": "--q",
+    "minKeep": "--min-keep",
+    "multipleOf": "--multiple-of",
+    "truncation": "--truncation",
+    "threads": "--threads",
+}
+
+
+def sweep_cli_args(request: dict) -> list[str]:
+    """A sweep request's settings as the `cusprun sweep` arguments that make the same sweep
+    (`repr` of a float reads back as the same number in JavaScript)."""
+    args = [arg for spec in request["evalSets"] for arg in ("--eval", spec)]
+    for field, flag in SWEEP_FLAGS.items():
+        value = request.get(field)
+        if value is not None:
+            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return args + (["--compensate-bias"] if request.get("compensateBias") else [])

@@ -1,10 +1,12 @@
-"""Scoring on Ray (cusprun.distributed) on a real local cluster: a head and an extra worker node,
-each its own `ray start` process, with the installed `cusprun` CLI doing the scoring."""
+"""Scoring and sweeps on Ray (cusprun.distributed) on a real local cluster: a head and an extra
+worker node, each its own `ray start` process, with the installed `cusprun` CLI doing the work."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,15 +18,24 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 
-from cusprun.distributed import RayUnavailable, score_on_ray  # noqa: E402
+from cusprun.distributed import RayUnavailable, ShardFailed, score_on_ray  # noqa: E402
+from cusprun.session import Session  # noqa: E402
+from cusprun.tables import sweep_rows  # noqa: E402
 from jupyter_client.manager import start_new_kernel  # noqa: E402
-from kernel_helpers import kernel_env  # noqa: E402
+from kernel_helpers import SIDECAR_JS, kernel_env  # noqa: E402
 from ray_cluster import local_ray_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "demo" / "model"
 CORPUS = ROOT / "demo" / "expert-de-computing-qa.yaml"
 CLI = str(Path(sys.executable).with_name("cusprun"))
+QUICK = ROOT / "demo" / "data" / "eval" / "quick"
+#: a sweep of 1 + 2 × 3 = 7 evaluations, the Wanda-style baseline's score store included
+SWEEP = {
+    "sigmas": [0.5, 0.8],
+    "eval_sets": [f"ppl={QUICK / 'ppl-general.jsonl'}", f"mc={QUICK / 'cont-general.jsonl'}"],
+    "methods": ["cus-prun", "random", "wanda"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +147,51 @@ def test_the_score_magic_on_ray_writes_the_run_into_the_store(cluster, single_ru
     texts = [m["content"].get("data", {}).get("text/plain", "") for m in messages]
     assert any("/96 documents" in text for text in texts)
     assert any("run 'onray': 96 documents scored" in text for text in texts)
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch, single_run):
+    """A private sidecar whose store holds two copies of the single-process run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
+    monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
+    for name in ("onray", "local"):
+        shutil.copytree(single_run, tmp_path / "store" / name)
+    with Session(store=str(tmp_path / "store")) as s:
+        yield s
+
+
+def _cache_keys(run: Path) -> set[str]:
+    lines = (run / "evaluations.jsonl").read_text().splitlines()
+    return {json.loads(line)["key"] for line in lines}
+
+
+def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, tmp_path):
+    events: list[dict] = []
+    on_ray = session.sweep(run="onray", ray=cluster, on_event=events.append, **SWEEP)
+    local = session.sweep(run="local", **SWEEP)
+    again = session.sweep(run="local", **SWEEP)
+    assert on_ray["ray"]["evaluations"] == 7 and on_ray["ray"]["shards"] == 7
+    assert on_ray["ray"]["retries"] == 0
+    # Every evaluation was made on Ray: the sweep here found each in the cache.
+    assert all(p["cached"] for p in on_ray["record"]["points"])
+    assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
+    assert all(p["cached"] for p in again["record"]["points"])
+    assert sweep_rows(again["record"]) == sweep_rows(local["record"])
+    store = tmp_path / "store"
+    assert _cache_keys(store / "onray") == _cache_keys(store / "local")
+    assert (store / "onray" / "baseline-scores" / "wanda" / "scores.f32").read_bytes() == (
+        store / "local" / "baseline-scores" / "wanda" / "scores.f32"
+    ).read_bytes()
+    shards = [e["progress"] for e in events if e["type"] == "progress" and "unit" in e["progress"]]
+    assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
+
+
+def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
+    with pytest.raises(ShardFailed) as caught:
+        session.sweep(
+            run="onray", ray=cluster, shards=2, **{**SWEEP, "methods": ["cus-prun"], "q": 7}
+        )
+    message = str(caught.value)
+    assert re.match(r"sweep shard [01]/2 on .+: ", message) and "\n" not in message
+    assert not (Path(session.store()) / "onray" / "evaluations.jsonl").exists()

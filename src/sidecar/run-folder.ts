@@ -10,8 +10,9 @@ import { CusprunError } from '../core/errors';
 import type { RunRecord } from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 
-export const RUN_FILE = 'run.json';
-export const SCORES_DIR = 'scores';
+import { RUN_FILE, SCORES_DIR } from '../core/protocol';
+
+export { RUN_FILE, SCORES_DIR };
 /** The run's event log, appended by the sidecar's job queue. */
 export const EVENTS_FILE = 'events.jsonl';
 

@@ -294,6 +294,23 @@ export interface EvalRequest extends EvalOptions {
   latency?: boolean;
 }
 
+/**
+ * A run folder's layout, as far as the kernel bridge reads it: a sweep on Ray ships these to its
+ * workers, and appends the lines their evaluations add to the evaluation cache (JSON Lines,
+ * `{"key", "metrics"}`) here.
+ */
+export const RUN_FILE = 'run.json';
+export const SCORES_DIR = 'scores';
+export const EVAL_CACHE_FILE = 'evaluations.jsonl';
+export const BASELINE_SCORES_DIR = 'baseline-scores';
+/** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
+export const SWEEP_INPUTS = [
+  RUN_FILE,
+  SCORES_DIR,
+  EVAL_CACHE_FILE,
+  BASELINE_SCORES_DIR
+] as const;
+
 export interface SweepRequest extends EvalOptions, ExpertQuery {
   type: 'sweep';
   run: RunId;

@@ -1,7 +1,9 @@
 /**
  * A σ sweep with metrics: at each grid point the expert's plan, and each baseline with the
  * same per-layer counts, built in memory and evaluated (each bias-compensated, given means).
- * Points come out as they finish.
+ * Points come out as they finish. A sweep can be split into shards of its evaluations (one
+ * process each, e.g. on Ray): each evaluates its own and fills the evaluation cache, and the
+ * whole sweep run after them reads every evaluation from the cache.
  */
 import { CusprunError } from '../../core/errors';
 import { Expert, unitPlanOf } from '../../core/select/expert';
@@ -16,6 +18,33 @@ import { BaselineInputs, methodPlan } from './methods';
 
 export type { SweepGrid, SweepPoint };
 
+/**
+ * A slice of a sweep's evaluations: evaluation e goes to shard e mod count, where e = 0 is the
+ * dense model and e = 1 + t × methods + m is method m at grid value t.
+ */
+export interface SweepShard {
+  index: number;
+  count: number;
+}
+
+function inShard(shard: SweepShard | undefined, evaluation: number): boolean {
+  return !shard || evaluation % shard.count === shard.index;
+}
+
+/** The methods some evaluation of `shard` uses (all of them without a shard). */
+export function sweepShardMethods(
+  methods: Method[],
+  grid: SweepGrid,
+  shard?: SweepShard
+): Method[] {
+  const values = (grid.sigmas ?? grid.targetRatios ?? []).length;
+  return methods.filter((_, m) =>
+    Array.from({ length: values }, (_, t) => 1 + t * methods.length + m).some(
+      e => inShard(shard, e)
+    )
+  );
+}
+
 /** The dense model's metrics and every method's at each grid point. */
 export type SweepResult = Pick<SweepRecord, 'dense' | 'points'>;
 
@@ -26,7 +55,8 @@ export async function runSweep(
   inputs: BaselineInputs,
   grid: SweepGrid,
   onPoint?: (point: SweepPoint) => void,
-  compensation?: Compensation
+  compensation?: Compensation,
+  shard?: SweepShard
 ): Promise<SweepResult> {
   if ((grid.sigmas === undefined) === (grid.targetRatios === undefined)) {
     throw new CusprunError(
@@ -37,12 +67,17 @@ export async function runSweep(
   const targets = (grid.sigmas ?? grid.targetRatios ?? []).map(value =>
     grid.sigmas ? { sigma: value } : { targetRatio: value }
   );
-  const dense = (await evaluator.evaluate()).metrics;
+  // A shard without the dense evaluation reports no dense metrics.
+  const dense = inShard(shard, 0) ? (await evaluator.evaluate()).metrics : [];
   const points: SweepPoint[] = [];
+  let evaluation = 0;
   for (const target of targets) {
     const plan = expert.plan(target);
     const units = unitPlanOf(plan);
     for (const method of methods) {
+      if (!inShard(shard, ++evaluation)) {
+        continue;
+      }
       const { metrics, cached, generation } = await evaluator.evaluate(
         methodPlan(method, evaluator.model.map, units, inputs),
         compensation

@@ -179,9 +179,10 @@ export function positionalCount(
   }
 }
 
-/** `--shard I/N`: shard I (from 0) of N, or undefined when absent. */
+/** `--shard I/N` (or another option's I/N): shard I (from 0) of N, or undefined when absent. */
 export function shardValue(
-  value: string | undefined
+  value: string | undefined,
+  option = 'shard'
 ): { index: number; count: number } | undefined {
   if (value === undefined) {
     return undefined;
@@ -195,7 +196,7 @@ export function shardValue(
     index >= count
   ) {
     throw new UsageError(
-      `--shard: takes I/N, shard I of N counted from 0 (0/3, 1/3, 2/3), got '${value}'`
+      `--${option}: takes I/N, shard I of N counted from 0 (0/3, 1/3, 2/3), got '${value}'`
     );
   }
   return { index, count };

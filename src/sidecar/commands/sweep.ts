@@ -4,8 +4,8 @@ import { METHODS, parseMethods } from '../../core/experiment';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { sweepCsv, sweepTable, writeCharts } from '../format/experiment';
-import { runSweepJob } from '../jobs/sweep';
-import { numberValue, positionalCount, UsageError } from './args';
+import { runSweepJob, runSweepShard, SweepJob } from '../jobs/sweep';
+import { numberValue, positionalCount, shardValue, UsageError } from './args';
 import { defineCommand } from './command';
 import { checkRequested, writeRequested, wroteLines } from './outputs';
 import {
@@ -50,6 +50,11 @@ export default defineCommand({
       type: 'string',
       value: 'DIR',
       help: 'write its charts there (Vega-Lite + SVG)'
+    },
+    points: {
+      type: 'string',
+      value: 'I/N',
+      help: "evaluate shard I of N of the sweep's evaluations only (evaluation e goes to shard e mod N: e = 0 the dense model, then each grid value's methods in order) into the run's evaluation cache, and keep no record; the whole sweep run after the shards reads them from the cache"
     }
   },
   hints: {
@@ -76,7 +81,7 @@ export default defineCommand({
         : { targetRatios: parseGrid(ratios as string, '--target-ratios') };
     const progress = progressLines(process.stderr);
     const scoring = progressPrinter(process.stderr);
-    const { record, file } = await runSweepJob({
+    const job: SweepJob = {
       // σ here is a grid, read above; the plan options are the rest.
       ...expertOptions(values),
       ...evalOptions(values),
@@ -89,7 +94,18 @@ export default defineCommand({
         progress(
           `${p.method} at σ ${formatSigma(p.sigma)} (ratio ${formatRatio(p.ratio)})${p.cached ? ', from cache' : ''}`
         )
-    });
+    };
+    const shard = shardValue(values.points, 'points');
+    if (shard && (values.json || values.csv || values.charts)) {
+      throw new UsageError(
+        '--points keeps no record: --json, --csv and --charts go with the whole sweep'
+      );
+    }
+    if (shard) {
+      const { evaluations, cache } = await runSweepShard(job, shard);
+      return `sweep evaluations ${shard.index}/${shard.count}: ${evaluations} in ${cache}\n`;
+    }
+    const { record, file } = await runSweepJob(job);
     const charts = values.charts
       ? await writeCharts(values.charts, sweepCharts(record))
       : [];

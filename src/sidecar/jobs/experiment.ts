@@ -25,6 +25,7 @@ import {
   loadEvalSets
 } from '../../engine/experiment';
 import type { CompensationRecord, Method } from '../../core/experiment';
+import { BASELINE_SCORES_DIR, EVAL_CACHE_FILE } from '../../core/protocol';
 import { OnnxModel } from '../../engine/onnx/model';
 import {
   modelIdentity,
@@ -39,8 +40,8 @@ import { documentScores, requestedDimensions } from './plan';
 import { runMeans } from './prune';
 import { documentId } from './score';
 
-export const EVAL_CACHE_FILE = 'evaluations.jsonl';
-export const WANDA_SCORES_DIR = path.join('baseline-scores', 'wanda');
+export { EVAL_CACHE_FILE };
+export const WANDA_SCORES_DIR = path.join(BASELINE_SCORES_DIR, 'wanda');
 
 export interface ExperimentJob {
   run: string;

@@ -10,11 +10,17 @@ import type {
   SweepPoint,
   SweepRecord
 } from '../../core/experiment';
-import { runSweep } from '../../engine/experiment';
+import {
+  runSweep,
+  SweepShard,
+  sweepShardMethods
+} from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
 import { writeFileAtomic } from '../../engine/output';
 import {
   baselineInputs,
+  EVAL_CACHE_FILE,
+  Experiment,
   ExperimentJob,
   experimentCompensation,
   openExperiment
@@ -46,26 +52,42 @@ export function evalSetRecords(sets: EvalSet[]): EvalSetRecord[] {
   }));
 }
 
+/** The sweep's evaluations (a shard's only, given one) and what its record needs besides. */
+async function sweepIn(
+  experiment: Experiment,
+  job: SweepJob,
+  shard?: SweepShard
+) {
+  const view = expertViewOf(job, experiment.record, experiment.map);
+  // A shard makes only the baseline inputs its own evaluations rank by.
+  const methods = sweepShardMethods(job.methods, job.grid, shard);
+  const inputs = await baselineInputs(job, experiment, methods);
+  const compensated = job.compensateBias
+    ? await experimentCompensation(experiment, job.dims)
+    : undefined;
+  const result = await runSweep(
+    view.expert,
+    experiment.evaluator,
+    job.methods,
+    inputs,
+    job.grid,
+    job.onPoint,
+    compensated?.compensation,
+    shard
+  );
+  return { view, inputs, compensated, result };
+}
+
 export async function runSweepJob(
   job: SweepJob
 ): Promise<{ record: SweepRecord; file: string }> {
   const experiment = openExperiment(job);
   try {
-    const view = expertViewOf(job, experiment.record, experiment.map);
-    const { expert } = view;
-    const inputs = await baselineInputs(job, experiment, job.methods);
-    const compensated = job.compensateBias
-      ? await experimentCompensation(experiment, job.dims)
-      : undefined;
-    const result = await runSweep(
-      expert,
-      experiment.evaluator,
-      job.methods,
-      inputs,
-      job.grid,
-      job.onPoint,
-      compensated?.compensation
+    const { view, inputs, compensated, result } = await sweepIn(
+      experiment,
+      job
     );
+    const { expert } = view;
     const at = new Date().toISOString();
     const record: SweepRecord = {
       kind: 'sweep',
@@ -85,6 +107,26 @@ export async function runSweepJob(
     const file = path.join(job.run, SWEEPS_DIR, stampName(at));
     writeFileAtomic(file, `${JSON.stringify(record, null, 1)}\n`);
     return { record, file };
+  } finally {
+    experiment.close();
+  }
+}
+
+/**
+ * One shard of a sweep's evaluations, into the run's evaluation cache only: no record is kept
+ * (the whole sweep, run after its shards, reads them from the cache and keeps it).
+ */
+export async function runSweepShard(
+  job: SweepJob,
+  shard: SweepShard
+): Promise<{ evaluations: number; cache: string }> {
+  const experiment = openExperiment(job);
+  try {
+    const { result } = await sweepIn(experiment, job, shard);
+    return {
+      evaluations: result.points.length + (result.dense.length ? 1 : 0),
+      cache: path.join(job.run, EVAL_CACHE_FILE)
+    };
   } finally {
     experiment.close();
   }

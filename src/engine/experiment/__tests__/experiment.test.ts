@@ -26,7 +26,8 @@ import {
   loadEvalSets,
   runAblation,
   runSweep,
-  subsets
+  subsets,
+  sweepShardMethods
 } from '..';
 import { parseGrid } from '../../../core/grid';
 
@@ -99,6 +100,7 @@ describe('sweeps and the ablation on a fixture', () => {
   let map: ModelMap;
   let ranks: DimensionRanks[];
   let evaluator: () => Evaluator;
+  let evaluatorWith: (cache: EvalCache) => Evaluator;
   let cache: EvalCache;
 
   beforeAll(async () => {
@@ -139,8 +141,9 @@ describe('sweeps and the ablation on a fixture', () => {
       sha256: modelIdentity(model).sha256,
       tokenizer
     };
-    evaluator = () =>
-      new Evaluator(evaluated, sets, { truncation: 48 }, cache, { threads: 1 });
+    evaluatorWith = c =>
+      new Evaluator(evaluated, sets, { truncation: 48 }, c, { threads: 1 });
+    evaluator = () => evaluatorWith(cache);
   });
   afterAll(() => {
     model.close();
@@ -212,6 +215,57 @@ describe('sweeps and the ablation on a fixture', () => {
       spies.forEach(spy => spy.mockRestore());
     }
     expect(listing(FIXTURES)).toEqual(before);
+  });
+
+  it("splits a sweep's evaluations into shards that fill the whole sweep's cache", async () => {
+    const expert = new Expert(map, ranks);
+    const grid = { sigmas: [0.3, 0.6] };
+    const methods = ['cus-prun', 'random'] as const;
+    const shared = new EvalCache();
+    const shard = (index: number) =>
+      runSweep(
+        expert,
+        evaluatorWith(shared),
+        [...methods],
+        { seed: 0 },
+        grid,
+        undefined,
+        undefined,
+        { index, count: 2 }
+      );
+    // Evaluation 0 is the dense model, then e = 1 + value × 2 + method: odd e is cus-prun.
+    const [even, odd] = [await shard(0), await shard(1)];
+    expect(even.dense.length).toBeGreaterThan(0);
+    expect(odd.dense).toEqual([]);
+    expect(even.points.map(p => [p.method, p.sigma])).toEqual([
+      ['random', 0.3],
+      ['random', 0.6]
+    ]);
+    expect(odd.points.map(p => [p.method, p.sigma])).toEqual([
+      ['cus-prun', 0.3],
+      ['cus-prun', 0.6]
+    ]);
+    expect(
+      sweepShardMethods([...methods], grid, { index: 0, count: 2 })
+    ).toEqual(['random']);
+    expect(
+      sweepShardMethods([...methods], grid, { index: 0, count: 5 })
+    ).toEqual([]);
+    const whole = await runSweep(
+      expert,
+      evaluatorWith(shared),
+      [...methods],
+      { seed: 0 },
+      grid
+    );
+    expect(whole.points.every(p => p.cached)).toBe(true);
+    expect(whole.dense).toEqual(even.dense);
+    expect(whole.points.map(p => p.metrics)).toEqual([
+      odd.points[0].metrics,
+      even.points[0].metrics,
+      odd.points[1].metrics,
+      even.points[1].metrics
+    ]);
   });
 
   it('serves a repeated point from the cache, and baselines share the counts', async () => {
