@@ -8,6 +8,7 @@ import {
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
 import { Rule, RULES } from '../../core/select';
+import { STUDY_DEFAULT_QS } from '../../core/protocol';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
@@ -23,7 +24,7 @@ import { EVAL_OPTIONS, evalOptions } from './shared-options';
 
 const { json: _json, csv: _csv, ...STUDY_EVAL_OPTIONS } = EVAL_OPTIONS;
 
-const DEFAULT_QS = '1,0.9,0.75,0.5';
+const DEFAULT_QS = STUDY_DEFAULT_QS.join(',');
 
 /** `1,0.9,…`: each q in (0, 1]. */
 function parseQs(list: string): number[] {

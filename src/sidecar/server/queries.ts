@@ -15,6 +15,7 @@ import {
   HISTOGRAM_CHART,
   histogramSpec,
   planCharts,
+  studyCharts,
   sweepCharts,
   VegaLiteSpec
 } from '../../core/charts';
@@ -30,6 +31,7 @@ import {
   RanksAnswer,
   RanksQuery,
   SigmaAnswer,
+  StudyRecord,
   SweepRecord
 } from '../../core/protocol';
 import { DimensionRanks, ruleSettings } from '../../core/select';
@@ -37,6 +39,7 @@ import { renderSvg } from '../../engine/charts/svg';
 import { MANIFEST_FILE } from '../../engine/score';
 import { ABLATIONS_DIR } from '../jobs/ablate';
 import { readDimensionRanks, requestedDimensions } from '../jobs/plan';
+import { STUDY_DIR } from '../jobs/study';
 import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
@@ -173,6 +176,14 @@ export class Queries {
       );
       file = found.file;
       specs = sweepCharts(found.record);
+    } else if (request.source === 'study') {
+      const found = this.store.record<StudyRecord>(
+        run,
+        STUDY_DIR,
+        request.file
+      );
+      file = found.file;
+      specs = studyCharts(found.record);
     } else {
       const found = this.store.record<AblationRecord>(
         run,
