@@ -3,3 +3,4 @@ export * from './evaluator';
 export * from './methods';
 export * from './sweep';
 export * from './ablation';
+export * from './sensitivity';

@@ -4,7 +4,7 @@
  * Points come out as they finish.
  */
 import { CusprunError } from '../../core/errors';
-import { Expert, unitPlanOf } from '../../core/select/expert';
+import { ExpertPlan, PlanTarget, unitPlanOf } from '../../core/select/expert';
 import type {
   Method,
   SweepGrid,
@@ -19,8 +19,13 @@ export type { SweepGrid, SweepPoint };
 /** The dense model's metrics and every method's at each grid point. */
 export type SweepResult = Pick<SweepRecord, 'dense' | 'points'>;
 
+/** What plans the expert at each grid point: an Expert, or one with allocated counts. */
+export interface Planner {
+  plan(target: PlanTarget): ExpertPlan;
+}
+
 export async function runSweep(
-  expert: Expert,
+  expert: Planner,
   evaluator: Evaluator,
   methods: Method[],
   inputs: BaselineInputs,
