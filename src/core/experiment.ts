@@ -166,15 +166,25 @@ export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
  * What a study row is called: the paper's rule (q = 1), the relaxed rule, another named rule, or
  * a baseline. Without a rule, q says which of the first two.
  */
-export function studyVariant(method: Method, q: number, rule?: Rule): string {
+export function studyVariant(
+  method: Method,
+  q: number,
+  rule?: Rule,
+  allocation?: StudyAllocation
+): string {
+  const suffix = allocation === 'sensitivity' ? ' +sensitivity' : '';
   if (method !== 'cus-prun') {
     return method;
   }
   if (rule !== undefined && rule !== 'paper' && rule !== 'q') {
-    return `cus-prun ${rule}`;
+    return `cus-prun ${rule}${suffix}`;
   }
-  return q === 1 ? 'paper' : `cus-prun q${q}`;
+  return `${q === 1 ? 'paper' : `cus-prun q${q}`}${suffix}`;
 }
+
+/** How a study's expert sets its per-layer counts: one σ, or by the probe's sensitivities. */
+export const STUDY_ALLOCATIONS = ['sigma', 'sensitivity'] as const;
+export type StudyAllocation = (typeof STUDY_ALLOCATIONS)[number];
 
 /** One evaluated model of a study: a method at a run's per-layer counts for q and a ratio. */
 export interface StudyRow extends SweepPoint {
@@ -186,6 +196,8 @@ export interface StudyRow extends SweepPoint {
   q: number;
   /** That expert's rule; absent in studies made before rules had names (`paper` or `q`). */
   rule?: Rule;
+  /** Absent or `sigma`: one σ for every layer; `sensitivity`: counts allocated by the probe. */
+  allocation?: StudyAllocation;
   compensation: StudyCompensation;
   variant: string;
 }
@@ -202,6 +214,8 @@ export interface StudyRecord {
   qs: number[];
   /** Experts under other named rules than the q grid's (`paper` and `q`). */
   rules?: Rule[];
+  /** Absent: `sigma` only. */
+  allocations?: StudyAllocation[];
   compensations: StudyCompensation[];
   methods: Method[];
   evalSets: EvalSetRecord[];
@@ -215,9 +229,9 @@ export interface StudyRecord {
 
 /** A row's label in tables and charts: a baseline says whose per-layer counts it removes. */
 export function studyLabel(
-  row: Pick<StudyRow, 'method' | 'q' | 'rule' | 'variant'>
+  row: Pick<StudyRow, 'method' | 'q' | 'rule' | 'allocation' | 'variant'>
 ): string {
   return row.method === 'cus-prun'
     ? row.variant
-    : `${row.variant} @ ${studyVariant('cus-prun', row.q, row.rule)}`;
+    : `${row.variant} @ ${studyVariant('cus-prun', row.q, row.rule, row.allocation)}`;
 }

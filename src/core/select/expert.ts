@@ -18,6 +18,11 @@ import {
   unitGroups
 } from './from-scores';
 import { Rule, RuleSettings, ruleSettings } from './rules';
+import {
+  allocateBySensitivity,
+  GroupSensitivity,
+  PROBE_FRACTION
+} from './allocation';
 import { checkSigma, Guards, RatioResult, Selection } from './selection';
 
 /** σ itself, or a target pruning ratio to solve σ for: exactly one of the two, as the type says. */
@@ -83,6 +88,21 @@ export interface ExpertPlan {
   q: number;
   minKeep: number;
   multipleOf: number;
+  /**
+   * Present when the per-layer counts were allocated by sensitivity, not by one σ (`sigma` is
+   * then the one-σ plan's at the same target, for reference): per layer and unit kind, the
+   * units the probe removed and the loss rise it measured.
+   */
+  allocation?: {
+    method: 'sensitivity';
+    probeFraction: number;
+    probes: {
+      layer: number;
+      kind: 'ffn' | 'attention';
+      removed: number;
+      lossIncrease: number;
+    }[];
+  };
   layers: {
     index: number;
     ffn: { width: number; pruned: number[] };
@@ -201,6 +221,41 @@ export class Expert {
     } else {
       result = this.selection.sigmaForRatio(target.targetRatio);
     }
+    return this.planOf(result, target);
+  }
+
+  /**
+   * The plan at a target ratio with per-layer counts allocated by the probe's sensitivities
+   * (allocation.ts), one per group of the selection, in its order.
+   */
+  allocatedPlan(
+    targetRatio: number,
+    sensitivities: GroupSensitivity[]
+  ): ExpertPlan {
+    const { selection } = this;
+    const uniform = selection.sigmaForRatio(targetRatio);
+    const result = allocateBySensitivity(
+      selection,
+      sensitivities,
+      targetRatio,
+      uniform.sigma
+    );
+    return {
+      ...this.planOf(result, { targetRatio }),
+      allocation: {
+        method: 'sensitivity',
+        probeFraction: PROBE_FRACTION,
+        probes: sensitivities.map((s, g) => ({
+          layer: selection.groups[g].layer,
+          kind: selection.groups[g].kind,
+          ...s
+        }))
+      }
+    };
+  }
+
+  /** A plan removing each group's counted units with the lowest deciding ranks. */
+  private planOf(result: RatioResult, target: PlanTarget): ExpertPlan {
     const { map, selection } = this;
     return {
       sigma: result.sigma,
@@ -221,11 +276,14 @@ export class Expert {
         index: layer.index,
         ffn: {
           width: layer.ffn.units,
-          pruned: selection.units(2 * i, result.sigma)
+          pruned: selection.lowest(2 * i, result.groups[2 * i].pruned)
         },
         attention: {
           groups: layer.attention.units,
-          prunedGroups: selection.units(2 * i + 1, result.sigma)
+          prunedGroups: selection.lowest(
+            2 * i + 1,
+            result.groups[2 * i + 1].pruned
+          )
         }
       }))
     };

@@ -4,3 +4,4 @@ export * from './from-scores';
 export * from './expert';
 export * from './rank-grid';
 export * from './rules';
+export * from './allocation';

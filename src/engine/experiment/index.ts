@@ -4,3 +4,4 @@ export * from './methods';
 export * from './sweep';
 export * from './ablation';
 export * from './generation';
+export * from './sensitivity';

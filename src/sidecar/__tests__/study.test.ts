@@ -224,6 +224,74 @@ describe('cusprun study', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('adds experts under the named rules and allocated by sensitivity, each a row of its own', () => {
+    const run = scoredRun(0);
+    const result = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--q',
+      '1',
+      '--rules',
+      'pooled-intersect,rank-mean',
+      '--allocations',
+      'sigma,sensitivity',
+      '--compensation',
+      'none',
+      '--methods',
+      'cus-prun,general',
+      '--truncation',
+      '32',
+      '--eval',
+      `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.code).toBe(0);
+    const record = JSON.parse(
+      fs.readFileSync(path.join(run, 'study', 'study.json'), 'utf8')
+    ) as StudyRecord;
+    expect(record.rules).toEqual(['pooled-intersect', 'rank-mean']);
+    expect(record.allocations).toEqual(['sigma', 'sensitivity']);
+    // 3 experts × 2 allocations × 2 methods.
+    expect(record.rows).toHaveLength(12);
+    expect(
+      record.rows
+        .filter(r => r.method === 'cus-prun')
+        .map(r => [r.rule, r.allocation ?? 'sigma', r.variant])
+    ).toEqual([
+      ['paper', 'sigma', 'paper'],
+      ['paper', 'sensitivity', 'paper +sensitivity'],
+      ['pooled-intersect', 'sigma', 'cus-prun pooled-intersect'],
+      [
+        'pooled-intersect',
+        'sensitivity',
+        'cus-prun pooled-intersect +sensitivity'
+      ],
+      ['rank-mean', 'sigma', 'cus-prun rank-mean'],
+      ['rank-mean', 'sensitivity', 'cus-prun rank-mean +sensitivity']
+    ]);
+    expect(result.stdout).toMatch(
+      /^\d+\.\d\d% .* general @ cus-prun rank-mean \+sensitivity +[\d.]+ *$/m
+    );
+    const refused = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--rules',
+      'paper',
+      '--eval',
+      path.join(EVAL, 'ppl-general.jsonl')
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      "cusprun: --rules: 'paper' is not one of pooled-intersect, rank-mean (the paper's rule and the q rule come from --q)\n"
+    );
+  });
+
   it('refuses a q outside (0, 1] in one line, naming the option', () => {
     const result = cusprun(
       'study',

@@ -2,7 +2,9 @@ import * as path from 'node:path';
 import {
   METHODS,
   parseMethods,
+  STUDY_ALLOCATIONS,
   STUDY_COMPENSATIONS,
+  StudyAllocation,
   StudyCompensation,
   studyLabel
 } from '../../core/experiment';
@@ -56,6 +58,18 @@ function parseRules(list: string): Rule[] {
   });
 }
 
+function parseAllocations(list: string): StudyAllocation[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as StudyAllocation;
+    if (!STUDY_ALLOCATIONS.includes(name)) {
+      throw new UsageError(
+        `--allocations: '${text}' is not one of ${STUDY_ALLOCATIONS.join(', ')}`
+      );
+    }
+    return name;
+  });
+}
+
 function parseCompensations(list: string): StudyCompensation[] {
   return list.split(',').map(text => {
     const name = text.trim() as StudyCompensation;
@@ -102,6 +116,11 @@ export default defineCommand({
       value: 'LIST',
       help: `more experts, under the rules ${OTHER_RULES.join(', ')}, beside the q grid’s`
     },
+    allocations: {
+      type: 'string',
+      value: 'LIST',
+      help: `of ${STUDY_ALLOCATIONS.join(', ')}: one σ for every layer, or each expert’s per-layer counts by the loss rise a probe measures on the run’s documents (default sigma)`
+    },
     compensation: {
       type: 'string',
       value: 'LIST',
@@ -144,6 +163,9 @@ export default defineCommand({
       targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
       qs: parseQs(values.q ?? DEFAULT_QS),
       rules: values.rules === undefined ? [] : parseRules(values.rules),
+      ...(values.allocations === undefined
+        ? {}
+        : { allocations: parseAllocations(values.allocations) }),
       compensations: parseCompensations(
         values.compensation ?? STUDY_COMPENSATIONS.join(',')
       ),

@@ -36,6 +36,7 @@ function variants(rows: StudyRow[]): StudyRow[][] {
       row.targetRatio,
       row.q,
       row.rule,
+      row.allocation,
       row.compensation,
       row.method
     ]);

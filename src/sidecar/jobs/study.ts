@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { CusprunError } from '../../core/errors';
 import type {
   Method,
+  StudyAllocation,
   StudyCompensation,
   StudyRecord,
   StudyRow
@@ -16,10 +17,21 @@ import { studyVariant } from '../../core/experiment';
 import type { Rule, RuleSettings } from '../../core/select';
 import { sha256Hex } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
-import { runSweep } from '../../engine/experiment';
+import {
+  BaselineInputs,
+  Compensation,
+  EvalCache,
+  Evaluator,
+  Planner,
+  probeSensitivities,
+  probeSet,
+  runSweep
+} from '../../engine/experiment';
+import { Expert } from '../../core/select';
 import { readRun } from '../run-folder';
 import {
   baselineInputs,
+  EVAL_CACHE_FILE,
   Experiment,
   ExperimentJob,
   experimentCompensation,
@@ -40,6 +52,8 @@ export interface StudyJob extends ExperimentJob {
   qs: number[];
   /** Experts under named rules beside the q grid's (pooled-intersect, rank-mean). */
   rules?: Rule[];
+  /** One σ for every layer, and/or counts allocated by sensitivity (default `sigma`). */
+  allocations?: StudyAllocation[];
   compensations: StudyCompensation[];
   methods: Method[];
   /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
@@ -95,6 +109,38 @@ function studyExperts(job: StudyJob): RuleSettings[] {
   ];
 }
 
+/**
+ * The expert with its counts allocated by sensitivity, probed on the run's documents of its
+ * dimensions (cached in the run's evaluation cache like every evaluation).
+ */
+async function sensitivityPlanner(
+  job: StudyJob,
+  experiment: Experiment,
+  run: string,
+  expert: Expert
+): Promise<Planner> {
+  const { record, evaluator, map } = experiment;
+  const probe = new Evaluator(
+    evaluator.model,
+    [probeSet(record.corpus.manifest, requestedDimensions(record, job.dims))],
+    { truncation: record.corpus.truncation },
+    new EvalCache(path.join(run, EVAL_CACHE_FILE)),
+    { threads: job.threads }
+  );
+  const sensitivities = await probeSensitivities(expert, map, probe);
+  return {
+    plan: target => {
+      if (target.targetRatio === undefined) {
+        throw new CusprunError(
+          'bad-argument',
+          'allocation by sensitivity needs a target ratio, not σ'
+        );
+      }
+      return expert.allocatedPlan(target.targetRatio, sensitivities);
+    }
+  };
+}
+
 /** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
@@ -117,25 +163,55 @@ async function runRows(
       experiment.record,
       experiment.map
     );
-    for (const compensation of job.compensations) {
-      await runSweep(
-        expert,
-        experiment.evaluator,
-        job.methods,
-        inputs,
-        { targetRatios: job.targetRatios },
-        point => {
-          const row = {
-            ...point,
-            ...{ run, seed, q, rule, compensation },
-            variant: studyVariant(point.method, q, rule)
-          };
-          rows.push(row);
-          job.onRow?.(row);
-        },
-        compensation === 'bias' ? means?.compensation : undefined
+    for (const allocation of job.allocations ?? ['sigma']) {
+      const planner =
+        allocation === 'sensitivity'
+          ? await sensitivityPlanner(job, experiment, run, expert)
+          : expert;
+      rows.push(
+        ...(await expertRows(job, experiment, run, planner, inputs, means, {
+          rule,
+          q,
+          allocation
+        }))
       );
     }
+  }
+  return rows;
+}
+
+/** One expert's rows: it and the baselines at its counts, plain and compensated. */
+async function expertRows(
+  job: StudyJob,
+  experiment: Experiment,
+  run: string,
+  planner: Planner,
+  inputs: BaselineInputs,
+  means: { compensation: Compensation } | undefined,
+  expert: RuleSettings & { allocation: StudyAllocation }
+): Promise<StudyRow[]> {
+  const seed = experiment.record.corpus.seed;
+  const { rule, q, allocation } = expert;
+  const rows: StudyRow[] = [];
+  for (const compensation of job.compensations) {
+    await runSweep(
+      planner,
+      experiment.evaluator,
+      job.methods,
+      inputs,
+      { targetRatios: job.targetRatios },
+      point => {
+        const row = {
+          ...point,
+          ...{ run, seed, q, rule, compensation },
+          ...(allocation === 'sensitivity' ? { allocation } : {}),
+          variant: studyVariant(point.method, q, rule, allocation)
+        };
+        rows.push(row);
+        job.onRow?.(row);
+      },
+      compensation === 'bias' ? means?.compensation : undefined
+    );
   }
   return rows;
 }
@@ -166,6 +242,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       targetRatios: job.targetRatios,
       qs: job.qs,
       ...(job.rules?.length ? { rules: job.rules } : {}),
+      ...(job.allocations ? { allocations: job.allocations } : {}),
       compensations: job.compensations,
       methods: job.methods,
       evalSets: evalSetRecords(evaluator.sets),
