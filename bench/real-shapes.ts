@@ -11,7 +11,7 @@
  *   KV cache as `make demo` does, into demo/build/<model> or --models DIR): the same, and
  *   scoring the demo's 96 documents against an onnxruntime forward without the lm_head (the
  *   sessions taking turns batch by batch) and against PyTorch forward hooks computing the same
- *   sums (bench/torch_hooks.py, run with .venv-export when it is there), and decode latency of
+ *   sums (bench/torch_hooks.py, run with the venv `make setup-export` installs torch into), and decode latency of
  *   the 25%-pruned expert against the dense model, both with the KV cache.
  *
  *   node dist-bench/bench/real-shapes.js [--models DIR] [--only NAME,…] [--rounds 3]
@@ -70,7 +70,9 @@ const EVAL_SET = path.join(
   'eval',
   'ppl-cell-en-computing-qa.jsonl'
 );
-const EXPORT_PYTHON = path.join(ROOT, '.venv-export', 'bin', 'python');
+// The venv `make setup-export` gives torch (it marks it with .export-extra).
+const EXPORT_VENV = path.join(ROOT, '.venv');
+const EXPORT_PYTHON = path.join(EXPORT_VENV, 'bin', 'python');
 const WEIGHTS =
   process.env.CUSPRUN_WEIGHTS ??
   path.join(os.homedir(), '.cache', 'cusprun', 'weights');
@@ -502,9 +504,9 @@ function torchHooks(
   if (!subject.gguf || !subject.scoreDocuments) {
     return { skipped: 'no GGUF weights for this model' };
   }
-  if (!fs.existsSync(EXPORT_PYTHON)) {
+  if (!fs.existsSync(path.join(EXPORT_VENV, '.export-extra'))) {
     return {
-      skipped: `no ${path.relative(ROOT, EXPORT_PYTHON)} (the export venv, with torch)`
+      skipped: `no torch in ${path.relative(ROOT, EXPORT_VENV)} (make setup-export)`
     };
   }
   const result = spawnSync(

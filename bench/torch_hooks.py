@@ -6,9 +6,9 @@ returns: sum over real tokens of h^2 per FFN channel (h the down projection's in
 attention group j of ||a_j W_j||^2 (a the o projection's input), in the form cusprun picks for
 the layer's shapes (the o projection's output for one group, the Gram form while a group is
 narrower than the hidden size, else the direct form). The base model runs without its lm_head.
-It needs the export venv (torch, transformers, gguf):
+It needs the export extra (`make setup-export`: torch, transformers, gguf):
 
-    .venv-export/bin/python bench/torch_hooks.py MODEL.gguf DOCUMENTS.json [--threads 2]
+    .venv/bin/python bench/torch_hooks.py MODEL.gguf DOCUMENTS.json [--threads 2]
         [--batch 8] [--rounds 2]
 
 DOCUMENTS.json is a list of token-id lists (in the order to batch them). After one untimed pass
