@@ -38,3 +38,35 @@ def test_the_last_job_of_any_origin_and_the_latest_time():
         ("plan done", "2026-01-02T00:00:00.000Z"),
         ("", "2026-01-02T00:00:00.000Z"),
     ]
+
+
+def test_a_study_row_per_model_labelled_as_the_cli_labels_it():
+    from cusprun.tables import study_rows
+
+    metric = [{"evalSet": "expert", "metric": "perplexity", "value": 40.0, "count": 9}]
+    greedy = {"repetitionRate": 0.5, "samples": [{"prompt": "Q:", "text": "a\nb"}]}
+
+    def row(method, q, variant):
+        return {
+            "method": method,
+            "q": q,
+            "variant": variant,
+            "seed": 1,
+            "ratio": 0.25,
+            "sigma": 0.6,
+            "compensation": "bias",
+            "metrics": metric,
+            "generation": greedy,
+        }
+
+    record = {
+        "kind": "study",
+        "dense": metric,
+        "rows": [row("cus-prun", 0.75, "cus-prun q0.75"), row("wanda", 0.75, "wanda")],
+    }
+    rows = study_rows(record)
+    assert [r["variant"] for r in rows] == ["dense", "cus-prun q0.75", "wanda @ cus-prun q0.75"]
+    assert rows[1]["expert perplexity"] == 40.0 and rows[1]["greedy rep3"] == 0.5
+    # the first text quoted, so that a newline cannot break the table's line
+    assert rows[1]["greedy text"] == '"a\\nb"'
+    assert "greedy rep3" not in rows[0]

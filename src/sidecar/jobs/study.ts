@@ -221,11 +221,12 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
   const prompts = studyPrompts(job);
   const experiment = openExperiment(job, prompts?.settings);
   try {
-    const runs = [job.run, ...(job.seedRuns ?? [])];
+    // Absolute, as the record's `runs` name them: rows are matched to their run by it.
+    const runs = [job.run, ...(job.seedRuns ?? [])].map(r => path.resolve(r));
     const rows: StudyRow[] = [];
     for (const run of runs) {
       const seeded =
-        run === job.run ? experiment : seedExperiment(experiment, run);
+        run === runs[0] ? experiment : seedExperiment(experiment, run);
       rows.push(...(await runRows(job, seeded, run)));
     }
     const { evaluator, record } = experiment;
@@ -235,10 +236,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       at: new Date().toISOString(),
       seconds: (Date.now() - started) / 1000,
       dimensions: requestedDimensions(record, job.dims),
-      runs: runs.map(run => ({
-        run: path.resolve(run),
-        seed: readRun(run).corpus.seed
-      })),
+      runs: runs.map(run => ({ run, seed: readRun(run).corpus.seed })),
       targetRatios: job.targetRatios,
       qs: job.qs,
       ...(job.rules?.length ? { rules: job.rules } : {}),
