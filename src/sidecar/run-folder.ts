@@ -12,6 +12,8 @@ import { writeFileAtomic } from '../engine/output';
 
 export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
+/** The run's evaluation cache: results keyed by model, evaluation sets and units removed. */
+export const EVAL_CACHE_FILE = 'evaluations.jsonl';
 /** The run's event log, appended by the sidecar's job queue. */
 export const EVENTS_FILE = 'events.jsonl';
 

@@ -33,12 +33,12 @@ import {
   scoreDocuments,
   ScoreStore
 } from '../../engine/score';
-import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
+import { EVAL_CACHE_FILE, readRun, RunRecord, SCORES_DIR } from '../run-folder';
 import { documentScores, requestedDimensions } from './plan';
 import { runMeans } from './prune';
 import { documentId } from './score';
 
-export const EVAL_CACHE_FILE = 'evaluations.jsonl';
+export { EVAL_CACHE_FILE };
 export const WANDA_SCORES_DIR = path.join('baseline-scores', 'wanda');
 
 export interface ExperimentJob {
