@@ -33,7 +33,8 @@ COMMANDS = {
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
     "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N]]"
     " — score the model on the corpus (on a Ray cluster, in N shards)",
-    "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--q Q] — the pruning plan and charts",
+    "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q]"
+    " — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
     "[--compensate-bias] [--ray auto|HOST:PORT [--shards N]] — evaluate the methods over σ "
     "(their evaluations spread over a Ray cluster first)",
@@ -387,6 +388,7 @@ class CusprunMagics:
         group.add_argument("--sigma")
         group.add_argument("--target-ratio")
         p.add_argument("--dims")
+        p.add_argument("--rule")
         p.add_argument("--q")
         p.add_argument("--min-keep", type=int)
         p.add_argument("--multiple-of", type=int)
@@ -398,6 +400,7 @@ class CusprunMagics:
                 None if ns.target_ratio is None else _fraction(ns.target_ratio, "--target-ratio")
             ),
             "dims": _list(ns.dims),
+            "rule": ns.rule,
             "q": None if ns.q is None else _number(ns.q, "--q"),
             "min_keep": ns.min_keep,
             "multiple_of": ns.multiple_of,
@@ -432,6 +435,7 @@ class CusprunMagics:
                 dims=[d for i, d in enumerate(dimensions) if mask >> i & 1],
                 bins=SWEEP_RANK_BINS,
                 # the plan's own settings, so the slider counts as the plan did
+                rule=plan.get("rule"),
                 q=plan["q"],
                 min_keep=plan["minKeep"],
                 multiple_of=plan["multipleOf"],

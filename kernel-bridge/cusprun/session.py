@@ -239,17 +239,20 @@ class Session:
         target_ratio: float | None = None,
         run: str | None = None,
         dims: list[str] | None = None,
+        rule: str | None = None,
         q: float | None = None,
         min_keep: int | None = None,
         multiple_of: int | None = None,
     ) -> dict:
         """The plan at σ (or solved for a target ratio) from the run's cached scores: plan summary,
-        units pruned per layer, histograms, ratio against σ."""
+        units pruned per layer, histograms, ratio against σ. `rule`: paper (default), q,
+        pooled-intersect or rank-mean (README, "Selection rules")."""
         query = _camel(
             dict(
                 sigma=sigma,
                 target_ratio=target_ratio,
                 dims=dims,
+                rule=rule,
                 q=q,
                 min_keep=min_keep,
                 multiple_of=multiple_of,
@@ -263,6 +266,7 @@ class Session:
         run: str | None = None,
         dims: list[str] | None = None,
         bins: int | None = None,
+        rule: str | None = None,
         q: float | None = None,
         min_keep: int | None = None,
         multiple_of: int | None = None,
@@ -270,7 +274,9 @@ class Session:
         """Per layer and unit kind, the units irrelevant to every requested dimension at each σ
         of a grid (σ = b / bins), with the guards the plan applies to them: what a σ slider
         needs to redraw per-layer counts itself, as the plan counts them."""
-        query = _camel(dict(dims=dims, bins=bins, q=q, min_keep=min_keep, multiple_of=multiple_of))
+        query = _camel(
+            dict(dims=dims, bins=bins, rule=rule, q=q, min_keep=min_keep, multiple_of=multiple_of)
+        )
         return self.request("POST", f"/api/runs/{self._run(run)}/ranks", query)
 
     def charts(

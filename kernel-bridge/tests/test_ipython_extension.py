@@ -26,7 +26,7 @@ def test_load_ext_registers_the_magic_in_a_real_kernel(package_json):
             "error",
             [
                 "cusprun: unknown command 'frobnicate' (known: export, model, corpus, score, plan, "
-                "sweep, ablate, prune, verify, eval, runs, help, version)"
+                "sweep, ablate, study, prune, verify, eval, runs, help, version)"
             ],
         )
     ]

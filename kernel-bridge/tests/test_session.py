@@ -40,6 +40,9 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
         assert 0 <= answer["plan"]["ratio"] < 1 and answer["layers"]
         solved = s.sigma(target_ratio=0.02)
         assert abs(solved["plan"]["ratio"] - 0.02) < 0.02
+        ranked = s.sigma(target_ratio=0.2, rule="rank-mean")["plan"]
+        assert ranked["rule"] == "rank-mean" and solved["plan"]["rule"] == "paper"
+        assert s.ranks(rule="rank-mean")["rule"] == "rank-mean"
         charts = s.charts("plan", sigma=0.5)["charts"]
         assert [c["name"] for c in charts] == [
             "relevance-histogram",
@@ -60,6 +63,8 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
 
         with pytest.raises(CusprunError, match="σ must lie strictly between 0 and 1"):
             s.sigma(1.5)
+        with pytest.raises(CusprunError, match='"rule" must be one of paper, q, pooled-intersect'):
+            s.sigma(0.5, rule="mean")
         with pytest.raises(CusprunError, match="no such evaluation set"):
             s.sweep([0.3], eval_sets=["/no/such.jsonl"])
         with pytest.raises(CusprunError, match="must lie in the sidecar's working folder"):

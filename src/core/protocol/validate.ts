@@ -186,8 +186,10 @@ function planQuery(f: Fields, what: string): PlanQuery {
     sigma: f.number('sigma'),
     targetRatio: f.number('targetRatio')
   };
+  // The expert's fields name themselves: only planTarget's message needs `what` before it.
+  const expert = expertQuery(f);
   try {
-    return { ...expertQuery(f), ...planTarget(given, JSON_TARGET_NAMES) };
+    return { ...expert, ...planTarget(given, JSON_TARGET_NAMES) };
   } catch (error) {
     throw bad(`${what}: ${(error as Error).message}`);
   }

@@ -211,6 +211,63 @@ describe('cusprun score, plan and prune', () => {
     }
   );
 
+  it('prunes with per-layer counts allocated by sensitivity, and verifies', () => {
+    const out = path.join(tmp, 'expert-sensitivity');
+    const pruned = cusprun(
+      'prune',
+      '--run',
+      run,
+      '--target-ratio',
+      '0.2',
+      '--rule',
+      'rank-mean',
+      '--allocate',
+      'sensitivity',
+      '--out',
+      out
+    );
+    expect(pruned.stderr).toBe('');
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(
+      /^sigma +[\d.]+ \(one σ's at a target of 20\.00%; the counts were allocated by sensitivity\)$/m
+    );
+    const { plan } = JSON.parse(
+      fs.readFileSync(path.join(out, 'cusprun-plan.json'), 'utf8')
+    );
+    expect(plan.allocation.method).toBe('sensitivity');
+    // One probe per layer module, each removing at least one unit where the guards allow.
+    expect(plan.allocation.probes).toHaveLength(2 * plan.layers.length);
+    expect(Math.abs(plan.ratio - 0.2)).toBeLessThan(0.05);
+    // rank-mean alone removes the same share of every layer: the allocation does not.
+    const ffn = plan.layers.map(
+      (l: { ffn: { pruned: number[] } }) => l.ffn.pruned.length
+    );
+    expect(new Set(ffn).size).toBeGreaterThan(1);
+    expect(inspectModel(out).layers.map(l => l.ffn.units)).toEqual(
+      plan.layers.map(
+        (l: { ffn: { width: number; pruned: number[] } }) =>
+          l.ffn.width - l.ffn.pruned.length
+      )
+    );
+    expect(cusprun('verify', out).code).toBe(0);
+    const refused = cusprun(
+      'prune',
+      '--run',
+      run,
+      '--sigma',
+      '0.3',
+      '--allocate',
+      'sensitivity',
+      '--out',
+      path.join(tmp, 'never')
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      'cusprun: allocation by sensitivity needs a target ratio (--target-ratio R), not σ\n'
+    );
+    expect(fs.existsSync(path.join(tmp, 'never'))).toBe(false);
+  });
+
   it.each([
     [
       ['--rule', 'mean'],

@@ -37,6 +37,9 @@ describe('the protocol module', () => {
     ).toMatch(
       /unknown field "batch" \(known: type, run, model, corpus, batchSize/
     );
+    expect(refused({ type: 'plan', run: 'r', sigma: 0.3, q: '1' })).toBe(
+      'a plan job: "q" must be a number, got "1"'
+    );
     expect(refused({ type: 'plan', run: 'r', sigma: '0.3' })).toBe(
       'a plan job: "sigma" must be a number, got "0.3"'
     );
@@ -70,6 +73,15 @@ describe('the protocol module', () => {
     expect(
       refused({ ...study, targetRatios: [0.2], seedRuns: ['../other'] })
     ).toMatch(/not a plain folder name/);
+    expect(refused({ type: 'plan', run: 'r', sigma: 0.3, rule: 'mean' })).toBe(
+      'a plan job: "rule" must be one of paper, q, pooled-intersect, rank-mean, got "mean"'
+    );
+    expect(
+      refused({ type: 'plan', run: 'r', sigma: 0.3, rule: 'rank-mean', q: 0.5 })
+    ).toBe('a plan job: "q" applies only to "rule" q; drop it or use "rule" q');
+    expect(
+      readPlanQuery({ sigma: 0.2, rule: 'pooled-intersect', dims: ['task'] })
+    ).toEqual({ sigma: 0.2, rule: 'pooled-intersect', dims: ['task'] });
     expect(() => readPlanQuery({ sigma: 0.2, targetRatio: 0.1 })).toThrow(
       'a σ query: give "sigma" or "targetRatio", not both'
     );

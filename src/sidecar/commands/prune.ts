@@ -1,8 +1,21 @@
 import { formatPlan } from '../format/plan';
 import { runPruneJob } from '../jobs/prune';
-import { positionalCount, requiredValue } from './args';
+import { positionalCount, requiredValue, UsageError } from './args';
+import { STUDY_ALLOCATIONS, StudyAllocation } from '../../core/experiment';
 import { defineCommand } from './command';
 import { PLAN_OPTIONS, planOptions } from './shared-options';
+
+function allocationOption(value?: string): StudyAllocation | undefined {
+  if (
+    value !== undefined &&
+    !STUDY_ALLOCATIONS.includes(value as StudyAllocation)
+  ) {
+    throw new UsageError(
+      `--allocate: '${value}' is not one of ${STUDY_ALLOCATIONS.join(', ')}`
+    );
+  }
+  return value as StudyAllocation | undefined;
+}
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 
@@ -18,6 +31,11 @@ export default defineCommand({
       type: 'string',
       value: 'DIR',
       help: 'the folder to write (new, or an earlier prune)'
+    },
+    allocate: {
+      type: 'string',
+      value: 'HOW',
+      help: `${STUDY_ALLOCATIONS.join(' or ')}: one σ for every layer (default), or per-layer counts by the loss rise a probe measures on the run’s documents (needs --target-ratio)`
     },
     'compensate-bias': {
       type: 'boolean',
@@ -39,7 +57,8 @@ export default defineCommand({
       ...planOptions(values),
       out: requiredValue('out', values.out, 'DIR'),
       overwrite: values.overwrite ?? false,
-      compensateBias: values['compensate-bias'] ?? false
+      compensateBias: values['compensate-bias'] ?? false,
+      allocation: allocationOption(values.allocate)
     });
     return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${verification.removedUnits}: ${verification.description}\n`;
   }

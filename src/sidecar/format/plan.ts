@@ -27,8 +27,9 @@ export function formatPlan(plan: ExpertPlan): string {
     ])
   ];
   const table = formatTable(rows);
-  const target =
-    plan.targetRatio !== undefined
+  const target = plan.allocation
+    ? ` (one σ's at a target of ${formatRatio(plan.targetRatio ?? 0)}; the counts were allocated by sensitivity)`
+    : plan.targetRatio !== undefined
       ? ` (solved for a target of ${formatRatio(plan.targetRatio)})`
       : '';
   return [

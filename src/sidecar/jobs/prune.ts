@@ -30,8 +30,10 @@ import {
 import type { RemovedUnits, Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
-import { cusprunVersion, readRun, writeRun } from '../run-folder';
+import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
 import { expertViewOf, PlanJob, requestedDimensions } from './plan';
+import { sensitivityPlanner } from './sensitivity';
+import type { StudyAllocation } from '../../core/experiment';
 
 export type PruneJob = PlanJob & {
   out: string;
@@ -46,7 +48,35 @@ export type PruneJob = PlanJob & {
    * the requested dimensions into the bias after its projection (engine/prune/compensation.ts).
    */
   compensateBias?: boolean;
+  /** `sensitivity`: per-layer counts allocated by the probe (jobs/sensitivity.ts), not one σ. */
+  allocation?: StudyAllocation;
 };
+
+/** The job's plan: at σ or a target ratio, or with counts allocated by sensitivity. */
+async function prunePlan(
+  job: PruneJob,
+  record: RunRecord,
+  model: OnnxModel,
+  map: ModelMap
+): Promise<ExpertPlan> {
+  const view = expertViewOf(job, record, map);
+  if (job.allocation !== 'sensitivity') {
+    return view.at(job).plan;
+  }
+  const planner = await sensitivityPlanner(
+    job.run,
+    record,
+    {
+      source: model,
+      map,
+      sha256: modelIdentity(model).sha256,
+      tokenizer: loadTokenizer(model.dir)
+    },
+    view.expert,
+    { dims: requestedDimensions(record, job.dims) }
+  );
+  return planner.plan(job);
+}
 
 /** What a pruned folder says about itself, for `cusprun verify`. */
 export const PLAN_FILE = 'cusprun-plan.json';
@@ -133,7 +163,7 @@ export async function runPruneJob(job: PruneJob): Promise<{
   const model = OnnxModel.load(record.model.file);
   try {
     const map = modelMapOf(model);
-    const { plan } = expertViewOf(job, record, map).at(job);
+    const plan = await prunePlan(job, record, model, map);
     const units = unitPlanOf(plan);
     const corpus = loadCorpus(
       record.corpus.manifest,

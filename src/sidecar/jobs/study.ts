@@ -20,18 +20,12 @@ import { readUtf8File } from '../../engine/corpus/utf8';
 import {
   BaselineInputs,
   Compensation,
-  EvalCache,
-  Evaluator,
   Planner,
-  probeSensitivities,
-  probeSet,
   runSweep
 } from '../../engine/experiment';
-import { Expert } from '../../core/select';
 import { readRun } from '../run-folder';
 import {
   baselineInputs,
-  EVAL_CACHE_FILE,
   Experiment,
   ExperimentJob,
   experimentCompensation,
@@ -40,6 +34,7 @@ import {
 import { readPrompts } from './eval';
 import { stopIds } from './generate';
 import { expertViewOf, requestedDimensions } from './plan';
+import { sensitivityPlanner } from './sensitivity';
 import { evalSetRecords } from './sweep';
 
 export const STUDY_DIR = 'study';
@@ -109,38 +104,6 @@ function studyExperts(job: StudyJob): RuleSettings[] {
   ];
 }
 
-/**
- * The expert with its counts allocated by sensitivity, probed on the run's documents of its
- * dimensions (cached in the run's evaluation cache like every evaluation).
- */
-async function sensitivityPlanner(
-  job: StudyJob,
-  experiment: Experiment,
-  run: string,
-  expert: Expert
-): Promise<Planner> {
-  const { record, evaluator, map } = experiment;
-  const probe = new Evaluator(
-    evaluator.model,
-    [probeSet(record.corpus.manifest, requestedDimensions(record, job.dims))],
-    { truncation: record.corpus.truncation },
-    new EvalCache(path.join(run, EVAL_CACHE_FILE)),
-    { threads: job.threads }
-  );
-  const sensitivities = await probeSensitivities(expert, map, probe);
-  return {
-    plan: target => {
-      if (target.targetRatio === undefined) {
-        throw new CusprunError(
-          'bad-argument',
-          'allocation by sensitivity needs a target ratio, not σ'
-        );
-      }
-      return expert.allocatedPlan(target.targetRatio, sensitivities);
-    }
-  };
-}
-
 /** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
@@ -166,7 +129,16 @@ async function runRows(
     for (const allocation of job.allocations ?? ['sigma']) {
       const planner =
         allocation === 'sensitivity'
-          ? await sensitivityPlanner(job, experiment, run, expert)
+          ? await sensitivityPlanner(
+              run,
+              experiment.record,
+              experiment.evaluator.model,
+              expert,
+              {
+                dims: requestedDimensions(experiment.record, job.dims),
+                threads: job.threads
+              }
+            )
           : expert;
       rows.push(
         ...(await expertRows(job, experiment, run, planner, inputs, means, {
