@@ -3,18 +3,30 @@
 # (seeds 0 and 1: demo/expert-*-computing-qa.yaml and …-seed1.yaml): the paper's rule (q 1) and
 # the relaxed rule (q 0.9, 0.75, 0.5), plain and bias-compensated, against random, magnitude,
 # general calibration and Wanda-style at each expert's per-layer counts, on the expert set and a
-# general set. The table, CSV, JSON and chart land in the first run's study/ folder.
+# general set (perplexity; on SmolLM2 also their multiple-choice sets), each model decoding the
+# demo prompts greedily (20 tokens). The table with the first run's greedy texts (study.md), CSV,
+# JSON and chart land in the first run's study/ folder.
 #   DEMO_MODEL  embedded (default: demo/model, nothing fetched) or smollm2 (demo/expert.sh
 #               exports it to demo/build/smollm2 first)
 #   RATIOS      target ratios (default 0.1,0.25)   QS  q values (default 1,0.9,0.75,0.5)
+#   METHODS     (default cus-prun,random,magnitude,general,wanda)
+#   COMPENSATION  (default none,bias)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_MODEL=${DEMO_MODEL:-embedded}
 cusprun() { "${CUSPRUN:-.venv/bin/cusprun}" "$@"; }
 E=demo/data/eval
 case "$DEMO_MODEL" in
-  embedded) MODEL=demo/model LANGUAGE=de GENERAL=$E/ppl-general.jsonl ;;
-  smollm2) MODEL=demo/build/smollm2 LANGUAGE=en GENERAL=$E/quick/ppl-general.jsonl ;;
+  # The 2.9M model answers no multiple-choice set above chance (DATA.md): perplexity only.
+  embedded) MODEL=demo/model LANGUAGE=de SETS=("general=$E/ppl-general.jsonl") ;;
+  smollm2)
+    MODEL=demo/build/smollm2 LANGUAGE=en
+    SETS=(
+      "general=$E/quick/ppl-general.jsonl"
+      "expert-mc=$E/quick/cont-cell-en-computing-qa.jsonl"
+      "general-mc=$E/quick/cont-general.jsonl"
+    )
+    ;;
   *)
     echo "demo/study.sh: DEMO_MODEL is embedded or smollm2, not '$DEMO_MODEL'" >&2
     exit 2
@@ -28,5 +40,9 @@ for seed in 0 1; do
   cusprun score "$MODEL" --corpus "$manifest" --run "$run" | tail -n 1
   RUNS+=(--run "$run")
 done
+EVAL=(--eval "expert=$E/ppl-cell-$EXPERT.jsonl")
+for set in "${SETS[@]}"; do EVAL+=(--eval "$set"); done
 time cusprun study "${RUNS[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
-  --eval "expert=$E/ppl-cell-$EXPERT.jsonl" --eval "general=$GENERAL"
+  --methods "${METHODS:-cus-prun,random,magnitude,general,wanda}" \
+  --compensation "${COMPENSATION:-none,bias}" "${EVAL[@]}" \
+  --prompts "demo/data/prompts-$LANGUAGE.jsonl" --max-new-tokens 20

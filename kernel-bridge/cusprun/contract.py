@@ -5,7 +5,17 @@ PROTOCOL_VERSION = 1
 PROTOCOL_HEADER = "X-Cusprun-Protocol"
 EVENTS_PATH = "/api/events"
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$"
-JOB_TYPES = ("score", "plan", "prune", "verify", "eval", "sweep", "ablate", "generate")
+JOB_TYPES = (
+    "score",
+    "plan",
+    "prune",
+    "verify",
+    "eval",
+    "sweep",
+    "ablate",
+    "generate",
+    "study",
+)
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 METHODS = ("cus-prun", "random", "magnitude", "general", "wanda", "flap")
 MAX_GRID_POINTS = 1000

@@ -35,7 +35,13 @@ def format_metric(metric: str, value: float) -> str:
 
 # Table columns whose numbers follow a rule of their own; the tables' metric columns end in the
 # metric's name ("expert perplexity").
-_COLUMN_RULES = {"sigma": format_sigma, "ratio": format_ratio}
+_COLUMN_RULES = {
+    "sigma": format_sigma,
+    "ratio": format_ratio,
+    # a study's greedy texts: shares in [0, 1], as the CLI's study table writes them
+    "greedy rep3": lambda v: NOT_APPLICABLE if v is None else f"{v:.{SCORE_DECIMALS}f}",
+    "greedy match": lambda v: NOT_APPLICABLE if v is None else f"{v:.{SCORE_DECIMALS}f}",
+}
 _METRICS = ("perplexity", "accuracy_norm", "accuracy")
 
 

@@ -38,6 +38,9 @@ COMMANDS = {
     "[--compensate-bias] [--ray auto|HOST:PORT [--shards N]] — evaluate the methods over σ "
     "(their evaluations spread over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
+    "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] [--compensation none,bias] "
+    "[--methods m1,m2] [--seed-runs ID,…] [--prompts FILE] [--max-new-tokens N] — is the "
+    "expert worth it: q, compensation and the baselines on one or more seeds",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
     "write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
@@ -584,6 +587,62 @@ class CusprunMagics:
         record, file = result["record"], result["file"]
         table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
+            display(chart_bundle(chart), raw=True)
+
+    def do_study(self, args):
+        from IPython.display import display
+
+        from .display import Live, chart_bundle, table_bundle
+        from .tables import study_rows
+
+        p = _parser("study")
+        p.add_argument("--target-ratio", required=True)
+        p.add_argument("--q")
+        p.add_argument("--compensation")
+        p.add_argument("--methods")
+        p.add_argument("--seed-runs")
+        p.add_argument("--prompts")
+        p.add_argument("--max-new-tokens", type=int)
+        p.add_argument("--dims")
+        p.add_argument("--run")
+        self._eval_args(p)
+        ns = p.parse_args(args)
+        ratios = _grid(ns.target_ratio, "--target-ratio")
+        qs = None if ns.q is None else [_number(q, "--q") for q in _list(ns.q)]
+        if ns.prompts is not None and not Path(ns.prompts).is_file():
+            raise UsageError(f"{ns.prompts}: no such prompts file")
+        evaluation = self._eval_options(ns)
+        session = self._session()
+        table = Live({"text/plain": "cusprun study: submitting"})
+        rows = []
+
+        def so_far():
+            return study_rows({"dense": [], "rows": rows})[1:]
+
+        def on_event(event):
+            if event["type"] == "study-row":
+                rows.append(event["row"])
+                table.update(table_bundle(so_far(), f"cusprun study: {len(rows)} models so far"))
+            elif event["type"] == "progress":
+                table.update({"text/plain": "cusprun study: " + _progress_words(event)})
+
+        with _failure_shown(table, "study", so_far):
+            result = session.study(
+                ratios,
+                **evaluation,
+                seed_runs=_list(ns.seed_runs),
+                qs=qs,
+                compensations=_list(ns.compensation),
+                methods=_list(ns.methods),
+                prompts=ns.prompts,
+                max_new_tokens=ns.max_new_tokens,
+                dims=_list(ns.dims),
+                run=ns.run,
+                on_event=on_event,
+            )
+        record, file = result["record"], result["file"]
+        table.update(table_bundle(study_rows(record), f"study ({file}, {record['seconds']:.0f} s)"))
+        for chart in session.charts("study", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 
     def do_eval(self, args):

@@ -277,7 +277,7 @@ class Session:
         self, source: str = "plan", *, run: str | None = None, svg: bool = True, **query
     ) -> dict:
         """Vega-Lite specs (and SVGs) of the plan view (needs sigma= or target_ratio=), or of the
-        run's latest (or `file=`) sweep or ablation."""
+        run's latest (or `file=`) sweep or ablation, or of its study."""
         body = {"source": source, "svg": svg, **_camel(query)}
         return self.request("POST", f"/api/runs/{self._run(run)}/charts", body)
 
@@ -573,6 +573,38 @@ class Session:
             "evalSets": eval_set_paths(eval_sets),
         }
         request.update(_camel(options))
+        return self.run_job(request, on_event)["result"]
+
+    def study(
+        self,
+        target_ratios: list[float],
+        *,
+        eval_sets: list[str],
+        seed_runs: list[str] | None = None,
+        qs: list[float] | None = None,
+        compensations: list[str] | None = None,
+        methods: list[str] | None = None,
+        prompts: str | os.PathLike | None = None,
+        run: str | None = None,
+        on_event: EventCallback | None = None,
+        **options,
+    ) -> dict:
+        """`cusprun study` on `run` and the `seed_runs` (the same model and corpora scored from
+        other document samples): every q of the relaxed rule (q 1: the paper's rule), plain and
+        bias-compensated, with the baselines at each expert's per-layer counts, each model also
+        decoding `prompts` greedily when given; returns `{file, record}` (the run's
+        study/study.json; its .csv, .md and .svg beside it)."""
+        request = {
+            "type": "study",
+            "run": self._run_name(run),
+            "targetRatios": target_ratios,
+            "evalSets": eval_set_paths(eval_sets),
+        }
+        if seed_runs:
+            request["seedRuns"] = [self.run_id(r) for r in seed_runs]
+        if prompts is not None:
+            request["prompts"] = absolute(prompts)
+        request.update(_camel(dict(qs=qs, compensations=compensations, methods=methods, **options)))
         return self.run_job(request, on_event)["result"]
 
     # -- exporting --

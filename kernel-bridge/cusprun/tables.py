@@ -1,8 +1,9 @@
-"""Table rows of what the sidecar answers (runs, sweeps, ablations), and pandas DataFrames of them
-when pandas is installed."""
+"""Table rows of what the sidecar answers (runs, sweeps, ablations, studies), and pandas
+DataFrames of them when pandas is installed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .errors import CusprunError
@@ -66,6 +67,53 @@ def ablation_rows(record: dict) -> list[dict]:
     return rows
 
 
+def _greedy(generation: dict | None) -> dict:
+    """A row's greedy texts as columns: repetition, exact match when given, and the first text
+    quoted (newlines escaped, so that it stays one table line)."""
+    if not generation:
+        return {}
+    samples = generation["samples"]
+    return {
+        "greedy rep3": generation["repetitionRate"],
+        **({"greedy match": generation["exactMatch"]} if "exactMatch" in generation else {}),
+        **({"greedy text": json.dumps(samples[0]["text"], ensure_ascii=False)} if samples else {}),
+    }
+
+
+def study_rows(record: dict) -> list[dict]:
+    """The dense model, then one row per evaluated model (seed, ratio, compensation, variant)."""
+    rows = [
+        {
+            "seed": None,
+            "ratio": 0.0,
+            "sigma": None,
+            "compensation": None,
+            "variant": "dense",
+            **_metric_columns(record["dense"]),
+            **_greedy(record.get("denseGeneration")),
+        }
+    ]
+    for r in record["rows"]:
+        rows.append(
+            {
+                "seed": r["seed"],
+                "ratio": r["ratio"],
+                "sigma": r["sigma"],
+                "compensation": r["compensation"],
+                "variant": study_label(r),
+                **_metric_columns(r["metrics"]),
+                **_greedy(r.get("generation")),
+            }
+        )
+    return rows
+
+
+def study_label(row: dict) -> str:
+    """As src/core/experiment.ts `studyLabel`: a baseline says whose per-layer counts it removes."""
+    expert = "paper" if row["q"] == 1 else f"cus-prun q{row['q']:g}"
+    return row["variant"] if row["method"] == "cus-prun" else f"{row['variant']} @ {expert}"
+
+
 def rows_of(data) -> list[dict]:
     """Table rows of what the API returned: a sweep or ablation result (or record), or runs."""
     record = data.get("record", data) if isinstance(data, dict) else None
@@ -73,15 +121,19 @@ def rows_of(data) -> list[dict]:
         return sweep_rows(record)
     if isinstance(record, dict) and record.get("kind") == "ablation":
         return ablation_rows(record)
+    if isinstance(record, dict) and record.get("kind") == "study":
+        return study_rows(record)
     if isinstance(data, list) and all(isinstance(r, dict) and "corpus" in r for r in data):
         return runs_rows(data)
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
         return data
-    raise CusprunError("frame() takes a sweep or ablation result, the runs, or a list of rows")
+    raise CusprunError(
+        "frame() takes a sweep, ablation or study result, the runs, or a list of rows"
+    )
 
 
 def frame(data):
-    """A sweep or ablation result, the runs, or rows, as a pandas DataFrame."""
+    """A sweep, ablation or study result, the runs, or rows, as a pandas DataFrame."""
     return to_frame(rows_of(data))
 
 

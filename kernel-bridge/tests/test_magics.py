@@ -23,6 +23,7 @@ from kernel_helpers import (
     ROOT,
     SIDECAR_JS,
     SWEEP,
+    VEGALITE,
     chart_outputs,
     check_chart,
     error_lines,
@@ -467,7 +468,7 @@ assert "cusprun" in ip.magics_manager.magics["cell"]
     assert result.stdout.splitlines()[-2:] == [
         f"cusprun {_version()}",
         "cusprun: unknown command 'nonsense' (known: export, model, corpus, score, plan, sweep, "
-        "ablate, prune, verify, eval, runs, help, version)",
+        "ablate, study, prune, verify, eval, runs, help, version)",
     ]
 
 
@@ -578,3 +579,84 @@ def test_without_a_server_a_kernel_finds_the_store_above_as_git_finds_a_repo(tmp
     env.pop("CUSPRUN_STORE", None)
     notebook = execute(notebook_of(*SUBFOLDER_CELLS), sub, env)
     _check_subfolder_notebook(notebook, tmp_path)
+
+
+def _demo_corpus(name: str, seed: int) -> str:
+    """DEMO_CORPUS as the document sample `seed`, registered as `name`."""
+    lines = DEMO_CORPUS.split("\n")
+    return "\n".join([f"%%cusprun corpus --name {name}", *lines[1:], f"seed: {seed}"])
+
+
+def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_cache(tmp_path):
+    eval_dir = DEMO / "data" / "eval"
+    # The first 6 of the demo's German command questions: a small multiple-choice set.
+    commands = tmp_path / "commands.jsonl"
+    lines = (eval_dir / "mc-command-de.jsonl").read_text().splitlines()
+    commands.write_text("\n".join(lines[:6]) + "\n")
+    sets = f"--eval expert={eval_dir}/ppl-cell-de-computing-qa.jsonl --eval commands={commands}"
+    prompts = DEMO / "data" / "prompts-de.jsonl"
+    notebook = execute(
+        notebook_of(
+            "%load_ext cusprun\nimport cusprun.ipython",
+            f"%cusprun model {DEMO / 'model'}",
+            _demo_corpus("seed0", 0),
+            "%cusprun score --run seed0",
+            _demo_corpus("seed1", 1),
+            "%cusprun score --run seed1",
+            # the longest command question + choice needs 64 tokens
+            f"%cusprun study --run seed0 --seed-runs seed1 --target-ratio 0.2 --q 1 "
+            f"--methods cus-prun,general {sets} --truncation 64 --prompts {prompts} "
+            "--max-new-tokens 3",
+            # the Python API, a part of the same grid: every model from the evaluation cache
+            "r = cusprun.ipython.session().study([0.2], run='seed0', seed_runs=['seed1'], "
+            f"qs=[1], compensations=['bias'], methods=['general'], eval_sets={sets.split()[1::2]},"
+            f" truncation=64, prompts='{prompts}', max_new_tokens=3)\n"
+            "print(r['file'], len(r['record']['rows']), all(x['cached'] for x in "
+            "r['record']['rows']))",
+            f"%cusprun study --target-ratio 0.2 --q 1.5 {sets}",
+            f"%cusprun study --target-ratio 0.2 --seed-runs nosuch {sets}",
+        ),
+        tmp_path,
+        timeout=600,
+        allow_errors=True,
+    )
+    assert [error_lines(cell) for cell in notebook.cells[:8]] == [[]] * 8
+    study = notebook.cells[6]
+    [table] = [
+        o.data["text/plain"]
+        for o in study.outputs
+        if o.get("data", {}).get("text/plain", "").startswith("study (")
+    ]
+    assert table.startswith("study (study/study.json, "), table
+    header, *rows = table.split("\n")[1:]
+    for column in ("seed", "variant", "expert perplexity", "commands accuracy", "greedy rep3"):
+        assert column in header, header
+    # dense, then 2 seeds × 2 compensations × 2 methods
+    assert len([r for r in rows if r.strip() and not set(r) <= {"-", " "}]) == 1 + 8, table
+    assert any("general @ paper" in r for r in rows)
+    charts = [o.data for o in study.outputs if o.get("data", {}).get(VEGALITE)]
+    assert len(charts) == 1
+    check_chart(charts[0])
+    folder = tmp_path / ".cusprun" / "seed0" / "study"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "study.csv",
+        "study.json",
+        "study.md",
+        "study.svg",
+    ]
+    # the folder holds the latest study: the Python call's general @ paper, bias-compensated
+    record = json.loads((folder / "study.json").read_text())
+    assert [r["seed"] for r in record["runs"]] == [0, 1]
+    assert [(r["seed"], r["compensation"], r["method"]) for r in record["rows"]] == [
+        (0, "bias", "general"),
+        (1, "bias", "general"),
+    ]
+    for row in record["rows"]:
+        assert [s["prompt"] for s in row["generation"]["samples"]] == [
+            json.loads(line)["prompt"] for line in prompts.read_text().splitlines()
+        ]
+    assert stream_text(notebook.cells[7]) == "study/study.json 2 True\n"
+    [[line]] = error_lines(notebook.cells[8])
+    assert line == 'cusprun: a study job: every "qs" value must lie in (0, 1], got 1.5', line
+    [[line]] = error_lines(notebook.cells[9])
+    assert "\n" not in line and line.startswith("cusprun: ") and "nosuch" in line, line

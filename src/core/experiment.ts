@@ -5,6 +5,7 @@
  */
 import type { RatioSweep } from './charts/types';
 import { CusprunError } from './errors';
+import type { Rule } from './select/rules';
 
 /** The expert and the baselines it is compared with at the same per-layer counts. */
 export const METHODS = [
@@ -77,6 +78,8 @@ export interface SweepPoint {
   ratio: number;
   targetRatio?: number;
   metrics: EvalMetric[];
+  /** Greedy texts from the prompts, when the job was given prompts (the study). */
+  generation?: GenerationCheck;
   /** Whether the run's evaluation cache answered it. */
   cached: boolean;
 }
@@ -89,6 +92,8 @@ export interface SweepRecord {
   grid: SweepGrid;
   methods: Method[];
   seed: number;
+  /** The expert's selection rule; absent in records made before rules had names. */
+  rule?: Rule;
   q: number;
   evalSets: EvalSetRecord[];
   truncation: number;
@@ -115,6 +120,8 @@ export interface AblationRow {
 export interface AblationRecord {
   kind: 'ablation';
   at: string;
+  /** The experts' selection rule; absent in records made before rules had names. */
+  rule?: Rule;
   q: number;
   targetRatio: number;
   evalSets: EvalSetRecord[];
@@ -155,13 +162,29 @@ export interface ModelEvaluation {
 export const STUDY_COMPENSATIONS = ['none', 'bias'] as const;
 export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
 
-/** What a study row is called: the paper's rule (q = 1), the relaxed rule, or a baseline. */
-export function studyVariant(method: Method, q: number): string {
+/**
+ * What a study row is called: the paper's rule (q = 1), the relaxed rule, another named rule, or
+ * a baseline. Without a rule, q says which of the first two.
+ */
+export function studyVariant(
+  method: Method,
+  q: number,
+  rule?: Rule,
+  allocation?: StudyAllocation
+): string {
+  const suffix = allocation === 'sensitivity' ? ' +sensitivity' : '';
   if (method !== 'cus-prun') {
     return method;
   }
-  return q === 1 ? 'paper' : `cus-prun q${q}`;
+  if (rule !== undefined && rule !== 'paper' && rule !== 'q') {
+    return `cus-prun ${rule}${suffix}`;
+  }
+  return `${q === 1 ? 'paper' : `cus-prun q${q}`}${suffix}`;
 }
+
+/** How a study's expert sets its per-layer counts: one σ, or by the probe's sensitivities. */
+export const STUDY_ALLOCATIONS = ['sigma', 'sensitivity'] as const;
+export type StudyAllocation = (typeof STUDY_ALLOCATIONS)[number];
 
 /** One evaluated model of a study: a method at a run's per-layer counts for q and a ratio. */
 export interface StudyRow extends SweepPoint {
@@ -171,6 +194,10 @@ export interface StudyRow extends SweepPoint {
   seed: number;
   /** The relaxed rule's q whose expert set the per-layer counts every method removes. */
   q: number;
+  /** That expert's rule; absent in studies made before rules had names (`paper` or `q`). */
+  rule?: Rule;
+  /** Absent or `sigma`: one σ for every layer; `sensitivity`: counts allocated by the probe. */
+  allocation?: StudyAllocation;
   compensation: StudyCompensation;
   variant: string;
 }
@@ -185,19 +212,26 @@ export interface StudyRecord {
   runs: { run: string; seed: number }[];
   targetRatios: number[];
   qs: number[];
+  /** Experts under other named rules than the q grid's (`paper` and `q`). */
+  rules?: Rule[];
+  /** Absent: `sigma` only. */
+  allocations?: StudyAllocation[];
   compensations: StudyCompensation[];
   methods: Method[];
   evalSets: EvalSetRecord[];
   truncation: number;
+  /** The prompts every row decoded greedily from, when the study was given them. */
+  prompts?: { file: string; sha256: string; maxNewTokens: number };
   dense: EvalMetric[];
+  denseGeneration?: GenerationCheck;
   rows: StudyRow[];
 }
 
 /** A row's label in tables and charts: a baseline says whose per-layer counts it removes. */
 export function studyLabel(
-  row: Pick<StudyRow, 'method' | 'q' | 'variant'>
+  row: Pick<StudyRow, 'method' | 'q' | 'rule' | 'allocation' | 'variant'>
 ): string {
   return row.method === 'cus-prun'
     ? row.variant
-    : `${row.variant} @ ${studyVariant('cus-prun', row.q)}`;
+    : `${row.variant} @ ${studyVariant('cus-prun', row.q, row.rule, row.allocation)}`;
 }

@@ -87,6 +87,7 @@ export class ExpertView {
     const { selection } = expert;
     return {
       dimensions: expert.dimensions,
+      rule: expert.rule,
       q: expert.q,
       minKeep: expert.minKeep,
       multipleOf: expert.multipleOf,

@@ -28,6 +28,7 @@ import {
 } from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 import { ABLATIONS_DIR } from './jobs/ablate';
+import { STUDY_DIR } from './jobs/study';
 import { SWEEPS_DIR } from './jobs/sweep';
 import { EVENTS_FILE, readRun, RUN_FILE, SCORES_DIR } from './run-folder';
 
@@ -36,7 +37,8 @@ export { EVENTS_FILE };
 /** The store's registered corpora: name → manifest. */
 export const CORPORA_FILE = 'corpora.json';
 
-export type RecordKind = typeof SWEEPS_DIR | typeof ABLATIONS_DIR;
+export type RecordKind =
+  typeof SWEEPS_DIR | typeof ABLATIONS_DIR | typeof STUDY_DIR;
 
 /**
  * `--store`, else CUSPRUN_STORE, else the nearest existing `.cusprun` folder from the working

@@ -1,14 +1,20 @@
 /**
- * The charts of each view a user looks at — a plan, a σ sweep, an ablation — by name, built from
+ * The charts of each view a user looks at — a plan, a σ sweep, an ablation, a study — by name, built from
  * the same records everywhere: the CLI's --charts files, the sidecar's chart answers, the
  * notebook outputs and the panel.
  */
-import type { AblationRecord, EvalMetric, SweepRecord } from '../experiment';
+import type {
+  AblationRecord,
+  EvalMetric,
+  StudyRecord,
+  SweepRecord
+} from '../experiment';
 import type { PlanView } from '../plan-view';
 import { ablationSpec } from './ablation';
 import { histogramSpec } from './histogram';
 import { layersSpec } from './layers';
 import type { VegaLiteSpec } from './spec';
+import { studySpec } from './study';
 import { metricSweepSpec, ratioSweepSpec } from './sweep';
 import type { AblationChartRow, MetricPoint } from './types';
 
@@ -74,4 +80,8 @@ export function ablationCharts(
   record: AblationRecord
 ): Record<string, VegaLiteSpec> {
   return { ablation: ablationSpec(ablationChartRows(record)) };
+}
+
+export function studyCharts(record: StudyRecord): Record<string, VegaLiteSpec> {
+  return { study: studySpec(record) };
 }

@@ -18,6 +18,7 @@ import type {
 } from '../charts/types';
 import type { CusprunErrorCode } from '../errors';
 import type { ExpertPlan, PlanTarget } from '../select/expert';
+import type { Rule } from '../select/rules';
 import type { RankGrid } from '../select/rank-grid';
 import type { LogitComparison } from '../model/verification';
 import type {
@@ -26,6 +27,9 @@ import type {
   AblationRow,
   Method,
   ModelEvaluation,
+  StudyCompensation,
+  StudyRecord,
+  StudyRow,
   SweepPoint,
   SweepRecord
 } from '../experiment';
@@ -180,6 +184,9 @@ export type CorpusList = CorpusInfo[];
 /** Which expert: the dimensions to intersect (default all the run scored) and its guards. */
 export interface ExpertQuery {
   dims?: string[];
+  /** The selection rule (default `paper`, or `q` when q < 1 is given). */
+  rule?: Rule;
+  /** The `q` rule's fraction of a dimension's documents. */
   q?: number;
   minKeep?: number;
   multipleOf?: number;
@@ -237,7 +244,8 @@ export const JOB_TYPES = [
   'eval',
   'sweep',
   'ablate',
-  'generate'
+  'generate',
+  'study'
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
@@ -326,6 +334,32 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
   targetRatio: number;
 }
 
+/**
+ * `cusprun study`: the relaxed rule's q values (q 1: the paper's rule), plain and
+ * bias-compensated, with the baselines at each expert's per-layer counts, on `run` and the
+ * `seedRuns` (the same model and corpora scored from other document samples), one evaluation
+ * cache; kept in `run`'s `study/`.
+ */
+export interface StudyRequest extends EvalOptions {
+  type: 'study';
+  run: RunId;
+  seedRuns?: RunId[];
+  dims?: string[];
+  targetRatios: number[];
+  /** Each in (0, 1]; default STUDY_DEFAULT_QS. */
+  qs?: number[];
+  /** Default both. */
+  compensations?: StudyCompensation[];
+  /** Default all of METHODS but flap. */
+  methods?: Method[];
+  /** JSON Lines of `{prompt, reference?}` every variant decodes greedily. */
+  prompts?: string;
+  maxNewTokens?: number;
+}
+
+/** The q values a study tries when the request names none. */
+export const STUDY_DEFAULT_QS = [1, 0.9, 0.75, 0.5];
+
 /** Most new tokens a generate job decodes per model. */
 export const MAX_GENERATE_TOKENS = 256;
 /** New tokens per model when a generate job does not say. */
@@ -353,7 +387,8 @@ export type JobRequest =
   | EvalRequest
   | SweepRequest
   | AblateRequest
-  | GenerateRequest;
+  | GenerateRequest
+  | StudyRequest;
 
 interface ChartsOptions {
   /** Also render each chart to a standalone SVG (about 100 ms a chart). */
@@ -362,13 +397,16 @@ interface ChartsOptions {
   names?: string[];
 }
 
-/** `POST /api/runs/:run/charts`: a plan's charts, or the run's latest (or named) sweep or ablation's. */
+/**
+ * `POST /api/runs/:run/charts`: a plan's charts, or the run's latest (or named) sweep or
+ * ablation's, or its study's.
+ */
 export type ChartsRequest = ChartsOptions &
   (
     | (PlanQuery & { source: 'plan' })
     | {
-        source: 'sweep' | 'ablation';
-        /** A file of the run's `sweeps/` or `ablations/`; default the latest. */
+        source: 'sweep' | 'ablation' | 'study';
+        /** A file of the run's `sweeps/`, `ablations/` or `study/`; default the latest. */
         file?: string;
       }
   );
@@ -472,7 +510,8 @@ export type JobResult =
   | { models: ModelEvaluation[] }
   | RecordResult<SweepRecord>
   | RecordResult<AblationRecord>
-  | GenerateResult;
+  | GenerateResult
+  | RecordResult<StudyRecord>;
 
 // ---- Jobs and events -----------------------------------------------------------------------
 
@@ -545,6 +584,7 @@ export type JobEvent =
     })
   | (EventBase & { type: 'sweep-point'; point: SweepPoint })
   | (EventBase & { type: 'ablation-row'; row: AblationRow })
+  | (EventBase & { type: 'study-row'; row: StudyRow })
   | (EventBase & { type: 'generated'; generation: ModelGeneration });
 
 // ---- Runs ----------------------------------------------------------------------------------

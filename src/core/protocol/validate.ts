@@ -27,9 +27,13 @@ import {
   RegisterCorpusRequest,
   RequestError,
   ScoreRequest,
+  STUDY_COMPENSATIONS,
+  StudyCompensation,
+  StudyRequest,
   SweepRequest
 } from './index';
 import { planTarget } from '../select/expert';
+import { RULES, ruleSettings } from '../select/rules';
 
 function bad(message: string): RequestError {
   return new RequestError(400, 'bad-request', message);
@@ -45,7 +49,7 @@ class Fields {
 
   constructor(
     private readonly body: Record<string, unknown>,
-    private readonly what: string
+    readonly what: string
   ) {}
 
   take(name: string, required = false): unknown {
@@ -156,10 +160,20 @@ function fieldsOf(body: unknown, what: string): Fields {
   return new Fields(body, what);
 }
 
+const JSON_RULE_NAMES = { rule: '"rule"', q: '"q"' };
+
 function expertQuery(f: Fields): ExpertQuery {
+  const rule = f.oneOf('rule', RULES);
+  const q = f.number('q');
+  try {
+    ruleSettings({ rule, q }, JSON_RULE_NAMES);
+  } catch (error) {
+    throw bad(`${f.what}: ${(error as Error).message}`);
+  }
   return {
     dims: f.strings('dims'),
-    q: f.number('q'),
+    rule,
+    q,
     minKeep: f.number('minKeep'),
     multipleOf: f.number('multipleOf')
   };
@@ -270,6 +284,50 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...evalOptions(f),
     targetRatio: f.number('targetRatio', true)
   }),
+  study: (f, what): StudyRequest => {
+    const seedRuns = f.strings('seedRuns');
+    const request: StudyRequest = {
+      type: 'study',
+      run: f.runId('run'),
+      seedRuns: seedRuns?.map(checkRunId),
+      dims: f.strings('dims'),
+      ...evalOptions(f),
+      targetRatios: f.numbers('targetRatios') ?? [],
+      qs: f.numbers('qs'),
+      compensations: f.strings('compensations') as StudyCompensation[],
+      methods: f.strings('methods') as StudyRequest['methods'],
+      prompts: f.string('prompts'),
+      maxNewTokens: f.number('maxNewTokens')
+    };
+    if (request.targetRatios.length === 0) {
+      throw bad(`${what}: "targetRatios" is required (a non-empty list)`);
+    }
+    const ratio = request.targetRatios.find(v => !(v > 0 && v < 1));
+    if (ratio !== undefined) {
+      throw bad(
+        `${what}: every "targetRatios" value must lie strictly between 0 and 1, got ${ratio}`
+      );
+    }
+    const q = request.qs?.find(v => !(v > 0 && v <= 1));
+    if (q !== undefined) {
+      throw bad(`${what}: every "qs" value must lie in (0, 1], got ${q}`);
+    }
+    const unknownMethod = request.methods?.find(m => !METHODS.includes(m));
+    if (unknownMethod !== undefined) {
+      throw bad(
+        `${what}: unknown method ${JSON.stringify(unknownMethod)}; methods are ${METHODS.join(', ')}`
+      );
+    }
+    const compensation = request.compensations?.find(
+      c => !STUDY_COMPENSATIONS.includes(c)
+    );
+    if (compensation !== undefined) {
+      throw bad(
+        `${what}: unknown compensation ${JSON.stringify(compensation)}; compensations are ${STUDY_COMPENSATIONS.join(', ')}`
+      );
+    }
+    return request;
+  },
   generate: (f, what): GenerateRequest => {
     const request: GenerateRequest = {
       type: 'generate',
@@ -344,9 +402,14 @@ export function readRanksQuery(body: unknown): RanksQuery {
 export function readChartsRequest(body: unknown): ChartsRequest {
   const what = 'a charts request';
   const f = fieldsOf(body, what);
-  const source = f.oneOf('source', ['plan', 'sweep', 'ablation'] as const);
+  const source = f.oneOf('source', [
+    'plan',
+    'sweep',
+    'ablation',
+    'study'
+  ] as const);
   if (source === undefined) {
-    throw bad(`${what}: "source" is required (plan, sweep or ablation)`);
+    throw bad(`${what}: "source" is required (plan, sweep, ablation or study)`);
   }
   const options = { svg: f.boolean('svg'), names: f.strings('names') };
   const request: ChartsRequest =

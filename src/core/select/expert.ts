@@ -11,8 +11,18 @@ import {
   dimensionLayerRanks,
   expertLayerRanks,
   LayerRanks,
+  LayerSums,
+  pooledLayerRanks,
+  rankMeanLayerRanks,
+  rankSumLayers,
   unitGroups
 } from './from-scores';
+import { Rule, RuleSettings, ruleSettings } from './rules';
+import {
+  allocateBySensitivity,
+  GroupSensitivity,
+  PROBE_FRACTION
+} from './allocation';
 import { checkSigma, Guards, RatioResult, Selection } from './selection';
 
 /** σ itself, or a target pruning ratio to solve σ for: exactly one of the two, as the type says. */
@@ -22,7 +32,9 @@ export type PlanTarget =
 
 /** How an expert is made from the dimensions' ranks, whatever σ it is asked at. */
 export interface ExpertSettings extends Guards {
-  /** Relaxed intersection: irrelevant to at least this fraction of a dimension's documents. */
+  /** How documents and dimensions decide (rules.ts; default `paper`, or `q` when q < 1). */
+  rule?: Rule;
+  /** The `q` rule: irrelevant to at least this fraction of a dimension's documents. */
   q?: number;
 }
 
@@ -72,9 +84,25 @@ export interface ExpertPlan {
   totalParams: number;
   targetRatio?: number;
   dimensions: string[];
+  rule: Rule;
   q: number;
   minKeep: number;
   multipleOf: number;
+  /**
+   * Present when the per-layer counts were allocated by sensitivity, not by one σ (`sigma` is
+   * then the one-σ plan's at the same target, for reference): per layer and unit kind, the
+   * units the probe removed and the loss rise it measured.
+   */
+  allocation?: {
+    method: 'sensitivity';
+    probeFraction: number;
+    probes: {
+      layer: number;
+      kind: 'ffn' | 'attention';
+      removed: number;
+      lossIncrease: number;
+    }[];
+  };
   layers: {
     index: number;
     ffn: { width: number; pruned: number[] };
@@ -87,30 +115,65 @@ export interface ScoredDimension {
   documents: Iterable<DocumentScores>;
 }
 
-/** One dimension's deciding ranks per layer, under the strict (q = 1) or relaxed rule. */
-export interface DimensionRanks {
+/** One dimension's deciding ranks per layer under a rule (rules.ts). */
+export interface DimensionRanks extends RuleSettings {
   name: string;
-  q: number;
   layers: LayerRanks[];
+  /** `rank-mean`: each unit's ranks summed over the documents, which dimensions add up. */
+  rankSums?: LayerSums[];
 }
 
-function checkQ(q: number): void {
-  if (!(q > 0 && q <= 1)) {
-    throw new CusprunError('bad-argument', `q must lie in (0, 1], got ${q}`);
-  }
-}
-
-/** Reads a dimension's documents once into its deciding ranks. */
+/** Reads a dimension's documents once into its deciding ranks under the rule asked for. */
 export function rankDimension(
   dimension: ScoredDimension,
-  q = 1
+  given: { rule?: Rule; q?: number } = {}
 ): DimensionRanks {
-  checkQ(q);
+  const settings = ruleSettings(given);
+  const { name, documents } = dimension;
+  if (settings.rule === 'pooled-intersect') {
+    return { name, ...settings, layers: pooledLayerRanks(documents) };
+  }
+  if (settings.rule === 'rank-mean') {
+    const { sums } = rankSumLayers(documents);
+    return {
+      name,
+      ...settings,
+      layers: rankMeanLayerRanks([sums]),
+      rankSums: sums
+    };
+  }
   return {
-    name: dimension.name,
-    q,
-    layers: dimensionLayerRanks(dimension.documents, q)
+    name,
+    ...settings,
+    layers: dimensionLayerRanks(documents, settings.q)
   };
+}
+
+/**
+ * The expert's deciding ranks from its dimensions': the largest (irrelevant to every dimension),
+ * or for `rank-mean` the rank of the summed ranks over every dimension's documents.
+ */
+export function combinedRanks(dimensions: DimensionRanks[]): LayerRanks[] {
+  const { rule, q } = dimensions[0];
+  if (dimensions.some(d => d.rule !== rule || d.q !== q)) {
+    throw new CusprunError(
+      'bad-argument',
+      'the dimensions of one expert must be ranked under the same rule and q'
+    );
+  }
+  if (rule === 'rank-mean') {
+    return rankMeanLayerRanks(
+      dimensions.map(d => d.rankSums ?? missingSums(d.name))
+    );
+  }
+  return expertLayerRanks(dimensions.map(d => d.layers));
+}
+
+function missingSums(name: string): never {
+  throw new CusprunError(
+    'bad-argument',
+    `dimension '${name}' was ranked without the rank sums rank-mean needs`
+  );
 }
 
 /**
@@ -121,6 +184,7 @@ export function rankDimension(
 export class Expert {
   readonly selection: Selection;
   readonly dimensions: string[];
+  readonly rule: Rule;
   readonly q: number;
   readonly minKeep: number;
   readonly multipleOf: number;
@@ -136,12 +200,13 @@ export class Expert {
         'an expert needs at least one dimension'
       );
     }
+    this.rule = dimensions[0].rule;
     this.q = dimensions[0].q;
     this.minKeep = guards.minKeep ?? 1;
     this.multipleOf = guards.multipleOf ?? 1;
     this.dimensions = dimensions.map(d => d.name);
     this.selection = new Selection(
-      unitGroups(map, expertLayerRanks(dimensions.map(d => d.layers))),
+      unitGroups(map, combinedRanks(dimensions)),
       map.prunableParams,
       { minKeep: this.minKeep, multipleOf: this.multipleOf }
     );
@@ -156,6 +221,41 @@ export class Expert {
     } else {
       result = this.selection.sigmaForRatio(target.targetRatio);
     }
+    return this.planOf(result, target);
+  }
+
+  /**
+   * The plan at a target ratio with per-layer counts allocated by the probe's sensitivities
+   * (allocation.ts), one per group of the selection, in its order.
+   */
+  allocatedPlan(
+    targetRatio: number,
+    sensitivities: GroupSensitivity[]
+  ): ExpertPlan {
+    const { selection } = this;
+    const uniform = selection.sigmaForRatio(targetRatio);
+    const result = allocateBySensitivity(
+      selection,
+      sensitivities,
+      targetRatio,
+      uniform.sigma
+    );
+    return {
+      ...this.planOf(result, { targetRatio }),
+      allocation: {
+        method: 'sensitivity',
+        probeFraction: PROBE_FRACTION,
+        probes: sensitivities.map((s, g) => ({
+          layer: selection.groups[g].layer,
+          kind: selection.groups[g].kind,
+          ...s
+        }))
+      }
+    };
+  }
+
+  /** A plan removing each group's counted units with the lowest deciding ranks. */
+  private planOf(result: RatioResult, target: PlanTarget): ExpertPlan {
     const { map, selection } = this;
     return {
       sigma: result.sigma,
@@ -168,6 +268,7 @@ export class Expert {
         ? { targetRatio: target.targetRatio }
         : {}),
       dimensions: this.dimensions,
+      rule: this.rule,
       q: this.q,
       minKeep: this.minKeep,
       multipleOf: this.multipleOf,
@@ -175,11 +276,14 @@ export class Expert {
         index: layer.index,
         ffn: {
           width: layer.ffn.units,
-          pruned: selection.units(2 * i, result.sigma)
+          pruned: selection.lowest(2 * i, result.groups[2 * i].pruned)
         },
         attention: {
           groups: layer.attention.units,
-          prunedGroups: selection.units(2 * i + 1, result.sigma)
+          prunedGroups: selection.lowest(
+            2 * i + 1,
+            result.groups[2 * i + 1].pruned
+          )
         }
       }))
     };

@@ -69,6 +69,99 @@ export function dimensionLayerRanks(
   return running;
 }
 
+/** Per layer and unit kind, one float64 value per unit. */
+export type LayerSums = Record<UnitKind, Float64Array>;
+
+/**
+ * Adds `term(scores)[u]` over the documents into one float64 sum per unit; no document is kept,
+ * so memory does not grow with the corpus.
+ */
+function sumOverDocuments(
+  documents: Iterable<DocumentScores>,
+  term: (scores: Float32Array) => ArrayLike<number>
+): { sums: LayerSums[]; documents: number } {
+  let sums: LayerSums[] | undefined;
+  let count = 0;
+  for (const doc of documents) {
+    sums ??= doc.layers.map(l => ({
+      ffn: new Float64Array(l.ffn.length),
+      attention: new Float64Array(l.attention.length)
+    }));
+    doc.layers.forEach((layer, i) => {
+      for (const kind of KINDS) {
+        const into = (sums as LayerSums[])[i][kind];
+        const values = term(layer[kind]);
+        for (let u = 0; u < into.length; u++) {
+          into[u] += values[u];
+        }
+      }
+    });
+    count += 1;
+  }
+  if (!sums) {
+    throw new CusprunError(
+      'bad-argument',
+      'a dimension has no scored documents'
+    );
+  }
+  return { sums, documents: count };
+}
+
+function ranksOf(sums: LayerSums[]): LayerRanks[] {
+  return sums.map(l => ({
+    ffn: ascendingRanks(l.ffn),
+    attention: ascendingRanks(l.attention)
+  }));
+}
+
+/**
+ * The `pooled-intersect` rule's ranks of one dimension: of each unit's score pooled over the
+ * dimension's documents as general calibration pools them (the root of the summed squares, the
+ * corpus scored as one document).
+ */
+export function pooledLayerRanks(
+  documents: Iterable<DocumentScores>
+): LayerRanks[] {
+  const { sums } = sumOverDocuments(documents, scores =>
+    Float64Array.from(scores, v => v * v)
+  );
+  for (const layer of sums) {
+    layer.ffn = layer.ffn.map(Math.sqrt);
+    layer.attention = layer.attention.map(Math.sqrt);
+  }
+  return ranksOf(sums);
+}
+
+/**
+ * The `rank-mean` rule's sums of one dimension: each unit's ranks summed over the documents
+ * (exact in float64), with the document count; dimensions combine by adding both, and the mean
+ * rank orders units as the sum does.
+ */
+export function rankSumLayers(documents: Iterable<DocumentScores>): {
+  sums: LayerSums[];
+  documents: number;
+} {
+  return sumOverDocuments(documents, ascendingRanks);
+}
+
+/** Units ranked by their summed ranks over every dimension's documents (the mean rank). */
+export function rankMeanLayerRanks(dimensions: LayerSums[][]): LayerRanks[] {
+  return ranksOf(
+    dimensions[0].map((_, i) => ({
+      ffn: addAll(dimensions.map(d => d[i].ffn)),
+      attention: addAll(dimensions.map(d => d[i].attention))
+    }))
+  );
+}
+
+function addAll(arrays: Float64Array[]): Float64Array {
+  const out = new Float64Array(arrays[0].length);
+  for (const values of arrays) {
+    values.forEach((v, u) => (out[u] += v));
+  }
+  return out;
+}
+
 /** Irrelevant on every requested dimension: the largest deciding rank over dimensions. */
 export function expertLayerRanks(dimensions: LayerRanks[][]): LayerRanks[] {
   return dimensions[0].map((_, i) => ({

@@ -5,10 +5,13 @@
  * σ on the grid from it with the same counting as the plan.
  */
 import type { GroupCount } from '../charts/types';
+import type { Rule } from './rules';
 import { guardedCount, UnitKind } from './selection';
 
 export interface RankGrid {
   dimensions: string[];
+  /** Absent in outputs saved before rules had names: `paper`, or `q` when q < 1. */
+  rule?: Rule;
   q: number;
   /** The guards the counts go through, as the plan applies them. */
   minKeep: number;

@@ -136,10 +136,15 @@ export class Selection {
 
   /** The pruned unit indices of group `g` at σ, ascending: the lowest deciding ranks first. */
   units(g: number, sigma: number): number[] {
+    return this.lowest(g, this.count(g, sigma));
+  }
+
+  /** The `count` units of group `g` with the lowest deciding ranks (ties by index), ascending. */
+  lowest(g: number, count: number): number[] {
     const { ranks } = this.groups[g];
     const order = Array.from({ length: ranks.length }, (_, i) => i);
     order.sort((a, b) => ranks[a] - ranks[b] || a - b);
-    return order.slice(0, this.count(g, sigma)).sort((a, b) => a - b);
+    return order.slice(0, count).sort((a, b) => a - b);
   }
 
   ratio(sigma: number): RatioResult {

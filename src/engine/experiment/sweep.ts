@@ -6,7 +6,7 @@
  * whole sweep run after them reads every evaluation from the cache.
  */
 import { CusprunError } from '../../core/errors';
-import { Expert, unitPlanOf } from '../../core/select/expert';
+import { ExpertPlan, PlanTarget, unitPlanOf } from '../../core/select/expert';
 import type {
   Method,
   SweepGrid,
@@ -48,8 +48,13 @@ export function sweepShardMethods(
 /** The dense model's metrics and every method's at each grid point. */
 export type SweepResult = Pick<SweepRecord, 'dense' | 'points'>;
 
+/** What plans the expert at each grid point: an Expert, or one with allocated counts. */
+export interface Planner {
+  plan(target: PlanTarget): ExpertPlan;
+}
+
 export async function runSweep(
-  expert: Expert,
+  expert: Planner,
   evaluator: Evaluator,
   methods: Method[],
   inputs: BaselineInputs,
@@ -78,7 +83,7 @@ export async function runSweep(
       if (!inShard(shard, ++evaluation)) {
         continue;
       }
-      const { metrics, cached } = await evaluator.evaluate(
+      const { metrics, cached, generation } = await evaluator.evaluate(
         methodPlan(method, evaluator.model.map, units, inputs),
         compensation
       );
@@ -90,6 +95,7 @@ export async function runSweep(
           ? { targetRatio: target.targetRatio }
           : {}),
         metrics,
+        ...(generation ? { generation } : {}),
         cached
       };
       points.push(point);

@@ -151,6 +151,87 @@ describe('cusprun score, plan and prune', () => {
     expect(record.prunes[0].plan.targetRatio).toBe(0.15);
   });
 
+  it.each(['pooled-intersect', 'rank-mean'])(
+    'plans, prunes and verifies under --rule %s, recording the rule',
+    rule => {
+      const planned = (...args: string[]) => {
+        const result = cusprun('plan', '--run', run, '--json', ...args);
+        expect(result.stderr).toBe('');
+        return JSON.parse(result.stdout);
+      };
+      const plan = planned('--target-ratio', '0.2', '--rule', rule);
+      const paper = planned('--target-ratio', '0.2', '--rule', 'paper');
+      expect(plan.rule).toBe(rule);
+      expect(paper.rule).toBe('paper');
+      expect(plan.q).toBe(1);
+      // Another rule chooses other units (what the rule is for) at a ratio near the target.
+      expect(plan.layers).not.toEqual(paper.layers);
+      expect(Math.abs(plan.ratio - 0.2)).toBeLessThan(0.05);
+      const out = path.join(tmp, `expert-${rule}`);
+      const pruned = cusprun(
+        'prune',
+        '--run',
+        run,
+        '--target-ratio',
+        '0.2',
+        '--rule',
+        rule,
+        '--min-keep',
+        '2',
+        '--out',
+        out
+      );
+      expect(pruned.stderr).toBe('');
+      expect(pruned.code).toBe(0);
+      expect(pruned.stdout).toMatch(new RegExp(`rule ${rule}\\)$`, 'm'));
+      const record = JSON.parse(
+        fs.readFileSync(path.join(run, 'run.json'), 'utf8')
+      );
+      expect(record.prunes[record.prunes.length - 1].plan).toMatchObject({
+        rule,
+        q: 1,
+        minKeep: 2
+      });
+      // The written model has the widths of the plan under the same rule and guards.
+      const kept = planned(
+        '--target-ratio',
+        '0.2',
+        '--rule',
+        rule,
+        '--min-keep',
+        '2'
+      );
+      expect(inspectModel(out).layers.map(l => l.ffn.units)).toEqual(
+        kept.layers.map(
+          (l: { ffn: { width: number; pruned: number[] } }) =>
+            l.ffn.width - l.ffn.pruned.length
+        )
+      );
+      expect(cusprun('verify', out).code).toBe(0);
+    }
+  );
+
+  it.each([
+    [
+      ['--rule', 'mean'],
+      /^cusprun: --rule: unknown rule 'mean'; choose from paper, q, pooled-intersect, rank-mean$/m
+    ],
+    [
+      ['--rule', 'rank-mean', '--q', '0.5'],
+      /^cusprun: --q applies only to --rule q; drop it or use --rule q$/m
+    ],
+    [
+      ['--rule', 'q'],
+      /^cusprun: --rule q needs --q Q, a fraction of each dimension's documents in \(0, 1\]$/m
+    ]
+  ])('plan %j is a usage mistake: one line, exit 2', (args, message) => {
+    const result = cusprun('plan', '--run', run, '--sigma', '0.3', ...args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(message);
+  });
+
   it.each([
     [
       ['plan', '--run', 'RUN', '--sigma', '1.5'],

@@ -49,6 +49,27 @@ describe('the protocol module', () => {
         methods: ['best']
       })
     ).toMatch(/unknown method "best"/);
+    const study = { type: 'study', run: 'r', evalSets: ['e'] };
+    expect(
+      readJobRequest({ ...study, targetRatios: [0.25], seedRuns: ['s1'] })
+    ).toEqual({ ...study, targetRatios: [0.25], seedRuns: ['s1'] });
+    expect(refused(study)).toBe(
+      'a study job: "targetRatios" is required (a non-empty list)'
+    );
+    expect(refused({ ...study, targetRatios: [1] })).toBe(
+      'a study job: every "targetRatios" value must lie strictly between 0 and 1, got 1'
+    );
+    expect(refused({ ...study, targetRatios: [0.2], qs: [1.5] })).toBe(
+      'a study job: every "qs" value must lie in (0, 1], got 1.5'
+    );
+    expect(
+      refused({ ...study, targetRatios: [0.2], compensations: ['both'] })
+    ).toBe(
+      'a study job: unknown compensation "both"; compensations are none, bias'
+    );
+    expect(
+      refused({ ...study, targetRatios: [0.2], seedRuns: ['../other'] })
+    ).toMatch(/not a plain folder name/);
     expect(() => readPlanQuery({ sigma: 0.2, targetRatio: 0.1 })).toThrow(
       'a σ query: give "sigma" or "targetRatio", not both'
     );

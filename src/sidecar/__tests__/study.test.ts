@@ -1,7 +1,8 @@
 /**
  * `cusprun study` on the embedded demo model, as a user runs it: two runs (two document samples
- * of the demo corpora), a small grid, the four files in the first run's study/, and a rerun
- * served whole from the shared evaluation cache with the same figures.
+ * of the demo corpora), a small grid with a perplexity set, a multiple-choice set and greedy
+ * texts from the demo prompts, the four files in the first run's study/, and a rerun served
+ * whole from the shared evaluation cache with the same figures and texts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,10 +12,18 @@ import { cusprun } from './cli-process';
 
 const DEMO = path.resolve(__dirname, '../../../demo');
 const EVAL = path.join(DEMO, 'data', 'eval');
+const PROMPTS = path.join(DEMO, 'data', 'prompts-de.jsonl');
 
 let tmp: string;
+/** The demo's German command questions, the first 8 (a multiple-choice set, kept small). */
+let commands: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-study-'));
+  commands = path.join(tmp, 'commands.jsonl');
+  const lines = fs
+    .readFileSync(path.join(EVAL, 'mc-command-de.jsonl'), 'utf8')
+    .split('\n');
+  fs.writeFileSync(commands, `${lines.slice(0, 8).join('\n')}\n`);
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -58,10 +67,17 @@ describe('cusprun study', () => {
         '1,0.75',
         '--methods',
         'cus-prun,general,random',
+        // The commands' longest question + choice needs 64 tokens.
         '--truncation',
-        '32',
+        '64',
         '--eval',
-        `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+        `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`,
+        '--eval',
+        `commands=${commands}`,
+        '--prompts',
+        PROMPTS,
+        '--max-new-tokens',
+        '4'
       );
     const first = study();
     expect(first.code).toBe(0);
@@ -95,21 +111,84 @@ describe('cusprun study', () => {
           r.compensation === compensation
       )?.metrics[0].value;
     expect(expert('bias')).not.toEqual(expert('none'));
+    // Every row: perplexity, multiple-choice accuracy, and a greedy text per prompt.
+    const prompts = fs
+      .readFileSync(PROMPTS, 'utf8')
+      .trim()
+      .split('\n')
+      .map(l => (JSON.parse(l) as { prompt: string }).prompt);
+    for (const row of [
+      { metrics: record.dense, generation: record.denseGeneration },
+      ...record.rows
+    ]) {
+      expect(row.metrics.map(m => `${m.evalSet} ${m.metric}`)).toEqual([
+        'expert perplexity',
+        'commands accuracy',
+        'commands accuracy_norm'
+      ]);
+      expect(row.generation?.samples.map(s => s.prompt)).toEqual(prompts);
+      expect(row.generation?.samples.every(s => s.text !== '')).toBe(true);
+    }
+    // The dense model's texts are the ones `cusprun eval` decodes from the same prompts.
+    const evalJson = path.join(tmp, 'dense-eval.json');
+    expect(
+      cusprun(
+        'eval',
+        path.join(DEMO, 'model'),
+        '--eval',
+        commands,
+        '--prompts',
+        PROMPTS,
+        '--max-new-tokens',
+        '4',
+        '--json',
+        evalJson
+      ).code
+    ).toBe(0);
+    const [dense] = JSON.parse(fs.readFileSync(evalJson, 'utf8')) as {
+      generation: { samples: { text: string }[] };
+    }[];
+    expect(record.denseGeneration?.samples.map(s => s.text)).toEqual(
+      dense.generation.samples.map(s => s.text)
+    );
+    // Random removal at 20% changes some text: the rows decode their own pruned models.
+    const texts = (r?: { generation?: { samples: { text: string }[] } }) =>
+      r?.generation?.samples.map(s => s.text);
+    expect(
+      record.rows
+        .filter(r => r.method === 'random')
+        .some(r => JSON.stringify(texts(r)) !== JSON.stringify(texts(dense)))
+    ).toBe(true);
     // The terminal table: header, dense, then one row per variant with a value per seed.
     const lines = first.stdout.split('\n').filter(l => /\S/.test(l));
     const table = lines.filter(l => !l.startsWith('wrote '));
     expect(table).toHaveLength(2 + 12);
     expect(table[0]).toMatch(
-      /^ratio +sigma +compensation +variant +expert ppl/
+      /^ratio +sigma +compensation +variant +expert ppl +commands acc +commands acc_norm +greedy rep3 *$/
     );
-    expect(table[1]).toMatch(/^0\.00% +- +- +dense +[\d.]+ *$/);
+    expect(table[1]).toMatch(
+      /^0\.00% +- +- +dense +[\d.]+ +[01]\.\d{3} +[01]\.\d{3} +[01]\.\d{3} *$/
+    );
     expect(table.find(l => /general @ cus-prun q0\.75/.test(l))).toMatch(
-      /[\d.]+ \/ [\d.]+ *$/
+      /([\d.]+ \/ [\d.]+ +){3}[\d.]+ \/ [\d.]+ *$/
     );
+    // The table, then per prompt the first run's texts: dense and the 12 variants of seed 0.
     const md = fs.readFileSync(path.join(dir, 'study.md'), 'utf8');
-    expect(md.split('\n').filter(l => l.startsWith('| '))).toHaveLength(2 + 13);
+    const sections = md.split('\n## Greedy text: ');
+    expect(sections).toHaveLength(1 + prompts.length);
+    expect(
+      sections[0].split('\n').filter(l => l.startsWith('| '))
+    ).toHaveLength(2 + 13);
+    sections.slice(1).forEach((section, i) => {
+      expect(section.startsWith(JSON.stringify(prompts[i]))).toBe(true);
+      expect(section.split('\n').filter(l => l.startsWith('| '))).toHaveLength(
+        2 + 13
+      );
+    });
+    // One line per row and figure: 3 metrics and the greedy texts' rep3 (not every demo
+    // prompt has a reference, so no exact match).
     const csv = fs.readFileSync(path.join(dir, 'study.csv'), 'utf8');
-    expect(csv.trim().split('\n')).toHaveLength(1 + 24);
+    expect(csv.trim().split('\n')).toHaveLength(1 + 24 * 4);
     expect(fs.readFileSync(path.join(dir, 'study.svg'), 'utf8')).toMatch(
       /^<svg/
     );
@@ -118,6 +197,98 @@ describe('cusprun study', () => {
     expect(again.rows.every(r => r.cached)).toBe(true);
     expect(again.rows.map(r => r.metrics)).toEqual(
       record.rows.map(r => r.metrics)
+    );
+    expect(again.rows.map(r => r.generation)).toEqual(
+      record.rows.map(r => r.generation)
+    );
+  });
+
+  it('refuses --max-new-tokens 0 in one line before evaluating anything', () => {
+    const result = cusprun(
+      'study',
+      '--run',
+      path.join(tmp, 'run-0'),
+      '--target-ratios',
+      '0.2',
+      '--eval',
+      path.join(EVAL, 'ppl-general.jsonl'),
+      '--prompts',
+      PROMPTS,
+      '--max-new-tokens',
+      '0'
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(
+      /max-new-tokens must be a positive integer, not 0\n$/
+    );
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('adds experts under the named rules and allocated by sensitivity, each a row of its own', () => {
+    const run = scoredRun(0);
+    const result = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--q',
+      '1',
+      '--rules',
+      'pooled-intersect,rank-mean',
+      '--allocations',
+      'sigma,sensitivity',
+      '--compensation',
+      'none',
+      '--methods',
+      'cus-prun,general',
+      '--truncation',
+      '32',
+      '--eval',
+      `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.code).toBe(0);
+    const record = JSON.parse(
+      fs.readFileSync(path.join(run, 'study', 'study.json'), 'utf8')
+    ) as StudyRecord;
+    expect(record.rules).toEqual(['pooled-intersect', 'rank-mean']);
+    expect(record.allocations).toEqual(['sigma', 'sensitivity']);
+    // 3 experts × 2 allocations × 2 methods.
+    expect(record.rows).toHaveLength(12);
+    expect(
+      record.rows
+        .filter(r => r.method === 'cus-prun')
+        .map(r => [r.rule, r.allocation ?? 'sigma', r.variant])
+    ).toEqual([
+      ['paper', 'sigma', 'paper'],
+      ['paper', 'sensitivity', 'paper +sensitivity'],
+      ['pooled-intersect', 'sigma', 'cus-prun pooled-intersect'],
+      [
+        'pooled-intersect',
+        'sensitivity',
+        'cus-prun pooled-intersect +sensitivity'
+      ],
+      ['rank-mean', 'sigma', 'cus-prun rank-mean'],
+      ['rank-mean', 'sensitivity', 'cus-prun rank-mean +sensitivity']
+    ]);
+    expect(result.stdout).toMatch(
+      /^\d+\.\d\d% .* general @ cus-prun rank-mean \+sensitivity +[\d.]+ *$/m
+    );
+    const refused = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--rules',
+      'paper',
+      '--eval',
+      path.join(EVAL, 'ppl-general.jsonl')
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      "cusprun: --rules: 'paper' is not one of pooled-intersect, rank-mean (the paper's rule and the q rule come from --q)\n"
     );
   });
 

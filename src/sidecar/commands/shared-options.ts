@@ -1,5 +1,10 @@
 /** Option groups several commands share (planning an expert, evaluating models), and readers. */
-import { planTarget } from '../../core/select';
+import {
+  planTarget,
+  RULES,
+  RuleSettings,
+  ruleSettings
+} from '../../core/select';
 import { ExpertJob, PlanJob } from '../jobs/plan';
 import {
   numberValue,
@@ -30,10 +35,15 @@ export const PLAN_OPTIONS = {
     value: 'a,b',
     help: 'the dimensions to intersect (default: every one the run scored)'
   },
+  rule: {
+    type: 'string',
+    value: 'RULE',
+    help: `how documents and dimensions decide, of ${RULES.join(', ')} (default paper: irrelevant to every document; q when --q is below 1)`
+  },
   q: {
     type: 'string',
     value: 'Q',
-    help: 'irrelevant to at least this fraction of a dimension’s documents (default 1: all)'
+    help: 'the q rule: irrelevant to at least this fraction of a dimension’s documents (default 1: all)'
   },
   'min-keep': {
     type: 'string',
@@ -72,6 +82,18 @@ export const EVAL_OPTIONS = {
   }
 } as const satisfies OptionSpecs;
 
+/** --rule and --q, checked together: a mistake in them is one of the command line. */
+export function ruleOptions(rule?: string, q?: string): RuleSettings {
+  try {
+    return ruleSettings({ rule, q: numberValue('q', q) });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      throw error;
+    }
+    throw new UsageError((error as Error).message);
+  }
+}
+
 /** The expert a command works on: its run, dimensions and settings (σ aside). */
 export function expertOptions(
   values: Omit<Values<typeof PLAN_OPTIONS>, 'sigma' | 'target-ratio'>
@@ -79,7 +101,7 @@ export function expertOptions(
   return {
     run: requiredValue('run', values.run, 'RUN_DIR'),
     dims: values.dims?.split(',').map(d => d.trim()),
-    q: numberValue('q', values.q),
+    ...ruleOptions(values.rule, values.q),
     minKeep: numberValue('min-keep', values['min-keep']),
     multipleOf: numberValue('multiple-of', values['multiple-of'])
   };

@@ -2,23 +2,31 @@ import * as path from 'node:path';
 import {
   METHODS,
   parseMethods,
+  STUDY_ALLOCATIONS,
   STUDY_COMPENSATIONS,
+  StudyAllocation,
   StudyCompensation,
   studyLabel
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
+import { Rule, RULES } from '../../core/select';
+import { STUDY_DEFAULT_QS } from '../../core/protocol';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
-import { runStudyJob, STUDY_DIR } from '../jobs/study';
-import { positionalCount, UsageError } from './args';
+import {
+  DEFAULT_STUDY_NEW_TOKENS,
+  runStudyJob,
+  STUDY_DIR
+} from '../jobs/study';
+import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
 import { wroteLines } from './outputs';
 import { EVAL_OPTIONS, evalOptions } from './shared-options';
 
 const { json: _json, csv: _csv, ...STUDY_EVAL_OPTIONS } = EVAL_OPTIONS;
 
-const DEFAULT_QS = '1,0.9,0.75,0.5';
+const DEFAULT_QS = STUDY_DEFAULT_QS.join(',');
 
 /** `1,0.9,…`: each q in (0, 1]. */
 function parseQs(list: string): number[] {
@@ -30,6 +38,35 @@ function parseQs(list: string): number[] {
       );
     }
     return q;
+  });
+}
+
+/** Rules other than the q grid's: `paper` and `q` come from --q. */
+const OTHER_RULES: readonly Rule[] = RULES.filter(
+  r => r !== 'paper' && r !== 'q'
+);
+
+function parseRules(list: string): Rule[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as Rule;
+    if (!OTHER_RULES.includes(name)) {
+      throw new UsageError(
+        `--rules: '${text}' is not one of ${OTHER_RULES.join(', ')} (the paper's rule and the q rule come from --q)`
+      );
+    }
+    return name;
+  });
+}
+
+function parseAllocations(list: string): StudyAllocation[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as StudyAllocation;
+    if (!STUDY_ALLOCATIONS.includes(name)) {
+      throw new UsageError(
+        `--allocations: '${text}' is not one of ${STUDY_ALLOCATIONS.join(', ')}`
+      );
+    }
+    return name;
   });
 }
 
@@ -74,6 +111,16 @@ export default defineCommand({
       value: 'LIST',
       help: `the relaxed rule’s q values (default ${DEFAULT_QS})`
     },
+    rules: {
+      type: 'string',
+      value: 'LIST',
+      help: `more experts, under the rules ${OTHER_RULES.join(', ')}, beside the q grid’s`
+    },
+    allocations: {
+      type: 'string',
+      value: 'LIST',
+      help: `of ${STUDY_ALLOCATIONS.join(', ')}: one σ for every layer, or each expert’s per-layer counts by the loss rise a probe measures on the run’s documents (default sigma)`
+    },
     compensation: {
       type: 'string',
       value: 'LIST',
@@ -83,6 +130,16 @@ export default defineCommand({
       type: 'string',
       value: 'LIST',
       help: `comma-separated, of ${METHODS.join(', ')} (default all but flap)`
+    },
+    prompts: {
+      type: 'string',
+      value: 'FILE',
+      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into study.md and study.json'
+    },
+    'max-new-tokens': {
+      type: 'string',
+      value: 'N',
+      help: `tokens per greedy text (default ${DEFAULT_STUDY_NEW_TOKENS})`
     }
   },
   run: async ({ values, positionals }) => {
@@ -105,12 +162,18 @@ export default defineCommand({
       dims: values.dims?.split(',').map(d => d.trim()),
       targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
       qs: parseQs(values.q ?? DEFAULT_QS),
+      rules: values.rules === undefined ? [] : parseRules(values.rules),
+      ...(values.allocations === undefined
+        ? {}
+        : { allocations: parseAllocations(values.allocations) }),
       compensations: parseCompensations(
         values.compensation ?? STUDY_COMPENSATIONS.join(',')
       ),
       methods: parseMethods(
         values.methods ?? METHODS.filter(m => m !== 'flap').join(',')
       ),
+      prompts: values.prompts,
+      maxNewTokens: numberValue('max-new-tokens', values['max-new-tokens']),
       onScoreProgress: p => scoring.update(p),
       onRow: r =>
         progress(

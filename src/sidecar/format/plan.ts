@@ -3,6 +3,18 @@ import { ExpertPlan } from '../../core/select';
 import { formatCount, formatRatio, formatSigma } from '../../core/format';
 import { formatTable } from './table';
 
+/** How the plan's rule decided, after its dimensions. */
+function ruleText(plan: ExpertPlan): string {
+  switch (plan.rule) {
+    case 'pooled-intersect':
+      return `${plan.dimensions.join(' ∩ ')} (each dimension's scores pooled, rule pooled-intersect)`;
+    case 'rank-mean':
+      return `${plan.dimensions.join(' + ')} (mean rank over their documents, rule rank-mean)`;
+    default:
+      return `${plan.dimensions.join(' ∩ ')}${plan.q < 1 ? ` (relaxed, q = ${plan.q})` : ' (strict)'}`;
+  }
+}
+
 export function formatPlan(plan: ExpertPlan): string {
   const rows = [
     ['layer', 'ffn pruned', 'ffn kept', 'groups pruned', 'groups kept'],
@@ -20,7 +32,7 @@ export function formatPlan(plan: ExpertPlan): string {
       ? ` (solved for a target of ${formatRatio(plan.targetRatio)})`
       : '';
   return [
-    `dimensions   ${plan.dimensions.join(' ∩ ')}${plan.q < 1 ? ` (relaxed, q = ${plan.q})` : ' (strict)'}`,
+    `dimensions   ${ruleText(plan)}`,
     `sigma        ${formatSigma(plan.sigma)}${target}`,
     `ratio        ${formatRatio(plan.ratio)} of prunable parameters (${formatCount(plan.removedParams)} of ${formatCount(plan.prunableParams)}), ${formatRatio(plan.wholeModelRatio)} of the whole model`,
     `guards       min_keep ${plan.minKeep}, widths rounded to multiples of ${plan.multipleOf}`,

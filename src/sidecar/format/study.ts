@@ -1,18 +1,25 @@
 /**
  * `cusprun study` results: one row per variant (target ratio, q, compensation, method) with each
  * (set, metric) cell holding the seeds' values in the runs' order ("59.90 / 61.23"), as a
- * terminal table and as Markdown; tidy CSV with one value per line; and the four files the
- * study keeps (JSON, CSV, Markdown, SVG chart).
+ * terminal table and as Markdown (with the first run's greedy texts per prompt, when the study
+ * had prompts); tidy CSV with one value per line; and the four files the study keeps (JSON,
+ * CSV, Markdown, SVG chart).
  */
 import * as path from 'node:path';
 import { studySpec } from '../../core/charts';
-import type { EvalMetric, StudyRecord, StudyRow } from '../../core/experiment';
+import type {
+  EvalMetric,
+  GenerationCheck,
+  StudyRecord,
+  StudyRow
+} from '../../core/experiment';
 import { studyLabel } from '../../core/experiment';
 import {
   formatMetric,
   formatRatio,
   formatSigma,
-  NOT_APPLICABLE
+  NOT_APPLICABLE,
+  SCORE_DECIMALS
 } from '../../core/format';
 import { renderSvg } from '../../engine/charts/svg';
 import { writeFileAtomic } from '../../engine/output';
@@ -28,6 +35,8 @@ function variants(rows: StudyRow[]): StudyRow[][] {
     const key = JSON.stringify([
       row.targetRatio,
       row.q,
+      row.rule,
+      row.allocation,
       row.compensation,
       row.method
     ]);
@@ -45,24 +54,70 @@ function seedCells(columns: string[], rows: { metrics: EvalMetric[] }[]) {
   );
 }
 
+/** The greedy texts' columns: exact match when the prompts have references, repeated 3-grams. */
+const GENERATION_COLUMNS: [
+  string,
+  (g: GenerationCheck) => number | undefined
+][] = [
+  ['greedy match', g => g.exactMatch],
+  ['greedy rep3', g => g.repetitionRate]
+];
+
+function generationColumns(record: StudyRecord) {
+  const checks = [
+    record.denseGeneration,
+    ...record.rows.map(r => r.generation)
+  ];
+  return GENERATION_COLUMNS.filter(([, value]) =>
+    checks.some(g => g && value(g) !== undefined)
+  );
+}
+
+function generationCells(
+  columns: ReturnType<typeof generationColumns>,
+  checks: (GenerationCheck | undefined)[]
+): string[] {
+  return columns.map(([, value]) =>
+    checks
+      .map(g => {
+        const v = g && value(g);
+        return v === undefined ? NOT_APPLICABLE : v.toFixed(SCORE_DECIMALS);
+      })
+      .join(' / ')
+  );
+}
+
 /** Header and rows: the dense model first, then every variant. */
 export function studyCells(record: StudyRecord): string[][] {
   const columns = metricColumns(record.dense);
+  const greedy = generationColumns(record);
   return [
-    ['ratio', 'sigma', 'compensation', 'variant', ...columns],
+    [
+      'ratio',
+      'sigma',
+      'compensation',
+      'variant',
+      ...columns,
+      ...greedy.map(([name]) => name)
+    ],
     [
       formatRatio(0),
       NOT_APPLICABLE,
       NOT_APPLICABLE,
       'dense',
-      ...seedCells(columns, [{ metrics: record.dense }])
+      ...seedCells(columns, [{ metrics: record.dense }]),
+      ...generationCells(greedy, [record.denseGeneration])
     ],
     ...variants(record.rows).map(group => [
       formatRatio(group[0].ratio),
       group.map(r => formatSigma(r.sigma)).join(' / '),
       group[0].compensation,
       studyLabel(group[0]),
-      ...seedCells(columns, group)
+      ...seedCells(columns, group),
+      ...generationCells(
+        greedy,
+        group.map(r => r.generation)
+      )
     ])
   ];
 }
@@ -71,23 +126,88 @@ export function studyTable(record: StudyRecord): string {
   return formatTable(studyCells(record));
 }
 
+const mdLine = (cells: string[]) => `| ${cells.join(' | ')} |`;
+
+/** A generated text as one Markdown cell: quoted, newlines escaped, pipes too. */
+const mdText = (text: string) => JSON.stringify(text).replace(/\|/g, '\\|');
+
+/** Per prompt, the first run's greedy text of the dense model and of every variant. */
+function greedySections(record: StudyRecord): string[] {
+  const first = record.runs[0]?.run;
+  const rows = record.rows.filter(r => r.run === first && r.generation);
+  if (!record.denseGeneration || rows.length === 0) {
+    return [];
+  }
+  return record.denseGeneration.samples.flatMap((sample, i) => [
+    `## Greedy text: ${mdText(sample.prompt)}` +
+      (sample.reference !== undefined
+        ? ` (reference ${mdText(sample.reference)})`
+        : ''),
+    '',
+    mdLine(['ratio', 'compensation', 'variant', 'text']),
+    mdLine(['---', '---', '---', '---']),
+    mdLine([formatRatio(0), NOT_APPLICABLE, 'dense', mdText(sample.text)]),
+    ...rows.map(r =>
+      mdLine([
+        formatRatio(r.ratio),
+        r.compensation,
+        studyLabel(r),
+        mdText(r.generation?.samples[i]?.text ?? '')
+      ])
+    ),
+    ''
+  ]);
+}
+
 export function studyMarkdown(record: StudyRecord): string {
   const [header, ...rows] = studyCells(record);
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const seeds = record.runs.map(r => `seed ${r.seed} (${r.run})`).join(', ');
+  const texts = record.prompts
+    ? ` Greedy texts: ${record.prompts.maxNewTokens} new tokens at most from each prompt of ` +
+      `${record.prompts.file}, the first run's below the table ` +
+      '(rep3: the share of repeated 3-grams; match: the share that begins with the reference).'
+    : '';
   return [
     `# cusprun study, ${record.at}`,
     '',
     `Dimensions ${record.dimensions.join(' · ')}; truncation ${record.truncation}; ` +
       `${record.rows.length} evaluated variants in ${record.seconds.toFixed(0)} s. ` +
       `Cells hold one value per run, in order: ${seeds}. ` +
-      'A baseline removes the per-layer counts of the expert named after its @.',
+      'A baseline removes the per-layer counts of the expert named after its @.' +
+      texts,
     '',
-    line(header),
-    line(header.map(() => '---')),
-    ...rows.map(line),
-    ''
+    mdLine(header),
+    mdLine(header.map(() => '---')),
+    ...rows.map(mdLine),
+    '',
+    ...greedySections(record)
   ].join('\n');
+}
+
+/** The greedy texts' figures as the CSV's tidy lines (the texts themselves are in the JSON). */
+function generationMetrics(g: GenerationCheck | undefined) {
+  if (!g) {
+    return [];
+  }
+  const count = g.samples.length;
+  return [
+    ...(g.exactMatch !== undefined
+      ? [
+          {
+            evalSet: 'greedy',
+            metric: 'exact_match',
+            value: g.exactMatch,
+            count
+          }
+        ]
+      : []),
+    {
+      evalSet: 'greedy',
+      metric: 'repetition_rate',
+      value: g.repetitionRate,
+      count
+    }
+  ];
 }
 
 export function studyCsv(record: StudyRecord): string {
@@ -108,7 +228,7 @@ export function studyCsv(record: StudyRecord): string {
       'count'
     ],
     ...record.rows.flatMap(r =>
-      r.metrics.map(m => [
+      [...r.metrics, ...generationMetrics(r.generation)].map(m => [
         r.seed,
         r.targetRatio ?? '',
         r.sigma,

@@ -24,7 +24,7 @@ export async function runAblateJob(
   try {
     const { record: run, map, evaluator } = experiment;
     const dims = requestedDimensions(run, job.dims);
-    const ranks = readDimensionRanks(job.run, run, map, dims, job.q);
+    const ranks = readDimensionRanks(job.run, run, map, dims, job);
     const result = await runAblation(
       map,
       ranks,
@@ -37,7 +37,8 @@ export async function runAblateJob(
     const record: AblationRecord = {
       kind: 'ablation',
       at,
-      q: job.q ?? 1,
+      rule: ranks[0].rule,
+      q: ranks[0].q,
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
       ...result

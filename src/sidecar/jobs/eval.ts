@@ -10,8 +10,14 @@ import { loadTokenizer } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
 import { CusprunError } from '../../core/errors';
 import type { ModelEvaluation } from '../../core/experiment';
-import { generate, latency, ModelRunner } from '../../engine/eval';
-import { EvalSettings, evaluate, loadEvalSets } from '../../engine/experiment';
+import { latency, ModelRunner } from '../../engine/eval';
+import {
+  EvalSettings,
+  evaluate,
+  generationCheck,
+  loadEvalSets,
+  Prompt
+} from '../../engine/experiment';
 import { OnnxModel, resolveModelFile } from '../../engine/onnx/model';
 import { DEFAULT_EVAL_TRUNCATION } from './experiment';
 
@@ -25,11 +31,6 @@ export interface EvalJob {
   prompts?: string;
   maxNewTokens?: number;
   latency?: boolean;
-}
-
-interface Prompt {
-  prompt: string;
-  reference?: string;
 }
 
 export function readPrompts(file: string): Prompt[] {
@@ -93,9 +94,6 @@ function modelBytes(file: string): number {
 export async function runEvalJob(job: EvalJob): Promise<ModelEvaluation[]> {
   const sets = loadEvalSets(job.evalSets);
   const prompts = job.prompts ? readPrompts(job.prompts) : undefined;
-  const references = prompts?.every(p => p.reference !== undefined)
-    ? prompts.map(p => p.reference as string)
-    : undefined;
   const settings: EvalSettings = {
     truncation: job.truncation ?? DEFAULT_EVAL_TRUNCATION,
     ...(job.batchSize ? { batchSize: job.batchSize } : {})
@@ -113,25 +111,10 @@ export async function runEvalJob(job: EvalJob): Promise<ModelEvaluation[]> {
         metrics: await evaluate(runner, sets, tokenizer, settings)
       };
       if (prompts) {
-        const generated = await generate(
-          runner,
-          prompts.map(p => p.prompt),
-          tokenizer,
-          { maxNewTokens: job.maxNewTokens ?? 16, references }
-        );
-        result.generation = {
-          ...(generated.exactMatch !== undefined
-            ? { exactMatch: generated.exactMatch }
-            : {}),
-          repetitionRate: generated.repetitionRate,
-          samples: generated.generations.map((g, i) => ({
-            prompt: prompts[i].prompt,
-            text: tokenizer.decode(g.tokens),
-            ...(prompts[i].reference !== undefined
-              ? { reference: prompts[i].reference }
-              : {})
-          }))
-        };
+        result.generation = await generationCheck(runner, tokenizer, {
+          prompts,
+          maxNewTokens: job.maxNewTokens ?? 16
+        });
       }
       if (job.latency) {
         result.latency = await latency(runner, {

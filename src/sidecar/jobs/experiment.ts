@@ -21,6 +21,7 @@ import {
   EvalCache,
   EvalSettings,
   Evaluator,
+  GenerationSettings,
   loadEvalSets
 } from '../../engine/experiment';
 import type { CompensationRecord, Method } from '../../core/experiment';
@@ -62,7 +63,11 @@ export interface Experiment {
 
 export const DEFAULT_EVAL_TRUNCATION = 128;
 
-export function openExperiment(job: ExperimentJob): Experiment {
+/** `generation`: prompts every evaluated model also decodes greedily (the study's samples). */
+export function openExperiment(
+  job: ExperimentJob,
+  generation?: (model: OnnxModel) => GenerationSettings
+): Experiment {
   const record = readRun(job.run);
   const sets = loadEvalSets(job.evalSets);
   const model = OnnxModel.load(record.model.file);
@@ -82,7 +87,8 @@ export function openExperiment(job: ExperimentJob): Experiment {
       sets,
       settings,
       new EvalCache(path.join(job.run, EVAL_CACHE_FILE)),
-      { threads: job.threads }
+      { threads: job.threads },
+      generation?.(model)
     );
     return { record, model, map, evaluator, close: () => model.close() };
   } catch (error) {

@@ -13,7 +13,8 @@ import {
   DocumentScores,
   ExpertSettings,
   PlanTarget,
-  rankDimension
+  rankDimension,
+  Rule
 } from '../../core/select';
 import { ExpertView, PlanView } from '../../core/plan-view';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
@@ -70,7 +71,7 @@ export function readDimensionRanks(
   record: RunRecord,
   map: ModelMap,
   dims: string[],
-  q = 1
+  rule: { rule?: Rule; q?: number } = {}
 ): DimensionRanks[] {
   const store = ScoreStore.open(path.join(run, SCORES_DIR));
   try {
@@ -90,7 +91,7 @@ export function readDimensionRanks(
       }
       return rankDimension(
         { name: dim, documents: documentScores(store, ids, map.layers.length) },
-        q
+        rule
       );
     });
   } finally {
@@ -107,7 +108,7 @@ export function expertViewOf(
   const dims = requestedDimensions(record, job.dims);
   return new ExpertView(
     map,
-    readDimensionRanks(job.run, record, map, dims, job.q),
+    readDimensionRanks(job.run, record, map, dims, job),
     job
   );
 }

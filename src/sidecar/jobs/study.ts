@@ -8,20 +8,37 @@ import * as path from 'node:path';
 import { CusprunError } from '../../core/errors';
 import type {
   Method,
+  StudyAllocation,
   StudyCompensation,
   StudyRecord,
   StudyRow
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
-import { runSweep } from '../../engine/experiment';
+import type { Rule, RuleSettings } from '../../core/select';
+import { sha256Hex } from '../../engine/corpus';
+import { readUtf8File } from '../../engine/corpus/utf8';
+import {
+  BaselineInputs,
+  Compensation,
+  EvalCache,
+  Evaluator,
+  Planner,
+  probeSensitivities,
+  probeSet,
+  runSweep
+} from '../../engine/experiment';
+import { Expert } from '../../core/select';
 import { readRun } from '../run-folder';
 import {
   baselineInputs,
+  EVAL_CACHE_FILE,
   Experiment,
   ExperimentJob,
   experimentCompensation,
   openExperiment
 } from './experiment';
+import { readPrompts } from './eval';
+import { stopIds } from './generate';
 import { expertViewOf, requestedDimensions } from './plan';
 import { evalSetRecords } from './sweep';
 
@@ -33,9 +50,42 @@ export interface StudyJob extends ExperimentJob {
   dims?: string[];
   targetRatios: number[];
   qs: number[];
+  /** Experts under named rules beside the q grid's (pooled-intersect, rank-mean). */
+  rules?: Rule[];
+  /** One σ for every layer, and/or counts allocated by sensitivity (default `sigma`). */
+  allocations?: StudyAllocation[];
   compensations: StudyCompensation[];
   methods: Method[];
+  /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
+  prompts?: string;
+  maxNewTokens?: number;
   onRow?: (row: StudyRow) => void;
+}
+
+export const DEFAULT_STUDY_NEW_TOKENS = 20;
+
+/** The prompts as the record names them, and the evaluator's settings (the model's EOS ends a text). */
+function studyPrompts(job: StudyJob) {
+  if (job.prompts === undefined) {
+    return undefined;
+  }
+  const file = path.resolve(job.prompts);
+  const prompts = readPrompts(file);
+  const maxNewTokens = job.maxNewTokens ?? DEFAULT_STUDY_NEW_TOKENS;
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+    throw new CusprunError(
+      'bad-argument',
+      `max-new-tokens must be a positive integer, not ${maxNewTokens}`
+    );
+  }
+  return {
+    record: { file, sha256: sha256Hex(readUtf8File(file)), maxNewTokens },
+    settings: (model: { dir: string }) => ({
+      prompts,
+      maxNewTokens,
+      stopIds: stopIds(model.dir)
+    })
+  };
 }
 
 /** `run` as an experiment on the first run's model and evaluator (its cache shared). */
@@ -49,6 +99,46 @@ function seedExperiment(first: Experiment, run: string): Experiment {
     );
   }
   return { ...first, record };
+}
+
+/** The study's experts: each q of the grid (q 1 is the paper's rule), then each other rule. */
+function studyExperts(job: StudyJob): RuleSettings[] {
+  return [
+    ...job.qs.map(q => ({ rule: q === 1 ? 'paper' : 'q', q }) as const),
+    ...(job.rules ?? []).map(rule => ({ rule, q: 1 }))
+  ];
+}
+
+/**
+ * The expert with its counts allocated by sensitivity, probed on the run's documents of its
+ * dimensions (cached in the run's evaluation cache like every evaluation).
+ */
+async function sensitivityPlanner(
+  job: StudyJob,
+  experiment: Experiment,
+  run: string,
+  expert: Expert
+): Promise<Planner> {
+  const { record, evaluator, map } = experiment;
+  const probe = new Evaluator(
+    evaluator.model,
+    [probeSet(record.corpus.manifest, requestedDimensions(record, job.dims))],
+    { truncation: record.corpus.truncation },
+    new EvalCache(path.join(run, EVAL_CACHE_FILE)),
+    { threads: job.threads }
+  );
+  const sensitivities = await probeSensitivities(expert, map, probe);
+  return {
+    plan: target => {
+      if (target.targetRatio === undefined) {
+        throw new CusprunError(
+          'bad-argument',
+          'allocation by sensitivity needs a target ratio, not σ'
+        );
+      }
+      return expert.allocatedPlan(target.targetRatio, sensitivities);
+    }
+  };
 }
 
 /** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
@@ -67,38 +157,69 @@ async function runRows(
     ? await experimentCompensation(experiment, job.dims)
     : undefined;
   const rows: StudyRow[] = [];
-  for (const q of job.qs) {
+  for (const { rule, q } of studyExperts(job)) {
     const { expert } = expertViewOf(
-      { run, dims: job.dims, q },
+      { run, dims: job.dims, rule, q },
       experiment.record,
       experiment.map
     );
-    for (const compensation of job.compensations) {
-      await runSweep(
-        expert,
-        experiment.evaluator,
-        job.methods,
-        inputs,
-        { targetRatios: job.targetRatios },
-        point => {
-          const row = {
-            ...point,
-            ...{ run, seed, q, compensation },
-            variant: studyVariant(point.method, q)
-          };
-          rows.push(row);
-          job.onRow?.(row);
-        },
-        compensation === 'bias' ? means?.compensation : undefined
+    for (const allocation of job.allocations ?? ['sigma']) {
+      const planner =
+        allocation === 'sensitivity'
+          ? await sensitivityPlanner(job, experiment, run, expert)
+          : expert;
+      rows.push(
+        ...(await expertRows(job, experiment, run, planner, inputs, means, {
+          rule,
+          q,
+          allocation
+        }))
       );
     }
   }
   return rows;
 }
 
+/** One expert's rows: it and the baselines at its counts, plain and compensated. */
+async function expertRows(
+  job: StudyJob,
+  experiment: Experiment,
+  run: string,
+  planner: Planner,
+  inputs: BaselineInputs,
+  means: { compensation: Compensation } | undefined,
+  expert: RuleSettings & { allocation: StudyAllocation }
+): Promise<StudyRow[]> {
+  const seed = experiment.record.corpus.seed;
+  const { rule, q, allocation } = expert;
+  const rows: StudyRow[] = [];
+  for (const compensation of job.compensations) {
+    await runSweep(
+      planner,
+      experiment.evaluator,
+      job.methods,
+      inputs,
+      { targetRatios: job.targetRatios },
+      point => {
+        const row = {
+          ...point,
+          ...{ run, seed, q, rule, compensation },
+          ...(allocation === 'sensitivity' ? { allocation } : {}),
+          variant: studyVariant(point.method, q, rule, allocation)
+        };
+        rows.push(row);
+        job.onRow?.(row);
+      },
+      compensation === 'bias' ? means?.compensation : undefined
+    );
+  }
+  return rows;
+}
+
 export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
   const started = Date.now();
-  const experiment = openExperiment(job);
+  const prompts = studyPrompts(job);
+  const experiment = openExperiment(job, prompts?.settings);
   try {
     const runs = [job.run, ...(job.seedRuns ?? [])];
     const rows: StudyRow[] = [];
@@ -108,6 +229,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       rows.push(...(await runRows(job, seeded, run)));
     }
     const { evaluator, record } = experiment;
+    const dense = await evaluator.evaluate();
     return {
       kind: 'study',
       at: new Date().toISOString(),
@@ -119,11 +241,15 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       })),
       targetRatios: job.targetRatios,
       qs: job.qs,
+      ...(job.rules?.length ? { rules: job.rules } : {}),
+      ...(job.allocations ? { allocations: job.allocations } : {}),
       compensations: job.compensations,
       methods: job.methods,
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
-      dense: (await evaluator.evaluate()).metrics,
+      ...(prompts ? { prompts: prompts.record } : {}),
+      dense: dense.metrics,
+      ...(dense.generation ? { denseGeneration: dense.generation } : {}),
       rows
     };
   } finally {

@@ -96,6 +96,7 @@ export async function runSweepJob(
       grid: job.grid,
       methods: job.methods,
       seed: inputs.seed,
+      rule: expert.rule,
       q: expert.q,
       evalSets: evalSetRecords(experiment.evaluator.sets),
       truncation: experiment.evaluator.settings.truncation,

@@ -15,6 +15,7 @@ import {
   HISTOGRAM_CHART,
   histogramSpec,
   planCharts,
+  studyCharts,
   sweepCharts,
   VegaLiteSpec
 } from '../../core/charts';
@@ -30,13 +31,15 @@ import {
   RanksAnswer,
   RanksQuery,
   SigmaAnswer,
+  StudyRecord,
   SweepRecord
 } from '../../core/protocol';
-import { DimensionRanks } from '../../core/select';
+import { DimensionRanks, ruleSettings } from '../../core/select';
 import { renderSvg } from '../../engine/charts/svg';
 import { MANIFEST_FILE } from '../../engine/score';
 import { ABLATIONS_DIR } from '../jobs/ablate';
 import { readDimensionRanks, requestedDimensions } from '../jobs/plan';
+import { STUDY_DIR } from '../jobs/study';
 import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
 import { RunStore } from '../run-store';
@@ -112,12 +115,12 @@ export class Queries {
     // One entry per set of dimensions, however the query orders or omits them.
     const wanted = requestedDimensions(record, query.dims);
     const dims = known.filter(d => wanted.includes(d));
-    const q = query.q ?? 1;
+    const rule = ruleSettings(query);
     const key = JSON.stringify([
       dir,
       at,
       dims,
-      q,
+      rule,
       query.minKeep ?? 1,
       query.multipleOf ?? 1
     ]);
@@ -128,8 +131,8 @@ export class Queries {
       );
       const ranks = dims.map(dim =>
         this.dimensionRanks.get(
-          JSON.stringify([dir, at, dim, q]),
-          () => readDimensionRanks(dir, record, map, [dim], q)[0]
+          JSON.stringify([dir, at, dim, rule]),
+          () => readDimensionRanks(dir, record, map, [dim], rule)[0]
         )
       );
       return new ExpertView(map, ranks, query);
@@ -173,6 +176,14 @@ export class Queries {
       );
       file = found.file;
       specs = sweepCharts(found.record);
+    } else if (request.source === 'study') {
+      const found = this.store.record<StudyRecord>(
+        run,
+        STUDY_DIR,
+        request.file
+      );
+      file = found.file;
+      specs = studyCharts(found.record);
     } else {
       const found = this.store.record<AblationRecord>(
         run,

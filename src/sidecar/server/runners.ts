@@ -16,7 +16,10 @@ import {
   JobRequest,
   JobResult,
   METHODS,
-  RequestError
+  RequestError,
+  STUDY_COMPENSATIONS,
+  STUDY_DEFAULT_QS,
+  StudyRequest
 } from '../../core/protocol';
 import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
@@ -24,7 +27,9 @@ import { runGenerateJob } from '../jobs/generate';
 import { runPlanJob } from '../jobs/plan';
 import { readPrunedFolder, runPruneJob, runVerifyJob } from '../jobs/prune';
 import { runScoreJob } from '../jobs/score';
+import { runStudyJob, STUDY_DIR } from '../jobs/study';
 import { runSweepJob } from '../jobs/sweep';
+import { writeStudy } from '../format/study';
 import { readRun } from '../run-folder';
 import { RunStore } from '../run-store';
 import { LiveHistogram } from './live-histogram';
@@ -38,7 +43,14 @@ export type EventPayload<E extends JobEvent = JobEvent> = E extends JobEvent
 export type StreamedEvent = EventPayload<
   Extract<
     JobEvent,
-    { type: 'histogram' | 'sweep-point' | 'ablation-row' | 'generated' }
+    {
+      type:
+        | 'histogram'
+        | 'sweep-point'
+        | 'ablation-row'
+        | 'study-row'
+        | 'generated';
+    }
   >
 >;
 
@@ -111,6 +123,42 @@ function generatingModels(store: RunStore, request: GenerateRequest) {
     dense: resolveModelFile(record.model.file),
     expert: resolveModelFile(folder),
     ratio: plan.ratio
+  };
+}
+
+/** A study on its runs (the first keeps the files), checked before it is queued. */
+function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
+  const { dir, keys } = runOf(store, request.run);
+  const seedRuns = (request.seedRuns ?? []).map(id => store.existing(id));
+  const { type: _type, run: _run, seedRuns: _seeds, ...options } = request;
+  checkGridSize(options.targetRatios.length, 'targetRatios');
+  loadEvalSets(options.evalSets);
+  if (options.prompts) {
+    readPrompts(options.prompts);
+  }
+  return {
+    keys: [...keys, ...seedRuns],
+    cancellable: true,
+    execute: async ctx => {
+      const record = await runStudyJob({
+        ...options,
+        run: dir,
+        seedRuns,
+        qs: options.qs ?? STUDY_DEFAULT_QS,
+        compensations: options.compensations ?? [...STUDY_COMPENSATIONS],
+        methods: options.methods ?? METHODS.filter(m => m !== 'flap'),
+        onScoreProgress: p => {
+          ctx.progress(p);
+          ctx.checkpoint();
+        },
+        onRow: row => {
+          ctx.emit({ type: 'study-row', row });
+          ctx.checkpoint();
+        }
+      });
+      await writeStudy(path.join(dir, STUDY_DIR), record);
+      return { file: `${STUDY_DIR}/study.json`, record };
+    }
   };
 }
 
@@ -263,6 +311,8 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         }
       };
     }
+    case 'study':
+      return prepareStudy(request, store);
     case 'generate': {
       const { dense, expert, ratio } = generatingModels(store, request);
       return {

@@ -6,6 +6,7 @@ import {
 } from '../ranks';
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
+import { ruleSettings } from '../rules';
 import { ModelMap } from '../../model/model-map';
 import {
   Expert,
@@ -310,5 +311,211 @@ describe('expert plans', () => {
     const solved = expertPlan(map, dims(), { targetRatio: 0.18 });
     expect(solved.targetRatio).toBe(0.18);
     expect(solved.ratio).toBeCloseTo(24 / 128, 12);
+  });
+});
+
+describe('the named rules against brute force from the raw scores', () => {
+  // Two layers, 24 FFN channels (5 params each) and 4 attention groups (30 params each).
+  const map = {
+    prunableParams: 2 * (24 * 5 + 4 * 30),
+    totalParams: 2000,
+    layers: [0, 1].map(index => ({
+      index,
+      ffn: { units: 24, paramsPerUnit: 5 },
+      attention: { units: 4, paramsPerUnit: 30 }
+    }))
+  } as unknown as ModelMap;
+  const random = seeded(23);
+  // Coarse values, so that documents tie units and the tie rule matters.
+  const rawDoc = () =>
+    map.layers.map(l => ({
+      ffn: Array.from({ length: l.ffn.units }, () => Math.round(random() * 8)),
+      attention: Array.from({ length: l.attention.units }, () =>
+        Math.round(random() * 8)
+      )
+    }));
+  const raw = [3, 5, 2].map(count => Array.from({ length: count }, rawDoc));
+  const scored = (): ScoredDimension[] =>
+    raw.map((docs, d) => ({
+      name: `dim${d}`,
+      documents: docs.map(layers => ({
+        layers: layers.map(l => ({
+          ffn: Float32Array.from(l.ffn),
+          attention: Float32Array.from(l.attention)
+        }))
+      }))
+    }));
+
+  /** The k lowest of `values`, ties by index: plain loops. */
+  function bottom(values: number[], k: number): Set<number> {
+    const out = new Set<number>();
+    for (let u = 0; u < values.length; u++) {
+      let below = 0;
+      for (let v = 0; v < values.length; v++) {
+        if (values[v] < values[u] || (values[v] === values[u] && v < u)) {
+          below += 1;
+        }
+      }
+      if (below < k) {
+        out.add(u);
+      }
+    }
+    return out;
+  }
+
+  /** pooled-intersect: bottom ⌊σ·n⌋ of every dimension's root-sum-square pooled scores. */
+  function pooledIntersect(scores: number[][][], sigma: number): Set<number> {
+    const n = scores[0][0].length;
+    const k = Math.floor(sigma * n + 1e-9);
+    let pruned = new Set(Array.from({ length: n }, (_, u) => u));
+    for (const docs of scores) {
+      const pooled = Array.from({ length: n }, (_, u) => {
+        let sum = 0;
+        for (const doc of docs) {
+          sum += doc[u] * doc[u];
+        }
+        return Math.sqrt(sum);
+      });
+      const low = bottom(pooled, k);
+      pruned = new Set([...pruned].filter(u => low.has(u)));
+    }
+    return pruned;
+  }
+
+  /** rank-mean: bottom ⌊σ·n⌋ of the mean over every document of each unit's rank in it. */
+  function rankMean(scores: number[][][], sigma: number): Set<number> {
+    const docs = scores.flat();
+    const n = docs[0].length;
+    const mean = new Array<number>(n).fill(0);
+    for (const doc of docs) {
+      for (let u = 0; u < n; u++) {
+        let rank = 0;
+        for (let v = 0; v < n; v++) {
+          if (doc[v] < doc[u] || (doc[v] === doc[u] && v < u)) {
+            rank += 1;
+          }
+        }
+        mean[u] += rank / docs.length;
+      }
+    }
+    return bottom(mean, Math.floor(sigma * n + 1e-9));
+  }
+
+  const references = {
+    'pooled-intersect': pooledIntersect,
+    'rank-mean': rankMean
+  } as const;
+
+  /** Per layer and kind, the raw scores of every dimension's documents. */
+  const scoresOf = (layer: number, kind: 'ffn' | 'attention') =>
+    raw.map(docs => docs.map(d => d[layer][kind]));
+
+  describe.each(['pooled-intersect', 'rank-mean'] as const)('%s', rule => {
+    const expert = (guards = {}) =>
+      new Expert(
+        map,
+        scored().map(d => rankDimension(d, { rule })),
+        guards
+      );
+
+    it.each([0.2, 0.5, 0.75, 0.9])(
+      'prunes exactly the reference’s units at σ = %s',
+      sigma => {
+        const plan = expert({ minKeep: 0 }).plan({ sigma });
+        expect(plan.rule).toBe(rule);
+        plan.layers.forEach((layer, i) => {
+          expect(new Set(layer.ffn.pruned)).toEqual(
+            references[rule](scoresOf(i, 'ffn'), sigma)
+          );
+          expect(new Set(layer.attention.prunedGroups)).toEqual(
+            references[rule](scoresOf(i, 'attention'), sigma)
+          );
+        });
+      }
+    );
+
+    it('solves σ for a target ratio and applies min_keep and the width multiple', () => {
+      const plan = expert({ minKeep: 2, multipleOf: 4 }).plan({
+        targetRatio: 0.3
+      });
+      let removed = 0;
+      plan.layers.forEach((layer, i) => {
+        for (const [kind, pruned] of [
+          ['ffn', layer.ffn.pruned],
+          ['attention', layer.attention.prunedGroups]
+        ] as const) {
+          const reference = references[rule](scoresOf(i, kind), plan.sigma);
+          const n = kind === 'ffn' ? 24 : 4;
+          let kept = Math.max(n - reference.size, 2);
+          kept = Math.min(n, Math.ceil(kept / 4) * 4);
+          expect(pruned).toHaveLength(n - kept);
+          // The guards keep the units the rule ranks highest: the rest come from its set.
+          expect(pruned.every(u => reference.has(u))).toBe(true);
+          removed += pruned.length * (kind === 'ffn' ? 5 : 30);
+        }
+      });
+      expect(plan.removedParams).toBe(removed);
+      expect(plan.ratio).toBe(removed / map.prunableParams);
+      expect(plan.targetRatio).toBe(0.3);
+    });
+
+    it('combines dimensions ranked alone as it ranks them together', () => {
+      // The server and the ablation rank each dimension once and combine subsets later.
+      const [a, , c] = scored();
+      const subset = new Expert(
+        map,
+        [a, c].map(d => rankDimension(d, { rule })),
+        {
+          minKeep: 0
+        }
+      ).plan({ sigma: 0.6 });
+      const both = [raw[0], raw[2]];
+      subset.layers.forEach((layer, i) => {
+        expect(new Set(layer.ffn.pruned)).toEqual(
+          references[rule](
+            both.map(docs => docs.map(d => d[i].ffn)),
+            0.6
+          )
+        );
+      });
+    });
+  });
+
+  it('reads --rule and --q together, each mistake one line naming the option', () => {
+    expect(ruleSettings({})).toEqual({ rule: 'paper', q: 1 });
+    expect(ruleSettings({ q: 0.75 })).toEqual({ rule: 'q', q: 0.75 });
+    expect(ruleSettings({ rule: 'rank-mean' })).toEqual({
+      rule: 'rank-mean',
+      q: 1
+    });
+    expect(() => ruleSettings({ rule: 'mean' })).toThrow(
+      /^--rule: unknown rule 'mean'; choose from paper, q, pooled-intersect, rank-mean$/
+    );
+    expect(() => ruleSettings({ rule: 'q' })).toThrow(
+      /^--rule q needs --q Q, a fraction of each dimension's documents in \(0, 1\]$/
+    );
+    expect(() => ruleSettings({ rule: 'pooled-intersect', q: 0.5 })).toThrow(
+      /^--q applies only to --rule q; drop it or use --rule q$/
+    );
+    expect(() => ruleSettings({ q: 1.5 })).toThrow(
+      /^--q must lie in \(0, 1\], got 1.5$/
+    );
+    // The paper's rule by name is the default, unchanged.
+    const strict = new Expert(
+      map,
+      scored().map(d => rankDimension(d, { rule: 'paper' }))
+    ).plan({ sigma: 0.9 });
+    const byDefault = new Expert(
+      map,
+      scored().map(d => rankDimension(d))
+    ).plan({ sigma: 0.9 });
+    expect(strict).toEqual(byDefault);
+    expect(
+      () =>
+        new Expert(map, [
+          rankDimension(scored()[0], { rule: 'rank-mean' }),
+          rankDimension(scored()[1])
+        ])
+    ).toThrow(/same rule and q/);
   });
 });
