@@ -27,7 +27,7 @@ help:
 	@echo "make demo-offline  the same on the embedded 2.9M model, German·computing·QA, with nothing to fetch"
 	@echo "make lab     start JupyterLab with cusprun enabled"
 	@echo "make test    run every test suite (lint, jest, pytest, Galata) and print 'N passed, N failed'"
-	@echo "make bench   run the benchmarks (bench/, and the panel slider in ui-tests/bench/)"
+	@echo "make bench   run the benchmarks (bench/, scoring on Ray, and the panel slider in ui-tests/bench/)"
 	@echo "make setup   install npm packages, build, make the project venv with cusprun installed"
 
 node_modules/.package-lock.json: package-lock.json package.json src/sidecar/package.json
@@ -118,8 +118,9 @@ test-ui: system-deps
 	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test
 
-bench: setup system-deps
+bench: setup system-deps $(RAY_EXTRA)
 	npm run --silent bench
+	$(PY) bench/ray_scoring.py
 	mkdir -p $(RESULTS)
 	cd ui-tests && npx playwright test -c playwright.bench.config.js
 

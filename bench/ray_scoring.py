@@ -7,7 +7,11 @@ and the ratio to the single-process CLI on one onnxruntime thread:
 - `cusprun score --threads 1` and `--threads 2` (one process);
 - `score_on_ray` on a local cluster of 1 node and of 2 nodes, one CPU each, one shard per node,
   each shard's CLI on one thread (wall time includes starting the CLIs, shipping the shard
-  folders back and `cusprun merge`).
+  folders back and `cusprun merge`, not the driver's one-off `ray.init`, done before the clock
+  starts).
+
+It prints the machine's cores and load average beside the figures: on a shared machine they
+decide what the ratios can be.
 
 The local cluster is the tests' (kernel-bridge/tests/ray_cluster.py); it needs the ray extra:
 
@@ -17,6 +21,7 @@ The local cluster is the tests' (kernel-bridge/tests/ray_cluster.py); it needs t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "kernel-bridge" / "tests"))
 
-from cusprun.distributed import score_on_ray  # noqa: E402
+from cusprun.distributed import connect, score_on_ray  # noqa: E402
 from ray_cluster import local_ray_cluster  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("cusprun"))
@@ -43,10 +48,14 @@ def cli_score(model: Path, corpus: Path, threads: int) -> Callable[[Path], int]:
     return score
 
 
-def timed(tmp: Path, name: str, score: Callable[[Path], int]) -> tuple[str, float]:
+Row = tuple[str, float, int]
+
+
+def timed(tmp: Path, name: str, score: Callable[[Path], int]) -> Row:
+    """The label, wall seconds and tokens of one way of scoring."""
     start = time.monotonic()
     tokens = score(tmp / name)
-    return name, tokens / (time.monotonic() - start)
+    return name, time.monotonic() - start, tokens
 
 
 def main() -> None:
@@ -60,15 +69,23 @@ def main() -> None:
         ]
         for nodes in (1, 2):
             with local_ray_cluster(tmp / f"cluster{nodes}", extra_workers=nodes - 1) as address:
+                connect(address)
 
                 def on_ray(run: Path, nodes: int = nodes, address: str = address) -> int:
                     return score_on_ray(run, model, corpus, nodes, address, threads=1)["tokens"]
 
                 rows.append(timed(tmp, f"Ray, {nodes} worker{'s' * (nodes > 1)}", on_ray))
-    base = rows[0][1]
-    print(f"scoring {model.name} on {corpus.name}")
-    for label, rate in rows:
-        print(f"  {label:16s} {rate:8.0f} tokens/s  {rate / base:5.2f}x the CLI on 1 thread")
+    base = rows[0][2] / rows[0][1]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    shown = model.resolve().relative_to(ROOT) if model.resolve().is_relative_to(ROOT) else model
+    print(f"scoring {shown} on {corpus.name}: {rows[0][2]} tokens each way")
+    print(f"  ({os.cpu_count()} cores, load average {load} at the end)")
+    for label, seconds, tokens in rows:
+        rate = tokens / seconds
+        print(
+            f"  {label:16s} {seconds:6.1f} s {rate:8.0f} tokens/s"
+            f"  {rate / base:5.2f}x the CLI on 1 thread"
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 
-from cusprun.distributed import RayUnavailable, ShardFailed, score_on_ray  # noqa: E402
+from cusprun.distributed import (  # noqa: E402
+    RayUnavailable,
+    ShardFailed,
+    score_on_ray,
+    sweep_on_ray,
+)
 from cusprun.session import Session  # noqa: E402
 from cusprun.tables import sweep_rows  # noqa: E402
 from jupyter_client.manager import start_new_kernel  # noqa: E402
@@ -119,34 +124,51 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     assert_same_run(tmp_path / "run", single_run)
 
 
-def test_a_bad_address_is_one_line(free_port, tmp_path):
-    start = time.monotonic()
-    with pytest.raises(RayUnavailable) as caught:
-        score_on_ray(tmp_path / "run", MODEL, CORPUS, 2, f"127.0.0.1:{free_port}")
-    message = str(caught.value)
-    assert message.startswith(f"--ray 127.0.0.1:{free_port}: no Ray cluster answers there (")
-    assert "\n" not in message and time.monotonic() - start < 10
+def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):
+    address = f"127.0.0.1:{free_port}"
+    for job in [
+        lambda: score_on_ray(tmp_path / "run", MODEL, CORPUS, 2, address),
+        lambda: sweep_on_ray(single_run, ["--sigma", "0.5"], 2, None, address),
+    ]:
+        start = time.monotonic()
+        with pytest.raises(RayUnavailable) as caught:
+            job()
+        message = str(caught.value)
+        assert message.startswith(f"--ray {address}: no Ray cluster answers there (")
+        assert "\n" not in message and time.monotonic() - start < 10
     assert not (tmp_path / "run").exists()
+    assert not (single_run / "evaluations.jsonl").exists()
 
 
-def test_the_score_magic_on_ray_writes_the_run_into_the_store(cluster, single_run, tmp_path):
+def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_run, tmp_path):
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
     messages: list[dict] = []
+    run = tmp_path / ".cusprun" / "onray"
+
+    def execute(code: str) -> None:
+        reply = kc.execute_interactive(code, timeout=180, output_hook=messages.append)
+        assert reply["content"]["status"] == "ok", reply["content"]
+
     try:
-        for code in [
-            f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}",
-            f"%cusprun score --run onray --ray {cluster} --shards 4",
-            "%cusprun plan --sigma 0.3 --run onray",
-        ]:
-            reply = kc.execute_interactive(code, timeout=180, output_hook=messages.append)
-            assert reply["content"]["status"] == "ok", reply["content"]
+        execute(f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}")
+        execute(f"%cusprun score --run onray --ray {cluster} --shards 4")
+        execute("%cusprun plan --sigma 0.3 --run onray")
+        assert_same_run(run, single_run)
+        evaluation = SWEEP["eval_sets"][0]
+        execute(
+            f"%cusprun sweep --sigma 0.5 --methods cus-prun,random --eval {evaluation} "
+            f"--run onray --ray {cluster} --shards 2"
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
-    assert_same_run(tmp_path / ".cusprun" / "onray", single_run)
     texts = [m["content"].get("data", {}).get("text/plain", "") for m in messages]
     assert any("/96 documents" in text for text in texts)
     assert any("run 'onray': 96 documents scored" in text for text in texts)
+    # The sweep's 3 evaluations were made on Ray; the table is the sweep's, from the cache.
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
+    assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)
+    assert any("σ sweep (sweeps/" in text for text in texts)
 
 
 @pytest.fixture

@@ -420,7 +420,12 @@ export class OnnxModel {
     proto: ModelProto = this.proto
   ): void {
     const target = path.resolve(outFile);
-    const dataName = `${path.basename(target)}_data`;
+    // Kept tensors point at the source's data file by name, hard-linked beside the target (the
+    // scoring graph, the check's reference): the new data file must not replace that link.
+    const kept = options.keepExternal
+      ? this.externalDataFiles().map(f => path.relative(this.dir, f))
+      : [];
+    const dataName = dataFileName(path.basename(target), kept);
     const dataPath = path.join(path.dirname(target), dataName);
     const inputs = [this.file, ...this.externalDataFiles()];
     for (const written of [target, dataPath]) {
@@ -540,4 +545,13 @@ export class OnnxModel {
   close(): void {
     this.external.close();
   }
+}
+
+/** `<model file>_data`, else, when kept tensors already point at that name, `…_data1`, `…_data2`. */
+function dataFileName(modelName: string, taken: string[]): string {
+  let name = `${modelName}_data`;
+  for (let i = 1; taken.includes(name); i++) {
+    name = `${modelName}_data${i}`;
+  }
+  return name;
 }

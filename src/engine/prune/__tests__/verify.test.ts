@@ -251,35 +251,51 @@ describe('the bound follows the logits’ magnitude', () => {
 });
 
 describe('the zeroed reference of a model with external data', () => {
-  it('llama/external: writes only the zeroed tensors, the rest read from the linked source data, and computes what a full copy computes', async () => {
-    const entry = fixtures.find(
-      f => f.family === 'llama' && f.style === 'external'
-    ) as FixtureEntry;
-    const model = OnnxModel.load(fixtureFile(entry));
-    const dir = fs.mkdtempSync(path.join(tmp, 'linked-'));
-    try {
-      const map = inspectModel(fixtureFile(entry));
-      const zeroed = zeroUnits(model, map, planFor(map));
-      expect(linkExternalData(model, dir)).toBe(true);
-      const linked = path.join(dir, 'zeroed.onnx');
-      model.save(linked, { keepExternal: true }, zeroed);
-      const copied = path.join(tmp, 'linked-copy', 'model.onnx');
-      model.save(copied, {}, zeroed);
-      const [source] = model.externalDataFiles();
-      const size = (f: string) => fs.statSync(f).size;
-      expect(size(`${linked}_data`)).toBeLessThan(size(source));
-      expect(OnnxModel.load(linked).externalDataFiles().length).toBe(2);
-      const { sequences } = reference('llama');
-      const graph = zeroed.graph as GraphProto;
-      const [a, b] = [
-        await modelLogits(linked, graph, sequences, { threads: 1 }),
-        await modelLogits(copied, graph, sequences, { threads: 1 })
-      ];
-      expect(a.map(l => Array.from(l.values))).toEqual(
-        b.map(l => Array.from(l.values))
-      );
-    } finally {
-      model.close();
+  // model.onnx: the name the scoring graph takes, whose data file would be the source's own
+  // linked model.onnx_data: the written tensors then go to model.onnx_data1.
+  it.each(['zeroed.onnx', 'model.onnx'])(
+    'llama/external as %s: writes only the zeroed tensors, the rest read from the linked source data, and computes what a full copy computes',
+    async name => {
+      const entry = fixtures.find(
+        f => f.family === 'llama' && f.style === 'external'
+      ) as FixtureEntry;
+      const model = OnnxModel.load(fixtureFile(entry));
+      const dir = fs.mkdtempSync(path.join(tmp, 'linked-'));
+      try {
+        const map = inspectModel(fixtureFile(entry));
+        const zeroed = zeroUnits(model, map, planFor(map));
+        expect(linkExternalData(model, dir)).toBe(true);
+        const linked = path.join(dir, name);
+        model.save(linked, { keepExternal: true }, zeroed);
+        const copied = path.join(tmp, `linked-copy-${name}`, 'model.onnx');
+        model.save(copied, {}, zeroed);
+        const [source] = model.externalDataFiles();
+        const size = (f: string) => fs.statSync(f).size;
+        const saved = OnnxModel.load(linked);
+        const files = saved.externalDataFiles();
+        saved.close();
+        expect(files.map(f => path.basename(f)).sort()).toEqual(
+          [
+            path.basename(source),
+            `${name}_data${name === 'model.onnx' ? '1' : ''}`
+          ].sort()
+        );
+        const link = path.join(dir, path.basename(source));
+        expect(fs.statSync(link).ino).toBe(fs.statSync(source).ino);
+        const written = files.find(f => f !== link) as string;
+        expect(size(written)).toBeLessThan(size(source));
+        const { sequences } = reference('llama');
+        const graph = zeroed.graph as GraphProto;
+        const [a, b] = [
+          await modelLogits(linked, graph, sequences, { threads: 1 }),
+          await modelLogits(copied, graph, sequences, { threads: 1 })
+        ];
+        expect(a.map(l => Array.from(l.values))).toEqual(
+          b.map(l => Array.from(l.values))
+        );
+      } finally {
+        model.close();
+      }
     }
-  });
+  );
 });
