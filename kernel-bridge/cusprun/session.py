@@ -588,6 +588,8 @@ class Session:
         eval_sets: list[str],
         seed_runs: list[str] | None = None,
         qs: list[float] | None = None,
+        rules: list[str] | None = None,
+        allocations: list[str] | None = None,
         compensations: list[str] | None = None,
         methods: list[str] | None = None,
         prompts: str | os.PathLike | None = None,
@@ -596,9 +598,11 @@ class Session:
         **options,
     ) -> dict:
         """`cusprun study` on `run` and the `seed_runs` (the same model and corpora scored from
-        other document samples): every q of the relaxed rule (q 1: the paper's rule), plain and
-        bias-compensated, with the baselines at each expert's per-layer counts, each model also
-        decoding `prompts` greedily when given; returns `{file, record}` (the run's
+        other document samples): every q of the relaxed rule (q 1: the paper's rule) and each of
+        `rules` (pooled-intersect, rank-mean), under each of `allocations` (sigma: one σ for
+        every layer; sensitivity: per-layer counts by the probe), plain and bias-compensated,
+        with the baselines at each expert's per-layer counts, each model also decoding `prompts`
+        greedily when given; returns `{file, record}` (the run's
         study/study.json; its .csv, .md and .svg beside it)."""
         request = {
             "type": "study",
@@ -610,7 +614,18 @@ class Session:
             request["seedRuns"] = [self.run_id(r) for r in seed_runs]
         if prompts is not None:
             request["prompts"] = absolute(prompts)
-        request.update(_camel(dict(qs=qs, compensations=compensations, methods=methods, **options)))
+        request.update(
+            _camel(
+                dict(
+                    qs=qs,
+                    rules=rules,
+                    allocations=allocations,
+                    compensations=compensations,
+                    methods=methods,
+                    **options,
+                )
+            )
+        )
         return self.run_job(request, on_event)["result"]
 
     # -- exporting --
