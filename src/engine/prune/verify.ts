@@ -3,8 +3,6 @@
  * those of the original model with the plan's units zeroed, within a bound in ulps of the
  * logits' own float type at each row's largest |logit| (logit-bound.ts, README.md).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelMap } from '../../core/model/model-map';
 import { ModelSession, RuntimeOptions } from '../capture/runtime';
@@ -12,6 +10,7 @@ import { linkExternalData, modelInputs } from '../capture/scoring-graph';
 import { batchFeeds } from '../capture/scoring-session';
 import { OnnxModel } from '../onnx/model';
 import { GraphProto } from '../onnx/proto';
+import { makeTempDir, removeTempDir } from '../output/temp-dir';
 import {
   compareLogits,
   LogitComparison,
@@ -68,7 +67,7 @@ export async function verifyPruned(
   const { boundUlps, means, ...rest } = options;
   // A few short sequences: packed weight copies would cost a whole model's memory for nothing.
   const runtime = { prepack: false, ...rest };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-verify-'));
+  const dir = makeTempDir('cusprun-verify-');
   try {
     // Tensors the plan leaves alone (the embedding, norms) stay in the source's data file,
     // hard-linked beside the reference, when the file system allows it.
@@ -89,10 +88,10 @@ export async function verifyPruned(
     // logits are kept from the first when the second opens.
     const zeroedGraph = zeroed.graph as GraphProto;
     const a = await modelLogits(zeroedFile, zeroedGraph, sequences, runtime);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     const b = await modelLogits(prunedFile, prunedGraph, sequences, runtime);
     return compareLogits(a, b, prunedFile, boundUlps);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }
