@@ -2,6 +2,7 @@
  * The one module that touches onnxruntime-node. Everything else in cusprun runs models through
  * this seam, so threads, execution provider and error wording are decided here once.
  */
+import './telemetry-off';
 import * as ort from 'onnxruntime-node';
 import { CusprunError } from '../../core/errors';
 
