@@ -94,6 +94,30 @@ describe('cusprun eval', () => {
     );
   });
 
+  it("ends a generation at the model's EOS ids (generation_config.json)", () => {
+    const model = path.join(tmp, 'every-id-ends');
+    fs.cpSync(MODEL, model, { recursive: true });
+    const { vocab_size } = JSON.parse(
+      fs.readFileSync(path.join(model, 'config.json'), 'utf8')
+    );
+    const texts = () => {
+      const json = path.join(tmp, 'eos.json');
+      const args = ['--prompts', path.join(EVAL, 'prompts.jsonl')];
+      expect(
+        cusprun('eval', model, ...EVAL_ARGS, ...args, '--json', json).code
+      ).toBe(0);
+      const [result] = JSON.parse(fs.readFileSync(json, 'utf8'));
+      return result.generation.samples.map((s: { text: string }) => s.text);
+    };
+    expect(texts().every((t: string) => t.length > 0)).toBe(true);
+    // Every id is an EOS: each generation ends before its first token.
+    fs.writeFileSync(
+      path.join(model, 'generation_config.json'),
+      JSON.stringify({ eos_token_id: [...Array(vocab_size).keys()] })
+    );
+    expect(texts().every((t: string) => t === '')).toBe(true);
+  });
+
   it('names the file and the line of a bad prompt', () => {
     const prompts = path.join(tmp, 'bad-prompts.jsonl');
     fs.writeFileSync(prompts, '{"prompt": "ok"}\n{"text": "no prompt"}\n');
