@@ -36,11 +36,13 @@ COMMANDS = {
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q]"
     " — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
-    "[--compensate-bias] [--ray auto|HOST:PORT [--shards N]] — evaluate the methods over σ "
-    "(their evaluations spread over a Ray cluster first)",
+    "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N]] — evaluate the "
+    "methods over σ (the baselines calibrated on another run's documents; the evaluations spread "
+    "over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] [--compensation none,bias] "
-    "[--methods m1,m2] [--seed-runs ID,…] [--prompts FILE] [--max-new-tokens N] — is the "
+    "[--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] [--prompts FILE] "
+    "[--max-new-tokens N] — is the "
     "expert worth it: q, compensation and the baselines on one or more seeds",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
     "write the pruned model",
@@ -511,6 +513,7 @@ class CusprunMagics:
         p.add_argument("--methods")
         p.add_argument("--seed", type=int)
         p.add_argument("--compensate-bias", action="store_true")
+        p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
         p.add_argument("--ray")
@@ -546,6 +549,7 @@ class CusprunMagics:
                 methods=_list(ns.methods),
                 seed=ns.seed,
                 compensate_bias=ns.compensate_bias or None,
+                baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,
                 ray=ns.ray,
@@ -605,6 +609,7 @@ class CusprunMagics:
         p.add_argument("--compensation")
         p.add_argument("--methods")
         p.add_argument("--seed-runs")
+        p.add_argument("--baseline-run")
         p.add_argument("--prompts")
         p.add_argument("--max-new-tokens", type=int)
         p.add_argument("--dims")
@@ -635,6 +640,7 @@ class CusprunMagics:
                 ratios,
                 **evaluation,
                 seed_runs=_list(ns.seed_runs),
+                baseline_run=ns.baseline_run,
                 qs=qs,
                 compensations=_list(ns.compensation),
                 methods=_list(ns.methods),

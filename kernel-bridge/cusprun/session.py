@@ -524,13 +524,16 @@ class Session:
         target_ratios: list[float] | None = None,
         eval_sets: list[str],
         methods: list[str] | None = None,
+        baseline_run: str | None = None,
         run: str | None = None,
         ray: str | None = None,
         shards: int | None = None,
         on_event: EventCallback | None = None,
         **options,
     ) -> dict:
-        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. With `ray`
+        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. The baselines
+        calibrate on `baseline_run`'s documents when given (a run of the same model, e.g. on a
+        general corpus), else on the run's own. With `ray`
         ('auto' or the head's HOST:PORT) its evaluations are made first in `shards` Ray tasks
         (default: one per evaluation) into the run's evaluation cache, and the sweep here reads
         them from there (`cusprun.distributed.sweep_on_ray`); the result then has `ray` too."""
@@ -539,6 +542,8 @@ class Session:
             "run": self._run_name(run),
             "evalSets": eval_set_paths(eval_sets),
         }
+        if baseline_run:
+            request["baselineRun"] = self.run_id(baseline_run)
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
@@ -552,8 +557,9 @@ class Session:
         """The sweep request's evaluations made on Ray into its run's evaluation cache."""
         from .distributed import sweep_evaluations, sweep_on_ray  # Ray is an optional extra
 
-        if "batchSize" in request:
-            raise CusprunError("sweep on Ray: batch_size is not passed to the workers' CLI")
+        for field, name in (("batchSize", "batch_size"), ("baselineRun", "baseline_run")):
+            if field in request:
+                raise CusprunError(f"sweep on Ray: {name} is not passed to the workers' CLI")
         grid = request.get("sigmas") or request.get("targetRatios") or []
         methods = request.get("methods") or METHODS
         evaluations = sweep_evaluations(len(grid), len(methods))
@@ -587,6 +593,7 @@ class Session:
         *,
         eval_sets: list[str],
         seed_runs: list[str] | None = None,
+        baseline_run: str | None = None,
         qs: list[float] | None = None,
         compensations: list[str] | None = None,
         methods: list[str] | None = None,
@@ -598,8 +605,9 @@ class Session:
         """`cusprun study` on `run` and the `seed_runs` (the same model and corpora scored from
         other document samples): every q of the relaxed rule (q 1: the paper's rule), plain and
         bias-compensated, with the baselines at each expert's per-layer counts, each model also
-        decoding `prompts` greedily when given; returns `{file, record}` (the run's
-        study/study.json; its .csv, .md and .svg beside it)."""
+        decoding `prompts` greedily when given; the baselines calibrate on `baseline_run`'s
+        documents when given; returns `{file, record}` (the run's study/study.json; its .csv,
+        .md and .svg beside it)."""
         request = {
             "type": "study",
             "run": self._run_name(run),
@@ -608,6 +616,8 @@ class Session:
         }
         if seed_runs:
             request["seedRuns"] = [self.run_id(r) for r in seed_runs]
+        if baseline_run:
+            request["baselineRun"] = self.run_id(baseline_run)
         if prompts is not None:
             request["prompts"] = absolute(prompts)
         request.update(_camel(dict(qs=qs, compensations=compensations, methods=methods, **options)))

@@ -326,6 +326,8 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
   seed?: number;
   /** Evaluate every method bias-compensated with the means over the run's documents. */
   compensateBias?: boolean;
+  /** The run whose documents calibrate the baselines (same model); default `run`. */
+  baselineRun?: RunId;
 }
 
 export interface AblateRequest extends EvalOptions, ExpertQuery {
@@ -344,6 +346,8 @@ export interface StudyRequest extends EvalOptions {
   type: 'study';
   run: RunId;
   seedRuns?: RunId[];
+  /** The run whose documents calibrate the baselines (same model); default each run's own. */
+  baselineRun?: RunId;
   dims?: string[];
   targetRatios: number[];
   /** Each in (0, 1]; default STUDY_DEFAULT_QS. */

@@ -173,7 +173,10 @@ export function studyMarkdown(record: StudyRecord): string {
     `Dimensions ${record.dimensions.join(' · ')}; truncation ${record.truncation}; ` +
       `${record.rows.length} evaluated variants in ${record.seconds.toFixed(0)} s. ` +
       `Cells hold one value per run, in order: ${seeds}. ` +
-      'A baseline removes the per-layer counts of the expert named after its @.' +
+      'A baseline removes the per-layer counts of the expert named after its @' +
+      (record.baselineRun
+        ? `, calibrated on the documents of ${record.baselineRun}.`
+        : ", calibrated on its run's own documents.") +
       texts,
     '',
     mdLine(header),

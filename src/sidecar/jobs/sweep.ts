@@ -101,6 +101,9 @@ export async function runSweepJob(
       evalSets: evalSetRecords(experiment.evaluator.sets),
       truncation: experiment.evaluator.settings.truncation,
       ...(compensated ? { compensation: compensated.record } : {}),
+      ...(job.baselineRun
+        ? { baselineRun: path.resolve(job.baselineRun) }
+        : {}),
       ...result,
       ratios: view.ratios()
     };
