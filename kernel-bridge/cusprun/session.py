@@ -606,7 +606,7 @@ class Session:
         other document samples): every q of the relaxed rule (q 1: the paper's rule), plain and
         bias-compensated, with the baselines at each expert's per-layer counts, each model also
         decoding `prompts` greedily when given; the baselines calibrate on `baseline_run`'s
-        documents when given; returns `{file, record}` (the run's study/study.json; its .csv,
+        documents when given; returns `{file, record}` (the run's study/TIME.json; its .csv,
         .md and .svg beside it)."""
         request = {
             "type": "study",

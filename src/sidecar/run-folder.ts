@@ -65,3 +65,11 @@ export function writeRun(dir: string, record: RunRecord): void {
     `${JSON.stringify({ ...record, updated: new Date().toISOString() }, null, 2)}\n`
   );
 }
+
+/**
+ * A record's file name from its time stamp, sortable and safe on every filesystem: each job keeps
+ * its own files (`2026-01-02T03-04-05-678Z.json`, and beside it `.csv`, `.md`, … for a study).
+ */
+export function stampName(at: string, extension = '.json'): string {
+  return `${at.replace(/[:.]/g, '-')}${extension}`;
+}

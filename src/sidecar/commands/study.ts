@@ -88,7 +88,7 @@ export default defineCommand({
   synopsis:
     'study --run RUN_DIR [--run RUN_DIR …] --target-ratios GRID --eval SET … [options]',
   summary:
-    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites study.json, .csv, .md and .svg into the first run’s study/',
+    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites TIME.json, .csv, .md and .svg into the first run’s study/ (each study its own)',
   options: {
     ...STUDY_EVAL_OPTIONS,
     ...BASELINE_OPTIONS,
@@ -136,7 +136,7 @@ export default defineCommand({
     prompts: {
       type: 'string',
       value: 'FILE',
-      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into study.md and study.json'
+      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into the study’s .md and .json'
     },
     'max-new-tokens': {
       type: 'string',

@@ -170,8 +170,8 @@ function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
           ctx.checkpoint();
         }
       });
-      await writeStudy(path.join(dir, STUDY_DIR), record);
-      return { file: `${STUDY_DIR}/study.json`, record };
+      const [json] = await writeStudy(path.join(dir, STUDY_DIR), record);
+      return { file: path.relative(dir, json), record };
     }
   };
 }
