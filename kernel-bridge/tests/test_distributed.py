@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 
@@ -87,6 +88,65 @@ def test_four_shards_on_ray_give_the_single_process_run(cluster, single_run, tmp
     assert max(e["progress"]["done"] for e in events) <= 96
 
 
+@pytest.fixture(scope="module")
+def driver_copy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo model and corpus copied to a folder of their own, the manifest naming its sources
+    by absolute path (as `%cusprun corpus dimension=FILE` writes it), and the run one `cusprun
+    score` process writes reading that copy."""
+    top = tmp_path_factory.mktemp("driver-only")
+    model = top / "model"
+    shutil.copytree(MODEL, model)
+    manifest = yaml.safe_load(CORPUS.read_text())
+    for spec in manifest["dimensions"].values():
+        for source in spec["sources"]:
+            (top / "corpus" / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(CORPUS.parent / source, top / "corpus" / source)
+        spec["sources"] = [str(top / "corpus" / source) for source in spec["sources"]]
+    corpus = top / "corpus" / "expert.yaml"
+    corpus.write_text(yaml.safe_dump(manifest))
+    run = top / "single"
+    command = [CLI, "score", str(model), "--corpus", str(corpus), "--run", str(run)]
+    subprocess.run(command, check=True, capture_output=True)
+    return {"top": top, "model": model, "corpus": corpus, "single": run}
+
+
+def test_the_model_and_corpus_shipped_through_the_object_store_give_the_single_process_run(
+    cluster, driver_copy, tmp_path
+):
+    """On one machine every node sees every path, so the driver's copy cannot be hidden from the
+    workers; what the test checks instead: each shard's CLI was given a model path in its task's
+    own temporary folder (gone once the task ended), not the driver's copy; every byte of the
+    model folder and the corpus was shipped; and the merged run is byte for byte the one a single
+    process writes reading the driver's copy, the driver's paths recorded in it (the shards'
+    copies' paths swapped back). The manifest names its sources by absolute path, which the
+    tasks' copy of it must not: the sources it reads are the copies."""
+    model, corpus = driver_copy["model"], driver_copy["corpus"]
+    result = score_on_ray(tmp_path / "run", model, corpus, 4, cluster)
+    assert_same_run(tmp_path / "run", driver_copy["single"])
+    sources = [p for p in (driver_copy["top"] / "corpus" / "data").rglob("*") if p.is_file()]
+    files = sum(p.stat().st_size for p in [*model.iterdir(), *sources])
+    # Every byte of the model folder and the sources, and the manifest (as rewritten for copies).
+    assert 0 < result["shipped"] - files < 4096
+    assert len(result["model_paths"]) == 4
+    for path in map(Path, result["model_paths"]):
+        assert str(path) != str(model) and str(path).endswith(str(model))
+        assert any(part.startswith("cusprun-shard") for part in path.parts)
+        assert not path.exists()  # the task's folder was removed when it ended
+
+
+def test_a_path_a_worker_cannot_see_is_one_line(cluster, tmp_path):
+    # Not found here either, so not shipped: each worker looks for it where it was given.
+    model = tmp_path / "elsewhere" / "model"
+    with pytest.raises(ShardFailed) as caught:
+        score_on_ray(tmp_path / "run", model, CORPUS, 2, cluster)
+    message = str(caught.value)
+    assert re.fullmatch(
+        rf"shard [01]/2 on .+: {model}: not found on this node; put it on a path every node sees",
+        message,
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def _busy_shard_worker() -> int | None:
     """A Ray worker running a shard whose `cusprun score` child is under way (Ray titles the
     worker after its task; the child is the shard's work), or None."""
@@ -151,7 +211,7 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_
 
     try:
         execute(f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}")
-        execute(f"%cusprun score --run onray --ray {cluster} --shards 4")
+        execute(f"%cusprun score --run onray --ray {cluster} --shards 4 --ship-limit 64M")
         execute("%cusprun plan --sigma 0.3 --run onray")
         assert_same_run(run, single_run)
         evaluation = SWEEP["eval_sets"][0]
@@ -195,6 +255,7 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     again = session.sweep(run="local", **SWEEP)
     assert on_ray["ray"]["evaluations"] == 7 and on_ray["ray"]["shards"] == 7
     assert on_ray["ray"]["retries"] == 0
+    assert on_ray["ray"]["shipped"] > 0  # the model, corpus and evaluation sets: under the limit
     # Every evaluation was made on Ray: the sweep here found each in the cache.
     assert all(p["cached"] for p in on_ray["record"]["points"])
     assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
