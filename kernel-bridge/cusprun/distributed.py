@@ -30,12 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, SWEEP_INPUTS
+from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, EVENTS_FILE, SWEEP_INPUTS
 from .distributed_inputs import (
     Shipped,
     corpus_files,
@@ -258,6 +260,39 @@ def score_on_ray(
     return {**summed, "seconds": seconds, "retries": retries, "model_paths": paths} | {
         "shipped": total if shipped is not None else 0
     }
+
+
+def now() -> str:
+    """The time as the sidecar stamps its jobs (ISO 8601, UTC, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_score_job(run: Path, request: dict, result: dict, submitted: str) -> None:
+    """Logs a score made on Ray in the run's event log as the sidecar logs its own jobs (queued,
+    started, done), so that the run's history in the panel shows it like any other score job.
+    Ray's shards ran in other processes: `pid` is this driver's."""
+    queued = {
+        "id": str(uuid.uuid4()),
+        "type": "score",
+        "run": request["run"],
+        "state": "queued",
+        "request": request,
+        "submitted": submitted,
+        "pid": os.getpid(),
+    }
+    running = queued | {"state": "running", "started": submitted}
+    score = {k: result[k] for k in ("scored", "skipped", "tokens", "seconds")}
+    done = running | {"state": "done", "finished": now(), "result": score | {"complete": True}}
+    events = [("job-queued", submitted, queued), ("job-started", submitted, running)]
+    events.append(("job-done", done["finished"], done))
+    log = run / EVENTS_FILE
+    # A crash can cut a log's last line short: ours start on a line of their own, as the sidecar's.
+    torn = log.is_file() and log.stat().st_size > 0 and not log.read_bytes().endswith(b"\n")
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("\n" if torn else "")
+        for kind, at, info in events:
+            event = {"type": kind, "at": at, "job": info["id"], "run": info["run"], "info": info}
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
 
 
 def _readable_inputs(

@@ -443,15 +443,19 @@ class Session:
         **options: Any,
     ) -> dict:
         """`score` on Ray: the shards run where Ray puts them, the merged run lands in the store."""
-        from .distributed import score_on_ray  # Ray is an optional extra
+        from .distributed import log_score_job, now, score_on_ray  # Ray is an optional extra
 
         manifest = next((c["manifest"] for c in self.corpora() if c["name"] == corpus), None)
         if manifest is None:
             raise CusprunError(f"{corpus}: no such corpus; register it first (`corpus(MANIFEST)`)")
         folder = Path(self.store(), run)
+        submitted = now()
         result = score_on_ray(
             folder, model, manifest, shards, address, on_event=on_event, **options
         )
+        request = {"type": "score", "run": run, "model": model, "corpus": corpus}
+        settings = {k: options.get(k) for k in ("batch_size", "threads", "score_form")}
+        log_score_job(folder, request | _camel(settings), result, submitted)
         self.run = run
         return {"run": run, **result}
 

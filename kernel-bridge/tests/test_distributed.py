@@ -67,11 +67,11 @@ def _timeless(file: Path) -> str:
 MERGE_MARKER = Path(".cusprun-outputs.json")
 
 
-def assert_same_run(run: Path, single: Path) -> None:
-    """Byte for byte the run one process writes, but for its times."""
+def assert_same_run(run: Path, single: Path, *also: Path) -> None:
+    """Byte for byte the run one process writes, but for its times (and the files `also`)."""
     files = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
     merged = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
-    assert merged == sorted([*files, MERGE_MARKER])
+    assert merged == sorted([*files, MERGE_MARKER, *also])
     for name in files:
         if name.suffix == ".json":
             assert _timeless(run / name) == _timeless(single / name), name
@@ -200,7 +200,9 @@ def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):
     assert not (single_run / "evaluations.jsonl").exists()
 
 
-def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_run, tmp_path):
+def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
+    cluster, single_run, tmp_path, monkeypatch
+):
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
     messages: list[dict] = []
     run = tmp_path / ".cusprun" / "onray"
@@ -213,7 +215,8 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_
         execute(f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}")
         execute(f"%cusprun score --run onray --ray {cluster} --shards 4 --ship-limit 64M")
         execute("%cusprun plan --sigma 0.3 --run onray")
-        assert_same_run(run, single_run)
+        # The score job's log, which the plan job's adds to, is the sidecar's own file.
+        assert_same_run(run, single_run, Path("events.jsonl"))
         evaluation = SWEEP["eval_sets"][0]
         execute(
             f"%cusprun sweep --sigma 0.5 --methods cus-prun,random --eval {evaluation} "
@@ -229,6 +232,14 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_
     assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
     assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)
     assert any("σ sweep (sweeps/" in text for text in texts)
+    # The panel's history of the run (the sidecar's run detail) lists the Ray score like any job.
+    monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
+    monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
+    with Session(store=str(tmp_path / ".cusprun")) as session:
+        jobs = session.run_detail("onray")["jobs"]
+    states = [(j["type"], j["state"]) for j in jobs]
+    assert states[0] == ("score", "done") and ("sweep", "done") in states
+    assert jobs[0]["result"]["scored"] == 96 and jobs[0]["request"]["model"] == str(MODEL)
 
 
 @pytest.fixture
