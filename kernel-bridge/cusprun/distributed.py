@@ -241,8 +241,8 @@ def score_on_ray(
     for flag, value in (("--batch", batch_size), ("--threads", threads)):
         args += [flag, str(value)] if value is not None else []
     args += ["--score-form", score_form] if score_form else []
+    ray = connect(address)  # first: a wrong address is one line before anything is read
     shipped, total = _readable_inputs(model, corpus, ship_limit)
-    ray = connect(address)
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
     start = time.monotonic()
     inputs = [args, _put(ray, shipped), ([model, corpus], total)]
@@ -256,9 +256,12 @@ def score_on_ray(
     seconds = time.monotonic() - start
     _merge(Path(run), [files for _, files, _ in outputs])
     summed = {k: sum(out[0][k] for out in outputs) for k in ("scored", "skipped", "tokens")}
-    paths = sorted({out[2] for out in outputs})
-    return {**summed, "seconds": seconds, "retries": retries, "model_paths": paths} | {
-        "shipped": total if shipped is not None else 0
+    return {
+        **summed,
+        "seconds": seconds,
+        "retries": retries,
+        "shipped": total if shipped is not None else 0,
+        "model_paths": sorted({out[2] for out in outputs}),
     }
 
 
@@ -453,8 +456,8 @@ def sweep_on_ray(
     record = json.loads((folder / "run.json").read_text())
     model, manifest = record["model"]["file"], record["corpus"]["manifest"]
     sets = [spec.rpartition("=")[2] for flag, spec in itertools.pairwise(args) if flag == "--eval"]
-    shipped, total = _readable_inputs(model, manifest, ship_limit, tuple(sets))
     ray = connect(address)
+    shipped, total = _readable_inputs(model, manifest, ship_limit, tuple(sets))
     shards = min(shards or evaluations, evaluations)
     start = time.monotonic()
     inputs = [ray.put(_run_files(folder)), args, _put(ray, shipped), ([model, *sets], total)]
@@ -467,13 +470,13 @@ def sweep_on_ray(
     )
     _keep_in_run(folder, outputs)
     seconds = time.monotonic() - start
-    shipped_bytes = total if shipped is not None else 0
     return {
         "evaluations": evaluations,
         "shards": shards,
         "seconds": seconds,
         "retries": retries,
-    } | {"shipped": shipped_bytes}
+        "shipped": total if shipped is not None else 0,
+    }
 
 
 def _ms(start: float) -> int:

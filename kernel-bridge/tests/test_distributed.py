@@ -169,7 +169,10 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     outcome: dict = {}
 
     def score() -> None:
-        outcome["result"] = score_on_ray(tmp_path / "run", MODEL, CORPUS, 4, cluster, max_retries=2)
+        # Read in place (ship_limit 0), as on a shared file system: the mode above the limit.
+        outcome["result"] = score_on_ray(
+            tmp_path / "run", MODEL, CORPUS, 4, cluster, max_retries=2, ship_limit=0
+        )
 
     thread = threading.Thread(target=score)
     thread.start()
@@ -181,6 +184,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     os.kill(worker, signal.SIGKILL)
     thread.join(timeout=120)
     assert outcome["result"]["retries"] >= 1, outcome
+    assert outcome["result"]["shipped"] == 0 and outcome["result"]["model_paths"] == [str(MODEL)]
     assert_same_run(tmp_path / "run", single_run)
 
 
