@@ -31,14 +31,15 @@ COMMANDS = {
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
     "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
-    "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N]]"
-    " — score the model on the corpus (on a Ray cluster, in N shards)",
+    "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N] "
+    "[--ship-limit SIZE]] — score the model on the corpus (on a Ray cluster, in N shards; model "
+    "and corpus shipped to its nodes up to SIZE, e.g. 256M, 0: never)",
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q]"
     " — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
-    "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N]] — evaluate the "
-    "methods over σ (the baselines calibrated on another run's documents; the evaluations spread "
-    "over a Ray cluster first)",
+    "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
+    "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
+    "run's documents; the evaluations spread over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] [--compensation none,bias] "
     "[--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] [--prompts FILE] "
@@ -90,6 +91,32 @@ def _number(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise UsageError(f"{what} must be a number, got {text!r}") from None
+
+
+#: the suffixes --ship-limit takes: binary multiples, as `du -h` prints them
+SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _size(text: str | None, what: str) -> int | None:
+    """A byte count such as 500000, 300K, 256M or 2G (binary multiples), or None if not given."""
+    if text is None:
+        return None
+    digits, suffix = text.strip().upper().rstrip("B"), ""
+    if digits[-1:] in SIZE_SUFFIXES:
+        digits, suffix = digits[:-1], digits[-1]
+    if not digits.isdigit():
+        raise UsageError(
+            f"{what} takes a size in bytes such as 0, 500000, 300K, 256M or 2G, got {text!r}"
+        )
+    return int(digits) * SIZE_SUFFIXES[suffix]
+
+
+def _ray_options(ns, command: str) -> int | None:
+    """--shards and --ship-limit, which go with --ray; returns the ship limit in bytes."""
+    for flag, value in (("--shards N", ns.shards), ("--ship-limit SIZE", ns.ship_limit)):
+        if value is not None and ns.ray is None:
+            raise UsageError(f"%cusprun {command}: {flag} goes with --ray auto|HOST:PORT")
+    return _size(ns.ship_limit, "--ship-limit")
 
 
 def _fraction(text: str, what: str) -> float:
@@ -343,9 +370,9 @@ class CusprunMagics:
         p.add_argument("--score-form", choices=["paper", "code"])
         p.add_argument("--ray")
         p.add_argument("--shards", type=int)
+        p.add_argument("--ship-limit")
         ns = p.parse_args(args)
-        if ns.shards is not None and ns.ray is None:
-            raise UsageError("%cusprun score: --shards N goes with --ray auto|HOST:PORT")
+        ship_limit = _ray_options(ns, "score")
         session = self._session()
         line = Live(progress_bundle("cusprun score: submitting"))
         chart = Live()
@@ -371,6 +398,7 @@ class CusprunMagics:
                 score_form=ns.score_form,
                 ray=ns.ray,
                 shards=ns.shards,
+                ship_limit=ship_limit,
                 on_event=on_event,
             )
         line.update(
@@ -518,10 +546,10 @@ class CusprunMagics:
         p.add_argument("--run")
         p.add_argument("--ray")
         p.add_argument("--shards", type=int)
+        p.add_argument("--ship-limit")
         self._eval_args(p)
         ns = p.parse_args(args)
-        if ns.shards is not None and ns.ray is None:
-            raise UsageError("%cusprun sweep: --shards N goes with --ray auto|HOST:PORT")
+        ship_limit = _ray_options(ns, "sweep")
         grid = (
             {"sigmas": _grid(ns.sigma, "--sigma")}
             if ns.sigma is not None
@@ -554,6 +582,7 @@ class CusprunMagics:
                 run=ns.run,
                 ray=ns.ray,
                 shards=ns.shards,
+                ship_limit=ship_limit,
                 on_event=on_event,
             )
         record, file = result["record"], result["file"]

@@ -211,6 +211,10 @@ def test_user_mistakes_fail_the_cell_with_one_line(tmp_path):
         f"%cusprun sweep --sigma 0.1:0.3:0.1 --eval {MC}": "cusprun: no run yet",
         f"%cusprun ablate --target-ratio 0.2 --eval {tmp_path}/none.jsonl": "cusprun: ",
         "%cusprun score": "cusprun: no model: open one first",
+        "%cusprun score --ship-limit 1G": "cusprun: %cusprun score: --ship-limit SIZE goes with "
+        "--ray auto|HOST:PORT",
+        "%cusprun score --ray auto --ship-limit lots": "cusprun: --ship-limit takes a size in "
+        "bytes such as 0, 500000, 300K, 256M or 2G, got 'lots'",
         "%cusprun model 'unclosed": "cusprun: cannot read the line",
         "%%cusprun corpus\n{not json": "cusprun: the cell is not valid JSON",
         "%%cusprun score\nx": "cusprun: a %%cusprun cell holds a corpus manifest",

@@ -10,11 +10,9 @@ import { CusprunError } from '../core/errors';
 import type { RunRecord } from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 
-import { RUN_FILE, SCORES_DIR } from '../core/protocol';
+import { EVENTS_FILE, RUN_FILE, SCORES_DIR } from '../core/protocol';
 
-export { RUN_FILE, SCORES_DIR };
-/** The run's event log, appended by the sidecar's job queue. */
-export const EVENTS_FILE = 'events.jsonl';
+export { EVENTS_FILE, RUN_FILE, SCORES_DIR };
 
 /** run.json's shape is part of the protocol: the sidecar serves it as it is. */
 export type { RunRecord };

@@ -307,6 +307,8 @@ export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
 export const EVAL_CACHE_FILE = 'evaluations.jsonl';
 export const BASELINE_SCORES_DIR = 'baseline-scores';
+/** The run's event log (JSON Lines of JobEvent): the sidecar's jobs, and a score on Ray. */
+export const EVENTS_FILE = 'events.jsonl';
 /** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
 export const SWEEP_INPUTS = [
   RUN_FILE,
