@@ -41,10 +41,11 @@ COMMANDS = {
     "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
     "run's documents; the evaluations spread over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
-    "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] [--compensation none,bias] "
-    "[--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] [--prompts FILE] "
-    "[--max-new-tokens N] — is the "
-    "expert worth it: q, compensation and the baselines on one or more seeds",
+    "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
+    "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
+    "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] "
+    "[--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, rules, allocation, "
+    "compensation and the baselines on one or more seeds",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
     "write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
@@ -635,6 +636,8 @@ class CusprunMagics:
         p = _parser("study")
         p.add_argument("--target-ratio", required=True)
         p.add_argument("--q")
+        p.add_argument("--rules")
+        p.add_argument("--allocations")
         p.add_argument("--compensation")
         p.add_argument("--methods")
         p.add_argument("--seed-runs")
@@ -671,6 +674,8 @@ class CusprunMagics:
                 seed_runs=_list(ns.seed_runs),
                 baseline_run=ns.baseline_run,
                 qs=qs,
+                rules=_list(ns.rules),
+                allocations=_list(ns.allocations),
                 compensations=_list(ns.compensation),
                 methods=_list(ns.methods),
                 prompts=ns.prompts,

@@ -623,6 +623,8 @@ class Session:
         seed_runs: list[str] | None = None,
         baseline_run: str | None = None,
         qs: list[float] | None = None,
+        rules: list[str] | None = None,
+        allocations: list[str] | None = None,
         compensations: list[str] | None = None,
         methods: list[str] | None = None,
         prompts: str | os.PathLike | None = None,
@@ -631,11 +633,12 @@ class Session:
         **options,
     ) -> dict:
         """`cusprun study` on `run` and the `seed_runs` (the same model and corpora scored from
-        other document samples): every q of the relaxed rule (q 1: the paper's rule), plain and
-        bias-compensated, with the baselines at each expert's per-layer counts, each model also
-        decoding `prompts` greedily when given; the baselines calibrate on `baseline_run`'s
-        documents when given; returns `{file, record}` (the run's study/TIME.json; its .csv,
-        .md and .svg beside it)."""
+        other document samples): every q of the relaxed rule (q 1: the paper's rule) and each of
+        `rules` (pooled-intersect, rank-mean), under each of `allocations` (sigma: one σ for
+        every layer; sensitivity: per-layer counts by the probe), plain and bias-compensated,
+        with the baselines at each expert's per-layer counts (calibrated on `baseline_run`'s
+        documents when given), each model also decoding `prompts` greedily when given; returns
+        `{file, record}` (the run's study/TIME.json; its .csv, .md and .svg beside it)."""
         request = {
             "type": "study",
             "run": self._run_name(run),
@@ -648,7 +651,18 @@ class Session:
             request["baselineRun"] = self.run_id(baseline_run)
         if prompts is not None:
             request["prompts"] = absolute(prompts)
-        request.update(_camel(dict(qs=qs, compensations=compensations, methods=methods, **options)))
+        request.update(
+            _camel(
+                dict(
+                    qs=qs,
+                    rules=rules,
+                    allocations=allocations,
+                    compensations=compensations,
+                    methods=methods,
+                    **options,
+                )
+            )
+        )
         return self.run_job(request, on_event)["result"]
 
     # -- exporting --

@@ -619,6 +619,10 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
             "r['record']['rows']))",
             f"%cusprun study --target-ratio 0.2 --q 1.5 {sets}",
             f"%cusprun study --target-ratio 0.2 --seed-runs nosuch {sets}",
+            # a rule beside the paper's, each expert's counts allocated by sensitivity
+            f"%cusprun study --run seed1 --target-ratio 0.2 --q 1 --rules rank-mean "
+            f"--allocations sensitivity --methods cus-prun,general --compensation none "
+            f"--eval expert={eval_dir}/ppl-cell-de-computing-qa.jsonl --truncation 64",
         ),
         tmp_path,
         timeout=600,
@@ -663,3 +667,23 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     assert line == 'cusprun: a study job: every "qs" value must lie in (0, 1], got 1.5', line
     [[line]] = error_lines(notebook.cells[9])
     assert "\n" not in line and line.startswith("cusprun: ") and "nosuch" in line, line
+    assert error_lines(notebook.cells[10]) == []
+    [ruled] = [
+        o.data["text/plain"]
+        for o in notebook.cells[10].outputs
+        if o.get("data", {}).get("text/plain", "").startswith("study (")
+    ]
+    assert "cus-prun rank-mean +sensitivity" in ruled, ruled
+    record = json.loads((tmp_path / ".cusprun" / "seed1" / "study" / "study.json").read_text())
+    assert (record["rules"], record["allocations"]) == (["rank-mean"], ["sensitivity"])
+    rows = [(r["variant"], r["rule"], r["allocation"]) for r in record["rows"]]
+    assert rows == [
+        ("paper +sensitivity", "paper", "sensitivity"),
+        ("general", "paper", "sensitivity"),
+        ("cus-prun rank-mean +sensitivity", "rank-mean", "sensitivity"),
+        ("general", "rank-mean", "sensitivity"),
+    ], rows
+    # allocation reaches the target; each baseline removes its expert's counts
+    for expert, baseline in zip(record["rows"][::2], record["rows"][1::2], strict=True):
+        assert abs(expert["ratio"] - 0.2) < 0.01, expert["ratio"]
+        assert baseline["ratio"] == expert["ratio"]

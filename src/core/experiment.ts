@@ -5,7 +5,7 @@
  */
 import type { RatioSweep } from './charts/types';
 import { CusprunError } from './errors';
-import type { Rule } from './select/rules';
+import { Rule, RULES } from './select/rules';
 
 /** The expert and the baselines it is compared with at the same per-layer counts. */
 export const METHODS = [
@@ -183,6 +183,11 @@ export function studyVariant(
   }
   return `${q === 1 ? 'paper' : `cus-prun q${q}`}${suffix}`;
 }
+
+/** The named rules a study runs experts under beside its q grid's (which gives `paper` and `q`). */
+export const STUDY_RULES: readonly Rule[] = RULES.filter(
+  r => r !== 'paper' && r !== 'q'
+);
 
 /** How a study's expert sets its per-layer counts: one σ, or by the probe's sensitivities. */
 export const STUDY_ALLOCATIONS = ['sigma', 'sensitivity'] as const;

@@ -27,6 +27,7 @@ import type {
   AblationRow,
   Method,
   ModelEvaluation,
+  StudyAllocation,
   StudyCompensation,
   StudyRecord,
   StudyRow,
@@ -354,6 +355,10 @@ export interface StudyRequest extends EvalOptions {
   targetRatios: number[];
   /** Each in (0, 1]; default STUDY_DEFAULT_QS. */
   qs?: number[];
+  /** Experts under these rules (of STUDY_RULES) beside the q grid's; default none. */
+  rules?: Rule[];
+  /** One σ for every layer and/or counts allocated by sensitivity; default `sigma` only. */
+  allocations?: StudyAllocation[];
   /** Default both. */
   compensations?: StudyCompensation[];
   /** Default all of METHODS but flap. */

@@ -27,7 +27,10 @@ import {
   RegisterCorpusRequest,
   RequestError,
   ScoreRequest,
+  STUDY_ALLOCATIONS,
   STUDY_COMPENSATIONS,
+  STUDY_RULES,
+  StudyAllocation,
   StudyCompensation,
   StudyRequest,
   SweepRequest
@@ -37,6 +40,22 @@ import { RULES, ruleSettings } from '../select/rules';
 
 function bad(message: string): RequestError {
   return new RequestError(400, 'bad-request', message);
+}
+
+/** The first of `given` that is not one of `known`, refused in one line that lists them. */
+function refuseUnknown(
+  what: string,
+  noun: string,
+  given: readonly string[] | undefined,
+  known: readonly string[],
+  note = ''
+): void {
+  const unknown = given?.find(v => !known.includes(v));
+  if (unknown !== undefined) {
+    throw bad(
+      `${what}: unknown ${noun} ${JSON.stringify(unknown)}; ${noun}s are ${known.join(', ')}${note}`
+    );
+  }
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -297,6 +316,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       ...evalOptions(f),
       targetRatios: f.numbers('targetRatios') ?? [],
       qs: f.numbers('qs'),
+      rules: f.strings('rules') as StudyRequest['rules'],
+      allocations: f.strings('allocations') as StudyAllocation[],
       compensations: f.strings('compensations') as StudyCompensation[],
       methods: f.strings('methods') as StudyRequest['methods'],
       prompts: f.string('prompts'),
@@ -315,20 +336,21 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     if (q !== undefined) {
       throw bad(`${what}: every "qs" value must lie in (0, 1], got ${q}`);
     }
-    const unknownMethod = request.methods?.find(m => !METHODS.includes(m));
-    if (unknownMethod !== undefined) {
-      throw bad(
-        `${what}: unknown method ${JSON.stringify(unknownMethod)}; methods are ${METHODS.join(', ')}`
-      );
-    }
-    const compensation = request.compensations?.find(
-      c => !STUDY_COMPENSATIONS.includes(c)
+    refuseUnknown(what, 'method', request.methods, METHODS);
+    refuseUnknown(
+      what,
+      'rule',
+      request.rules,
+      STUDY_RULES,
+      ` (the paper's rule and the q rule come from "qs")`
     );
-    if (compensation !== undefined) {
-      throw bad(
-        `${what}: unknown compensation ${JSON.stringify(compensation)}; compensations are ${STUDY_COMPENSATIONS.join(', ')}`
-      );
-    }
+    refuseUnknown(what, 'allocation', request.allocations, STUDY_ALLOCATIONS);
+    refuseUnknown(
+      what,
+      'compensation',
+      request.compensations,
+      STUDY_COMPENSATIONS
+    );
     return request;
   },
   generate: (f, what): GenerateRequest => {

@@ -70,6 +70,22 @@ describe('the protocol module', () => {
     ).toBe(
       'a study job: unknown compensation "both"; compensations are none, bias'
     );
+    const ruled = {
+      ...study,
+      targetRatios: [0.2],
+      rules: ['rank-mean'],
+      allocations: ['sigma', 'sensitivity']
+    };
+    expect(readJobRequest(ruled)).toEqual(ruled);
+    expect(refused({ ...ruled, rules: ['paper'] })).toBe(
+      `a study job: unknown rule "paper"; rules are pooled-intersect, rank-mean (the paper's rule and the q rule come from "qs")`
+    );
+    expect(refused({ ...ruled, allocations: ['greedy'] })).toBe(
+      'a study job: unknown allocation "greedy"; allocations are sigma, sensitivity'
+    );
+    expect(refused({ ...ruled, rules: 'rank-mean' })).toMatch(
+      /^a study job: "rules" must be/
+    );
     expect(
       refused({ ...study, targetRatios: [0.2], seedRuns: ['../other'] })
     ).toMatch(/not a plain folder name/);

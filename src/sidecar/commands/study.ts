@@ -4,12 +4,13 @@ import {
   parseMethods,
   STUDY_ALLOCATIONS,
   STUDY_COMPENSATIONS,
+  STUDY_RULES,
   StudyAllocation,
   StudyCompensation,
   studyLabel
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
-import { Rule, RULES } from '../../core/select';
+import type { Rule } from '../../core/select';
 import { STUDY_DEFAULT_QS } from '../../core/protocol';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
@@ -42,17 +43,12 @@ function parseQs(list: string): number[] {
   });
 }
 
-/** Rules other than the q grid's: `paper` and `q` come from --q. */
-const OTHER_RULES: readonly Rule[] = RULES.filter(
-  r => r !== 'paper' && r !== 'q'
-);
-
 function parseRules(list: string): Rule[] {
   return list.split(',').map(text => {
     const name = text.trim() as Rule;
-    if (!OTHER_RULES.includes(name)) {
+    if (!STUDY_RULES.includes(name)) {
       throw new UsageError(
-        `--rules: '${text}' is not one of ${OTHER_RULES.join(', ')} (the paper's rule and the q rule come from --q)`
+        `--rules: '${text}' is not one of ${STUDY_RULES.join(', ')} (the paper's rule and the q rule come from --q)`
       );
     }
     return name;
@@ -116,7 +112,7 @@ export default defineCommand({
     rules: {
       type: 'string',
       value: 'LIST',
-      help: `more experts, under the rules ${OTHER_RULES.join(', ')}, beside the q grid’s`
+      help: `more experts, under the rules ${STUDY_RULES.join(', ')}, beside the q grid’s`
     },
     allocations: {
       type: 'string',
