@@ -674,7 +674,8 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         if o.get("data", {}).get("text/plain", "").startswith("study (")
     ]
     assert "cus-prun rank-mean +sensitivity" in ruled, ruled
-    record = json.loads((tmp_path / ".cusprun" / "seed1" / "study" / "study.json").read_text())
+    [ruled_file] = (tmp_path / ".cusprun" / "seed1" / "study").glob("*.json")
+    record = json.loads(ruled_file.read_text())
     assert (record["rules"], record["allocations"]) == (["rank-mean"], ["sensitivity"])
     rows = [(r["variant"], r["rule"], r["allocation"]) for r in record["rows"]]
     assert rows == [
