@@ -96,7 +96,10 @@ export function planStages(
   bytesOf: (tensor: TensorProto) => number
 ): Staging {
   const nodes = neededNodes(graph, fetches);
-  const groups = typeof nodes === 'string' ? nodes : nodeGroups(graph, nodes);
+  if (typeof nodes === 'string') {
+    return { refused: nodes };
+  }
+  const groups = nodeGroups(graph, nodes);
   if (typeof groups === 'string') {
     return { refused: groups };
   }
@@ -106,32 +109,28 @@ export function planStages(
     return { refused: `the graph has no node '${missing[0]}' to cut at` };
   }
   const starts = new Set(typeof cut === 'number' ? [] : cut);
-  const begins = (group: number[], bytes: number, stage?: Stage) =>
-    !stage ||
-    (typeof cut === 'number'
+  const begins = (group: number[], bytes: number, stage: Stage) =>
+    typeof cut === 'number'
       ? bytes > 0 && stage.bytes > 0 && stage.bytes + bytes > cut
-      : group.some(i => starts.has(graph.node[i].name ?? '')));
+      : group.some(i => starts.has(graph.node[i].name ?? ''));
   const initializers = new Map(graph.initializer.map(t => [t.name ?? '', t]));
   const stages: Stage[] = [];
   for (const group of groups) {
-    let stage = stages[stages.length - 1] as Stage | undefined;
+    const last = stages[stages.length - 1] as Stage | undefined;
     const added = [
       ...new Set(group.flatMap(i => consumed(graph.node[i])))
     ].filter(
-      name => initializers.has(name) && !stage?.initializers.includes(name)
+      name => initializers.has(name) && !last?.initializers.includes(name)
     );
     const bytes = added.reduce(
       (n, name) => n + bytesOf(initializers.get(name) as TensorProto),
       0
     );
-    if (begins(group, bytes, stage)) {
-      stage = {
-        nodes: [],
-        initializers: [],
-        bytes: 0,
-        inputs: [],
-        outputs: []
-      };
+    const stage: Stage =
+      last && !begins(group, bytes, last)
+        ? last
+        : { nodes: [], initializers: [], bytes: 0, inputs: [], outputs: [] };
+    if (stage !== last) {
       stages.push(stage);
     }
     stage.nodes.push(...group);

@@ -53,8 +53,10 @@ export async function modelLogits(
   }
 }
 
-export interface StagedLogits {
-  logits: Logits[];
+/** Receives one sequence's logits. */
+export type TakeLogits = (sequence: number, logits: Logits) => void;
+
+export interface StagedRun {
   /** Where the stages began (stageStarts), if every such node has a name of its own. */
   starts?: string[];
 }
@@ -71,16 +73,18 @@ const ELEM_TYPES = new Map(
  * then the second…, each stage in a session of its own that reads its weights where they lie in
  * the model's files and is released before the next opens, so onnxruntime only ever holds one
  * stage's weights (at most `stageBytes` of initializers, or one larger initializer). Only the
- * values later stages read are kept between stages (a few short sequences: small). For a graph
- * that cannot be cut, returns why instead. `cut` is the budget, or where another model of the
- * same graph was cut (its `starts`).
+ * values later stages read are kept between stages (a few short sequences: small), and each
+ * sequence's logits go to `take` as soon as the last stage computed them, so a caller that
+ * compares them one by one never holds them all. For a graph that cannot be cut, returns why
+ * instead. `cut` is the budget, or where another model of the same graph was cut (its `starts`).
  */
 export async function stagedLogits(
   model: OnnxModel,
   sequences: number[][],
   cut: number | string[],
+  take: TakeLogits,
   options: RuntimeOptions = {}
-): Promise<StagedLogits | string> {
+): Promise<StagedRun | string> {
   const graph = model.graph;
   const staging = planStages(graph, ['logits'], cut, t => model.byteLength(t));
   if ('refused' in staging) {
@@ -96,21 +100,25 @@ export async function stagedLogits(
       'logits',
       ...stages.slice(s + 1).flatMap(t => t.inputs)
     ]);
-    values = await runStage(model, stage, values, later, options);
+    const last = s === stages.length - 1;
+    values = await runStage(model, stage, values, later, options, (i, v) =>
+      last ? take(i, readLogits(v.get('logits') as Fetched, model.file)) : v
+    );
   }
-  return {
-    logits: values.map(v => readLogits(v.get('logits') as Fetched, model.file)),
-    starts: stageStarts(graph, stages)
-  };
+  return { starts: stageStarts(graph, stages) };
 }
 
-/** One stage on every sequence's values; returns the values `later` stages read. */
+/**
+ * One stage on every sequence's values; returns, as `pass` returns them, the values `later`
+ * stages read.
+ */
 async function runStage(
   model: OnnxModel,
   stage: Stage,
   values: Map<string, Feed>[],
   later: Set<string>,
-  options: RuntimeOptions
+  options: RuntimeOptions,
+  pass: (sequence: number, values: Map<string, Feed>) => unknown
 ): Promise<Map<string, Feed>[]> {
   const types = new Map(
     stage.inputs.map(name => [
@@ -127,7 +135,7 @@ async function runStage(
   );
   try {
     const out: Map<string, Feed>[] = [];
-    for (const before of values) {
+    for (const [i, before] of values.entries()) {
       const feeds = Object.fromEntries(
         stage.inputs.map(name => [name, before.get(name) as Feed])
       );
@@ -143,7 +151,8 @@ async function runStage(
           next.set(name, value);
         }
       }
-      out.push(next);
+      const kept = pass(i, next);
+      out.push(kept instanceof Map ? kept : new Map());
     }
     return out;
   } finally {
@@ -166,17 +175,18 @@ export interface VerifyOptions extends RuntimeOptions {
 }
 
 /**
- * A model file's logits as the check computes them: stage by stage (stagedLogits), cut where
- * `like` (the other model's run) was cut when its graph has those nodes, else by the budget;
- * for a graph that cannot be cut, in one session.
+ * A model file's logits as the check computes them, each sequence's to `take`: stage by stage
+ * (stagedLogits), cut where `like` (the other model's run) was cut when its graph has those
+ * nodes, else by the budget; for a graph that cannot be cut, in one session.
  */
 async function checkLogits(
   file: string,
   sequences: number[][],
+  take: TakeLogits,
   options: RuntimeOptions,
   stageBytes?: number,
-  like?: StagedLogits
-): Promise<StagedLogits> {
+  like?: StagedRun
+): Promise<StagedRun> {
   const model = OnnxModel.load(file);
   try {
     const weights = model.graph.initializer.reduce(
@@ -185,17 +195,36 @@ async function checkLogits(
     );
     const budget = stageBytes ?? weights / 4;
     let staged = like?.starts
-      ? await stagedLogits(model, sequences, like.starts, options)
+      ? await stagedLogits(model, sequences, like.starts, take, options)
       : 'not cut like another model';
     if (typeof staged === 'string') {
-      staged = await stagedLogits(model, sequences, budget, options);
+      staged = await stagedLogits(model, sequences, budget, take, options);
     }
-    return typeof staged === 'string'
-      ? { logits: await modelLogits(file, model.graph, sequences, options) }
-      : staged;
+    if (typeof staged === 'string') {
+      const logits = await modelLogits(file, model.graph, sequences, options);
+      logits.forEach((l, i) => take(i, l));
+      return {};
+    }
+    return staged;
   } finally {
     model.close();
   }
+}
+
+/** Each sequence's comparison as one: the worst of them, numbered by its sequence. */
+function combined(parts: LogitComparison[]): LogitComparison {
+  return parts.reduce((all, part, sequence) => {
+    const worst = { ...part.worst, sequence };
+    const worse =
+      worst.ulps > all.worst.ulps ||
+      (worst.ulps === all.worst.ulps && worst.scale > all.worst.scale);
+    return {
+      ...all,
+      ok: all.ok && part.ok,
+      maxAbsDiff: Math.max(all.maxAbsDiff, part.maxAbsDiff),
+      worst: worse ? worst : all.worst
+    };
+  });
 }
 
 /**
@@ -227,12 +256,29 @@ export async function verifyPruned(
       { externalData: true, keepExternal: linked },
       zeroUnits(model, map, plan, means)
     );
-    const a = await checkLogits(zeroedFile, sequences, runtime, stageBytes);
+    const reference: (Logits | undefined)[] = [];
+    const run = await checkLogits(
+      zeroedFile,
+      sequences,
+      (i, logits) => (reference[i] = logits),
+      runtime,
+      stageBytes
+    );
     fs.rmSync(dir, { recursive: true, force: true });
-    // Cut where the reference was: fused across a different boundary, float16 logits round
+    // Each sequence is compared as soon as the pruned model's logits come, and both are let go:
+    // with a large vocabulary they are a sizeable part of the check's memory. The pruned model
+    // is cut where the reference was: fused across a different boundary, float16 logits round
     // apart by more than the bound.
-    const b = await checkLogits(prunedFile, sequences, runtime, stageBytes, a);
-    return compareLogits(a.logits, b.logits, prunedFile, boundUlps);
+    const parts: LogitComparison[] = [];
+    const compare = (i: number, logits: Logits) => {
+      const a = reference[i] as Logits;
+      reference[i] = undefined;
+      parts[i] = compareLogits([a], [logits], prunedFile, boundUlps);
+    };
+    await checkLogits(prunedFile, sequences, compare, runtime, stageBytes, run);
+    return parts.length
+      ? combined(parts)
+      : compareLogits([], [], prunedFile, boundUlps);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
