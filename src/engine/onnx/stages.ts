@@ -144,9 +144,11 @@ export function planStages(
 /**
  * The nodes in groups that stay in one stage: each node that depends on a graph input, preceded
  * by the nodes not yet placed that compute its constant inputs (values made from initializers
- * alone). So no constant crosses a stage boundary: one can be as large as a weight (a tied
- * lm_head's Transpose of the embedding, 1 GB on Llama-3.2-1B), and a boundary value is computed
- * and held once per sequence. Each group lists its nodes in dependency order.
+ * alone), so a constant is made in the stage that reads it rather than passed in from an
+ * earlier one: it can be as large as a weight (a tied lm_head's Transpose of the embedding, 1 GB
+ * on Llama-3.2-1B), and a boundary value is held once per sequence. A constant that nodes of
+ * several stages read is made in the first and passed on (none in the fixture exports). Each
+ * group lists its nodes in dependency order.
  */
 function nodeGroups(graph: GraphProto, nodes: number[]): number[][] | string {
   const initializers = new Set(graph.initializer.map(t => t.name ?? ''));

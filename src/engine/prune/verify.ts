@@ -72,7 +72,7 @@ const ELEM_TYPES = new Map(
  * modelLogits run stage by stage (onnx/stages.ts): every sequence goes through the first stage,
  * then the second…, each stage in a session of its own that reads its weights where they lie in
  * the model's files and is released before the next opens, so onnxruntime only ever holds one
- * stage's weights (at most `stageBytes` of initializers, or one larger initializer). Only the
+ * stage's weights (at most `cut` bytes of initializers, or one larger initializer). Only the
  * values later stages read are kept between stages (a few short sequences: small), and each
  * sequence's logits go to `take` as soon as the last stage computed them, so a caller that
  * compares them one by one never holds them all. For a graph that cannot be cut, returns why
@@ -89,6 +89,9 @@ export async function stagedLogits(
   const staging = planStages(graph, ['logits'], cut, t => model.byteLength(t));
   if ('refused' in staging) {
     return staging.refused;
+  }
+  if (!sequences.length) {
+    return {};
   }
   const inputs = modelInputs(graph, model.file);
   let values = sequences.map(
