@@ -184,6 +184,34 @@ def _failure_shown(live, job: str, rows: Callable[[], list[dict]] = list):
         raise
 
 
+class _LiveRows:
+    """A job's rows shown in one live table as they stream in, progress lines in between."""
+
+    def __init__(self, job: str, event_type: str, field: str, noun: str, to_rows):
+        from .display import Live
+
+        self.job, self.event_type, self.field, self.noun = job, event_type, field, noun
+        self.to_rows = to_rows
+        self.rows = []
+        self.table = Live({"text/plain": f"cusprun {job}: submitting"})
+
+    def so_far(self) -> list[dict]:
+        return self.to_rows(self.rows)
+
+    def on_event(self, event) -> None:
+        from .display import table_bundle
+
+        if event["type"] == self.event_type:
+            self.rows.append(event[self.field])
+            text = f"cusprun {self.job}: {len(self.rows)} {self.noun} so far"
+            self.table.update(table_bundle(self.so_far(), text))
+        elif event["type"] == "progress":
+            self.table.update({"text/plain": f"cusprun {self.job}: " + _progress_words(event)})
+
+    def failure_shown(self):
+        return _failure_shown(self.table, self.job, self.so_far)
+
+
 def _list(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -532,7 +560,7 @@ class CusprunMagics:
         )
 
     def do_sweep(self, args):
-        from .display import Live, table_bundle
+        from .display import table_bundle
         from .tables import sweep_rows
 
         p = _parser("sweep")
@@ -558,20 +586,14 @@ class CusprunMagics:
         )
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun sweep: submitting"})
-        points = []
-
-        def so_far():
-            return sweep_rows({"dense": [], "points": points})[1:]
-
-        def on_event(event):
-            if event["type"] == "sweep-point":
-                points.append(event["point"])
-                table.update(table_bundle(so_far(), f"cusprun sweep: {len(points)} points so far"))
-            elif event["type"] == "progress":
-                table.update({"text/plain": "cusprun sweep: " + _progress_words(event)})
-
-        with _failure_shown(table, "sweep", so_far):
+        live = _LiveRows(
+            "sweep",
+            "sweep-point",
+            "point",
+            "points",
+            lambda points: sweep_rows({"dense": [], "points": points})[1:],
+        )
+        with live.failure_shown():
             result = session.sweep(
                 **grid,
                 **evaluation,
@@ -584,10 +606,10 @@ class CusprunMagics:
                 ray=ns.ray,
                 shards=ns.shards,
                 ship_limit=ship_limit,
-                on_event=on_event,
+                on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
+        live.table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
         self._display_with_sweep(charts, answer, ns.run, file)
@@ -595,7 +617,7 @@ class CusprunMagics:
     def do_ablate(self, args):
         from IPython.display import display
 
-        from .display import Live, chart_bundle, table_bundle
+        from .display import chart_bundle, table_bundle
         from .tables import ablation_rows
 
         p = _parser("ablate")
@@ -607,30 +629,26 @@ class CusprunMagics:
         ratio = _fraction(ns.target_ratio, "--target-ratio")
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun ablate: submitting"})
-        rows = []
-
-        def so_far():
-            return ablation_rows({"dense": [], "rows": rows})[1:]
-
-        def on_event(event):
-            if event["type"] == "ablation-row":
-                rows.append(event["row"])
-                table.update(table_bundle(so_far(), f"cusprun ablate: {len(rows)} rows so far"))
-
-        with _failure_shown(table, "ablate", so_far):
+        live = _LiveRows(
+            "ablate",
+            "ablation-row",
+            "row",
+            "rows",
+            lambda rows: ablation_rows({"dense": [], "rows": rows})[1:],
+        )
+        with live.failure_shown():
             result = session.ablate(
-                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=on_event
+                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=live.on_event
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
+        live.table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 
     def do_study(self, args):
         from IPython.display import display
 
-        from .display import Live, chart_bundle, table_bundle
+        from .display import chart_bundle, table_bundle
         from .tables import study_rows
 
         p = _parser("study")
@@ -654,20 +672,14 @@ class CusprunMagics:
             raise UsageError(f"{ns.prompts}: no such prompts file")
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun study: submitting"})
-        rows = []
-
-        def so_far():
-            return study_rows({"dense": [], "rows": rows})[1:]
-
-        def on_event(event):
-            if event["type"] == "study-row":
-                rows.append(event["row"])
-                table.update(table_bundle(so_far(), f"cusprun study: {len(rows)} models so far"))
-            elif event["type"] == "progress":
-                table.update({"text/plain": "cusprun study: " + _progress_words(event)})
-
-        with _failure_shown(table, "study", so_far):
+        live = _LiveRows(
+            "study",
+            "study-row",
+            "row",
+            "models",
+            lambda rows: study_rows({"dense": [], "rows": rows})[1:],
+        )
+        with live.failure_shown():
             result = session.study(
                 ratios,
                 **evaluation,
@@ -682,10 +694,11 @@ class CusprunMagics:
                 max_new_tokens=ns.max_new_tokens,
                 dims=_list(ns.dims),
                 run=ns.run,
-                on_event=on_event,
+                on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(study_rows(record), f"study ({file}, {record['seconds']:.0f} s)"))
+        text = f"study ({file}, {record['seconds']:.0f} s)"
+        live.table.update(table_bundle(study_rows(record), text))
         for chart in session.charts("study", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 
