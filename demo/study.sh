@@ -4,13 +4,15 @@
 # the relaxed rule (q 0.9, 0.75, 0.5), plain and bias-compensated, against random, magnitude,
 # general calibration and Wanda-style at each expert's per-layer counts, on the expert set and a
 # general set (perplexity; on SmolLM2 also their multiple-choice sets), each model decoding the
-# demo prompts greedily (20 tokens). The table with the first run's greedy texts (study.md), CSV,
-# JSON and chart land in the first run's study/ folder.
+# demo prompts greedily (20 tokens). The baselines are calibrated as general pruning is: on a run
+# of the same model over every cell of the demo corpora (demo/general-all.yaml, --baseline-run);
+# BASELINES=own calibrates them on each expert run's own documents instead. The table with the
+# first run's greedy texts (TIME.md), CSV, JSON and chart land in the first run's study/ folder.
 #   DEMO_MODEL  embedded (default: demo/model, nothing fetched) or smollm2 (demo/expert.sh
 #               exports it to demo/build/smollm2 first)
 #   RATIOS      target ratios (default 0.1,0.25)   QS  q values (default 1,0.9,0.75,0.5)
 #   METHODS     (default cus-prun,random,magnitude,general,wanda)
-#   COMPENSATION  (default none,bias)
+#   COMPENSATION  (default none,bias)   BASELINES  general (default) or own
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_MODEL=${DEMO_MODEL:-embedded}
@@ -40,9 +42,21 @@ for seed in 0 1; do
   cusprun score "$MODEL" --corpus "$manifest" --run "$run" | tail -n 1
   RUNS+=(--run "$run")
 done
+CALIBRATION=()
+case "${BASELINES:-general}" in
+  general)
+    cusprun score "$MODEL" --corpus demo/general-all.yaml --run ".cusprun/general-$DEMO_MODEL" | tail -n 1
+    CALIBRATION=(--baseline-run ".cusprun/general-$DEMO_MODEL")
+    ;;
+  own) ;;
+  *)
+    echo "demo/study.sh: BASELINES is general or own, not '$BASELINES'" >&2
+    exit 2
+    ;;
+esac
 EVAL=(--eval "expert=$E/ppl-cell-$EXPERT.jsonl")
 for set in "${SETS[@]}"; do EVAL+=(--eval "$set"); done
-time cusprun study "${RUNS[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
+time cusprun study "${RUNS[@]}" "${CALIBRATION[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
   --methods "${METHODS:-cus-prun,random,magnitude,general,wanda}" \
   --compensation "${COMPENSATION:-none,bias}" "${EVAL[@]}" \
   --prompts "demo/data/prompts-$LANGUAGE.jsonl" --max-new-tokens 20

@@ -9,6 +9,7 @@ the kernel bridge installed from it can start a private sidecar without being to
 """
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,8 +34,14 @@ class LabextensionBuildHook(BuildHookInterface):
                 "first."
             )
 
+    def finalize(self, version, build_data, artifact_path):
+        # The recorded file is in the wheel now; its temporary folder goes.
+        if getattr(self, "_info_dir", None) is not None:
+            shutil.rmtree(self._info_dir, ignore_errors=True)
+
     def _record_sidecar(self, build_data):
         sidecar = Path(self.root).resolve() / "dist" / "sidecar" / "cli.js"
-        info = Path(tempfile.mkdtemp(prefix="cusprun-build-")) / "_build_info.json"
+        self._info_dir = Path(tempfile.mkdtemp(prefix="cusprun-build-"))
+        info = self._info_dir / "_build_info.json"
         info.write_text(json.dumps({"sidecar_js": str(sidecar) if sidecar.is_file() else None}))
         build_data["force_include"][str(info)] = "cusprun/_build_info.json"

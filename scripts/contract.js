@@ -114,6 +114,7 @@ function pythonConstants(core) {
     NOT_APPLICABLE: core.format.NOT_APPLICABLE,
     EVAL_CACHE_FILE: core.protocol.EVAL_CACHE_FILE,
     BASELINE_SCORES_DIR: core.protocol.BASELINE_SCORES_DIR,
+    EVENTS_FILE: core.protocol.EVENTS_FILE,
     SWEEP_INPUTS: [...core.protocol.SWEEP_INPUTS]
   };
 }

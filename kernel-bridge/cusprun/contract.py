@@ -29,4 +29,5 @@ SCORE_DECIMALS = 3
 NOT_APPLICABLE = "-"
 EVAL_CACHE_FILE = "evaluations.jsonl"
 BASELINE_SCORES_DIR = "baseline-scores"
+EVENTS_FILE = "events.jsonl"
 SWEEP_INPUTS = ("run.json", "scores", "evaluations.jsonl", "baseline-scores")

@@ -2,20 +2,26 @@
 
 Each task runs the `cusprun` CLI installed on its worker (`pip install 'cusprun[ray]'` there) into
 a shard run folder of its own in the worker's temporary folder, and returns that folder's files
-through Ray's object store, so that only the model and the corpus (with its manifest) must lie on
-a path every node sees; the run folder is written where this process runs. A task whose worker
-dies is retried (`max_retries`); a shard the CLI refuses fails the whole job in one line.
+through Ray's object store; the run folder is written where this process runs. The model folder's
+files and the corpus (its manifest and every source file it resolves to, as `cusprun inspect
+--corpus --json` lists them) are shipped through the object store too when they total at most
+`ship_limit` bytes (DEFAULT_SHIP_LIMIT): each task writes them into its own temporary folder and
+the CLI reads them there. Larger inputs must lie at the same path on every node, as without
+shipping. A task whose worker dies is retried (`max_retries`); a shard the CLI refuses fails the
+whole job in one line.
 Progress of the shards reaches the driver through a small actor and is summed into the usual
 progress events (`{"type": "progress", "progress": {...}}`).
 
 A sweep spreads likewise (`sweep_on_ray`): its evaluations (the dense model, then each method at
 each grid value) go to Ray tasks that run `cusprun sweep … --points I/N` on a copy of the run
 folder shipped through the object store, and the evaluation-cache lines they add are appended to
-the run's own cache, so that the sweep run here afterwards finds every evaluation there.
+the run's own cache, so that the sweep run here afterwards finds every evaluation there. The model,
+the run's corpus and the evaluation sets are shipped under the same limit.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -24,12 +30,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, SWEEP_INPUTS
+from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, EVENTS_FILE, SWEEP_INPUTS
+from .distributed_inputs import (
+    Shipped,
+    corpus_files,
+    localise,
+    materialise,
+    model_files,
+    read_if_small,
+    swap_paths,
+)
 from .errors import CusprunError
 
 RAY_EXTRA = "pip install 'cusprun[ray]'"
@@ -37,6 +54,10 @@ RAY_EXTRA = "pip install 'cusprun[ray]'"
 CONNECT_TIMEOUT_S = 5.0
 #: how often the driver sums the shards' progress
 POLL_S = 0.25
+#: inputs (model folder, corpus, evaluation sets) of at most this many bytes in all are shipped
+#: through Ray's object store: it holds them in memory (by default 30% of a node's), and every
+#: task writes its own copy to its worker's disk, so that larger ones are better read in place
+DEFAULT_SHIP_LIMIT = 256 * 2**20
 
 EventCallback = Callable[[dict], None]
 
@@ -100,19 +121,48 @@ def _cusprun_cli() -> str:
     return found
 
 
-ShardOutput = tuple[dict, dict[str, bytes]]
+#: what a shard's task reads: the paths the CLI is given (checked on the worker when they are not
+#: shipped) and the bytes they total here (None: not counted)
+Needs = tuple[list[str], "int | None"]
 
 
-def _score_shard(board: Any, index: int, count: int, args: list[str]) -> ShardOutput:
+def _inputs_here(
+    root: str, args: list[str], shipped: Shipped | None, needs: Needs, shard: str
+) -> list[str]:
+    """The CLI's arguments reading the inputs on this node: the shipped files written under
+    `root`, or (not shipped) the paths as given, once each is found here."""
+    if shipped is not None:
+        materialise(root, shipped)
+        return [localise(root, arg, shipped) for arg in args]
+    paths, total = needs
+    for path in paths:
+        if not os.path.exists(path):
+            ship = f", or ship it (ship_limit ≥ {total} bytes)" if total else ""
+            raise ShardFailed(
+                f"{shard} on {socket.gethostname()}: {path}: not found on this node; "
+                f"put it on a path every node sees{ship}"
+            )
+    return args
+
+
+#: a shard's CLI summary, its run folder's files, and the model path its CLI read
+ShardOutput = tuple[dict, dict[str, bytes], str]
+
+
+def _score_shard(
+    board: Any, index: int, count: int, args: list[str], shipped: Shipped | None, needs: Needs
+) -> ShardOutput:
     """Ray task: `cusprun score … --shard index/count` into a temporary run folder; returns the
-    CLI's summary and the folder's files (path → bytes). Progress goes to `board` as it comes."""
+    CLI's summary and the folder's files (path → bytes), the paths in them the driver's.
+    Progress goes to `board` as it comes."""
     import ray  # on the worker, where the task runs
 
     # Waited for: a worker killed right after sending it could lose it, and it counts retries.
     ray.get(board.started.remote(index))
     with tempfile.TemporaryDirectory(prefix=f"cusprun-shard{index}-") as tmp:
         run = Path(tmp, "run")
-        command = [_cusprun_cli(), "score", *args, "--run", str(run)]
+        inputs = _inputs_here(str(Path(tmp, "in")), args, shipped, needs, f"shard {index}/{count}")
+        command = [_cusprun_cli(), "score", *inputs, "--run", str(run)]
         command += ["--shard", f"{index}/{count}", "--progress", "json"]
         with subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -130,7 +180,9 @@ def _score_shard(board: Any, index: int, count: int, args: list[str]) -> ShardOu
             last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}"
             raise ShardFailed(f"shard {index}/{count} on {socket.gethostname()}: {last}")
         files = {str(p.relative_to(run)): p.read_bytes() for p in run.rglob("*") if p.is_file()}
-        return summary, files
+        if shipped is not None:
+            files = swap_paths(files, str(Path(tmp, "in")), shipped, back=True)
+        return summary, files, inputs[0]
 
 
 class _Board:
@@ -174,31 +226,94 @@ def score_on_ray(
     threads: int | None = None,
     score_form: str | None = None,
     max_retries: int = 3,
+    ship_limit: int = DEFAULT_SHIP_LIMIT,
     on_event: EventCallback | None = None,
 ) -> dict:
     """Scores `model` on the corpus manifest `corpus` in `shards` Ray tasks and merges them into
-    the new run folder `run` (shards None: one per CPU of the cluster). Returns `{scored, skipped,
-    tokens, seconds, retries}`."""
+    the new run folder `run` (shards None: one per CPU of the cluster). The model folder's files
+    and the corpus are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
+    Returns `{scored, skipped, tokens, seconds, retries, shipped, model_paths}`: the bytes shipped
+    (0: read in place) and the model path each shard's CLI read."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
-    args = [os.path.abspath(model), "--corpus", os.path.abspath(corpus)]
+    model, corpus = os.path.abspath(model), os.path.abspath(corpus)
+    args = [model, "--corpus", corpus]
     for flag, value in (("--batch", batch_size), ("--threads", threads)):
         args += [flag, str(value)] if value is not None else []
     args += ["--score-form", score_form] if score_form else []
-    ray = connect(address)
+    ray = connect(address)  # first: a wrong address is one line before anything is read
+    shipped, total = _readable_inputs(model, corpus, ship_limit)
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
     start = time.monotonic()
+    inputs = [args, _put(ray, shipped), ([model, corpus], total)]
 
     def progress(board: dict[int, dict], _done: int) -> dict | None:
         return _total(board, time.monotonic() - start) if board else None
 
     outputs, retries = _run_shards(
-        ray, _score_shard, [[args]] * shards, max_retries, progress, on_event
+        ray, _score_shard, [inputs] * shards, max_retries, progress, on_event
     )
     seconds = time.monotonic() - start
-    _merge(Path(run), [files for _, files in outputs])
-    summed = {k: sum(summary[k] for summary, _ in outputs) for k in ("scored", "skipped", "tokens")}
-    return {**summed, "seconds": seconds, "retries": retries}
+    _merge(Path(run), [files for _, files, _ in outputs])
+    summed = {k: sum(out[0][k] for out in outputs) for k in ("scored", "skipped", "tokens")}
+    return {
+        **summed,
+        "seconds": seconds,
+        "retries": retries,
+        "shipped": total if shipped is not None else 0,
+        "model_paths": sorted({out[2] for out in outputs}),
+    }
+
+
+def now() -> str:
+    """The time as the sidecar stamps its jobs (ISO 8601, UTC, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_score_job(run: Path, request: dict, result: dict, submitted: str) -> None:
+    """Logs a score made on Ray in the run's event log as the sidecar logs its own jobs (queued,
+    started, done), so that the run's history in the panel shows it like any other score job.
+    Ray's shards ran in other processes: `pid` is this driver's."""
+    queued = {
+        "id": str(uuid.uuid4()),
+        "type": "score",
+        "run": request["run"],
+        "state": "queued",
+        "request": request,
+        "submitted": submitted,
+        "pid": os.getpid(),
+    }
+    running = queued | {"state": "running", "started": submitted}
+    score = {k: result[k] for k in ("scored", "skipped", "tokens", "seconds")}
+    done = running | {"state": "done", "finished": now(), "result": score | {"complete": True}}
+    events = [("job-queued", submitted, queued), ("job-started", submitted, running)]
+    events.append(("job-done", done["finished"], done))
+    log = run / EVENTS_FILE
+    # A crash can cut a log's last line short: ours start on a line of their own, as the sidecar's.
+    torn = log.is_file() and log.stat().st_size > 0 and not log.read_bytes().endswith(b"\n")
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("\n" if torn else "")
+        for kind, at, info in events:
+            event = {"type": kind, "at": at, "job": info["id"], "run": info["run"], "info": info}
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
+
+
+def _readable_inputs(
+    model: str, manifest: str, limit: int, more: tuple[str, ...] = ()
+) -> tuple[Shipped | None, int | None]:
+    """The files to ship (the model folder's, the corpus's if its manifest is found here, and
+    `more`) if they total at most `limit` bytes, else None; and their total (None: not counted,
+    as where shipping is off or the model or one of `more` is not found here)."""
+    if limit <= 0 or not all(os.path.exists(path) for path in (model, *more)):
+        return None, None
+    found = os.path.isfile(manifest)
+    sources, replaced = corpus_files(_cusprun_cli(), manifest) if found else ([], {})
+    return read_if_small([*model_files(model), *sources, *more], replaced, limit)
+
+
+def _put(ray: ModuleType, shipped: Shipped | None) -> Any:
+    """The shipped files in the object store, once for every task (None: nothing shipped)."""
+    return ray.put(shipped) if shipped is not None else None
 
 
 #: a job's progress from the shards' latest reports and the count of shards done (None: no event)
@@ -272,16 +387,26 @@ def _run_files(run: Path) -> dict[str, bytes]:
 
 
 def _sweep_shard(
-    board: Any, index: int, count: int, files: dict[str, bytes], args: list[str]
+    board: Any,
+    index: int,
+    count: int,
+    files: dict[str, bytes],
+    args: list[str],
+    shipped: Shipped | None,
+    needs: Needs,
 ) -> dict[str, bytes]:
     """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`files`);
     returns the evaluation-cache lines it added and any baseline score store it made."""
     import ray  # on the worker, where the task runs
 
     ray.get(board.started.remote(index))
+    shard = f"sweep shard {index}/{count}"
     with tempfile.TemporaryDirectory(prefix=f"cusprun-sweep{index}-") as tmp:
-        run = Path(tmp, "run")
-        for name, data in files.items():
+        run, root = Path(tmp, "run"), str(Path(tmp, "in"))
+        args = _inputs_here(root, args, shipped, needs, shard)
+        # The copy's run.json names the model and corpus the sweep reads: the shipped copies.
+        copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
+        for name, data in copied.items():
             (run / name).parent.mkdir(parents=True, exist_ok=True)
             (run / name).write_bytes(data)
         command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
@@ -289,15 +414,16 @@ def _sweep_shard(
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
             last = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"
-            raise ShardFailed(f"sweep shard {index}/{count} on {socket.gethostname()}: {last}")
+            raise ShardFailed(f"{shard} on {socket.gethostname()}: {last}")
         cache = run / EVAL_CACHE_FILE
         added = (
             cache.read_bytes()[len(files.get(EVAL_CACHE_FILE, b"")) :] if cache.is_file() else b""
         )
         made = {} if BASELINE_SCORES_DIR in {Path(n).parts[0] for n in files} else _run_files(run)
-        return {EVAL_CACHE_FILE: added} | {
-            name: data for name, data in made.items() if Path(name).parts[0] == BASELINE_SCORES_DIR
-        }
+        stores = {n: d for n, d in made.items() if Path(n).parts[0] == BASELINE_SCORES_DIR}
+        if shipped is not None:
+            stores = swap_paths(stores, root, shipped, back=True)
+        return {EVAL_CACHE_FILE: added} | stores
 
 
 def sweep_evaluations(grid_values: int, methods: int) -> int:
@@ -313,31 +439,44 @@ def sweep_on_ray(
     address: str = "auto",
     *,
     max_retries: int = 3,
+    ship_limit: int = DEFAULT_SHIP_LIMIT,
     on_event: EventCallback | None = None,
 ) -> dict:
     """Makes the evaluations of the sweep `cusprun sweep --run RUN *args` (`evaluations` of them,
     see `sweep_evaluations`) in `shards` Ray tasks (None: one per evaluation) and adds their
     results to the run's evaluation cache; the sweep itself is then run here, from the cache.
-    Returns `{evaluations, shards, seconds, retries}`."""
+    The run's model and corpus and the evaluation sets are shipped to the tasks if they total at
+    most `ship_limit` bytes (0: never). Returns `{evaluations, shards, seconds, retries,
+    shipped}`."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
     folder = Path(run)
     if not (folder / "run.json").is_file():
         raise CusprunError(f"{folder}: no scored run there: score it first")
+    record = json.loads((folder / "run.json").read_text())
+    model, manifest = record["model"]["file"], record["corpus"]["manifest"]
+    sets = [spec.rpartition("=")[2] for flag, spec in itertools.pairwise(args) if flag == "--eval"]
     ray = connect(address)
+    shipped, total = _readable_inputs(model, manifest, ship_limit, tuple(sets))
     shards = min(shards or evaluations, evaluations)
     start = time.monotonic()
-    files = ray.put(_run_files(folder))
+    inputs = [ray.put(_run_files(folder)), args, _put(ray, shipped), ([model, *sets], total)]
 
     def progress(_board: dict[int, dict], done: int) -> dict:
         return {"done": done, "total": shards, "unit": "shards", "elapsedMs": _ms(start)}
 
     outputs, retries = _run_shards(
-        ray, _sweep_shard, [[files, args]] * shards, max_retries, progress, on_event
+        ray, _sweep_shard, [inputs] * shards, max_retries, progress, on_event
     )
     _keep_in_run(folder, outputs)
     seconds = time.monotonic() - start
-    return {"evaluations": evaluations, "shards": shards, "seconds": seconds, "retries": retries}
+    return {
+        "evaluations": evaluations,
+        "shards": shards,
+        "seconds": seconds,
+        "retries": retries,
+        "shipped": total if shipped is not None else 0,
+    }
 
 
 def _ms(start: float) -> int:

@@ -31,19 +31,21 @@ COMMANDS = {
     "model": "model PATH — open an ONNX model (a folder with model.onnx)",
     "corpus": "corpus MANIFEST | language=FILE domain=FILE task=FILE [--documents N] "
     "[--truncation N] [--seed N] [--name NAME]; or a %%cusprun corpus cell (YAML or JSON)",
-    "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N]]"
-    " — score the model on the corpus (on a Ray cluster, in N shards)",
+    "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N] "
+    "[--ship-limit SIZE]] — score the model on the corpus (on a Ray cluster, in N shards; model "
+    "and corpus shipped to its nodes up to SIZE, e.g. 256M, 0: never)",
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q]"
     " — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
-    "[--compensate-bias] [--ray auto|HOST:PORT [--shards N]] — evaluate the methods over σ "
-    "(their evaluations spread over a Ray cluster first)",
+    "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
+    "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
+    "run's documents; the evaluations spread over a Ray cluster first)",
     "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
     "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
-    "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--prompts FILE] "
-    "[--max-new-tokens N] — is the expert worth it: q, rules, allocation, compensation and "
-    "the baselines on one or more seeds",
+    "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] "
+    "[--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, rules, allocation, "
+    "compensation and the baselines on one or more seeds",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
     "write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
@@ -90,6 +92,32 @@ def _number(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise UsageError(f"{what} must be a number, got {text!r}") from None
+
+
+#: the suffixes --ship-limit takes: binary multiples, as `du -h` prints them
+SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _size(text: str | None, what: str) -> int | None:
+    """A byte count such as 500000, 300K, 256M or 2G (binary multiples), or None if not given."""
+    if text is None:
+        return None
+    digits, suffix = text.strip().upper().rstrip("B"), ""
+    if digits[-1:] in SIZE_SUFFIXES:
+        digits, suffix = digits[:-1], digits[-1]
+    if not digits.isdigit():
+        raise UsageError(
+            f"{what} takes a size in bytes such as 0, 500000, 300K, 256M or 2G, got {text!r}"
+        )
+    return int(digits) * SIZE_SUFFIXES[suffix]
+
+
+def _ray_options(ns, command: str) -> int | None:
+    """--shards and --ship-limit, which go with --ray; returns the ship limit in bytes."""
+    for flag, value in (("--shards N", ns.shards), ("--ship-limit SIZE", ns.ship_limit)):
+        if value is not None and ns.ray is None:
+            raise UsageError(f"%cusprun {command}: {flag} goes with --ray auto|HOST:PORT")
+    return _size(ns.ship_limit, "--ship-limit")
 
 
 def _fraction(text: str, what: str) -> float:
@@ -154,6 +182,34 @@ def _failure_shown(live, job: str, rows: Callable[[], list[dict]] = list):
         shown, text = rows(), f"cusprun {job}: failed (see below)"
         live.update(table_bundle(shown, text) if shown else progress_bundle(text))
         raise
+
+
+class _LiveRows:
+    """A job's rows shown in one live table as they stream in, progress lines in between."""
+
+    def __init__(self, job: str, event_type: str, field: str, noun: str, to_rows):
+        from .display import Live
+
+        self.job, self.event_type, self.field, self.noun = job, event_type, field, noun
+        self.to_rows = to_rows
+        self.rows = []
+        self.table = Live({"text/plain": f"cusprun {job}: submitting"})
+
+    def so_far(self) -> list[dict]:
+        return self.to_rows(self.rows)
+
+    def on_event(self, event) -> None:
+        from .display import table_bundle
+
+        if event["type"] == self.event_type:
+            self.rows.append(event[self.field])
+            text = f"cusprun {self.job}: {len(self.rows)} {self.noun} so far"
+            self.table.update(table_bundle(self.so_far(), text))
+        elif event["type"] == "progress":
+            self.table.update({"text/plain": f"cusprun {self.job}: " + _progress_words(event)})
+
+    def failure_shown(self):
+        return _failure_shown(self.table, self.job, self.so_far)
 
 
 def _list(text: str | None) -> list[str] | None:
@@ -343,9 +399,9 @@ class CusprunMagics:
         p.add_argument("--score-form", choices=["paper", "code"])
         p.add_argument("--ray")
         p.add_argument("--shards", type=int)
+        p.add_argument("--ship-limit")
         ns = p.parse_args(args)
-        if ns.shards is not None and ns.ray is None:
-            raise UsageError("%cusprun score: --shards N goes with --ray auto|HOST:PORT")
+        ship_limit = _ray_options(ns, "score")
         session = self._session()
         line = Live(progress_bundle("cusprun score: submitting"))
         chart = Live()
@@ -371,6 +427,7 @@ class CusprunMagics:
                 score_form=ns.score_form,
                 ray=ns.ray,
                 shards=ns.shards,
+                ship_limit=ship_limit,
                 on_event=on_event,
             )
         line.update(
@@ -503,7 +560,7 @@ class CusprunMagics:
         )
 
     def do_sweep(self, args):
-        from .display import Live, table_bundle
+        from .display import table_bundle
         from .tables import sweep_rows
 
         p = _parser("sweep")
@@ -513,14 +570,15 @@ class CusprunMagics:
         p.add_argument("--methods")
         p.add_argument("--seed", type=int)
         p.add_argument("--compensate-bias", action="store_true")
+        p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
         p.add_argument("--ray")
         p.add_argument("--shards", type=int)
+        p.add_argument("--ship-limit")
         self._eval_args(p)
         ns = p.parse_args(args)
-        if ns.shards is not None and ns.ray is None:
-            raise UsageError("%cusprun sweep: --shards N goes with --ray auto|HOST:PORT")
+        ship_limit = _ray_options(ns, "sweep")
         grid = (
             {"sigmas": _grid(ns.sigma, "--sigma")}
             if ns.sigma is not None
@@ -528,34 +586,30 @@ class CusprunMagics:
         )
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun sweep: submitting"})
-        points = []
-
-        def so_far():
-            return sweep_rows({"dense": [], "points": points})[1:]
-
-        def on_event(event):
-            if event["type"] == "sweep-point":
-                points.append(event["point"])
-                table.update(table_bundle(so_far(), f"cusprun sweep: {len(points)} points so far"))
-            elif event["type"] == "progress":
-                table.update({"text/plain": "cusprun sweep: " + _progress_words(event)})
-
-        with _failure_shown(table, "sweep", so_far):
+        live = _LiveRows(
+            "sweep",
+            "sweep-point",
+            "point",
+            "points",
+            lambda points: sweep_rows({"dense": [], "points": points})[1:],
+        )
+        with live.failure_shown():
             result = session.sweep(
                 **grid,
                 **evaluation,
                 methods=_list(ns.methods),
                 seed=ns.seed,
                 compensate_bias=ns.compensate_bias or None,
+                baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,
                 ray=ns.ray,
                 shards=ns.shards,
-                on_event=on_event,
+                ship_limit=ship_limit,
+                on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
+        live.table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
         self._display_with_sweep(charts, answer, ns.run, file)
@@ -563,7 +617,7 @@ class CusprunMagics:
     def do_ablate(self, args):
         from IPython.display import display
 
-        from .display import Live, chart_bundle, table_bundle
+        from .display import chart_bundle, table_bundle
         from .tables import ablation_rows
 
         p = _parser("ablate")
@@ -575,30 +629,26 @@ class CusprunMagics:
         ratio = _fraction(ns.target_ratio, "--target-ratio")
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun ablate: submitting"})
-        rows = []
-
-        def so_far():
-            return ablation_rows({"dense": [], "rows": rows})[1:]
-
-        def on_event(event):
-            if event["type"] == "ablation-row":
-                rows.append(event["row"])
-                table.update(table_bundle(so_far(), f"cusprun ablate: {len(rows)} rows so far"))
-
-        with _failure_shown(table, "ablate", so_far):
+        live = _LiveRows(
+            "ablate",
+            "ablation-row",
+            "row",
+            "rows",
+            lambda rows: ablation_rows({"dense": [], "rows": rows})[1:],
+        )
+        with live.failure_shown():
             result = session.ablate(
-                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=on_event
+                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=live.on_event
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
+        live.table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 
     def do_study(self, args):
         from IPython.display import display
 
-        from .display import Live, chart_bundle, table_bundle
+        from .display import chart_bundle, table_bundle
         from .tables import study_rows
 
         p = _parser("study")
@@ -609,6 +659,7 @@ class CusprunMagics:
         p.add_argument("--compensation")
         p.add_argument("--methods")
         p.add_argument("--seed-runs")
+        p.add_argument("--baseline-run")
         p.add_argument("--prompts")
         p.add_argument("--max-new-tokens", type=int)
         p.add_argument("--dims")
@@ -621,24 +672,19 @@ class CusprunMagics:
             raise UsageError(f"{ns.prompts}: no such prompts file")
         evaluation = self._eval_options(ns)
         session = self._session()
-        table = Live({"text/plain": "cusprun study: submitting"})
-        rows = []
-
-        def so_far():
-            return study_rows({"dense": [], "rows": rows})[1:]
-
-        def on_event(event):
-            if event["type"] == "study-row":
-                rows.append(event["row"])
-                table.update(table_bundle(so_far(), f"cusprun study: {len(rows)} models so far"))
-            elif event["type"] == "progress":
-                table.update({"text/plain": "cusprun study: " + _progress_words(event)})
-
-        with _failure_shown(table, "study", so_far):
+        live = _LiveRows(
+            "study",
+            "study-row",
+            "row",
+            "models",
+            lambda rows: study_rows({"dense": [], "rows": rows})[1:],
+        )
+        with live.failure_shown():
             result = session.study(
                 ratios,
                 **evaluation,
                 seed_runs=_list(ns.seed_runs),
+                baseline_run=ns.baseline_run,
                 qs=qs,
                 rules=_list(ns.rules),
                 allocations=_list(ns.allocations),
@@ -648,10 +694,11 @@ class CusprunMagics:
                 max_new_tokens=ns.max_new_tokens,
                 dims=_list(ns.dims),
                 run=ns.run,
-                on_event=on_event,
+                on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        table.update(table_bundle(study_rows(record), f"study ({file}, {record['seconds']:.0f} s)"))
+        text = f"study ({file}, {record['seconds']:.0f} s)"
+        live.table.update(table_bundle(study_rows(record), text))
         for chart in session.charts("study", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 

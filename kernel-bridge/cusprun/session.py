@@ -395,13 +395,17 @@ class Session:
         score_form: str | None = None,
         ray: str | None = None,
         shards: int | None = None,
+        ship_limit: int | None = None,
         on_event: EventCallback | None = None,
     ) -> dict:
         """Scores the model (default: the last opened) on the corpus (default: the last
         registered) into a run (default: a new id); returns the ScoreResult. `on_event` gets every
         job event (progress, live histograms) as it arrives. With `ray` ('auto' or the head's
         HOST:PORT) the corpus is scored in `shards` Ray tasks (default: one per CPU of the
-        cluster) and merged into the run (see `cusprun.distributed`)."""
+        cluster) and merged into the run (see `cusprun.distributed`); the model and corpus are
+        shipped to the tasks when they total at most `ship_limit` bytes (default
+        `cusprun.distributed.DEFAULT_SHIP_LIMIT`; 0: never, they lie on a path every node sees)."""
+        _ship_with_ray(ray, ship_limit)
         model = absolute(model) if model else self.model_path
         corpus = corpus or self.corpus_name
         if not model:
@@ -420,6 +424,7 @@ class Session:
                 batch_size=batch_size,
                 threads=threads,
                 score_form=score_form,
+                **({} if ship_limit is None else {"ship_limit": ship_limit}),
             )
         request = {"type": "score", "run": run, "model": model, "corpus": corpus}
         request.update(_camel(dict(batch_size=batch_size, threads=threads, score_form=score_form)))
@@ -438,15 +443,19 @@ class Session:
         **options: Any,
     ) -> dict:
         """`score` on Ray: the shards run where Ray puts them, the merged run lands in the store."""
-        from .distributed import score_on_ray  # Ray is an optional extra
+        from .distributed import log_score_job, now, score_on_ray  # Ray is an optional extra
 
         manifest = next((c["manifest"] for c in self.corpora() if c["name"] == corpus), None)
         if manifest is None:
             raise CusprunError(f"{corpus}: no such corpus; register it first (`corpus(MANIFEST)`)")
         folder = Path(self.store(), run)
+        submitted = now()
         result = score_on_ray(
             folder, model, manifest, shards, address, on_event=on_event, **options
         )
+        request = {"type": "score", "run": run, "model": model, "corpus": corpus}
+        settings = {k: options.get(k) for k in ("batch_size", "threads", "score_form")}
+        log_score_job(folder, request | _camel(settings), result, submitted)
         self.run = run
         return {"run": run, **result}
 
@@ -524,42 +533,67 @@ class Session:
         target_ratios: list[float] | None = None,
         eval_sets: list[str],
         methods: list[str] | None = None,
+        baseline_run: str | None = None,
         run: str | None = None,
         ray: str | None = None,
         shards: int | None = None,
+        ship_limit: int | None = None,
         on_event: EventCallback | None = None,
         **options,
     ) -> dict:
-        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. With `ray`
+        """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. The baselines
+        calibrate on `baseline_run`'s documents when given (a run of the same model, e.g. on a
+        general corpus), else on the run's own. With `ray`
         ('auto' or the head's HOST:PORT) its evaluations are made first in `shards` Ray tasks
         (default: one per evaluation) into the run's evaluation cache, and the sweep here reads
-        them from there (`cusprun.distributed.sweep_on_ray`); the result then has `ray` too."""
+        them from there (`cusprun.distributed.sweep_on_ray`; `ship_limit` as for `score`); the
+        result then has `ray` too."""
+        _ship_with_ray(ray, ship_limit)
         request = {
             "type": "sweep",
             "run": self._run_name(run),
             "evalSets": eval_set_paths(eval_sets),
         }
+        if baseline_run:
+            request["baselineRun"] = self.run_id(baseline_run)
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
-        on_ray = self._sweep_on_ray(request, ray, shards, on_event) if ray is not None else None
+        on_ray = (
+            self._sweep_on_ray(request, ray, shards, ship_limit, on_event)
+            if ray is not None
+            else None
+        )
         result = self.run_job(request, on_event)["result"]
         return result if on_ray is None else {**result, "ray": on_ray}
 
     def _sweep_on_ray(
-        self, request: dict, address: str, shards: int | None, on_event: EventCallback | None
+        self,
+        request: dict,
+        address: str,
+        shards: int | None,
+        ship_limit: int | None,
+        on_event: EventCallback | None,
     ) -> dict:
         """The sweep request's evaluations made on Ray into its run's evaluation cache."""
         from .distributed import sweep_evaluations, sweep_on_ray  # Ray is an optional extra
 
-        if "batchSize" in request:
-            raise CusprunError("sweep on Ray: batch_size is not passed to the workers' CLI")
+        for field, name in (("batchSize", "batch_size"), ("baselineRun", "baseline_run")):
+            if field in request:
+                raise CusprunError(f"sweep on Ray: {name} is not passed to the workers' CLI")
         grid = request.get("sigmas") or request.get("targetRatios") or []
         methods = request.get("methods") or METHODS
         evaluations = sweep_evaluations(len(grid), len(methods))
         folder = Path(self.store(), request["run"])
+        shipping = {} if ship_limit is None else {"ship_limit": ship_limit}
         return sweep_on_ray(
-            folder, sweep_cli_args(request), evaluations, shards, address, on_event=on_event
+            folder,
+            sweep_cli_args(request),
+            evaluations,
+            shards,
+            address,
+            on_event=on_event,
+            **shipping,
         )
 
     def ablate(
@@ -587,6 +621,7 @@ class Session:
         *,
         eval_sets: list[str],
         seed_runs: list[str] | None = None,
+        baseline_run: str | None = None,
         qs: list[float] | None = None,
         rules: list[str] | None = None,
         allocations: list[str] | None = None,
@@ -601,9 +636,9 @@ class Session:
         other document samples): every q of the relaxed rule (q 1: the paper's rule) and each of
         `rules` (pooled-intersect, rank-mean), under each of `allocations` (sigma: one σ for
         every layer; sensitivity: per-layer counts by the probe), plain and bias-compensated,
-        with the baselines at each expert's per-layer counts, each model also decoding `prompts`
-        greedily when given; returns `{file, record}` (the run's
-        study/study.json; its .csv, .md and .svg beside it)."""
+        with the baselines at each expert's per-layer counts (calibrated on `baseline_run`'s
+        documents when given), each model also decoding `prompts` greedily when given; returns
+        `{file, record}` (the run's study/TIME.json; its .csv, .md and .svg beside it)."""
         request = {
             "type": "study",
             "run": self._run_name(run),
@@ -612,6 +647,8 @@ class Session:
         }
         if seed_runs:
             request["seedRuns"] = [self.run_id(r) for r in seed_runs]
+        if baseline_run:
+            request["baselineRun"] = self.run_id(baseline_run)
         if prompts is not None:
             request["prompts"] = absolute(prompts)
         request.update(
@@ -666,6 +703,13 @@ SWEEP_FLAGS = {
     "truncation": "--truncation",
     "threads": "--threads",
 }
+
+
+def _ship_with_ray(ray: str | None, ship_limit: int | None) -> None:
+    if ship_limit is not None and ray is None:
+        raise CusprunError("ship_limit goes with ray='auto' or ray='HOST:PORT'")
+    if ship_limit is not None and ship_limit < 0:
+        raise CusprunError(f"ship_limit: takes a byte count ≥ 0 (0: never ship), got {ship_limit}")
 
 
 def sweep_cli_args(request: dict) -> list[str]:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 
@@ -66,16 +67,22 @@ def _timeless(file: Path) -> str:
 MERGE_MARKER = Path(".cusprun-outputs.json")
 
 
-def assert_same_run(run: Path, single: Path) -> None:
-    """Byte for byte the run one process writes, but for its times."""
-    files = sorted(p.relative_to(single) for p in single.rglob("*") if p.is_file())
-    merged = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
-    assert merged == sorted([*files, MERGE_MARKER])
-    for name in files:
+def assert_same_folder(folder: Path, expected: Path, *extra: Path) -> None:
+    """The same files (and the files `extra`), byte for byte but for their times."""
+    names = sorted(p.relative_to(expected) for p in expected.rglob("*") if p.is_file())
+    found = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    assert found == sorted([*names, *extra])
+    for name in names:
         if name.suffix == ".json":
-            assert _timeless(run / name) == _timeless(single / name), name
+            assert _timeless(folder / name) == _timeless(expected / name), name
         else:
-            assert (run / name).read_bytes() == (single / name).read_bytes(), name
+            assert (folder / name).read_bytes() == (expected / name).read_bytes(), name
+
+
+def assert_same_run(run: Path, single: Path, *also: Path) -> None:
+    """Byte for byte the run one process writes, but for its times and the merge's record (and
+    the files `also`)."""
+    assert_same_folder(run, single, MERGE_MARKER, *also)
 
 
 def test_four_shards_on_ray_give_the_single_process_run(cluster, single_run, tmp_path):
@@ -85,6 +92,65 @@ def test_four_shards_on_ray_give_the_single_process_run(cluster, single_run, tmp
     assert result["scored"] == 96 and result["skipped"] == 0 and result["retries"] == 0
     assert events and all(e["type"] == "progress" for e in events)
     assert max(e["progress"]["done"] for e in events) <= 96
+
+
+@pytest.fixture(scope="module")
+def driver_copy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo model and corpus copied to a folder of their own, the manifest naming its sources
+    by absolute path (as `%cusprun corpus dimension=FILE` writes it), and the run one `cusprun
+    score` process writes reading that copy."""
+    top = tmp_path_factory.mktemp("driver-only")
+    model = top / "model"
+    shutil.copytree(MODEL, model)
+    manifest = yaml.safe_load(CORPUS.read_text())
+    for spec in manifest["dimensions"].values():
+        for source in spec["sources"]:
+            (top / "corpus" / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(CORPUS.parent / source, top / "corpus" / source)
+        spec["sources"] = [str(top / "corpus" / source) for source in spec["sources"]]
+    corpus = top / "corpus" / "expert.yaml"
+    corpus.write_text(yaml.safe_dump(manifest))
+    run = top / "single"
+    command = [CLI, "score", str(model), "--corpus", str(corpus), "--run", str(run)]
+    subprocess.run(command, check=True, capture_output=True)
+    return {"top": top, "model": model, "corpus": corpus, "single": run}
+
+
+def test_the_model_and_corpus_shipped_through_the_object_store_give_the_single_process_run(
+    cluster, driver_copy, tmp_path
+):
+    """On one machine every node sees every path, so the driver's copy cannot be hidden from the
+    workers; what the test checks instead: each shard's CLI was given a model path in its task's
+    own temporary folder (gone once the task ended), not the driver's copy; every byte of the
+    model folder and the corpus was shipped; and the merged run is byte for byte the one a single
+    process writes reading the driver's copy, the driver's paths recorded in it (the shards'
+    copies' paths swapped back). The manifest names its sources by absolute path, which the
+    tasks' copy of it must not: the sources it reads are the copies."""
+    model, corpus = driver_copy["model"], driver_copy["corpus"]
+    result = score_on_ray(tmp_path / "run", model, corpus, 4, cluster)
+    assert_same_run(tmp_path / "run", driver_copy["single"])
+    sources = [p for p in (driver_copy["top"] / "corpus" / "data").rglob("*") if p.is_file()]
+    files = sum(p.stat().st_size for p in [*model.iterdir(), *sources])
+    # Every byte of the model folder and the sources, and the manifest (as rewritten for copies).
+    assert 0 < result["shipped"] - files < 4096
+    assert len(result["model_paths"]) == 4
+    for path in map(Path, result["model_paths"]):
+        assert str(path) != str(model) and str(path).endswith(str(model))
+        assert any(part.startswith("cusprun-shard") for part in path.parts)
+        assert not path.exists()  # the task's folder was removed when it ended
+
+
+def test_a_path_a_worker_cannot_see_is_one_line(cluster, tmp_path):
+    # Not found here either, so not shipped: each worker looks for it where it was given.
+    model = tmp_path / "elsewhere" / "model"
+    with pytest.raises(ShardFailed) as caught:
+        score_on_ray(tmp_path / "run", model, CORPUS, 2, cluster)
+    message = str(caught.value)
+    assert re.fullmatch(
+        rf"shard [01]/2 on .+: {model}: not found on this node; put it on a path every node sees",
+        message,
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def _busy_shard_worker() -> int | None:
@@ -109,7 +175,10 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     outcome: dict = {}
 
     def score() -> None:
-        outcome["result"] = score_on_ray(tmp_path / "run", MODEL, CORPUS, 4, cluster, max_retries=2)
+        # Read in place (ship_limit 0), as on a shared file system: the mode above the limit.
+        outcome["result"] = score_on_ray(
+            tmp_path / "run", MODEL, CORPUS, 4, cluster, max_retries=2, ship_limit=0
+        )
 
     thread = threading.Thread(target=score)
     thread.start()
@@ -121,6 +190,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     os.kill(worker, signal.SIGKILL)
     thread.join(timeout=120)
     assert outcome["result"]["retries"] >= 1, outcome
+    assert outcome["result"]["shipped"] == 0 and outcome["result"]["model_paths"] == [str(MODEL)]
     assert_same_run(tmp_path / "run", single_run)
 
 
@@ -140,7 +210,9 @@ def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):
     assert not (single_run / "evaluations.jsonl").exists()
 
 
-def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_run, tmp_path):
+def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
+    cluster, single_run, tmp_path, monkeypatch
+):
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
     messages: list[dict] = []
     run = tmp_path / ".cusprun" / "onray"
@@ -151,9 +223,10 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_
 
     try:
         execute(f"%load_ext cusprun\n%cusprun model {MODEL}\n%cusprun corpus {CORPUS}")
-        execute(f"%cusprun score --run onray --ray {cluster} --shards 4")
+        execute(f"%cusprun score --run onray --ray {cluster} --shards 4 --ship-limit 64M")
         execute("%cusprun plan --sigma 0.3 --run onray")
-        assert_same_run(run, single_run)
+        # The score job's log, which the plan job's adds to, is the sidecar's own file.
+        assert_same_run(run, single_run, Path("events.jsonl"))
         evaluation = SWEEP["eval_sets"][0]
         execute(
             f"%cusprun sweep --sigma 0.5 --methods cus-prun,random --eval {evaluation} "
@@ -169,6 +242,14 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(cluster, single_
     assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
     assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)
     assert any("σ sweep (sweeps/" in text for text in texts)
+    # The panel's history of the run (the sidecar's run detail) lists the Ray score like any job.
+    monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
+    monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
+    with Session(store=str(tmp_path / ".cusprun")) as session:
+        jobs = session.run_detail("onray")["jobs"]
+    states = [(j["type"], j["state"]) for j in jobs]
+    assert states[0] == ("score", "done") and ("sweep", "done") in states
+    assert jobs[0]["result"]["scored"] == 96 and jobs[0]["request"]["model"] == str(MODEL)
 
 
 @pytest.fixture
@@ -195,6 +276,7 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     again = session.sweep(run="local", **SWEEP)
     assert on_ray["ray"]["evaluations"] == 7 and on_ray["ray"]["shards"] == 7
     assert on_ray["ray"]["retries"] == 0
+    assert on_ray["ray"]["shipped"] > 0  # the model, corpus and evaluation sets: under the limit
     # Every evaluation was made on Ray: the sweep here found each in the cache.
     assert all(p["cached"] for p in on_ray["record"]["points"])
     assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
@@ -202,9 +284,10 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert sweep_rows(again["record"]) == sweep_rows(local["record"])
     store = tmp_path / "store"
     assert _cache_keys(store / "onray") == _cache_keys(store / "local")
-    assert (store / "onray" / "baseline-scores" / "wanda" / "scores.f32").read_bytes() == (
-        store / "local" / "baseline-scores" / "wanda" / "scores.f32"
-    ).read_bytes()
+    # The store a shard made from shipped copies, the paths in it swapped back: as made here.
+    assert_same_folder(
+        store / "onray" / "baseline-scores" / "wanda", store / "local" / "baseline-scores" / "wanda"
+    )
     shards = [e["progress"] for e in events if e["type"] == "progress" and "unit" in e["progress"]]
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 

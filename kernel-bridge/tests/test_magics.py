@@ -211,6 +211,10 @@ def test_user_mistakes_fail_the_cell_with_one_line(tmp_path):
         f"%cusprun sweep --sigma 0.1:0.3:0.1 --eval {MC}": "cusprun: no run yet",
         f"%cusprun ablate --target-ratio 0.2 --eval {tmp_path}/none.jsonl": "cusprun: ",
         "%cusprun score": "cusprun: no model: open one first",
+        "%cusprun score --ship-limit 1G": "cusprun: %cusprun score: --ship-limit SIZE goes with "
+        "--ray auto|HOST:PORT",
+        "%cusprun score --ray auto --ship-limit lots": "cusprun: --ship-limit takes a size in "
+        "bytes such as 0, 500000, 300K, 256M or 2G, got 'lots'",
         "%cusprun model 'unclosed": "cusprun: cannot read the line",
         "%%cusprun corpus\n{not json": "cusprun: the cell is not valid JSON",
         "%%cusprun score\nx": "cusprun: a %%cusprun cell holds a corpus manifest",
@@ -631,7 +635,7 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         for o in study.outputs
         if o.get("data", {}).get("text/plain", "").startswith("study (")
     ]
-    assert table.startswith("study (study/study.json, "), table
+    assert re.match(r"study \(study/\d{4}-[\dT-]+Z\.json, ", table), table
     header, *rows = table.split("\n")[1:]
     for column in ("seed", "variant", "expert perplexity", "commands accuracy", "greedy rep3"):
         assert column in header, header
@@ -642,14 +646,13 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     assert len(charts) == 1
     check_chart(charts[0])
     folder = tmp_path / ".cusprun" / "seed0" / "study"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "study.csv",
-        "study.json",
-        "study.md",
-        "study.svg",
+    # each study keeps its own files, named by its time: the magic's, then the Python call's
+    stems = sorted({p.stem for p in folder.iterdir()})
+    assert len(stems) == 2 and sorted(p.name for p in folder.iterdir()) == [
+        f"{stem}{extension}" for stem in stems for extension in (".csv", ".json", ".md", ".svg")
     ]
-    # the folder holds the latest study: the Python call's general @ paper, bias-compensated
-    record = json.loads((folder / "study.json").read_text())
+    # the latest study: the Python call's general @ paper, bias-compensated
+    record = json.loads((folder / f"{stems[-1]}.json").read_text())
     assert [r["seed"] for r in record["runs"]] == [0, 1]
     assert [(r["seed"], r["compensation"], r["method"]) for r in record["rows"]] == [
         (0, "bias", "general"),
@@ -659,7 +662,7 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         assert [s["prompt"] for s in row["generation"]["samples"]] == [
             json.loads(line)["prompt"] for line in prompts.read_text().splitlines()
         ]
-    assert stream_text(notebook.cells[7]) == "study/study.json 2 True\n"
+    assert stream_text(notebook.cells[7]) == f"study/{stems[-1]}.json 2 True\n"
     [[line]] = error_lines(notebook.cells[8])
     assert line == 'cusprun: a study job: every "qs" value must lie in (0, 1], got 1.5', line
     [[line]] = error_lines(notebook.cells[9])
@@ -671,7 +674,8 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         if o.get("data", {}).get("text/plain", "").startswith("study (")
     ]
     assert "cus-prun rank-mean +sensitivity" in ruled, ruled
-    record = json.loads((tmp_path / ".cusprun" / "seed1" / "study" / "study.json").read_text())
+    [ruled_file] = (tmp_path / ".cusprun" / "seed1" / "study").glob("*.json")
+    record = json.loads(ruled_file.read_text())
     assert (record["rules"], record["allocations"]) == (["rank-mean"], ["sensitivity"])
     rows = [(r["variant"], r["rule"], r["allocation"]) for r in record["rows"]]
     assert rows == [

@@ -61,6 +61,19 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
         assert (tmp_path / "out/expert/model.onnx").is_file()
         assert [r["id"] for r in s.runs()] == ["api-run"]
 
+        # General pruning's calibration: the baselines on another run's documents.
+        s.corpus(CORPUS.parent / "medical.yaml")
+        s.score("medical-run")
+        calibrated = s.sweep(
+            [0.3],
+            eval_sets=[f"mc={MC}"],
+            methods=["general"],
+            run="api-run",
+            baseline_run="medical-run",
+        )["record"]
+        assert calibrated["baselineRun"] == str(tmp_path / "store" / "medical-run")
+        assert "baselineRun" not in sweep["record"]
+
         with pytest.raises(CusprunError, match="σ must lie strictly between 0 and 1"):
             s.sigma(1.5)
         with pytest.raises(CusprunError, match='"rule" must be one of paper, q, pooled-intersect'):

@@ -99,6 +99,8 @@ export interface SweepRecord {
   truncation: number;
   /** Present when every method was evaluated bias-compensated with these means. */
   compensation?: CompensationRecord;
+  /** The run whose documents calibrated the baselines; absent: the sweep's own run. */
+  baselineRun?: string;
   dense: EvalMetric[];
   points: SweepPoint[];
   /** Ratio against σ over the whole σ range, for the chart. */
@@ -223,6 +225,8 @@ export interface StudyRecord {
   allocations?: StudyAllocation[];
   compensations: StudyCompensation[];
   methods: Method[];
+  /** The run whose documents calibrated the baselines; absent: each row's own run. */
+  baselineRun?: string;
   evalSets: EvalSetRecord[];
   truncation: number;
   /** The prompts every row decoded greedily from, when the study was given them. */

@@ -68,8 +68,21 @@ export async function run(
   return { stdout: await command.run(parsed), code: 0 };
 }
 
+/**
+ * Ctrl-C or a SIGTERM ends a command through process.exit, so its temporary folders go with it
+ * (engine/output/temp-dir.ts); `serve` stops on its own terms.
+ */
+function exitOnSignals(command: string | undefined): void {
+  if (COMMANDS.find(c => c.name === command)?.stopsOnSignals) {
+    return;
+  }
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+}
+
 /** Runs the command line in process.argv: the entry of `node cli.js` and of the bin shim. */
 export async function main(): Promise<void> {
+  exitOnSignals(process.argv[2]);
   try {
     const { stdout, code } = await run(process.argv.slice(2));
     process.stdout.write(stdout);

@@ -10,11 +10,9 @@ import { CusprunError } from '../core/errors';
 import type { RunRecord } from '../core/protocol';
 import { writeFileAtomic } from '../engine/output';
 
-import { RUN_FILE, SCORES_DIR } from '../core/protocol';
+import { EVENTS_FILE, RUN_FILE, SCORES_DIR } from '../core/protocol';
 
-export { RUN_FILE, SCORES_DIR };
-/** The run's event log, appended by the sidecar's job queue. */
-export const EVENTS_FILE = 'events.jsonl';
+export { EVENTS_FILE, RUN_FILE, SCORES_DIR };
 
 /** run.json's shape is part of the protocol: the sidecar serves it as it is. */
 export type { RunRecord };
@@ -64,4 +62,12 @@ export function writeRun(dir: string, record: RunRecord): void {
     path.join(path.resolve(dir), RUN_FILE),
     `${JSON.stringify({ ...record, updated: new Date().toISOString() }, null, 2)}\n`
   );
+}
+
+/**
+ * A record's file name from its time stamp, sortable and safe on every filesystem: each job keeps
+ * its own files (`2026-01-02T03-04-05-678Z.json`, and beside it `.csv`, `.md`, … for a study).
+ */
+export function stampName(at: string, extension = '.json'): string {
+  return `${at.replace(/[:.]/g, '-')}${extension}`;
 }

@@ -6,6 +6,12 @@ the one place in cusprun that imports torch, and only while `export()` runs: imp
 package costs nothing and works without the extra.
 """
 
+import os
+
+# onnxruntime's Linux build records telemetry (and leaves `.ses` in the temporary folder) from its
+# import on, unless told otherwise before it: off unless the user set it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 from .api import DTYPES, ExportReport, export
 from .cli import main
 

@@ -308,6 +308,8 @@ export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
 export const EVAL_CACHE_FILE = 'evaluations.jsonl';
 export const BASELINE_SCORES_DIR = 'baseline-scores';
+/** The run's event log (JSON Lines of JobEvent): the sidecar's jobs, and a score on Ray. */
+export const EVENTS_FILE = 'events.jsonl';
 /** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
 export const SWEEP_INPUTS = [
   RUN_FILE,
@@ -327,6 +329,8 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
   seed?: number;
   /** Evaluate every method bias-compensated with the means over the run's documents. */
   compensateBias?: boolean;
+  /** The run whose documents calibrate the baselines (same model); default `run`. */
+  baselineRun?: RunId;
 }
 
 export interface AblateRequest extends EvalOptions, ExpertQuery {
@@ -345,6 +349,8 @@ export interface StudyRequest extends EvalOptions {
   type: 'study';
   run: RunId;
   seedRuns?: RunId[];
+  /** The run whose documents calibrate the baselines (same model); default each run's own. */
+  baselineRun?: RunId;
   dims?: string[];
   targetRatios: number[];
   /** Each in (0, 1]; default STUDY_DEFAULT_QS. */

@@ -155,6 +155,11 @@ class Fields {
     return checkRunId(this.string(name, true));
   }
 
+  optionalRunId(name: string): string | undefined {
+    const id = this.string(name);
+    return id === undefined ? undefined : checkRunId(id);
+  }
+
   done(): void {
     const unknown = Object.keys(this.body).filter(k => !this.read.has(k));
     if (unknown.length) {
@@ -251,27 +256,21 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     overwrite: f.boolean('overwrite'),
     compensateBias: f.boolean('compensateBias')
   }),
-  verify: (f): VerifyRequest => {
-    const run = f.string('run');
-    return {
-      type: 'verify',
-      run: run === undefined ? undefined : checkRunId(run),
-      pruned: f.string('pruned', true),
-      model: f.string('model')
-    };
-  },
-  eval: (f): EvalRequest => {
-    const run = f.string('run');
-    return {
-      type: 'eval',
-      run: run === undefined ? undefined : checkRunId(run),
-      models: f.strings('models', true) as string[],
-      ...evalOptions(f),
-      prompts: f.string('prompts'),
-      maxNewTokens: f.number('maxNewTokens'),
-      latency: f.boolean('latency')
-    };
-  },
+  verify: (f): VerifyRequest => ({
+    type: 'verify',
+    run: f.optionalRunId('run'),
+    pruned: f.string('pruned', true),
+    model: f.string('model')
+  }),
+  eval: (f): EvalRequest => ({
+    type: 'eval',
+    run: f.optionalRunId('run'),
+    models: f.strings('models', true) as string[],
+    ...evalOptions(f),
+    prompts: f.string('prompts'),
+    maxNewTokens: f.number('maxNewTokens'),
+    latency: f.boolean('latency')
+  }),
   sweep: (f, what): SweepRequest => {
     const request: SweepRequest = {
       type: 'sweep',
@@ -282,7 +281,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       targetRatios: f.numbers('targetRatios'),
       methods: f.strings('methods') as SweepRequest['methods'],
       seed: f.number('seed'),
-      compensateBias: f.boolean('compensateBias')
+      compensateBias: f.boolean('compensateBias'),
+      baselineRun: f.optionalRunId('baselineRun')
     };
     if (
       (request.sigmas === undefined) ===
@@ -311,6 +311,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       type: 'study',
       run: f.runId('run'),
       seedRuns: seedRuns?.map(checkRunId),
+      baselineRun: f.optionalRunId('baselineRun'),
       dims: f.strings('dims'),
       ...evalOptions(f),
       targetRatios: f.numbers('targetRatios') ?? [],

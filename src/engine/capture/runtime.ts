@@ -2,6 +2,7 @@
  * The one module that touches onnxruntime-node. Everything else in cusprun runs models through
  * this seam, so threads, execution provider and error wording are decided here once.
  */
+import './telemetry-off';
 import * as ort from 'onnxruntime-node';
 import { CusprunError } from '../../core/errors';
 
@@ -32,12 +33,27 @@ function sessionEntries(
   };
 }
 
-export type FeedType = 'int64' | 'int32' | 'float32' | 'float16';
+export type FeedType =
+  | 'int64'
+  | 'int32'
+  | 'float32'
+  | 'float16'
+  | 'float64'
+  | 'bool'
+  | 'uint8'
+  | 'int8';
 
 export interface Feed {
   type: FeedType;
   dims: number[];
-  data: BigInt64Array | Int32Array | Float32Array | Uint16Array;
+  data:
+    | BigInt64Array
+    | Int32Array
+    | Float32Array
+    | Uint16Array
+    | Float64Array
+    | Uint8Array
+    | Int8Array;
 }
 
 export interface Fetched {
@@ -49,7 +65,31 @@ export interface Fetched {
     | Uint16Array
     | BigInt64Array
     | Int32Array
-    | Uint8Array;
+    | Uint8Array
+    | Int8Array;
+}
+
+const FEED_TYPES = new Set<string>([
+  'int64',
+  'int32',
+  'float32',
+  'float16',
+  'float64',
+  'bool',
+  'uint8',
+  'int8'
+]);
+
+/** A fetched value fed back to another session (staged runs), as it came. */
+export function asFeed(value: Fetched, label: string): Feed {
+  if (!FEED_TYPES.has(value.type)) {
+    throw new CusprunError(
+      'unsupported',
+      `cannot pass a ${value.type} tensor between onnxruntime sessions`,
+      label
+    );
+  }
+  return value as Feed;
 }
 
 export interface ValueMetadata {

@@ -17,7 +17,6 @@
  * Squares are taken in float32 (Cast first), so fp16 models do not overflow.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   AttentionMap,
@@ -28,6 +27,7 @@ import {
 import { CusprunError } from '../../core/errors';
 import { DataType } from '../onnx/dtype';
 import { OnnxModel } from '../onnx/model';
+import { makeTempDir, removeTempDir } from '../output/temp-dir';
 import { GraphProto, ModelProto, NodeProto, toNumber } from '../onnx/proto';
 import {
   defaultOpset,
@@ -500,9 +500,7 @@ export class ScoringGraph {
     options: ScoringGraphOptions = {}
   ): ScoringGraph {
     const built = buildScoringProto(model, map, options);
-    const parent = options.workDir ?? os.tmpdir();
-    fs.mkdirSync(parent, { recursive: true });
-    const dir = fs.mkdtempSync(path.join(parent, 'cusprun-scoring-'));
+    const dir = makeTempDir('cusprun-scoring-', options.workDir);
     const file = path.join(dir, 'model.onnx');
     let externalData: ScoringGraph['externalData'] = 'written';
     try {
@@ -526,7 +524,7 @@ export class ScoringGraph {
         model.save(file, { externalData: true }, built.proto);
       }
     } catch (error) {
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
       throw error;
     }
     return new ScoringGraph(
@@ -541,7 +539,7 @@ export class ScoringGraph {
   }
 
   dispose(): void {
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    removeTempDir(this.dir);
   }
 }
 

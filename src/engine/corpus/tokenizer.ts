@@ -179,7 +179,10 @@ export function loadTokenizer(modelDir: string): CorpusTokenizer {
       return bos === undefined ? ids : [bos, ...ids];
     },
     decode(ids: number[]): string {
-      return tokenizer.decode(ids, { skip_special_tokens: true });
+      // The library throws on no ids: a generation that ends at once (EOS first) has none.
+      return ids.length === 0
+        ? ''
+        : tokenizer.decode(ids, { skip_special_tokens: true });
     }
   };
 }

@@ -17,7 +17,8 @@ export function stagingName(target: string, kind: StagingKind): string {
   return `${target}.cusprun-${kind}-${process.pid}-${Date.now()}${counter}`;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` is running (as anyone's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

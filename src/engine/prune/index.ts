@@ -4,7 +4,7 @@ export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
 export { writePrunedModel } from './write';
 export type { WrittenModel } from './write';
-export { modelLogits, verifyPruned } from './verify';
+export { modelLogits, stagedLogits, verifyPruned } from './verify';
 export type { VerifyOptions } from './verify';
 export {
   assertWithinBound,

@@ -11,9 +11,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `cusprun ARGS…` in the folder `cwd`. */
-export function cusprunIn(
-  cwd: string | undefined,
+/** Runs `cusprun ARGS…` in the folder `cwd`, with `env` added to this process's. */
+export function cusprunWith(
+  options: { cwd?: string; env?: NodeJS.ProcessEnv },
   ...args: string[]
 ): CliResult {
   if (!fs.existsSync(CLI)) {
@@ -21,11 +21,19 @@ export function cusprunIn(
   }
   const result = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
-    cwd
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env }
   });
   // Whatever the input, a user never sees a stack trace.
   expect(result.stderr).not.toMatch(/\n\s+at /);
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function cusprunIn(
+  cwd: string | undefined,
+  ...args: string[]
+): CliResult {
+  return cusprunWith({ cwd }, ...args);
 }
 
 export function cusprun(...args: string[]): CliResult {

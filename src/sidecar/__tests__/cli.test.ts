@@ -148,6 +148,56 @@ describe('bad input gets one clear line, exit 1, no stack trace', () => {
   });
 });
 
+describe('cusprun inspect --corpus', () => {
+  const corpora = path.resolve(__dirname, '../../../fixtures/corpora');
+
+  it("lists the files a manifest's sources resolve to, folders expanded", () => {
+    // A folder entry and an absolute entry: what a script must ship to read the manifest elsewhere.
+    const manifest = path.join(tmp, 'listed.json');
+    const dimensions = {
+      domain: {
+        sources: [path.join(corpora, 'domain/medical')],
+        format: 'blocks'
+      },
+      task: {
+        sources: [path.relative(tmp, path.join(corpora, 'task/qa.jsonl'))]
+      }
+    };
+    fs.writeFileSync(manifest, JSON.stringify({ dimensions }));
+    const { code, stdout } = cusprun('inspect', '--corpus', manifest, '--json');
+    expect(code).toBe(0);
+    const read = JSON.parse(stdout);
+    expect(read).toMatchObject({ file: manifest, dir: tmp, truncation: 256 });
+    const medical = fs
+      .readdirSync(path.join(corpora, 'domain/medical'))
+      .filter(name => /\.(txt|jsonl)$/.test(name))
+      .sort();
+    expect(
+      read.dimensions[0].files.map((f: { file: string }) => f.file)
+    ).toEqual(medical.map(name => path.join(corpora, 'domain/medical', name)));
+    expect(read.dimensions[1].files).toEqual([
+      {
+        file: path.join(corpora, 'task/qa.jsonl'),
+        relative: path.relative(tmp, path.join(corpora, 'task/qa.jsonl')),
+        field: 'dimensions.task.sources[0]'
+      }
+    ]);
+  });
+
+  it('a missing source is the manifest error, in one line', () => {
+    const manifest = path.join(tmp, 'missing.yaml');
+    fs.writeFileSync(
+      manifest,
+      'dimensions:\n  task:\n    sources: [gone.jsonl]\n'
+    );
+    const { code, stdout, stderr } = cusprun('inspect', '--corpus', manifest);
+    expect([code, stdout]).toEqual([1, '']);
+    expect(stderr).toBe(
+      `cusprun: ${manifest}: dimensions.task.sources[0]: no such file or folder 'gone.jsonl'\n`
+    );
+  });
+});
+
 describe('usage', () => {
   it('names an unknown command and exits 2', () => {
     const { code, stderr } = cusprun('prnue');

@@ -94,6 +94,30 @@ describe('cusprun eval', () => {
     );
   });
 
+  it("ends a generation at the model's EOS ids (generation_config.json)", () => {
+    const model = path.join(tmp, 'every-id-ends');
+    fs.cpSync(MODEL, model, { recursive: true });
+    const { vocab_size } = JSON.parse(
+      fs.readFileSync(path.join(model, 'config.json'), 'utf8')
+    );
+    const texts = () => {
+      const json = path.join(tmp, 'eos.json');
+      const args = ['--prompts', path.join(EVAL, 'prompts.jsonl')];
+      expect(
+        cusprun('eval', model, ...EVAL_ARGS, ...args, '--json', json).code
+      ).toBe(0);
+      const [result] = JSON.parse(fs.readFileSync(json, 'utf8'));
+      return result.generation.samples.map((s: { text: string }) => s.text);
+    };
+    expect(texts().every((t: string) => t.length > 0)).toBe(true);
+    // Every id is an EOS: each generation ends before its first token.
+    fs.writeFileSync(
+      path.join(model, 'generation_config.json'),
+      JSON.stringify({ eos_token_id: [...Array(vocab_size).keys()] })
+    );
+    expect(texts().every((t: string) => t === '')).toBe(true);
+  });
+
   it('names the file and the line of a bad prompt', () => {
     const prompts = path.join(tmp, 'bad-prompts.jsonl');
     fs.writeFileSync(prompts, '{"prompt": "ok"}\n{"text": "no prompt"}\n');
@@ -211,6 +235,72 @@ describe('cusprun sweep', () => {
       /unknown dimension 'mood'/
     );
   });
+
+  it("calibrates the baselines on another run's documents with --baseline-run", () => {
+    const medical = path.join(tmp, 'medical-run');
+    const MEDICAL = path.resolve(FIXTURES, '..', 'corpora', 'medical.yaml');
+    expect(
+      cusprun('score', MODEL, '--corpus', MEDICAL, '--run', medical).code
+    ).toBe(0);
+    const sweep = (...extra: string[]) => {
+      const json = path.join(tmp, `baseline${extra.length}.json`);
+      const args = ['--target-ratios', '0.2', '--methods', 'general,wanda'];
+      const result = cusprun(
+        'sweep',
+        '--run',
+        run,
+        ...args,
+        ...EVAL_ARGS,
+        '--json',
+        json,
+        ...extra
+      );
+      expect(result.code).toBe(0);
+      const record = JSON.parse(fs.readFileSync(json, 'utf8'));
+      return { stdout: result.stdout, record };
+    };
+    const own = sweep();
+    const other = sweep('--baseline-run', medical);
+    expect(own.record.baselineRun).toBeUndefined();
+    expect(other.record.baselineRun).toBe(medical);
+    expect(other.stdout).toContain(
+      `baselines calibrated on the documents of ${medical}\n`
+    );
+    expect(fs.existsSync(path.join(medical, 'baseline-scores', 'wanda'))).toBe(
+      true
+    );
+    // The same per-layer counts, other units: other models, other perplexities.
+    const points = (r: typeof own) =>
+      r.record.points.map((p: { ratio: number; metrics: unknown }) => p);
+    points(own).forEach((p: { ratio: number; metrics: unknown }, i: number) => {
+      expect(points(other)[i].ratio).toBe(p.ratio);
+      expect(points(other)[i].metrics).not.toEqual(p.metrics);
+    });
+
+    const otherModel = path.join(tmp, 'other-model-run');
+    const qwen = path.join(FIXTURES, 'qwen2', 'torchscript');
+    expect(
+      cusprun('score', qwen, '--corpus', MEDICAL, '--run', otherModel).code
+    ).toBe(0);
+    const refused = cusprun(
+      'sweep',
+      '--run',
+      run,
+      '--sigma',
+      '0.3',
+      '--methods',
+      'general',
+      ...EVAL_ARGS,
+      '--baseline-run',
+      otherModel
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^cusprun: ${otherModel}: scored another model \\(.*qwen2.*\\) than ${run} \\(.*llama.*\\); the baselines calibrate on documents scored with the expert's model\n$`
+      )
+    );
+  }, 60_000);
 });
 
 describe('cusprun ablate', () => {

@@ -1,5 +1,5 @@
 import type { JobInfo } from '../../core/protocol';
-import { stampName } from '../jobs/sweep';
+import { stampName } from '../run-folder';
 import { lastJob, stampTime } from '../run-store';
 
 function job(id: string, finished: string): JobInfo {

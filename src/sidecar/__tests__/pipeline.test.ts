@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
 import { INDEX_FILE, MANIFEST_FILE, ScoreStore } from '../../engine/score';
 import { FIXTURES, fixtureManifest } from '../../engine/__tests__/fixtures';
-import { CLI, cusprun } from './cli-process';
+import { CLI, cusprun, cusprunWith } from './cli-process';
 
 const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
@@ -356,18 +356,20 @@ describe('a scoring run killed mid-way', () => {
     '1'
   ];
 
-  // Three CLI processes one after another: more than jest's 5 s on a loaded 2-core machine.
-  it('resumes after SIGKILL and ends with the scores of an uninterrupted run', async () => {
-    const whole = path.join(tmp, 'whole');
-    expect(cusprun(...scoreInto(whole)).code).toBe(0);
-
-    const killed = path.join(tmp, 'killed');
-    const child = spawn(process.execPath, [CLI, ...scoreInto(killed)]);
-    // The first progress line means at least one batch is committed; kill before the end.
+  /** Starts a score into `runDir` and sends `signal` once a batch is committed. */
+  const scoreUntilSignal = async (
+    runDir: string,
+    signal: NodeJS.Signals,
+    tmpdir: string
+  ) => {
+    const child = spawn(process.execPath, [CLI, ...scoreInto(runDir)], {
+      env: { ...process.env, TMPDIR: tmpdir }
+    });
+    // The first progress line means at least one batch is committed; signal before the end.
     await new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
         if (/documents/.test(chunk.toString())) {
-          child.kill('SIGKILL');
+          child.kill(signal);
           resolve();
         }
       });
@@ -375,7 +377,27 @@ describe('a scoring run killed mid-way', () => {
       child.on('error', reject);
     });
     await new Promise(resolve => child.on('close', resolve));
+    return child;
+  };
+  const tmpdirOf = (name: string) => {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    return dir;
+  };
+
+  // Three CLI processes one after another: more than jest's 5 s on a loaded 2-core machine.
+  it('resumes after SIGKILL and ends with the scores of an uninterrupted run', async () => {
+    const whole = path.join(tmp, 'whole');
+    expect(cusprun(...scoreInto(whole)).code).toBe(0);
+
+    const killed = path.join(tmp, 'killed');
+    const tmpdir = tmpdirOf('killed-tmpdir');
+    const child = await scoreUntilSignal(killed, 'SIGKILL', tmpdir);
     expect(child.signalCode).toBe('SIGKILL');
+    // The killed process's scoring graph is left behind, named with its pid…
+    expect(fs.readdirSync(tmpdir)).toEqual([
+      expect.stringMatching(new RegExp(`^cusprun-scoring-${child.pid}-`))
+    ]);
     const partial = ScoreStore.open(path.join(killed, 'scores'));
     const committed = partial.size;
     partial.close();
@@ -390,8 +412,13 @@ describe('a scoring run killed mid-way', () => {
         .documents
     ).toHaveLength(0);
 
-    const resumed = cusprun(...scoreInto(killed));
+    const resumed = cusprunWith(
+      { env: { TMPDIR: tmpdir } },
+      ...scoreInto(killed)
+    );
     expect(resumed.code).toBe(0);
+    // …and the next cusprun process removes it, as its own leaves nothing either.
+    expect(fs.readdirSync(tmpdir)).toEqual([]);
     expect(resumed.stdout).toMatch(
       new RegExp(
         `scored ${24 - committed} documents .*; ${committed} were already scored`
@@ -414,6 +441,17 @@ describe('a scoring run killed mid-way', () => {
       a.close();
       b.close();
     }
+  }, 30_000);
+
+  it('stops on Ctrl-C with exit status 130 and takes its temporary folders with it', async () => {
+    const tmpdir = tmpdirOf('interrupted-tmpdir');
+    const child = await scoreUntilSignal(
+      path.join(tmp, 'interrupted'),
+      'SIGINT',
+      tmpdir
+    );
+    expect(child.exitCode).toBe(130);
+    expect(fs.readdirSync(tmpdir)).toEqual([]);
   }, 30_000);
 });
 

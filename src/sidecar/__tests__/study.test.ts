@@ -84,16 +84,23 @@ describe('cusprun study', () => {
     const first = study();
     expect(first.code).toBe(0);
     const dir = path.join(runs[0], 'study');
-    expect(fs.readdirSync(dir).sort()).toEqual([
-      'study.csv',
-      'study.json',
-      'study.md',
-      'study.svg'
-    ]);
+    const stamp = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z/;
+    const [stem] = fs.readdirSync(dir)[0].match(stamp) ?? [];
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      ['.csv', '.json', '.md', '.svg'].map(e => `${stem}${e}`)
+    );
+    /** The latest study's file with this extension. */
+    const latest = (extension: string) =>
+      path.join(
+        dir,
+        fs
+          .readdirSync(dir)
+          .filter(f => f.endsWith(extension))
+          .sort()
+          .at(-1) as string
+      );
     const read = () =>
-      JSON.parse(
-        fs.readFileSync(path.join(dir, 'study.json'), 'utf8')
-      ) as StudyRecord;
+      JSON.parse(fs.readFileSync(latest('.json'), 'utf8')) as StudyRecord;
     const record = read();
     // 2 seeds × 2 q × 2 compensations × 3 methods.
     expect(record.rows).toHaveLength(24);
@@ -175,7 +182,7 @@ describe('cusprun study', () => {
       /([\d.]+ \/ [\d.]+ +){3}[\d.]+ \/ [\d.]+ *$/
     );
     // The table, then per prompt the first run's texts: dense and the 12 variants of seed 0.
-    const md = fs.readFileSync(path.join(dir, 'study.md'), 'utf8');
+    const md = fs.readFileSync(latest('.md'), 'utf8');
     const sections = md.split('\n## Greedy text: ');
     expect(sections).toHaveLength(1 + prompts.length);
     expect(
@@ -189,12 +196,12 @@ describe('cusprun study', () => {
     });
     // One line per row and figure: 3 metrics and the greedy texts' rep3 (not every demo
     // prompt has a reference, so no exact match).
-    const csv = fs.readFileSync(path.join(dir, 'study.csv'), 'utf8');
+    const csv = fs.readFileSync(latest('.csv'), 'utf8');
     expect(csv.trim().split('\n')).toHaveLength(1 + 24 * 4);
-    expect(fs.readFileSync(path.join(dir, 'study.svg'), 'utf8')).toMatch(
-      /^<svg/
-    );
+    expect(fs.readFileSync(latest('.svg'), 'utf8')).toMatch(/^<svg/);
     expect(study().code).toBe(0);
+    // The second study keeps its own files beside the first's.
+    expect(fs.readdirSync(dir)).toHaveLength(8);
     const again = read();
     expect(again.rows.every(r => r.cached)).toBe(true);
     expect(again.rows.map(r => r.metrics)).toEqual(
@@ -251,8 +258,13 @@ describe('cusprun study', () => {
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.code).toBe(0);
+    const json = fs
+      .readdirSync(path.join(run, 'study'))
+      .filter(f => f.endsWith('.json'))
+      .sort()
+      .at(-1) as string;
     const record = JSON.parse(
-      fs.readFileSync(path.join(run, 'study', 'study.json'), 'utf8')
+      fs.readFileSync(path.join(run, 'study', json), 'utf8')
     ) as StudyRecord;
     expect(record.rules).toEqual(['pooled-intersect', 'rank-mean']);
     expect(record.allocations).toEqual(['sigma', 'sensitivity']);

@@ -10,6 +10,8 @@ export interface Command<O extends OptionSpecs = OptionSpecs> {
   options: O;
   /** What to do instead, for options a user may expect here but the command does not take. */
   hints?: Record<string, string>;
+  /** Handles SIGINT and SIGTERM itself (the CLI otherwise exits on them). */
+  stopsOnSignals?: boolean;
   /** Runs it; resolves to what goes to stdout (progress and notes go to stderr). */
   run(args: Parsed<O>): Promise<string>;
 }

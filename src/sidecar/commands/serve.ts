@@ -4,6 +4,7 @@ import { defineCommand } from './command';
 
 export default defineCommand({
   name: 'serve',
+  stopsOnSignals: true,
   synopsis: 'serve [--store DIR] [--port N] [--ignore-stdin]',
   summary:
     'the sidecar service for JupyterLab and notebooks: HTTP + WebSocket on 127.0.0.1; prints one\nJSON line with its port (and its token, unless CUSPRUN_TOKEN set it) when ready; stops on\nSIGTERM or when stdin closes',

@@ -82,6 +82,15 @@ export const EVAL_OPTIONS = {
   }
 } as const satisfies OptionSpecs;
 
+/** Where the baselines' calibration documents come from (sweep, study). */
+export const BASELINE_OPTIONS = {
+  'baseline-run': {
+    type: 'string',
+    value: 'RUN_DIR',
+    help: "calibrate the baselines (general, wanda, flap) on this run's documents instead of the expert's own: a run of the same model scored on a general corpus, as general pruning is calibrated"
+  }
+} as const satisfies OptionSpecs;
+
 /** --rule and --q, checked together: a mistake in them is one of the command line. */
 export function ruleOptions(rule?: string, q?: string): RuleSettings {
   try {

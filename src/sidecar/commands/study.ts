@@ -15,6 +15,7 @@ import { STUDY_DEFAULT_QS } from '../../core/protocol';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
+import { baselineNote } from '../format/experiment';
 import {
   DEFAULT_STUDY_NEW_TOKENS,
   runStudyJob,
@@ -23,7 +24,7 @@ import {
 import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
 import { wroteLines } from './outputs';
-import { EVAL_OPTIONS, evalOptions } from './shared-options';
+import { BASELINE_OPTIONS, EVAL_OPTIONS, evalOptions } from './shared-options';
 
 const { json: _json, csv: _csv, ...STUDY_EVAL_OPTIONS } = EVAL_OPTIONS;
 
@@ -83,9 +84,10 @@ export default defineCommand({
   synopsis:
     'study --run RUN_DIR [--run RUN_DIR …] --target-ratios GRID --eval SET … [options]',
   summary:
-    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites study.json, .csv, .md and .svg into the first run’s study/',
+    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites TIME.json, .csv, .md and .svg into the first run’s study/ (each study its own)',
   options: {
     ...STUDY_EVAL_OPTIONS,
+    ...BASELINE_OPTIONS,
     run: {
       type: 'string',
       multiple: true,
@@ -130,7 +132,7 @@ export default defineCommand({
     prompts: {
       type: 'string',
       value: 'FILE',
-      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into study.md and study.json'
+      help: 'every variant also decodes these prompts greedily (.jsonl of {"prompt", "reference"?}); the texts go into the study’s .md and .json'
     },
     'max-new-tokens': {
       type: 'string',
@@ -155,6 +157,7 @@ export default defineCommand({
       ...evalOptions(values),
       run,
       seedRuns,
+      baselineRun: values['baseline-run'],
       dims: values.dims?.split(',').map(d => d.trim()),
       targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
       qs: parseQs(values.q ?? DEFAULT_QS),
@@ -177,6 +180,6 @@ export default defineCommand({
         )
     });
     const files = await writeStudy(path.join(run, STUDY_DIR), record);
-    return `${studyTable(record)}\n${wroteLines(files)}`;
+    return `${studyTable(record)}\n${baselineNote(record)}${wroteLines(files)}`;
   }
 });

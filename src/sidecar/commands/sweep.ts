@@ -3,12 +3,18 @@ import { sweepCharts } from '../../core/charts';
 import { METHODS, parseMethods } from '../../core/experiment';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
-import { sweepCsv, sweepTable, writeCharts } from '../format/experiment';
+import {
+  baselineNote,
+  sweepCsv,
+  sweepTable,
+  writeCharts
+} from '../format/experiment';
 import { runSweepJob, runSweepShard, SweepJob } from '../jobs/sweep';
 import { numberValue, positionalCount, shardValue, UsageError } from './args';
 import { defineCommand } from './command';
 import { checkRequested, writeRequested, wroteLines } from './outputs';
 import {
+  BASELINE_OPTIONS,
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
@@ -26,6 +32,7 @@ export default defineCommand({
   options: {
     ...SWEEP_PLAN_OPTIONS,
     ...EVAL_OPTIONS,
+    ...BASELINE_OPTIONS,
     sigma: {
       type: 'string',
       value: 'GRID',
@@ -89,6 +96,7 @@ export default defineCommand({
       methods: parseMethods(values.methods ?? METHODS.join(',')),
       seed: numberValue('seed', values.seed),
       compensateBias: values['compensate-bias'] ?? false,
+      baselineRun: values['baseline-run'],
       onScoreProgress: p => scoring.update(p),
       onPoint: p =>
         progress(
@@ -109,6 +117,6 @@ export default defineCommand({
     const charts = values.charts
       ? await writeCharts(values.charts, sweepCharts(record))
       : [];
-    return `${sweepTable(record)}\nkept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => sweepCsv(record))}`;
+    return `${sweepTable(record)}\n${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => sweepCsv(record))}`;
   }
 });

@@ -70,6 +70,13 @@ export function evalTable(models: ModelEvaluation[]): string {
   ]);
 }
 
+/** Where the baselines' calibration came from, when not from the expert's own run. */
+export function baselineNote(record: { baselineRun?: string }): string {
+  return record.baselineRun
+    ? `baselines calibrated on the documents of ${record.baselineRun}\n`
+    : '';
+}
+
 export function sweepTable(record: SweepRecord): string {
   const columns = metricColumns(record.dense);
   return formatTable([

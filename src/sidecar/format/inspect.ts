@@ -1,6 +1,10 @@
-/** `cusprun inspect MODEL [--json]`: the model map as a table, or as JSON for scripts. */
+/**
+ * `cusprun inspect MODEL [--json]`: the model map as a table, or as JSON for scripts; and
+ * `cusprun inspect --corpus MANIFEST [--json]`: the files a corpus manifest resolves to.
+ */
 import * as path from 'node:path';
 import { inspectModel, LayerMap, ModelMap, ValueInfo } from '../../engine/arch';
+import { readManifest } from '../../engine/corpus';
 import { formatTable } from './table';
 
 const count = (n: number) => n.toLocaleString('en-US');
@@ -95,4 +99,23 @@ export function inspect(model: string, options: { json: boolean }): string {
   return options.json
     ? `${JSON.stringify(map, null, 2)}\n`
     : formatModelMap(map);
+}
+
+/**
+ * The manifest as scoring reads it: each dimension's source files (folders expanded, paths
+ * resolved against the manifest's folder) and settings. The JSON lets a script ship exactly the
+ * files a score reads (`cusprun.distributed`) without repeating the manifest's rules.
+ */
+export function inspectCorpus(
+  manifest: string,
+  options: { json: boolean }
+): string {
+  const m = readManifest(manifest);
+  if (options.json) {
+    return `${JSON.stringify(m, null, 2)}\n`;
+  }
+  const rows = m.dimensions.flatMap(d =>
+    d.files.map(f => [`${d.dimension} (${d.name})`, f.relative])
+  );
+  return `${formatTable([['dimension', 'source'], ...rows])}\n`;
 }

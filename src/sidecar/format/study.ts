@@ -23,6 +23,7 @@ import {
 } from '../../core/format';
 import { renderSvg } from '../../engine/charts/svg';
 import { writeFileAtomic } from '../../engine/output';
+import { stampName } from '../run-folder';
 import { metricColumns, SHORT } from './experiment';
 import { formatTable, toCsv } from './table';
 
@@ -173,7 +174,10 @@ export function studyMarkdown(record: StudyRecord): string {
     `Dimensions ${record.dimensions.join(' · ')}; truncation ${record.truncation}; ` +
       `${record.rows.length} evaluated variants in ${record.seconds.toFixed(0)} s. ` +
       `Cells hold one value per run, in order: ${seeds}. ` +
-      'A baseline removes the per-layer counts of the expert named after its @.' +
+      'A baseline removes the per-layer counts of the expert named after its @' +
+      (record.baselineRun
+        ? `, calibrated on the documents of ${record.baselineRun}.`
+        : ", calibrated on its run's own documents.") +
       texts,
     '',
     mdLine(header),
@@ -247,19 +251,19 @@ export function studyCsv(record: StudyRecord): string {
   ]);
 }
 
-/** Writes study.json, study.csv, study.md and study.svg into `dir`; returns their paths. */
+/** Writes the study as STAMP.json, .csv, .md and .svg into `dir` (the JSON first); returns their paths. */
 export async function writeStudy(
   dir: string,
   record: StudyRecord
 ): Promise<string[]> {
   const files: [string, string][] = [
-    ['study.json', `${JSON.stringify(record, null, 1)}\n`],
-    ['study.csv', studyCsv(record)],
-    ['study.md', studyMarkdown(record)],
-    ['study.svg', await renderSvg(studySpec(record))]
+    ['.json', `${JSON.stringify(record, null, 1)}\n`],
+    ['.csv', studyCsv(record)],
+    ['.md', studyMarkdown(record)],
+    ['.svg', await renderSvg(studySpec(record))]
   ];
-  return files.map(([name, data]) => {
-    const file = path.join(dir, name);
+  return files.map(([extension, data]) => {
+    const file = path.join(dir, stampName(record.at, extension));
     writeFileAtomic(file, data);
     return file;
   });

@@ -8,7 +8,8 @@ import { runAblation } from '../../engine/experiment';
 import { writeFileAtomic } from '../../engine/output';
 import { ExperimentJob, openExperiment } from './experiment';
 import { ExpertJob, readDimensionRanks, requestedDimensions } from './plan';
-import { evalSetRecords, stampName } from './sweep';
+import { evalSetRecords } from './sweep';
+import { stampName } from '../run-folder';
 
 export interface AblateJob extends ExperimentJob, ExpertJob {
   targetRatio: number;

@@ -20,6 +20,7 @@ import {
 } from '../../engine/experiment';
 import { OnnxModel, resolveModelFile } from '../../engine/onnx/model';
 import { DEFAULT_EVAL_TRUNCATION } from './experiment';
+import { stopIds } from './generate';
 
 export interface EvalJob {
   models: string[];
@@ -113,7 +114,8 @@ export async function runEvalJob(job: EvalJob): Promise<ModelEvaluation[]> {
       if (prompts) {
         result.generation = await generationCheck(runner, tokenizer, {
           prompts,
-          maxNewTokens: job.maxNewTokens ?? 16
+          maxNewTokens: job.maxNewTokens ?? 16,
+          stopIds: stopIds(path.dirname(file))
         });
       }
       if (job.latency) {

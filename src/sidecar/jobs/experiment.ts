@@ -26,6 +26,7 @@ import {
 } from '../../engine/experiment';
 import type { CompensationRecord, Method } from '../../core/experiment';
 import { BASELINE_SCORES_DIR, EVAL_CACHE_FILE } from '../../core/protocol';
+import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import {
   modelIdentity,
@@ -50,6 +51,11 @@ export interface ExperimentJob {
   truncation?: number;
   batchSize?: number;
   threads?: number;
+  /**
+   * The run whose documents calibrate the baselines (general, wanda, flap): another run of the
+   * same model, e.g. scored on a general corpus, as general pruning is calibrated. Default `run`.
+   */
+  baselineRun?: string;
   onScoreProgress?: (progress: ScoreProgress) => void;
 }
 
@@ -103,8 +109,10 @@ function allDocumentIds(record: RunRecord): string[] {
 }
 
 /** The pooled corpus's documents: every document of every dimension the run scored. */
-function pooledDocuments(experiment: Experiment): ScoreDocument[] {
-  const { record, model, map } = experiment;
+function pooledDocuments(
+  record: RunRecord,
+  { model, map }: Experiment
+): ScoreDocument[] {
   const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
     vocab: map.vocab
   });
@@ -118,17 +126,19 @@ function pooledDocuments(experiment: Experiment): ScoreDocument[] {
 
 async function wandaScores(
   job: ExperimentJob,
+  calibration: Calibration,
   experiment: Experiment
 ): Promise<ScoreStore> {
   const { model, map } = experiment;
   const store = openScoreStore(
-    path.join(job.run, WANDA_SCORES_DIR),
+    path.join(calibration.run, WANDA_SCORES_DIR),
     model,
     map,
     'wanda'
   );
   try {
-    await scoreDocuments(model, map, pooledDocuments(experiment), store, {
+    const documents = pooledDocuments(calibration.record, experiment);
+    await scoreDocuments(model, map, documents, store, {
       threads: job.threads,
       scoreForm: 'wanda',
       onProgress: job.onScoreProgress
@@ -140,17 +150,43 @@ async function wandaScores(
   }
 }
 
+/** The run whose documents calibrate the baselines, and its record. */
+interface Calibration {
+  run: string;
+  record: RunRecord;
+}
+
+/** The job's baseline run, checked to have scored the experiment's model; else the run itself. */
+export function calibrationOf(
+  job: ExperimentJob,
+  experiment: Experiment
+): Calibration {
+  if (job.baselineRun === undefined) {
+    return { run: job.run, record: experiment.record };
+  }
+  const record = readRun(job.baselineRun);
+  if (record.model.sha256 !== experiment.record.model.sha256) {
+    throw new CusprunError(
+      'bad-argument',
+      `scored another model (${record.model.file}) than ${job.run} (${experiment.record.model.file}); the baselines calibrate on documents scored with the expert's model`,
+      job.baselineRun
+    );
+  }
+  return { run: job.baselineRun, record };
+}
+
 export async function baselineInputs(
   job: ExperimentJob & { seed?: number },
   experiment: Experiment,
   methods: Method[]
 ): Promise<BaselineInputs> {
-  const { record, model, map } = experiment;
+  const { model, map } = experiment;
   const inputs: BaselineInputs = { seed: job.seed ?? 0 };
   if (methods.includes('magnitude')) {
     inputs.magnitude = magnitudeValues(model, map);
   }
-  const ids = allDocumentIds(record);
+  const calibration = calibrationOf(job, experiment);
+  const ids = allDocumentIds(calibration.record);
   const pooled = (store: ScoreStore, pooling: 'root-sum-square' | 'sum') => {
     try {
       return poolScores(
@@ -163,7 +199,7 @@ export async function baselineInputs(
     }
   };
   if (methods.includes('general')) {
-    const store = ScoreStore.open(path.join(job.run, SCORES_DIR));
+    const store = ScoreStore.open(path.join(calibration.run, SCORES_DIR));
     // Relevance norms pool as root-sum-square; the code form's sums add up.
     inputs.general = pooled(
       store,
@@ -171,13 +207,16 @@ export async function baselineInputs(
     );
   }
   if (methods.includes('wanda')) {
-    inputs.wanda = pooled(await wandaScores(job, experiment), 'sum');
+    inputs.wanda = pooled(
+      await wandaScores(job, calibration, experiment),
+      'sum'
+    );
   }
   if (methods.includes('flap')) {
     inputs.flap = await flapValues(
       model,
       map,
-      pooledDocuments(experiment).map(d => d.tokens),
+      pooledDocuments(calibration.record, experiment).map(d => d.tokens),
       { threads: job.threads, onProgress: job.onScoreProgress }
     );
   }

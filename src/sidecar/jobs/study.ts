@@ -215,6 +215,9 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       ...(job.allocations ? { allocations: job.allocations } : {}),
       compensations: job.compensations,
       methods: job.methods,
+      ...(job.baselineRun
+        ? { baselineRun: path.resolve(job.baselineRun) }
+        : {}),
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
       ...(prompts ? { prompts: prompts.record } : {}),

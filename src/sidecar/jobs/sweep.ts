@@ -26,6 +26,7 @@ import {
   openExperiment
 } from './experiment';
 import { expertViewOf, ExpertJob } from './plan';
+import { stampName } from '../run-folder';
 
 export interface SweepJob extends ExperimentJob, ExpertJob {
   grid: SweepGrid;
@@ -37,11 +38,6 @@ export interface SweepJob extends ExperimentJob, ExpertJob {
 }
 
 export const SWEEPS_DIR = 'sweeps';
-
-/** A file name from a time stamp, sortable and safe on every filesystem. */
-export function stampName(at: string): string {
-  return `${at.replace(/[:.]/g, '-')}.json`;
-}
 
 export function evalSetRecords(sets: EvalSet[]): EvalSetRecord[] {
   return sets.map(({ name, task, file, sha256 }) => ({
@@ -101,6 +97,9 @@ export async function runSweepJob(
       evalSets: evalSetRecords(experiment.evaluator.sets),
       truncation: experiment.evaluator.settings.truncation,
       ...(compensated ? { compensation: compensated.record } : {}),
+      ...(job.baselineRun
+        ? { baselineRun: path.resolve(job.baselineRun) }
+        : {}),
       ...result,
       ratios: view.ratios()
     };

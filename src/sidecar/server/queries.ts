@@ -42,7 +42,7 @@ import { readDimensionRanks, requestedDimensions } from '../jobs/plan';
 import { STUDY_DIR } from '../jobs/study';
 import { SWEEPS_DIR } from '../jobs/sweep';
 import { RunRecord, RUN_FILE, SCORES_DIR } from '../run-folder';
-import { RunStore } from '../run-store';
+import { RecordKind, RunStore } from '../run-store';
 
 /** A file's size and time of change ('-' when it is not there). */
 function fileVersion(file: string): string {
@@ -154,6 +154,25 @@ export class Queries {
     return { plan: summary, ...view };
   }
 
+  /** The charts of a sweep, study or ablation record of the run (the latest, or `file`). */
+  private recordCharts(
+    run: string,
+    request: ChartsRequest & { source: 'sweep' | 'study' | 'ablation' }
+  ) {
+    const read = <R>(
+      dir: RecordKind,
+      draw: (r: R) => Record<string, VegaLiteSpec>
+    ) => {
+      const found = this.store.record<R>(run, dir, request.file);
+      return { file: found.file, specs: draw(found.record) };
+    };
+    return request.source === 'sweep'
+      ? read<SweepRecord>(SWEEPS_DIR, sweepCharts)
+      : request.source === 'study'
+        ? read<StudyRecord>(STUDY_DIR, studyCharts)
+        : read<AblationRecord>(ABLATIONS_DIR, ablationCharts);
+  }
+
   async charts(run: string, request: ChartsRequest): Promise<ChartsAnswer> {
     let file: string | undefined;
     let specs: Record<string, VegaLiteSpec>;
@@ -168,30 +187,8 @@ export class Queries {
               )
             }
           : planCharts(this.planView(run, request));
-    } else if (request.source === 'sweep') {
-      const found = this.store.record<SweepRecord>(
-        run,
-        SWEEPS_DIR,
-        request.file
-      );
-      file = found.file;
-      specs = sweepCharts(found.record);
-    } else if (request.source === 'study') {
-      const found = this.store.record<StudyRecord>(
-        run,
-        STUDY_DIR,
-        request.file
-      );
-      file = found.file;
-      specs = studyCharts(found.record);
     } else {
-      const found = this.store.record<AblationRecord>(
-        run,
-        ABLATIONS_DIR,
-        request.file
-      );
-      file = found.file;
-      specs = ablationCharts(found.record);
+      ({ file, specs } = this.recordCharts(run, request));
     }
     const unknown = (request.names ?? []).filter(n => !(n in specs));
     if (unknown.length > 0) {

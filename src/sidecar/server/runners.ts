@@ -126,24 +126,38 @@ function generatingModels(store: RunStore, request: GenerateRequest) {
   };
 }
 
+/** The run that calibrates a sweep's or study's baselines: its Wanda sums are written there. */
+function baselineRunOf(store: RunStore, run: string | undefined) {
+  const dir = run === undefined ? undefined : store.existing(run);
+  return { dir, keys: dir === undefined ? [] : [dir] };
+}
+
 /** A study on its runs (the first keeps the files), checked before it is queued. */
 function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
   const { dir, keys } = runOf(store, request.run);
   const seedRuns = (request.seedRuns ?? []).map(id => store.existing(id));
-  const { type: _type, run: _run, seedRuns: _seeds, ...options } = request;
+  const baseline = baselineRunOf(store, request.baselineRun);
+  const {
+    type: _type,
+    run: _run,
+    seedRuns: _seeds,
+    baselineRun: _baseline,
+    ...options
+  } = request;
   checkGridSize(options.targetRatios.length, 'targetRatios');
   loadEvalSets(options.evalSets);
   if (options.prompts) {
     readPrompts(options.prompts);
   }
   return {
-    keys: [...keys, ...seedRuns],
+    keys: [...keys, ...seedRuns, ...baseline.keys],
     cancellable: true,
     execute: async ctx => {
       const record = await runStudyJob({
         ...options,
         run: dir,
         seedRuns,
+        baselineRun: baseline.dir,
         qs: options.qs ?? STUDY_DEFAULT_QS,
         compensations: options.compensations ?? [...STUDY_COMPENSATIONS],
         methods: options.methods ?? METHODS.filter(m => m !== 'flap'),
@@ -156,8 +170,8 @@ function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
           ctx.checkpoint();
         }
       });
-      await writeStudy(path.join(dir, STUDY_DIR), record);
-      return { file: `${STUDY_DIR}/study.json`, record };
+      const [json] = await writeStudy(path.join(dir, STUDY_DIR), record);
+      return { file: path.relative(dir, json), record };
     }
   };
 }
@@ -257,11 +271,13 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
     }
     case 'sweep': {
       const { dir, keys } = runOf(store, request.run);
+      const baseline = baselineRunOf(store, request.baselineRun);
       const {
         type: _type,
         run: _run,
         sigmas,
         targetRatios,
+        baselineRun: _baseline,
         ...options
       } = request;
       checkGridSize(
@@ -270,12 +286,13 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       );
       loadEvalSets(options.evalSets);
       return {
-        keys,
+        keys: [...keys, ...baseline.keys],
         cancellable: true,
         execute: async ctx => {
           const { record, file } = await runSweepJob({
             ...options,
             run: dir,
+            baselineRun: baseline.dir,
             grid: sigmas ? { sigmas } : { targetRatios },
             methods: options.methods ?? [...METHODS],
             onScoreProgress: p => {
