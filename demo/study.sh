@@ -8,9 +8,12 @@
 # of the same model over every cell of the demo corpora (demo/general-all.yaml, --baseline-run);
 # BASELINES=own calibrates them on each expert run's own documents instead. The table with the
 # first run's greedy texts (TIME.md), CSV, JSON and chart land in the first run's study/ folder.
-#   DEMO_MODEL  embedded (default: demo/model, nothing fetched) or smollm2 (demo/expert.sh
-#               exports it to demo/build/smollm2 first)
+#   DEMO_MODEL  embedded (default: demo/model, nothing fetched), smollm2 or gemma3 (German ·
+#               computing · QA; demo/expert.sh exports them to demo/build/<model> first)
 #   RATIOS      target ratios (default 0.1,0.25)   QS  q values (default 1,0.9,0.75,0.5)
+#   RULES       further selection rules, each an expert of its own (default none; e.g.
+#               pooled-intersect,rank-mean)
+#   ALLOCATIONS  per-layer allocations (default sigma; sigma,sensitivity probes each layer module)
 #   METHODS     (default cus-prun,random,magnitude,general,wanda)
 #   COMPENSATION  (default none,bias)   BASELINES  general (default) or own
 set -euo pipefail
@@ -29,8 +32,16 @@ case "$DEMO_MODEL" in
       "general-mc=$E/quick/cont-general.jsonl"
     )
     ;;
+  gemma3)
+    MODEL=demo/build/gemma3 LANGUAGE=de
+    SETS=(
+      "general=$E/quick/ppl-general.jsonl"
+      "expert-mc=$E/quick/cont-cell-de-computing-qa.jsonl"
+      "general-mc=$E/quick/cont-general.jsonl"
+    )
+    ;;
   *)
-    echo "demo/study.sh: DEMO_MODEL is embedded or smollm2, not '$DEMO_MODEL'" >&2
+    echo "demo/study.sh: DEMO_MODEL is embedded, smollm2 or gemma3, not '$DEMO_MODEL'" >&2
     exit 2
     ;;
 esac
@@ -57,6 +68,7 @@ esac
 EVAL=(--eval "expert=$E/ppl-cell-$EXPERT.jsonl")
 for set in "${SETS[@]}"; do EVAL+=(--eval "$set"); done
 time cusprun study "${RUNS[@]}" "${CALIBRATION[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
+  ${RULES:+--rules "$RULES"} ${ALLOCATIONS:+--allocations "$ALLOCATIONS"} \
   --methods "${METHODS:-cus-prun,random,magnitude,general,wanda}" \
   --compensation "${COMPENSATION:-none,bias}" "${EVAL[@]}" \
   --prompts "demo/data/prompts-$LANGUAGE.jsonl" --max-new-tokens 20
