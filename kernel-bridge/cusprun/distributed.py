@@ -30,14 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, EVENTS_FILE, SWEEP_INPUTS
+from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, SWEEP_INPUTS
 from .distributed_inputs import (
     Shipped,
     corpus_files,
@@ -232,8 +230,8 @@ def score_on_ray(
     """Scores `model` on the corpus manifest `corpus` in `shards` Ray tasks and merges them into
     the new run folder `run` (shards None: one per CPU of the cluster). The model folder's files
     and the corpus are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
-    Returns `{scored, skipped, tokens, seconds, retries, shipped, model_paths}`: the bytes shipped
-    (0: read in place) and the model path each shard's CLI read."""
+    Returns `{scored, skipped, tokens, seconds, shards, retries, shipped, model_paths}`: the bytes
+    shipped (0: read in place) and the model path each shard's CLI read."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
     model, corpus = os.path.abspath(model), os.path.abspath(corpus)
@@ -259,43 +257,11 @@ def score_on_ray(
     return {
         **summed,
         "seconds": seconds,
+        "shards": shards,
         "retries": retries,
         "shipped": total if shipped is not None else 0,
         "model_paths": sorted({out[2] for out in outputs}),
     }
-
-
-def now() -> str:
-    """The time as the sidecar stamps its jobs (ISO 8601, UTC, milliseconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def log_score_job(run: Path, request: dict, result: dict, submitted: str) -> None:
-    """Logs a score made on Ray in the run's event log as the sidecar logs its own jobs (queued,
-    started, done), so that the run's history in the panel shows it like any other score job.
-    Ray's shards ran in other processes: `pid` is this driver's."""
-    queued = {
-        "id": str(uuid.uuid4()),
-        "type": "score",
-        "run": request["run"],
-        "state": "queued",
-        "request": request,
-        "submitted": submitted,
-        "pid": os.getpid(),
-    }
-    running = queued | {"state": "running", "started": submitted}
-    score = {k: result[k] for k in ("scored", "skipped", "tokens", "seconds")}
-    done = running | {"state": "done", "finished": now(), "result": score | {"complete": True}}
-    events = [("job-queued", submitted, queued), ("job-started", submitted, running)]
-    events.append(("job-done", done["finished"], done))
-    log = run / EVENTS_FILE
-    # A crash can cut a log's last line short: ours start on a line of their own, as the sidecar's.
-    torn = log.is_file() and log.stat().st_size > 0 and not log.read_bytes().endswith(b"\n")
-    with open(log, "a", encoding="utf-8") as out:
-        out.write("\n" if torn else "")
-        for kind, at, info in events:
-            event = {"type": kind, "at": at, "job": info["id"], "run": info["run"], "info": info}
-            out.write(json.dumps(event, ensure_ascii=False) + "\n")
 
 
 def _readable_inputs(
@@ -463,7 +429,8 @@ def sweep_on_ray(
     inputs = [ray.put(_run_files(folder)), args, _put(ray, shipped), ([model, *sets], total)]
 
     def progress(_board: dict[int, dict], done: int) -> dict:
-        return {"done": done, "total": shards, "unit": "shards", "elapsedMs": _ms(start)}
+        counts = {"done": done, "total": shards, "skipped": 0, "tokens": 0, "tokensPerSecond": 0.0}
+        return {**counts, "elapsedMs": _ms(start), "unit": "shards"}
 
     outputs, retries = _run_shards(
         ray, _sweep_shard, [inputs] * shards, max_retries, progress, on_event
