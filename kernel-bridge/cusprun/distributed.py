@@ -11,6 +11,8 @@ shipping. A task whose worker dies is retried (`max_retries`); a shard the CLI r
 whole job in one line.
 Progress of the shards reaches the driver through a small actor and is summed into the usual
 progress events (`{"type": "progress", "progress": {...}}`).
+The sidecar runs these as its jobs' Ray part through `cusprun.ray_driver`, a child process of
+its own; they can also be called from a script without a sidecar.
 
 A sweep spreads likewise (`sweep_on_ray`): its evaluations (the dense model, then each method at
 each grid value) go to Ray tasks that run `cusprun sweep … --points I/N` on a copy of the run

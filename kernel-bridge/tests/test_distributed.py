@@ -294,9 +294,13 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
 
 
 def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
+    # The sidecar checks a dimension only when the sweep runs: after its Ray part, here.
     with pytest.raises(CusprunError) as caught:
         session.sweep(
-            run="onray", ray=cluster, shards=2, **{**SWEEP, "methods": ["cus-prun"], "q": 7}
+            run="onray",
+            ray=cluster,
+            shards=2,
+            **{**SWEEP, "methods": ["cus-prun"], "dims": ["style"]},
         )
     message = str(caught.value)
     assert re.match(r"sweep shard [01]/2 on .+: ", message) and "\n" not in message

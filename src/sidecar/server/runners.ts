@@ -331,6 +331,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       };
     }
     case 'sweep': {
+      checkSweepOnRay(request);
       const { dir, keys } = runOf(store, request.run);
       const baseline = baselineRunOf(store, request.baselineRun);
       const {
@@ -346,7 +347,6 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         sigmas ? 'sigmas' : 'targetRatios'
       );
       loadEvalSets(options.evalSets);
-      checkSweepOnRay(request);
       return {
         keys: [...keys, ...baseline.keys],
         cancellable: true,
