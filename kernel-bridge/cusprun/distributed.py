@@ -242,7 +242,7 @@ def score_on_ray(
         args += [flag, str(value)] if value is not None else []
     args += ["--score-form", score_form] if score_form else []
     ray = connect(address)  # first: a wrong address is one line before anything is read
-    shipped, total = _readable_inputs(model, corpus, ship_limit)
+    shipped, total = _readable_inputs(model, (corpus,), ship_limit)
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
     start = time.monotonic()
     inputs = [args, _put(ray, shipped), ([model, corpus], total)]
@@ -267,16 +267,21 @@ def score_on_ray(
 
 
 def _readable_inputs(
-    model: str, manifest: str, limit: int, more: tuple[str, ...] = ()
+    model: str, manifests: tuple[str, ...], limit: int, more: tuple[str, ...] = ()
 ) -> tuple[Shipped | None, int | None]:
-    """The files to ship (the model folder's, the corpus's if its manifest is found here, and
+    """The files to ship (the model folder's, each corpus's whose manifest is found here, and
     `more`) if they total at most `limit` bytes, else None; and their total (None: not counted,
     as where shipping is off or the model or one of `more` is not found here)."""
     if limit <= 0 or not all(os.path.exists(path) for path in (model, *more)):
         return None, None
-    found = os.path.isfile(manifest)
-    sources, replaced = corpus_files(_cusprun_cli(), manifest) if found else ([], {})
-    return read_if_small([*model_files(model), *sources, *more], replaced, limit)
+    sources: list[str] = []
+    replaced: Shipped = {}
+    for manifest in dict.fromkeys(m for m in manifests if os.path.isfile(m)):
+        listed, rewritten = corpus_files(_cusprun_cli(), manifest)
+        sources += listed
+        replaced |= rewritten
+    files = dict.fromkeys([*model_files(model), *sources, *more])
+    return read_if_small(list(files), replaced, limit)
 
 
 def _put(ray: ModuleType, shipped: Shipped | None) -> Any:
@@ -354,40 +359,51 @@ def _run_files(run: Path) -> dict[str, bytes]:
     }
 
 
+def _copy_here(folder: Path, files: dict[str, bytes], root: str, shipped: Shipped | None) -> None:
+    """A copy of a run folder's `files` at `folder`: its run.json names the model and corpus the
+    sweep reads, so the shipped copies' paths take the driver's places."""
+    copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
+    for name, data in copied.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
 def _sweep_shard(
     board: Any,
     index: int,
     count: int,
-    files: dict[str, bytes],
+    runs: dict[str, dict[str, bytes]],
     args: list[str],
     shipped: Shipped | None,
     needs: Needs,
 ) -> dict[str, bytes]:
-    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`files`);
-    returns the evaluation-cache lines it added and any baseline score store it made."""
+    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`runs["run"]`,
+    and of the baseline run, `runs["baseline"]`, when there is one); returns the evaluation-cache
+    lines it added and any baseline score store it made (in the run that calibrates them)."""
     import ray  # on the worker, where the task runs
 
     ray.get(board.started.remote(index))
     shard = f"sweep shard {index}/{count}"
     with tempfile.TemporaryDirectory(prefix=f"cusprun-sweep{index}-") as tmp:
-        run, root = Path(tmp, "run"), str(Path(tmp, "in"))
+        root = str(Path(tmp, "in"))
         args = _inputs_here(root, args, shipped, needs, shard)
-        # The copy's run.json names the model and corpus the sweep reads: the shipped copies.
-        copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
-        for name, data in copied.items():
-            (run / name).parent.mkdir(parents=True, exist_ok=True)
-            (run / name).write_bytes(data)
+        for name, files in runs.items():
+            _copy_here(Path(tmp, name), files, root, shipped)
+        run = Path(tmp, "run")
         command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
+        if "baseline" in runs:
+            command += ["--baseline-run", str(Path(tmp, "baseline"))]
         done = subprocess.run([*command, "--points", f"{index}/{count}"], capture_output=True)
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
             last = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"
             raise ShardFailed(f"{shard} on {socket.gethostname()}: {last}")
         cache = run / EVAL_CACHE_FILE
-        added = (
-            cache.read_bytes()[len(files.get(EVAL_CACHE_FILE, b"")) :] if cache.is_file() else b""
-        )
-        made = {} if BASELINE_SCORES_DIR in {Path(n).parts[0] for n in files} else _run_files(run)
+        before = len(runs["run"].get(EVAL_CACHE_FILE, b""))
+        added = cache.read_bytes()[before:] if cache.is_file() else b""
+        calibration = "baseline" if "baseline" in runs else "run"
+        had = {Path(n).parts[0] for n in runs[calibration]}
+        made = {} if BASELINE_SCORES_DIR in had else _run_files(Path(tmp, calibration))
         stores = {n: d for n, d in made.items() if Path(n).parts[0] == BASELINE_SCORES_DIR}
         if shipped is not None:
             stores = swap_paths(stores, root, shipped, back=True)
@@ -406,29 +422,32 @@ def sweep_on_ray(
     shards: int | None,
     address: str = "auto",
     *,
+    baseline: str | os.PathLike | None = None,
     max_retries: int = 3,
     ship_limit: int = DEFAULT_SHIP_LIMIT,
     on_event: EventCallback | None = None,
 ) -> dict:
     """Makes the evaluations of the sweep `cusprun sweep --run RUN *args` (`evaluations` of them,
-    see `sweep_evaluations`) in `shards` Ray tasks (None: one per evaluation) and adds their
-    results to the run's evaluation cache; the sweep itself is then run here, from the cache.
-    The run's model and corpus and the evaluation sets are shipped to the tasks if they total at
-    most `ship_limit` bytes (0: never). Returns `{evaluations, shards, seconds, retries,
-    shipped}`."""
+    see `sweep_evaluations`; `--baseline-run BASELINE` when `baseline` names a run folder) in
+    `shards` Ray tasks (None: one per evaluation) and adds their results to the run's evaluation
+    cache, and the baseline score stores they made to the run that calibrates the baselines; the
+    sweep itself is then run here, from the cache. The baseline run's files are copied to the
+    tasks as the run's are. The run's model, its corpus (and the baseline run's) and the
+    evaluation sets are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
+    Returns `{evaluations, shards, seconds, retries, shipped}`."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
-    folder = Path(run)
-    if not (folder / "run.json").is_file():
-        raise CusprunError(f"{folder}: no scored run there: score it first")
-    record = json.loads((folder / "run.json").read_text())
-    model, manifest = record["model"]["file"], record["corpus"]["manifest"]
+    folders = {"run": Path(run)} | ({"baseline": Path(baseline)} if baseline else {})
+    records = {name: _scored_run(folder) for name, folder in folders.items()}
+    model = records["run"]["model"]["file"]
+    manifests = tuple(r["corpus"]["manifest"] for r in records.values())
     sets = [spec.rpartition("=")[2] for flag, spec in itertools.pairwise(args) if flag == "--eval"]
     ray = connect(address)
-    shipped, total = _readable_inputs(model, manifest, ship_limit, tuple(sets))
+    shipped, total = _readable_inputs(model, manifests, ship_limit, tuple(sets))
     shards = min(shards or evaluations, evaluations)
     start = time.monotonic()
-    inputs = [ray.put(_run_files(folder)), args, _put(ray, shipped), ([model, *sets], total)]
+    runs = ray.put({name: _run_files(folder) for name, folder in folders.items()})
+    inputs = [runs, args, _put(ray, shipped), ([model, *sets], total)]
 
     def progress(_board: dict[int, dict], done: int) -> dict:
         counts = {"done": done, "total": shards, "skipped": 0, "tokens": 0, "tokensPerSecond": 0.0}
@@ -437,7 +456,7 @@ def sweep_on_ray(
     outputs, retries = _run_shards(
         ray, _sweep_shard, [inputs] * shards, max_retries, progress, on_event
     )
-    _keep_in_run(folder, outputs)
+    _keep_in_run(folders["run"], outputs, folders.get("baseline", folders["run"]))
     seconds = time.monotonic() - start
     return {
         "evaluations": evaluations,
@@ -448,14 +467,22 @@ def sweep_on_ray(
     }
 
 
+def _scored_run(folder: Path) -> dict:
+    """The run record of the run folder `folder`."""
+    if not (folder / "run.json").is_file():
+        raise CusprunError(f"{folder}: no scored run there: score it first")
+    return json.loads((folder / "run.json").read_text())
+
+
 def _ms(start: float) -> int:
     return round((time.monotonic() - start) * 1000)
 
 
-def _keep_in_run(run: Path, outputs: list[dict[str, bytes]]) -> None:
+def _keep_in_run(run: Path, outputs: list[dict[str, bytes]], calibration: Path) -> None:
     """Appends the shards' new evaluation-cache lines (those whose key the cache lacks) to the
-    run's cache, as the sidecar appends its own, and puts a baseline score store the run lacks
-    in place (written beside it, then renamed: a half-written store is never seen)."""
+    run's cache, as the sidecar appends its own, and puts a baseline score store the run that
+    calibrates the baselines (`calibration`) lacks in place (written beside it, then renamed: a
+    half-written store is never seen)."""
     cache = run / EVAL_CACHE_FILE
     known = {_cache_key(line) for line in _lines(cache.read_bytes() if cache.is_file() else b"")}
     added = []
@@ -467,7 +494,7 @@ def _keep_in_run(run: Path, outputs: list[dict[str, bytes]]) -> None:
     if added:
         with open(cache, "ab") as out:
             out.write(b"".join(line + b"\n" for line in added))
-    _keep_baseline_scores(run, outputs)
+    _keep_baseline_scores(calibration, outputs)
 
 
 def _lines(data: bytes) -> list[bytes]:

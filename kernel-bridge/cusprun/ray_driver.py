@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--score-form")
     sweep = commands.add_parser("sweep")
     sweep.add_argument("--request", required=True, help="the sweep request (JSON)")
+    sweep.add_argument("--baseline-run", help="the folder of the run calibrating the baselines")
     for command in (score, sweep):
         command.add_argument("--run", required=True, help="the run folder")
         command.add_argument("--address", required=True)
@@ -102,7 +103,14 @@ def _sweep(ns: argparse.Namespace, shipping: dict, on_event) -> dict:
     evaluations = sweep_evaluations(len(grid), len(request.get("methods") or METHODS))
     args = sweep_cli_args(request)
     result = sweep_on_ray(
-        ns.run, args, evaluations, ns.shards, ns.address, on_event=on_event, **shipping
+        ns.run,
+        args,
+        evaluations,
+        ns.shards,
+        ns.address,
+        baseline=ns.baseline_run,
+        on_event=on_event,
+        **shipping,
     )
     return {k: result[k] for k in ("shards", "retries", "shipped", "evaluations")}
 

@@ -293,6 +293,33 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 
 
+def test_a_sweep_on_ray_calibrates_its_baselines_on_the_baseline_run(
+    cluster, session, single_run, tmp_path
+):
+    """`baseline_run`: the workers get a copy of that run too, and the Wanda sums they make on its
+    documents are kept in it, as a local sweep keeps them."""
+    store = tmp_path / "store"
+    for name in ("base-ray", "base-local"):
+        shutil.copytree(single_run, store / name)
+    sweep = {**SWEEP, "sigmas": [0.5], "methods": ["cus-prun", "wanda"]}
+    events: list[dict] = []
+    on_ray = session.sweep(
+        run="onray", baseline_run="base-ray", ray=cluster, on_event=events.append, **sweep
+    )
+    local = session.sweep(run="local", baseline_run="base-local", **sweep)
+    assert on_ray["ray"]["evaluations"] == 3 and on_ray["ray"]["shards"] == 3
+    assert all(p["cached"] for p in on_ray["record"]["points"])
+    assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
+    assert on_ray["record"]["baselineRun"] == str(store / "base-ray")
+    # The sums were made on the baseline run's copy and kept in that run, its paths the store's.
+    wanda = Path("baseline-scores", "wanda")
+    assert not (store / "onray" / wanda).exists()
+    assert_same_folder(store / "base-ray" / wanda, store / "base-local" / wanda)
+    assert _cache_keys(store / "onray") == _cache_keys(store / "local")
+    shards = [e["progress"] for e in events if e.get("progress", {}).get("unit") == "shards"]
+    assert shards[-1]["done"] == 3
+
+
 def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
     # The sidecar checks a dimension only when the sweep runs: after its Ray part, here.
     with pytest.raises(CusprunError) as caught:

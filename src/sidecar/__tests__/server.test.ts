@@ -665,11 +665,11 @@ describe('cusprun serve', () => {
           run: 'small',
           sigmas: [0.5],
           evalSets: [path.join(tmp, 'no-such-set.jsonl')],
-          baselineRun: 'small',
+          batchSize: 4,
           ray: { address: 'auto' }
         },
         400,
-        /^a sweep on Ray: "baselineRun" is not passed to its workers' cusprun sweep; leave it out, or sweep without Ray$/
+        /^a sweep on Ray: "batchSize" is not passed to its workers' cusprun sweep \(it has no --batch\); leave it out, or sweep without Ray$/
       ],
       [
         'POST',

@@ -215,16 +215,20 @@ export async function runScoreOnRay(
 
 /**
  * A sweep's evaluations made on Ray into the run folder `run`'s evaluation cache (and the
- * baseline score stores the run lacks), for the sweep to read from there; undefined when
- * cancelled.
+ * baseline score stores the run calibrating the baselines, `baselineRun` else `run`, lacks), for
+ * the sweep to read from there; undefined when cancelled.
  */
 export function runSweepOnRay(
   run: string,
+  baselineRun: string | undefined,
   request: SweepRequest,
   driver: DriverRun
 ): Promise<RayOutcome | undefined> {
-  const { ray, ...sweep } = request;
+  const { ray, baselineRun: _baseline, ...sweep } = request;
   const args = ['sweep', '--run', run, '--request', JSON.stringify(sweep)];
+  if (baselineRun !== undefined) {
+    args.push('--baseline-run', baselineRun);
+  }
   return runRayDriver<RayOutcome>(
     [...args, ...rayFlags(ray as RayOptions)],
     driver

@@ -176,16 +176,13 @@ function prepareScoreOnRay(
   };
 }
 
-/** What a sweep on Ray cannot pass on to its workers' `cusprun sweep`. */
+/** A sweep on Ray's workers run `cusprun sweep`, which has no batch size. */
 function checkSweepOnRay(request: SweepRequest): void {
-  const field =
-    request.ray &&
-    (['batchSize', 'baselineRun'] as const).find(f => request[f] !== undefined);
-  if (field) {
+  if (request.ray && request.batchSize !== undefined) {
     throw new RequestError(
       400,
       'bad-request',
-      `a sweep on Ray: "${field}" is not passed to its workers' cusprun sweep; leave it out, or sweep without Ray`
+      `a sweep on Ray: "batchSize" is not passed to its workers' cusprun sweep (it has no --batch); leave it out, or sweep without Ray`
     );
   }
 }
@@ -353,7 +350,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         execute: async ctx => {
           const ray =
             request.ray &&
-            (await runSweepOnRay(dir, request, {
+            (await runSweepOnRay(dir, baseline.dir, request, {
               signal: ctx.signal,
               onProgress: p => ctx.progress(p)
             }));
