@@ -238,7 +238,10 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
         km.shutdown_kernel(now=False)
     texts = [m["content"].get("data", {}).get("text/plain", "") for m in messages]
     assert any("/96 documents" in text for text in texts)
-    assert any("run 'onray': 96 documents scored" in text for text in texts)
+    assert any(
+        "run 'onray': 96 documents scored" in text and "s on Ray (4 shards)" in text
+        for text in texts
+    )
     # The sweep's 3 evaluations were made on Ray; the table is the sweep's, from the cache.
     assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
     assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)

@@ -180,17 +180,25 @@ function scoreFlags(job: ScoreOnRayJob): string[] {
   return flags;
 }
 
+const STAGING_PREFIX = '.ray-staging-';
+
 /**
  * Scores on Ray into `job.run`; undefined when cancelled. The run folder holds the job's event
  * log already, which `cusprun merge` would not write into: the driver merges the shards into a
- * staging folder inside it, whose files then move in, the run record last.
+ * staging folder inside it, whose files then move in, the run record last. A staging folder
+ * found there was left by a sidecar that died mid-job (this job holds the run): it goes.
  */
 export async function runScoreOnRay(
   job: ScoreOnRayJob,
   run: DriverRun
 ): Promise<ScoreResult | undefined> {
   fs.mkdirSync(job.run, { recursive: true });
-  const staging = fs.mkdtempSync(path.join(job.run, '.ray-staging-'));
+  for (const stale of fs.readdirSync(job.run)) {
+    if (stale.startsWith(STAGING_PREFIX)) {
+      fs.rmSync(path.join(job.run, stale), { recursive: true, force: true });
+    }
+  }
+  const staging = fs.mkdtempSync(path.join(job.run, STAGING_PREFIX));
   try {
     const merged = path.join(staging, 'run');
     const args = [
