@@ -11,6 +11,8 @@ shipping. A task whose worker dies is retried (`max_retries`); a shard the CLI r
 whole job in one line.
 Progress of the shards reaches the driver through a small actor and is summed into the usual
 progress events (`{"type": "progress", "progress": {...}}`).
+The sidecar runs these as its jobs' Ray part through `cusprun.ray_driver`, a child process of
+its own; they can also be called from a script without a sidecar.
 
 A sweep spreads likewise (`sweep_on_ray`): its evaluations (the dense model, then each method at
 each grid value) go to Ray tasks that run `cusprun sweep … --points I/N` on a copy of the run
@@ -30,14 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, EVENTS_FILE, SWEEP_INPUTS
+from .contract import BASELINE_SCORES_DIR, EVAL_CACHE_FILE, SWEEP_INPUTS
 from .distributed_inputs import (
     Shipped,
     corpus_files,
@@ -232,8 +232,8 @@ def score_on_ray(
     """Scores `model` on the corpus manifest `corpus` in `shards` Ray tasks and merges them into
     the new run folder `run` (shards None: one per CPU of the cluster). The model folder's files
     and the corpus are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
-    Returns `{scored, skipped, tokens, seconds, retries, shipped, model_paths}`: the bytes shipped
-    (0: read in place) and the model path each shard's CLI read."""
+    Returns `{scored, skipped, tokens, seconds, shards, retries, shipped, model_paths}`: the bytes
+    shipped (0: read in place) and the model path each shard's CLI read."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
     model, corpus = os.path.abspath(model), os.path.abspath(corpus)
@@ -242,7 +242,7 @@ def score_on_ray(
         args += [flag, str(value)] if value is not None else []
     args += ["--score-form", score_form] if score_form else []
     ray = connect(address)  # first: a wrong address is one line before anything is read
-    shipped, total = _readable_inputs(model, corpus, ship_limit)
+    shipped, total = _readable_inputs(model, (corpus,), ship_limit)
     shards = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
     start = time.monotonic()
     inputs = [args, _put(ray, shipped), ([model, corpus], total)]
@@ -259,56 +259,29 @@ def score_on_ray(
     return {
         **summed,
         "seconds": seconds,
+        "shards": shards,
         "retries": retries,
         "shipped": total if shipped is not None else 0,
         "model_paths": sorted({out[2] for out in outputs}),
     }
 
 
-def now() -> str:
-    """The time as the sidecar stamps its jobs (ISO 8601, UTC, milliseconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def log_score_job(run: Path, request: dict, result: dict, submitted: str) -> None:
-    """Logs a score made on Ray in the run's event log as the sidecar logs its own jobs (queued,
-    started, done), so that the run's history in the panel shows it like any other score job.
-    Ray's shards ran in other processes: `pid` is this driver's."""
-    queued = {
-        "id": str(uuid.uuid4()),
-        "type": "score",
-        "run": request["run"],
-        "state": "queued",
-        "request": request,
-        "submitted": submitted,
-        "pid": os.getpid(),
-    }
-    running = queued | {"state": "running", "started": submitted}
-    score = {k: result[k] for k in ("scored", "skipped", "tokens", "seconds")}
-    done = running | {"state": "done", "finished": now(), "result": score | {"complete": True}}
-    events = [("job-queued", submitted, queued), ("job-started", submitted, running)]
-    events.append(("job-done", done["finished"], done))
-    log = run / EVENTS_FILE
-    # A crash can cut a log's last line short: ours start on a line of their own, as the sidecar's.
-    torn = log.is_file() and log.stat().st_size > 0 and not log.read_bytes().endswith(b"\n")
-    with open(log, "a", encoding="utf-8") as out:
-        out.write("\n" if torn else "")
-        for kind, at, info in events:
-            event = {"type": kind, "at": at, "job": info["id"], "run": info["run"], "info": info}
-            out.write(json.dumps(event, ensure_ascii=False) + "\n")
-
-
 def _readable_inputs(
-    model: str, manifest: str, limit: int, more: tuple[str, ...] = ()
+    model: str, manifests: tuple[str, ...], limit: int, more: tuple[str, ...] = ()
 ) -> tuple[Shipped | None, int | None]:
-    """The files to ship (the model folder's, the corpus's if its manifest is found here, and
+    """The files to ship (the model folder's, each corpus's whose manifest is found here, and
     `more`) if they total at most `limit` bytes, else None; and their total (None: not counted,
     as where shipping is off or the model or one of `more` is not found here)."""
     if limit <= 0 or not all(os.path.exists(path) for path in (model, *more)):
         return None, None
-    found = os.path.isfile(manifest)
-    sources, replaced = corpus_files(_cusprun_cli(), manifest) if found else ([], {})
-    return read_if_small([*model_files(model), *sources, *more], replaced, limit)
+    sources: list[str] = []
+    replaced: Shipped = {}
+    for manifest in dict.fromkeys(m for m in manifests if os.path.isfile(m)):
+        listed, rewritten = corpus_files(_cusprun_cli(), manifest)
+        sources += listed
+        replaced |= rewritten
+    files = dict.fromkeys([*model_files(model), *sources, *more])
+    return read_if_small(list(files), replaced, limit)
 
 
 def _put(ray: ModuleType, shipped: Shipped | None) -> Any:
@@ -386,40 +359,51 @@ def _run_files(run: Path) -> dict[str, bytes]:
     }
 
 
+def _copy_here(folder: Path, files: dict[str, bytes], root: str, shipped: Shipped | None) -> None:
+    """A copy of a run folder's `files` at `folder`: its run.json names the model and corpus the
+    sweep reads, so the shipped copies' paths take the driver's places."""
+    copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
+    for name, data in copied.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
 def _sweep_shard(
     board: Any,
     index: int,
     count: int,
-    files: dict[str, bytes],
+    runs: dict[str, dict[str, bytes]],
     args: list[str],
     shipped: Shipped | None,
     needs: Needs,
 ) -> dict[str, bytes]:
-    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`files`);
-    returns the evaluation-cache lines it added and any baseline score store it made."""
+    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`runs["run"]`,
+    and of the baseline run, `runs["baseline"]`, when there is one); returns the evaluation-cache
+    lines it added and any baseline score store it made (in the run that calibrates them)."""
     import ray  # on the worker, where the task runs
 
     ray.get(board.started.remote(index))
     shard = f"sweep shard {index}/{count}"
     with tempfile.TemporaryDirectory(prefix=f"cusprun-sweep{index}-") as tmp:
-        run, root = Path(tmp, "run"), str(Path(tmp, "in"))
+        root = str(Path(tmp, "in"))
         args = _inputs_here(root, args, shipped, needs, shard)
-        # The copy's run.json names the model and corpus the sweep reads: the shipped copies.
-        copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
-        for name, data in copied.items():
-            (run / name).parent.mkdir(parents=True, exist_ok=True)
-            (run / name).write_bytes(data)
+        for name, files in runs.items():
+            _copy_here(Path(tmp, name), files, root, shipped)
+        run = Path(tmp, "run")
         command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
+        if "baseline" in runs:
+            command += ["--baseline-run", str(Path(tmp, "baseline"))]
         done = subprocess.run([*command, "--points", f"{index}/{count}"], capture_output=True)
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
             last = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"
             raise ShardFailed(f"{shard} on {socket.gethostname()}: {last}")
         cache = run / EVAL_CACHE_FILE
-        added = (
-            cache.read_bytes()[len(files.get(EVAL_CACHE_FILE, b"")) :] if cache.is_file() else b""
-        )
-        made = {} if BASELINE_SCORES_DIR in {Path(n).parts[0] for n in files} else _run_files(run)
+        before = len(runs["run"].get(EVAL_CACHE_FILE, b""))
+        added = cache.read_bytes()[before:] if cache.is_file() else b""
+        calibration = "baseline" if "baseline" in runs else "run"
+        had = {Path(n).parts[0] for n in runs[calibration]}
+        made = {} if BASELINE_SCORES_DIR in had else _run_files(Path(tmp, calibration))
         stores = {n: d for n, d in made.items() if Path(n).parts[0] == BASELINE_SCORES_DIR}
         if shipped is not None:
             stores = swap_paths(stores, root, shipped, back=True)
@@ -438,37 +422,41 @@ def sweep_on_ray(
     shards: int | None,
     address: str = "auto",
     *,
+    baseline: str | os.PathLike | None = None,
     max_retries: int = 3,
     ship_limit: int = DEFAULT_SHIP_LIMIT,
     on_event: EventCallback | None = None,
 ) -> dict:
     """Makes the evaluations of the sweep `cusprun sweep --run RUN *args` (`evaluations` of them,
-    see `sweep_evaluations`) in `shards` Ray tasks (None: one per evaluation) and adds their
-    results to the run's evaluation cache; the sweep itself is then run here, from the cache.
-    The run's model and corpus and the evaluation sets are shipped to the tasks if they total at
-    most `ship_limit` bytes (0: never). Returns `{evaluations, shards, seconds, retries,
-    shipped}`."""
+    see `sweep_evaluations`; `--baseline-run BASELINE` when `baseline` names a run folder) in
+    `shards` Ray tasks (None: one per evaluation) and adds their results to the run's evaluation
+    cache, and the baseline score stores they made to the run that calibrates the baselines; the
+    sweep itself is then run here, from the cache. The baseline run's files are copied to the
+    tasks as the run's are. The run's model, its corpus (and the baseline run's) and the
+    evaluation sets are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
+    Returns `{evaluations, shards, seconds, retries, shipped}`."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
-    folder = Path(run)
-    if not (folder / "run.json").is_file():
-        raise CusprunError(f"{folder}: no scored run there: score it first")
-    record = json.loads((folder / "run.json").read_text())
-    model, manifest = record["model"]["file"], record["corpus"]["manifest"]
+    folders = {"run": Path(run)} | ({"baseline": Path(baseline)} if baseline else {})
+    records = {name: _scored_run(folder) for name, folder in folders.items()}
+    model = records["run"]["model"]["file"]
+    manifests = tuple(r["corpus"]["manifest"] for r in records.values())
     sets = [spec.rpartition("=")[2] for flag, spec in itertools.pairwise(args) if flag == "--eval"]
     ray = connect(address)
-    shipped, total = _readable_inputs(model, manifest, ship_limit, tuple(sets))
+    shipped, total = _readable_inputs(model, manifests, ship_limit, tuple(sets))
     shards = min(shards or evaluations, evaluations)
     start = time.monotonic()
-    inputs = [ray.put(_run_files(folder)), args, _put(ray, shipped), ([model, *sets], total)]
+    runs = ray.put({name: _run_files(folder) for name, folder in folders.items()})
+    inputs = [runs, args, _put(ray, shipped), ([model, *sets], total)]
 
     def progress(_board: dict[int, dict], done: int) -> dict:
-        return {"done": done, "total": shards, "unit": "shards", "elapsedMs": _ms(start)}
+        counts = {"done": done, "total": shards, "skipped": 0, "tokens": 0, "tokensPerSecond": 0.0}
+        return {**counts, "elapsedMs": _ms(start), "unit": "shards"}
 
     outputs, retries = _run_shards(
         ray, _sweep_shard, [inputs] * shards, max_retries, progress, on_event
     )
-    _keep_in_run(folder, outputs)
+    _keep_in_run(folders["run"], outputs, folders.get("baseline", folders["run"]))
     seconds = time.monotonic() - start
     return {
         "evaluations": evaluations,
@@ -479,14 +467,22 @@ def sweep_on_ray(
     }
 
 
+def _scored_run(folder: Path) -> dict:
+    """The run record of the run folder `folder`."""
+    if not (folder / "run.json").is_file():
+        raise CusprunError(f"{folder}: no scored run there: score it first")
+    return json.loads((folder / "run.json").read_text())
+
+
 def _ms(start: float) -> int:
     return round((time.monotonic() - start) * 1000)
 
 
-def _keep_in_run(run: Path, outputs: list[dict[str, bytes]]) -> None:
+def _keep_in_run(run: Path, outputs: list[dict[str, bytes]], calibration: Path) -> None:
     """Appends the shards' new evaluation-cache lines (those whose key the cache lacks) to the
-    run's cache, as the sidecar appends its own, and puts a baseline score store the run lacks
-    in place (written beside it, then renamed: a half-written store is never seen)."""
+    run's cache, as the sidecar appends its own, and puts a baseline score store the run that
+    calibrates the baselines (`calibration`) lacks in place (written beside it, then renamed: a
+    half-written store is never seen)."""
     cache = run / EVAL_CACHE_FILE
     known = {_cache_key(line) for line in _lines(cache.read_bytes() if cache.is_file() else b"")}
     added = []
@@ -498,7 +494,7 @@ def _keep_in_run(run: Path, outputs: list[dict[str, bytes]]) -> None:
     if added:
         with open(cache, "ab") as out:
             out.write(b"".join(line + b"\n" for line in added))
-    _keep_baseline_scores(run, outputs)
+    _keep_baseline_scores(calibration, outputs)
 
 
 def _lines(data: bytes) -> list[bytes]:

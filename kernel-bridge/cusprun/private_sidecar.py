@@ -7,6 +7,8 @@ Environment:
 - ``CUSPRUN_SIDECAR_JS``: the sidecar's ``dist/sidecar/cli.js`` (default: the one recorded when
   the package was built, or the source checkout's).
 - ``CUSPRUN_NODE``: the Node executable (default: ``node`` on the PATH).
+- ``CUSPRUN_PYTHON``: the Python a sidecar started here runs a job's Ray driver with (default:
+  this one, ``sys.executable``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +31,8 @@ ENV_URL = "CUSPRUN_SIDECAR_URL"
 ENV_TOKEN = "CUSPRUN_SIDECAR_TOKEN"
 ENV_JS = "CUSPRUN_SIDECAR_JS"
 ENV_NODE = "CUSPRUN_NODE"
+#: the Python the sidecar runs a job's Ray driver with (default: the one that starts it)
+ENV_PYTHON = "CUSPRUN_PYTHON"
 
 #: lines of a private sidecar's stderr kept to say why it stopped
 STDERR_TAIL = 20
@@ -105,6 +110,8 @@ class PrivateSidecar:
             args += ["--port", str(port)]
         env = dict(os.environ)
         env.pop("CUSPRUN_TOKEN", None)  # let it make up its own token
+        # The Python of its jobs' Ray drivers (`python -m cusprun.ray_driver`): this one.
+        env.setdefault(ENV_PYTHON, sys.executable)
         if token:
             env["CUSPRUN_TOKEN"] = token
         self.process = subprocess.Popen(

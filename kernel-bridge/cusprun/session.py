@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .contract import EVENTS_PATH, FINAL_STATES, METHODS, PROTOCOL_HEADER, PROTOCOL_VERSION
+from .contract import EVENTS_PATH, FINAL_STATES, PROTOCOL_HEADER, PROTOCOL_VERSION
 from .errors import CusprunError
 from .export_process import export_model
 from .inputs import absolute, eval_set_paths, new_run_id, write_manifest
@@ -401,10 +401,12 @@ class Session:
         """Scores the model (default: the last opened) on the corpus (default: the last
         registered) into a run (default: a new id); returns the ScoreResult. `on_event` gets every
         job event (progress, live histograms) as it arrives. With `ray` ('auto' or the head's
-        HOST:PORT) the corpus is scored in `shards` Ray tasks (default: one per CPU of the
-        cluster) and merged into the run (see `cusprun.distributed`); the model and corpus are
-        shipped to the tasks when they total at most `ship_limit` bytes (default
-        `cusprun.distributed.DEFAULT_SHIP_LIMIT`; 0: never, they lie on a path every node sees)."""
+        HOST:PORT) the sidecar's score job runs a Ray driver that scores the corpus in `shards`
+        Ray tasks (default: one per CPU of the cluster) and merges them into the new run (see
+        `cusprun.distributed`); the model and corpus are shipped to the tasks when they total at
+        most `ship_limit` bytes (default `cusprun.distributed.DEFAULT_SHIP_LIMIT`; 0: never, they
+        lie on a path every node sees). The result then has `ray`: `{shards, retries,
+        shipped}`."""
         _ship_with_ray(ray, ship_limit)
         model = absolute(model) if model else self.model_path
         corpus = corpus or self.corpus_name
@@ -413,51 +415,13 @@ class Session:
         if not corpus:
             raise CusprunError("no corpus: register one first (`corpus(MANIFEST)`)")
         run = self.run_id(run) if run else new_run_id(model, corpus)
-        if ray is not None:
-            return self._score_on_ray(
-                run,
-                model,
-                corpus,
-                ray,
-                shards,
-                on_event,
-                batch_size=batch_size,
-                threads=threads,
-                score_form=score_form,
-                **({} if ship_limit is None else {"ship_limit": ship_limit}),
-            )
         request = {"type": "score", "run": run, "model": model, "corpus": corpus}
         request.update(_camel(dict(batch_size=batch_size, threads=threads, score_form=score_form)))
+        if ray is not None:
+            request["ray"] = _ray_options(ray, shards, ship_limit)
         info = self.run_job(request, on_event)
         self.run = run
         return {"run": run, **info["result"]}
-
-    def _score_on_ray(
-        self,
-        run: str,
-        model: str,
-        corpus: str,
-        address: str,
-        shards: int | None,
-        on_event: EventCallback | None,
-        **options: Any,
-    ) -> dict:
-        """`score` on Ray: the shards run where Ray puts them, the merged run lands in the store."""
-        from .distributed import log_score_job, now, score_on_ray  # Ray is an optional extra
-
-        manifest = next((c["manifest"] for c in self.corpora() if c["name"] == corpus), None)
-        if manifest is None:
-            raise CusprunError(f"{corpus}: no such corpus; register it first (`corpus(MANIFEST)`)")
-        folder = Path(self.store(), run)
-        submitted = now()
-        result = score_on_ray(
-            folder, model, manifest, shards, address, on_event=on_event, **options
-        )
-        request = {"type": "score", "run": run, "model": model, "corpus": corpus}
-        settings = {k: options.get(k) for k in ("batch_size", "threads", "score_form")}
-        log_score_job(folder, request | _camel(settings), result, submitted)
-        self.run = run
-        return {"run": run, **result}
 
     def plan(self, sigma: float | None = None, *, run: str | None = None, **query) -> dict:
         """The plan job: the whole plan (units each layer loses), plus the σ answer's views."""
@@ -544,10 +508,10 @@ class Session:
         """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. The baselines
         calibrate on `baseline_run`'s documents when given (a run of the same model, e.g. on a
         general corpus), else on the run's own. With `ray`
-        ('auto' or the head's HOST:PORT) its evaluations are made first in `shards` Ray tasks
-        (default: one per evaluation) into the run's evaluation cache, and the sweep here reads
+        ('auto' or the head's HOST:PORT) the sweep job first makes its evaluations in `shards`
+        Ray tasks (default: one per evaluation) into the run's evaluation cache, and then reads
         them from there (`cusprun.distributed.sweep_on_ray`; `ship_limit` as for `score`); the
-        result then has `ray` too."""
+        result then has `ray` too: `{evaluations, shards, retries, shipped}`."""
         _ship_with_ray(ray, ship_limit)
         request = {
             "type": "sweep",
@@ -559,42 +523,9 @@ class Session:
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
-        on_ray = (
-            self._sweep_on_ray(request, ray, shards, ship_limit, on_event)
-            if ray is not None
-            else None
-        )
-        result = self.run_job(request, on_event)["result"]
-        return result if on_ray is None else {**result, "ray": on_ray}
-
-    def _sweep_on_ray(
-        self,
-        request: dict,
-        address: str,
-        shards: int | None,
-        ship_limit: int | None,
-        on_event: EventCallback | None,
-    ) -> dict:
-        """The sweep request's evaluations made on Ray into its run's evaluation cache."""
-        from .distributed import sweep_evaluations, sweep_on_ray  # Ray is an optional extra
-
-        for field, name in (("batchSize", "batch_size"), ("baselineRun", "baseline_run")):
-            if field in request:
-                raise CusprunError(f"sweep on Ray: {name} is not passed to the workers' CLI")
-        grid = request.get("sigmas") or request.get("targetRatios") or []
-        methods = request.get("methods") or METHODS
-        evaluations = sweep_evaluations(len(grid), len(methods))
-        folder = Path(self.store(), request["run"])
-        shipping = {} if ship_limit is None else {"ship_limit": ship_limit}
-        return sweep_on_ray(
-            folder,
-            sweep_cli_args(request),
-            evaluations,
-            shards,
-            address,
-            on_event=on_event,
-            **shipping,
-        )
+        if ray is not None:
+            request["ray"] = _ray_options(ray, shards, ship_limit)
+        return self.run_job(request, on_event)["result"]
 
     def ablate(
         self,
@@ -690,21 +621,6 @@ class Session:
         return to_frame(runs_rows(self.runs()))
 
 
-#: the sweep request's fields as `cusprun sweep` flags (a list becomes one comma-joined value)
-SWEEP_FLAGS = {
-    "sigmas": "--sigma",
-    "targetRatios": "--target-ratios",
-    "methods": "--methods",
-    "seed": "--seed",
-    "dims": "--dims",
-    "q": "--q",
-    "minKeep": "--min-keep",
-    "multipleOf": "--multiple-of",
-    "truncation": "--truncation",
-    "threads": "--threads",
-}
-
-
 def _ship_with_ray(ray: str | None, ship_limit: int | None) -> None:
     if ship_limit is not None and ray is None:
         raise CusprunError("ship_limit goes with ray='auto' or ray='HOST:PORT'")
@@ -712,12 +628,6 @@ def _ship_with_ray(ray: str | None, ship_limit: int | None) -> None:
         raise CusprunError(f"ship_limit: takes a byte count ≥ 0 (0: never ship), got {ship_limit}")
 
 
-def sweep_cli_args(request: dict) -> list[str]:
-    """A sweep request's settings as the `cusprun sweep` arguments that make the same sweep
-    (`repr` of a float reads back as the same number in JavaScript)."""
-    args = [arg for spec in request["evalSets"] for arg in ("--eval", spec)]
-    for field, flag in SWEEP_FLAGS.items():
-        value = request.get(field)
-        if value is not None:
-            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
-    return args + (["--compensate-bias"] if request.get("compensateBias") else [])
+def _ray_options(address: str, shards: int | None, ship_limit: int | None) -> dict:
+    """The request's `ray`: where and in how many shards its Ray driver spreads the work."""
+    return {"address": address, **_camel(dict(shards=shards, ship_limit=ship_limit))}

@@ -25,6 +25,7 @@ from cusprun.distributed import (  # noqa: E402
     score_on_ray,
     sweep_on_ray,
 )
+from cusprun.errors import CusprunError  # noqa: E402
 from cusprun.session import Session  # noqa: E402
 from cusprun.tables import sweep_rows  # noqa: E402
 from jupyter_client.manager import start_new_kernel  # noqa: E402
@@ -237,7 +238,10 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
         km.shutdown_kernel(now=False)
     texts = [m["content"].get("data", {}).get("text/plain", "") for m in messages]
     assert any("/96 documents" in text for text in texts)
-    assert any("run 'onray': 96 documents scored" in text for text in texts)
+    assert any(
+        "run 'onray': 96 documents scored" in text and "s on Ray (4 shards)" in text
+        for text in texts
+    )
     # The sweep's 3 evaluations were made on Ray; the table is the sweep's, from the cache.
     assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
     assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)
@@ -292,11 +296,174 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 
 
+def test_a_sweep_on_ray_calibrates_its_baselines_on_the_baseline_run(
+    cluster, session, single_run, tmp_path
+):
+    """`baseline_run`: the workers get a copy of that run too, and the Wanda sums they make on its
+    documents are kept in it, as a local sweep keeps them."""
+    store = tmp_path / "store"
+    for name in ("base-ray", "base-local"):
+        shutil.copytree(single_run, store / name)
+    sweep = {**SWEEP, "sigmas": [0.5], "methods": ["cus-prun", "wanda"]}
+    events: list[dict] = []
+    on_ray = session.sweep(
+        run="onray", baseline_run="base-ray", ray=cluster, on_event=events.append, **sweep
+    )
+    local = session.sweep(run="local", baseline_run="base-local", **sweep)
+    assert on_ray["ray"]["evaluations"] == 3 and on_ray["ray"]["shards"] == 3
+    assert all(p["cached"] for p in on_ray["record"]["points"])
+    assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
+    assert on_ray["record"]["baselineRun"] == str(store / "base-ray")
+    # The sums were made on the baseline run's copy and kept in that run, its paths the store's.
+    wanda = Path("baseline-scores", "wanda")
+    assert not (store / "onray" / wanda).exists()
+    assert_same_folder(store / "base-ray" / wanda, store / "base-local" / wanda)
+    assert _cache_keys(store / "onray") == _cache_keys(store / "local")
+    shards = [e["progress"] for e in events if e.get("progress", {}).get("unit") == "shards"]
+    assert shards[-1]["done"] == 3
+
+
 def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
-    with pytest.raises(ShardFailed) as caught:
+    # The sidecar checks a dimension only when the sweep runs: after its Ray part, here.
+    with pytest.raises(CusprunError) as caught:
         session.sweep(
-            run="onray", ray=cluster, shards=2, **{**SWEEP, "methods": ["cus-prun"], "q": 7}
+            run="onray",
+            ray=cluster,
+            shards=2,
+            **{**SWEEP, "methods": ["cus-prun"], "dims": ["style"]},
         )
     message = str(caught.value)
     assert re.match(r"sweep shard [01]/2 on .+: ", message) and "\n" not in message
     assert not (Path(session.store()) / "onray" / "evaluations.jsonl").exists()
+
+
+class PanelView:
+    """What the panel sees of the sidecar's jobs: `GET /api/jobs`, polled by a client of its own
+    while the test's session waits for its job."""
+
+    def __init__(self, session: Session):
+        self.client = Session(session.url, session.token)
+        self.seen: list[dict] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._poll)
+
+    def _poll(self) -> None:
+        while not self.stopped.is_set():
+            self.seen += self.client.jobs()
+            time.sleep(0.05)
+
+    def __enter__(self) -> PanelView:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.seen += self.client.jobs()
+
+
+def _logged(run: Path) -> list[tuple[str, str]]:
+    """The run's event log: (type, job) of each event."""
+    lines = (run / "events.jsonl").read_text().splitlines()
+    return [(e["type"], e["job"]) for e in map(json.loads, lines)]
+
+
+def test_a_score_on_ray_is_a_sidecar_job_the_panel_follows_live(cluster, session, single_run):
+    session.model(str(MODEL))
+    session.corpus(str(CORPUS))
+    events: list[dict] = []
+    with PanelView(session) as panel:
+        result = session.score("fresh", ray=cluster, shards=2, on_event=events.append)
+    store = Path(session.store())
+    assert_same_run(store / "fresh", single_run, Path("events.jsonl"))
+    assert not list((store / "fresh").glob(".ray-staging-*"))
+    assert result["scored"] == 96 and result["complete"] is True
+    assert result["ray"] == {"shards": 2, "retries": 0, "shipped": result["ray"]["shipped"]}
+    # The panel's job list showed it running with its shards' summed progress, then done.
+    job = next(j["id"] for j in panel.seen if j["request"].get("ray"))
+    mine = [j for j in panel.seen if j["id"] == job]
+    assert any(j["state"] == "running" and j.get("progress", {}).get("done", 0) > 0 for j in mine)
+    assert mine[-1]["state"] == "done" and mine[-1]["result"]["scored"] == 96
+    # Its events, on the socket as the panel gets them and in the run's log.
+    kinds = [e["type"] for e in events if e.get("job") == job]
+    assert kinds[:2] == ["job-queued", "job-started"] and kinds[-1] == "job-done"
+    assert "progress" in kinds
+    logged = _logged(store / "fresh")
+    assert {j for _, j in logged} == {job}
+    assert [k for k, _ in logged][:2] == ["job-queued", "job-started"]
+    assert logged[-1][0] == "job-done" and ("progress", job) in logged
+    assert [(j["type"], j["state"]) for j in session.run_detail("fresh")["jobs"]] == [
+        ("score", "done")
+    ]
+    assert "fresh" in {r["id"] for r in session.runs()}
+
+
+def _drivers() -> list[int]:
+    """The Ray drivers running on this machine (`python -m cusprun.ray_driver`)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"cusprun.ray_driver" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _shard_scores() -> list[int]:
+    """The shards' `cusprun score --shard` processes running on this machine."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"score" in args and b"--shard" in args:
+            found.append(int(proc.name))
+    return found
+
+
+def _wait_for(condition, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+def test_cancelling_a_score_on_ray_kills_its_driver_and_leaves_no_run(cluster, session):
+    session.model(str(MODEL))
+    corpus = session.corpus(str(CORPUS))["name"]
+    request = {"type": "score", "run": "stopped", "model": str(MODEL), "corpus": corpus}
+    info = session.submit(request | {"ray": {"address": cluster, "shards": 4, "shipLimit": 0}})
+    assert _wait_for(_busy_shard_worker), "no shard started"
+    drivers = _drivers()
+    assert len(drivers) == 1
+    session.cancel(info["id"])  # the panel's cancel: DELETE /api/jobs/ID
+    final = _wait_for(lambda: (j := session.job(info["id"]))["state"] != "running" and j)
+    assert final["state"] == "cancelled" and "error" not in final
+    assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in drivers), 10)
+    # Ray ends the job's tasks with its driver, and their `cusprun score` children with them.
+    assert _wait_for(lambda: not _shard_scores(), 60), _shard_scores()
+    run = Path(session.store()) / "stopped"
+    assert sorted(p.name for p in run.iterdir()) == ["events.jsonl"]
+    assert [k for k, _ in _logged(run)] == ["job-queued", "job-started", "job-cancelled"]
+
+
+def test_a_score_on_ray_without_ray_fails_in_one_line(tmp_path, monkeypatch):
+    """The sidecar's Python (CUSPRUN_PYTHON) lacks Ray: the job fails saying so, and for which."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    checked = subprocess.run([python, "-c", "import ray"], capture_output=True)
+    if checked.returncode == 0:
+        pytest.skip(f"{python} has Ray")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
+    monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
+    monkeypatch.setenv("CUSPRUN_PYTHON", python)
+    with Session(store=str(tmp_path / "store")) as session:
+        session.model(str(MODEL))
+        session.corpus(str(CORPUS))
+        with pytest.raises(CusprunError) as caught:
+            session.score("noray", ray="auto")
+    assert str(caught.value) == (
+        f"scoring on Ray needs Ray: pip install 'cusprun[ray]' (for {python})"
+    )

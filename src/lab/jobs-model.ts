@@ -196,7 +196,9 @@ export function progressLine(
       String(p.total),
       String(percent(p))
     ),
-    trans.__('%1 tokens/s', p.tokensPerSecond.toFixed(0))
+    p.unit === 'shards'
+      ? trans.__('Ray shards')
+      : trans.__('%1 tokens/s', p.tokensPerSecond.toFixed(0))
   ];
   if (p.etaSeconds !== undefined) {
     parts.push(trans.__('%1 s left', String(Math.round(p.etaSeconds))));

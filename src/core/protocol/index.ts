@@ -250,6 +250,30 @@ export const JOB_TYPES = [
 ] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
+/**
+ * A job's work spread over a Ray cluster: the sidecar runs a Ray driver, `PYTHON -m
+ * cusprun.ray_driver` (PYTHON: $CUSPRUN_PYTHON, else python3), as a child process whose Ray
+ * tasks run the `cusprun` CLI on the cluster's nodes (kernel-bridge/cusprun/distributed.py).
+ */
+export interface RayOptions {
+  /** 'auto' (the cluster started on the sidecar's machine) or the head's HOST:PORT. */
+  address: string;
+  /** Ray tasks (≥ 1); default one per CPU of the cluster (score), one per evaluation (sweep). */
+  shards?: number;
+  /** Inputs of at most this many bytes in all are shipped through Ray's object store (0: never). */
+  shipLimit?: number;
+}
+
+/** What a job's Ray part did: its tasks, how often one was started again, the bytes shipped. */
+export interface RayOutcome {
+  shards: number;
+  retries: number;
+  /** 0: the inputs were read in place on every node. */
+  shipped: number;
+  /** A sweep's evaluations made on Ray. */
+  evaluations?: number;
+}
+
 export interface ScoreRequest {
   type: 'score';
   /** The run's id in the store; a new id makes a new run, an existing one resumes it. */
@@ -260,6 +284,8 @@ export interface ScoreRequest {
   batchSize?: number;
   threads?: number;
   scoreForm?: 'paper' | 'code';
+  /** Score in shards on a Ray cluster, merged into the run (a new run only). */
+  ray?: RayOptions;
 }
 
 export type PlanRequest = PlanQuery & {
@@ -308,7 +334,7 @@ export const RUN_FILE = 'run.json';
 export const SCORES_DIR = 'scores';
 export const EVAL_CACHE_FILE = 'evaluations.jsonl';
 export const BASELINE_SCORES_DIR = 'baseline-scores';
-/** The run's event log (JSON Lines of JobEvent): the sidecar's jobs, and a score on Ray. */
+/** The run's event log (JSON Lines of JobEvent): the sidecar's jobs. */
 export const EVENTS_FILE = 'events.jsonl';
 /** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
 export const SWEEP_INPUTS = [
@@ -331,6 +357,8 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
   compensateBias?: boolean;
   /** The run whose documents calibrate the baselines (same model); default `run`. */
   baselineRun?: RunId;
+  /** Make the sweep's evaluations on a Ray cluster first, into the run's evaluation cache. */
+  ray?: RayOptions;
 }
 
 export interface AblateRequest extends EvalOptions, ExpertQuery {
@@ -452,6 +480,8 @@ export interface ScoreResult {
   seconds: number;
   /** False when the job was cancelled or interrupted after a batch. */
   complete: boolean;
+  /** A score on Ray: its shards. */
+  ray?: RayOutcome;
 }
 
 export interface PlanResult extends SigmaAnswer {
@@ -513,13 +543,18 @@ export interface RecordResult<T> {
   record: T;
 }
 
+/** A sweep's result; `ray` when its evaluations were made on Ray. */
+export interface SweepResult extends RecordResult<SweepRecord> {
+  ray?: RayOutcome;
+}
+
 export type JobResult =
   | ScoreResult
   | PlanResult
   | PruneResult
   | Verification
   | { models: ModelEvaluation[] }
-  | RecordResult<SweepRecord>
+  | SweepResult
   | RecordResult<AblationRecord>
   | GenerateResult
   | RecordResult<StudyRecord>;
@@ -546,6 +581,8 @@ export interface Progress {
   elapsedMs: number;
   /** Seconds left at this run's pace; absent until a document is scored. */
   etaSeconds?: number;
+  /** What `done` and `total` count when not documents: a sweep on Ray counts its shards. */
+  unit?: 'shards';
 }
 
 export interface JobInfo {

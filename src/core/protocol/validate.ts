@@ -21,6 +21,7 @@ import {
   OpenModelRequest,
   PlanQuery,
   RanksQuery,
+  RayOptions,
   PlanRequest,
   PruneRequest,
   VerifyRequest,
@@ -160,6 +161,24 @@ class Fields {
     return id === undefined ? undefined : checkRunId(id);
   }
 
+  /** A nested object's fields, read by `read` (its unknown fields refused). */
+  object<T extends object>(
+    name: string,
+    read: (f: Fields) => T
+  ): T | undefined {
+    const value = this.take(name, false);
+    if (value === undefined) {
+      return undefined;
+    }
+    if (!isObject(value)) {
+      this.fail(name, 'a JSON object');
+    }
+    const f = new Fields(value, `${this.what}: "${name}"`);
+    const nested = read(f);
+    f.done();
+    return defined(nested);
+  }
+
   done(): void {
     const unknown = Object.keys(this.body).filter(k => !this.read.has(k));
     if (unknown.length) {
@@ -219,6 +238,25 @@ function planQuery(f: Fields, what: string): PlanQuery {
   }
 }
 
+/** A whole number ≥ `least`, or undefined. */
+function count(f: Fields, name: string, least: number): number | undefined {
+  const value = f.number(name);
+  if (value !== undefined && !(Number.isInteger(value) && value >= least)) {
+    throw bad(
+      `${f.what}: "${name}" must be a whole number ≥ ${least}, got ${value}`
+    );
+  }
+  return value;
+}
+
+function rayOptions(f: Fields): RayOptions | undefined {
+  return f.object('ray', (r): RayOptions => ({
+    address: r.string('address', true),
+    shards: count(r, 'shards', 1),
+    shipLimit: count(r, 'shipLimit', 0)
+  }));
+}
+
 function evalOptions(f: Fields): EvalOptions {
   return {
     evalSets: f.strings('evalSets', true) as string[],
@@ -241,7 +279,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     corpus: f.string('corpus', true),
     batchSize: f.number('batchSize'),
     threads: f.number('threads'),
-    scoreForm: f.oneOf('scoreForm', ['paper', 'code'] as const)
+    scoreForm: f.oneOf('scoreForm', ['paper', 'code'] as const),
+    ray: rayOptions(f)
   }),
   plan: (f, what): PlanRequest => ({
     type: 'plan',
@@ -282,7 +321,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       methods: f.strings('methods') as SweepRequest['methods'],
       seed: f.number('seed'),
       compensateBias: f.boolean('compensateBias'),
-      baselineRun: f.optionalRunId('baselineRun')
+      baselineRun: f.optionalRunId('baselineRun'),
+      ray: rayOptions(f)
     };
     if (
       (request.sigmas === undefined) ===

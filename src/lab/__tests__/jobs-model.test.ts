@@ -213,4 +213,22 @@ describe('the progress line', () => {
       )
     ).toBe('score j1 on r: 3/24 (12%) · 812 tokens/s · 10 s left');
   });
+
+  it("counts a sweep on Ray's shards, not tokens", () => {
+    expect(
+      progressLine(
+        { id: 'j2', type: 'sweep', run: 'r' },
+        {
+          done: 2,
+          total: 7,
+          skipped: 0,
+          tokens: 0,
+          tokensPerSecond: 0,
+          elapsedMs: 4000,
+          unit: 'shards'
+        },
+        trans
+      )
+    ).toBe('sweep j2 on r: 2/7 (28%) · Ray shards');
+  });
 });

@@ -119,6 +119,36 @@ describe('the protocol module', () => {
     expect(() => checkRunId(id)).toThrow(/not a plain folder name/);
   });
 
+  it("reads a job's Ray options, each mistake one line", () => {
+    const score = { type: 'score', run: 'r', model: 'm', corpus: 'c' };
+    const ray = { address: '10.0.0.5:6379', shards: 8, shipLimit: 0 };
+    expect(readJobRequest({ ...score, ray })).toEqual({ ...score, ray });
+    expect(readJobRequest({ ...score, ray: { address: 'auto' } })).toEqual({
+      ...score,
+      ray: { address: 'auto' }
+    });
+    const refusal = (body: object) => () => readJobRequest(body);
+    expect(refusal({ ...score, ray: 'auto' })).toThrow(
+      'a score job: "ray" must be a JSON object, got "auto"'
+    );
+    expect(refusal({ ...score, ray: { shards: 2 } })).toThrow(
+      'a score job: "ray": "address" is required'
+    );
+    expect(refusal({ ...score, ray: { address: 'auto', shards: 0 } })).toThrow(
+      'a score job: "ray": "shards" must be a whole number ≥ 1, got 0'
+    );
+    expect(
+      refusal({ ...score, ray: { address: 'auto', shipLimit: -1 } })
+    ).toThrow(
+      'a score job: "ray": "shipLimit" must be a whole number ≥ 0, got -1'
+    );
+    expect(refusal({ ...score, ray: { address: 'auto', nodes: 2 } })).toThrow(
+      /^a score job: "ray": unknown field "nodes" \(known: address, shards, shipLimit\)$/
+    );
+    const sweep = { type: 'sweep', run: 'r', evalSets: ['e'], sigmas: [0.5] };
+    expect(readJobRequest({ ...sweep, ray })).toEqual({ ...sweep, ray });
+  });
+
   it('has a JSON Schema that compiles, with a request definition per job type', () => {
     const schema = JSON.parse(
       fs.readFileSync(path.join(PROTOCOL, 'schema', 'v1.json'), 'utf8')

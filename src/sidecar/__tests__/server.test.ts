@@ -653,6 +653,27 @@ describe('cusprun serve', () => {
       [
         'POST',
         '/api/jobs',
+        { ...scoreJob('small'), ray: { address: 'auto' } },
+        409,
+        /^run 'small' exists: a score on Ray makes a new run; name a new one, or resume this one without Ray$/
+      ],
+      [
+        'POST',
+        '/api/jobs',
+        {
+          type: 'sweep',
+          run: 'small',
+          sigmas: [0.5],
+          evalSets: [path.join(tmp, 'no-such-set.jsonl')],
+          batchSize: 4,
+          ray: { address: 'auto' }
+        },
+        400,
+        /^a sweep on Ray: "batchSize" is not passed to its workers' cusprun sweep \(it has no --batch\); leave it out, or sweep without Ray$/
+      ],
+      [
+        'POST',
+        '/api/jobs',
         { type: 'plan', run: 'nowhere', sigma: 0.3 },
         404,
         /no run 'nowhere' in the run store/

@@ -16,15 +16,20 @@ import {
   JobRequest,
   JobResult,
   METHODS,
+  RayOptions,
   RequestError,
+  ScoreRequest,
+  ScoreResult,
   STUDY_COMPENSATIONS,
   STUDY_DEFAULT_QS,
-  StudyRequest
+  StudyRequest,
+  SweepRequest
 } from '../../core/protocol';
 import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
 import { runGenerateJob } from '../jobs/generate';
 import { runPlanJob } from '../jobs/plan';
+import { runScoreOnRay, runSweepOnRay } from '../jobs/ray';
 import { readPrunedFolder, runPruneJob, runVerifyJob } from '../jobs/prune';
 import { runScoreJob } from '../jobs/score';
 import { runStudyJob, STUDY_DIR } from '../jobs/study';
@@ -132,6 +137,56 @@ function baselineRunOf(store: RunStore, run: string | undefined) {
   return { dir, keys: dir === undefined ? [] : [dir] };
 }
 
+/** A score on Ray: a new run, merged from its shards by the Ray driver (jobs/ray.ts). */
+function prepareScoreOnRay(
+  request: ScoreRequest,
+  store: RunStore,
+  model: string,
+  corpus: string
+): PreparedJob {
+  if (store.has(request.run)) {
+    throw new RequestError(
+      409,
+      'would-overwrite',
+      `run '${request.run}' exists: a score on Ray makes a new run; name a new one, or resume this one without Ray`
+    );
+  }
+  const dir = store.dir(request.run);
+  const { batchSize, threads, scoreForm } = request;
+  return {
+    keys: [model, dir],
+    cancellable: true,
+    execute: async ctx => {
+      const job = {
+        model: path.resolve(request.model),
+        corpus,
+        run: dir,
+        ray: request.ray as RayOptions,
+        batchSize,
+        threads,
+        scoreForm
+      };
+      const result = await runScoreOnRay(job, {
+        signal: ctx.signal,
+        onProgress: p => ctx.progress(p)
+      });
+      ctx.checkpoint(); // cancelled: the driver was killed, nothing was merged
+      return result as ScoreResult;
+    }
+  };
+}
+
+/** A sweep on Ray's workers run `cusprun sweep`, which has no batch size. */
+function checkSweepOnRay(request: SweepRequest): void {
+  if (request.ray && request.batchSize !== undefined) {
+    throw new RequestError(
+      400,
+      'bad-request',
+      `a sweep on Ray: "batchSize" is not passed to its workers' cusprun sweep (it has no --batch); leave it out, or sweep without Ray`
+    );
+  }
+}
+
 /** A study on its runs (the first keeps the files), checked before it is queued. */
 function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
   const { dir, keys } = runOf(store, request.run);
@@ -182,6 +237,9 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       const dir = store.dir(request.run);
       const model = resolveModelFile(request.model);
       const corpus = store.corpusManifest(request.corpus);
+      if (request.ray) {
+        return prepareScoreOnRay(request, store, model, corpus);
+      }
       return {
         keys: [model, dir],
         cancellable: true,
@@ -270,6 +328,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       };
     }
     case 'sweep': {
+      checkSweepOnRay(request);
       const { dir, keys } = runOf(store, request.run);
       const baseline = baselineRunOf(store, request.baselineRun);
       const {
@@ -289,6 +348,13 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         keys: [...keys, ...baseline.keys],
         cancellable: true,
         execute: async ctx => {
+          const ray =
+            request.ray &&
+            (await runSweepOnRay(dir, baseline.dir, request, {
+              signal: ctx.signal,
+              onProgress: p => ctx.progress(p)
+            }));
+          ctx.checkpoint();
           const { record, file } = await runSweepJob({
             ...options,
             run: dir,
@@ -304,7 +370,11 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
               ctx.checkpoint();
             }
           });
-          return { file: path.relative(dir, file), record };
+          return {
+            file: path.relative(dir, file),
+            record,
+            ...(ray ? { ray } : {})
+          };
         }
       };
     }
