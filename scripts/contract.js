@@ -115,6 +115,7 @@ function pythonConstants(core) {
     EVAL_CACHE_FILE: core.protocol.EVAL_CACHE_FILE,
     BASELINE_SCORES_DIR: core.protocol.BASELINE_SCORES_DIR,
     EVENTS_FILE: core.protocol.EVENTS_FILE,
+    EXIT_WITH_PARENT_ENV: core.protocol.EXIT_WITH_PARENT_ENV,
     SWEEP_INPUTS: [...core.protocol.SWEEP_INPUTS]
   };
 }

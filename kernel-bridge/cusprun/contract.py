@@ -30,4 +30,5 @@ NOT_APPLICABLE = "-"
 EVAL_CACHE_FILE = "evaluations.jsonl"
 BASELINE_SCORES_DIR = "baseline-scores"
 EVENTS_FILE = "events.jsonl"
+EXIT_WITH_PARENT_ENV = "CUSPRUN_EXIT_WITH_PARENT"
 SWEEP_INPUTS = ("run.json", "scores", "evaluations.jsonl", "baseline-scores")

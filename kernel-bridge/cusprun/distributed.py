@@ -48,6 +48,7 @@ from .distributed_inputs import (
     swap_paths,
 )
 from .errors import CusprunError
+from .task_dirs import cli_env, task_dir
 
 RAY_EXTRA = "pip install 'cusprun[ray]'"
 #: seconds to wait for a Ray cluster's address to answer before giving up
@@ -159,13 +160,13 @@ def _score_shard(
 
     # Waited for: a worker killed right after sending it could lose it, and it counts retries.
     ray.get(board.started.remote(index))
-    with tempfile.TemporaryDirectory(prefix=f"cusprun-shard{index}-") as tmp:
+    with task_dir() as tmp:
         run = Path(tmp, "run")
         inputs = _inputs_here(str(Path(tmp, "in")), args, shipped, needs, f"shard {index}/{count}")
         command = [_cusprun_cli(), "score", *inputs, "--run", str(run)]
         command += ["--shard", f"{index}/{count}", "--progress", "json"]
         with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
         ) as child:
             assert child.stdout is not None and child.stderr is not None
             summary: dict = {}
@@ -335,7 +336,7 @@ def _shard_outputs(ray: ModuleType, refs: list) -> list:
 
 def _merge(run: Path, shard_files: list[dict[str, bytes]]) -> None:
     """Writes the shards' folders here and joins them into `run` with `cusprun merge`."""
-    with tempfile.TemporaryDirectory(prefix="cusprun-shards-") as tmp:
+    with task_dir() as tmp:
         dirs = []
         for index, files in enumerate(shard_files):
             folder = Path(tmp, f"shard{index}")
@@ -384,7 +385,7 @@ def _sweep_shard(
 
     ray.get(board.started.remote(index))
     shard = f"sweep shard {index}/{count}"
-    with tempfile.TemporaryDirectory(prefix=f"cusprun-sweep{index}-") as tmp:
+    with task_dir() as tmp:
         root = str(Path(tmp, "in"))
         args = _inputs_here(root, args, shipped, needs, shard)
         for name, files in runs.items():
@@ -393,7 +394,8 @@ def _sweep_shard(
         command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
         if "baseline" in runs:
             command += ["--baseline-run", str(Path(tmp, "baseline"))]
-        done = subprocess.run([*command, "--points", f"{index}/{count}"], capture_output=True)
+        points = [*command, "--points", f"{index}/{count}"]
+        done = subprocess.run(points, capture_output=True, env=cli_env())
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
             last = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"

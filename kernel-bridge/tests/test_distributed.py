@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -154,9 +155,9 @@ def test_a_path_a_worker_cannot_see_is_one_line(cluster, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def _busy_shard_worker() -> int | None:
+def _busy_shard_worker() -> tuple[int, int] | None:
     """A Ray worker running a shard whose `cusprun score` child is under way (Ray titles the
-    worker after its task; the child is the shard's work), or None."""
+    worker after its task; the child is the shard's work), and that child; or None."""
     parents = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -166,8 +167,15 @@ def _busy_shard_worker() -> int | None:
             continue
         parents[int(proc.name)] = (title, parent)
     workers = {pid for pid, (title, _) in parents.items() if title.startswith(b"ray::_score")}
-    busy = [parent for _, parent in parents.values() if parent in workers]
+    busy = [(parent, pid) for pid, (_, parent) in parents.items() if parent in workers]
     return busy[0] if busy else None
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not Path(f"/proc/{pid}").exists()
 
 
 def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
@@ -184,15 +192,21 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     thread = threading.Thread(target=score)
     thread.start()
     deadline = time.monotonic() + 60
-    while (worker := _busy_shard_worker()) is None and time.monotonic() < deadline:
+    while (busy := _busy_shard_worker()) is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert worker is not None, "no shard started"
+    assert busy is not None, "no shard started"
+    worker, cli = busy
     time.sleep(0.3)  # into the shard's scoring, past its start
     os.kill(worker, signal.SIGKILL)
+    # The killed worker's CLI does not score on for nobody…
+    assert _gone(cli, within_s=10), f"the killed worker's CLI (pid {cli}) still runs"
     thread.join(timeout=120)
     assert outcome["result"]["retries"] >= 1, outcome
     assert outcome["result"]["shipped"] == 0 and outcome["result"]["model_paths"] == [str(MODEL)]
     assert_same_run(tmp_path / "run", single_run)
+    # …and the retried task removed the killed worker's folder (the nodes share /tmp here).
+    left = list(Path(tempfile.gettempdir()).glob(f"cusprun-ray-*-{worker}-*"))
+    assert left == [], left
 
 
 def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):

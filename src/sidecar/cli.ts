@@ -3,6 +3,7 @@
  * exits 1; a mistake in how a command was called prints one line and exits 2; only a bug shows
  * a stack trace.
  */
+import { EXIT_WITH_PARENT_ENV } from '../core/protocol';
 import { userError } from '../engine/fs-errors';
 import { commandHelp, parseCommand } from './commands/args';
 import { Command, COMMANDS, UsageError } from './commands';
@@ -80,9 +81,29 @@ function exitOnSignals(command: string | undefined): void {
   process.once('SIGTERM', () => process.exit(143));
 }
 
+/** How often a CLI started by a Ray task looks whether that task's worker is still there. */
+const PARENT_CHECK_MS = 1000;
+
+/**
+ * With EXIT_WITH_PARENT_ENV set, ends as on SIGTERM once the parent is gone (the process is then
+ * re-parented, so its parent pid changes): a killed Ray worker's CLI does not run on.
+ */
+function exitWithParent(): void {
+  if (process.env[EXIT_WITH_PARENT_ENV] !== '1') {
+    return;
+  }
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      process.exit(143);
+    }
+  }, PARENT_CHECK_MS).unref();
+}
+
 /** Runs the command line in process.argv: the entry of `node cli.js` and of the bin shim. */
 export async function main(): Promise<void> {
   exitOnSignals(process.argv[2]);
+  exitWithParent();
   try {
     const { stdout, code } = await run(process.argv.slice(2));
     process.stdout.write(stdout);

@@ -336,6 +336,12 @@ export const EVAL_CACHE_FILE = 'evaluations.jsonl';
 export const BASELINE_SCORES_DIR = 'baseline-scores';
 /** The run's event log (JSON Lines of JobEvent): the sidecar's jobs. */
 export const EVENTS_FILE = 'events.jsonl';
+/**
+ * Set to 1 in the environment of a CLI a Ray task starts: the CLI exits (as on SIGTERM, taking
+ * its temporary folders with it) once the process that started it is gone, so a worker killed
+ * mid-task leaves no CLI scoring for nobody.
+ */
+export const EXIT_WITH_PARENT_ENV = 'CUSPRUN_EXIT_WITH_PARENT';
 /** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
 export const SWEEP_INPUTS = [
   RUN_FILE,

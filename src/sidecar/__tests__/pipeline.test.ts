@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { inspectModel } from '../../engine/arch';
 import { INDEX_FILE, MANIFEST_FILE, ScoreStore } from '../../engine/score';
 import { FIXTURES, fixtureManifest } from '../../engine/__tests__/fixtures';
+import { EXIT_WITH_PARENT_ENV } from '../../core/protocol';
+import { isAlive } from '../../engine/output/staging';
 import { CLI, cusprun, cusprunWith } from './cli-process';
 
 const MODEL = path.join(FIXTURES, 'qwen2', 'torchscript');
@@ -457,6 +459,65 @@ describe('a scoring run killed mid-way', () => {
       signal: null
     });
     expect(fs.readdirSync(tmpdir)).toEqual([]);
+  }, 30_000);
+
+  it('started by a Ray task, exits when that task’s worker is killed', async () => {
+    // A corpus that takes far longer to score than the test waits: only the exit can end it.
+    const lines = path.join(tmp, 'many-lines.txt');
+    const count = 20_000;
+    fs.writeFileSync(
+      lines,
+      Array.from({ length: count }, (_, i) => `Satz ${i} über Dateien.\n`).join(
+        ''
+      )
+    );
+    const manifest = path.join(tmp, 'many.yaml');
+    const dimension = { name: 'de', sources: [lines], format: 'lines' };
+    fs.writeFileSync(
+      manifest,
+      JSON.stringify({
+        dimensions: { language: dimension },
+        truncation: 16,
+        documents: count
+      })
+    );
+    const run = path.join(tmp, 'orphaned');
+    const score = [CLI, 'score', MODEL, '--corpus', manifest, '--run', run];
+    const tmpdir = tmpdirOf('orphaned-tmpdir');
+    // The worker starts the CLI as a Ray task does, prints its pid, and is killed at the CLI's
+    // first progress line.
+    const worker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const c = require('node:child_process').spawn(process.execPath, ${JSON.stringify(
+          [...score, '--batch', '1']
+        )}, { stdio: ['ignore', 'ignore', 'inherit'] }); console.log(c.pid);`
+      ],
+      { env: { ...process.env, TMPDIR: tmpdir, [EXIT_WITH_PARENT_ENV]: '1' } }
+    );
+    let pid = 0;
+    worker.stdout.on('data', (chunk: Buffer) => (pid = Number(chunk)));
+    await new Promise<void>(resolve =>
+      worker.stderr.on('data', (chunk: Buffer) => {
+        if (pid && !worker.killed && /documents/.test(chunk.toString())) {
+          worker.kill('SIGKILL');
+          resolve();
+        }
+      })
+    );
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    expect(isAlive(pid)).toBe(false);
+    expect(fs.readdirSync(tmpdir)).toEqual([]);
+    const store = ScoreStore.open(path.join(run, 'scores'));
+    try {
+      expect(store.size).toBeLessThan(count);
+    } finally {
+      store.close();
+    }
   }, 30_000);
 });
 
