@@ -197,6 +197,8 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     assert busy is not None, "no shard started"
     worker, cli = busy
     time.sleep(0.3)  # into the shard's scoring, past its start
+    folders = f"cusprun-ray-*-{worker}-*"
+    assert list(Path(tempfile.gettempdir()).glob(folders)), "the task's folder is not named so"
     os.kill(worker, signal.SIGKILL)
     # The killed worker's CLI does not score on for nobody…
     assert _gone(cli, within_s=10), f"the killed worker's CLI (pid {cli}) still runs"
@@ -205,7 +207,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_is_the_same(
     assert outcome["result"]["shipped"] == 0 and outcome["result"]["model_paths"] == [str(MODEL)]
     assert_same_run(tmp_path / "run", single_run)
     # …and the retried task removed the killed worker's folder (the nodes share /tmp here).
-    left = list(Path(tempfile.gettempdir()).glob(f"cusprun-ray-*-{worker}-*"))
+    left = list(Path(tempfile.gettempdir()).glob(folders))
     assert left == [], left
 
 
