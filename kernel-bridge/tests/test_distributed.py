@@ -30,6 +30,7 @@ from cusprun.distributed import (  # noqa: E402
 from cusprun.errors import CusprunError  # noqa: E402
 from cusprun.session import Session  # noqa: E402
 from cusprun.tables import ablation_rows, sweep_rows  # noqa: E402
+from cusprun.task_dirs import PREFIX as TASK_DIR_PREFIX  # noqa: E402
 from jupyter_client.manager import start_new_kernel  # noqa: E402
 from kernel_helpers import SIDECAR_JS, kernel_env  # noqa: E402
 from ray_cluster import local_ray_cluster  # noqa: E402
@@ -139,7 +140,7 @@ def test_the_model_and_corpus_shipped_through_the_object_store_give_the_single_p
     assert len(result["model_paths"]) == 4
     for path in map(Path, result["model_paths"]):
         assert str(path) != str(model) and str(path).endswith(str(model))
-        assert any(part.startswith("cusprun-shard") for part in path.parts)
+        assert any(part.startswith(TASK_DIR_PREFIX) for part in path.parts)
         assert not path.exists()  # the task's folder was removed when it ended
 
 
