@@ -14,11 +14,12 @@ progress events (`{"type": "progress", "progress": {...}}`).
 The sidecar runs these as its jobs' Ray part through `cusprun.ray_driver`, a child process of
 its own; they can also be called from a script without a sidecar.
 
-A sweep spreads likewise (`sweep_on_ray`): its evaluations (the dense model, then each method at
-each grid value) go to Ray tasks that run `cusprun sweep … --points I/N` on a copy of the run
-folder shipped through the object store, and the evaluation-cache lines they add are appended to
-the run's own cache, so that the sweep run here afterwards finds every evaluation there. The model,
-the run's corpus and the evaluation sets are shipped under the same limit.
+A sweep or an ablation spreads likewise (`evaluations_on_ray`): its evaluations (the dense model,
+then each method at each grid value, or each subset of the dimensions) go to Ray tasks that run
+`cusprun sweep|ablate … --points I/N` on a copy of the run folder shipped through the object
+store, and the evaluation-cache lines they add are appended to the run's own cache, so that the
+sweep or ablation run here afterwards finds every evaluation there. The model, the run's corpus
+and the evaluation sets are shipped under the same limit.
 """
 
 from __future__ import annotations
@@ -352,7 +353,8 @@ def _merge(run: Path, shard_files: list[dict[str, bytes]]) -> None:
 
 
 def _run_files(run: Path) -> dict[str, bytes]:
-    """The files of the run folder a sweep reads (SWEEP_INPUTS), by relative path."""
+    """The files of the run folder a sweep or an ablation reads (SWEEP_INPUTS), by relative
+    path."""
     return {
         str(p.relative_to(run)): p.read_bytes()
         for p in sorted(run.rglob("*"))
@@ -362,39 +364,41 @@ def _run_files(run: Path) -> dict[str, bytes]:
 
 def _copy_here(folder: Path, files: dict[str, bytes], root: str, shipped: Shipped | None) -> None:
     """A copy of a run folder's `files` at `folder`: its run.json names the model and corpus the
-    sweep reads, so the shipped copies' paths take the driver's places."""
+    sweep or ablation reads, so the shipped copies' paths take the driver's places."""
     copied = swap_paths(files, root, shipped, back=False) if shipped is not None else files
     for name, data in copied.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
 
 
-def _sweep_shard(
+def _points_shard(
     board: Any,
     index: int,
     count: int,
+    command: str,
     runs: dict[str, dict[str, bytes]],
     args: list[str],
     shipped: Shipped | None,
     needs: Needs,
 ) -> dict[str, bytes]:
-    """Ray task: `cusprun sweep … --points index/count` on a copy of the run folder (`runs["run"]`,
-    and of the baseline run, `runs["baseline"]`, when there is one); returns the evaluation-cache
-    lines it added and any baseline score store it made (in the run that calibrates them)."""
+    """Ray task: `cusprun COMMAND … --points index/count` (a sweep or an ablation) on a copy of the
+    run folder (`runs["run"]`, and of a sweep's baseline run, `runs["baseline"]`, when there is
+    one); returns the evaluation-cache lines it added and any baseline score store it made (in
+    the run that calibrates them)."""
     import ray  # on the worker, where the task runs
 
     ray.get(board.started.remote(index))
-    shard = f"sweep shard {index}/{count}"
+    shard = f"{command} shard {index}/{count}"
     with task_dir() as tmp:
         root = str(Path(tmp, "in"))
         args = _inputs_here(root, args, shipped, needs, shard)
         for name, files in runs.items():
             _copy_here(Path(tmp, name), files, root, shipped)
         run = Path(tmp, "run")
-        command = [_cusprun_cli(), "sweep", "--run", str(run), *args]
+        command_line = [_cusprun_cli(), command, "--run", str(run), *args]
         if "baseline" in runs:
-            command += ["--baseline-run", str(Path(tmp, "baseline"))]
-        points = [*command, "--points", f"{index}/{count}"]
+            command_line += ["--baseline-run", str(Path(tmp, "baseline"))]
+        points = [*command_line, "--points", f"{index}/{count}"]
         done = subprocess.run(points, capture_output=True, env=cli_env())
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace").strip()
@@ -417,7 +421,15 @@ def sweep_evaluations(grid_values: int, methods: int) -> int:
     return 1 + grid_values * methods
 
 
-def sweep_on_ray(
+def ablation_evaluations(run: str | os.PathLike, dims: list[str] | None) -> int:
+    """How many evaluations an ablation of the run folder `run` makes: the dense model, and each
+    non-empty subset of `dims` (None: every dimension the run scored)."""
+    scored = [d["dimension"] for d in _scored_run(Path(run))["corpus"]["dimensions"]]
+    return 2 ** len(dims or scored)
+
+
+def evaluations_on_ray(
+    command: str,
     run: str | os.PathLike,
     args: list[str],
     evaluations: int,
@@ -429,14 +441,15 @@ def sweep_on_ray(
     ship_limit: int = DEFAULT_SHIP_LIMIT,
     on_event: EventCallback | None = None,
 ) -> dict:
-    """Makes the evaluations of the sweep `cusprun sweep --run RUN *args` (`evaluations` of them,
-    see `sweep_evaluations`; `--baseline-run BASELINE` when `baseline` names a run folder) in
-    `shards` Ray tasks (None: one per evaluation) and adds their results to the run's evaluation
-    cache, and the baseline score stores they made to the run that calibrates the baselines; the
-    sweep itself is then run here, from the cache. The baseline run's files are copied to the
-    tasks as the run's are. The run's model, its corpus (and the baseline run's) and the
-    evaluation sets are shipped to the tasks if they total at most `ship_limit` bytes (0: never).
-    Returns `{evaluations, shards, seconds, retries, shipped}`."""
+    """Makes the evaluations of `cusprun COMMAND --run RUN *args`, a sweep or an ablation
+    (`evaluations` of them, see `sweep_evaluations` and `ablation_evaluations`; a sweep's
+    `--baseline-run BASELINE` when `baseline` names a run folder) in `shards` Ray tasks (None:
+    one per evaluation) and adds their results to the run's evaluation cache, and the baseline
+    score stores they made to the run that calibrates the baselines; the sweep or ablation
+    itself is then run here, from the cache. The baseline run's files are copied to the tasks as
+    the run's are. The run's model, its corpus (and the baseline run's) and the evaluation sets
+    are shipped to the tasks if they total at most `ship_limit` bytes (0: never). Returns
+    `{evaluations, shards, seconds, retries, shipped}`."""
     if shards is not None and shards < 1:
         raise CusprunError(f"--shards: takes a count ≥ 1, got {shards}")
     folders = {"run": Path(run)} | ({"baseline": Path(baseline)} if baseline else {})
@@ -449,14 +462,14 @@ def sweep_on_ray(
     shards = min(shards or evaluations, evaluations)
     start = time.monotonic()
     runs = ray.put({name: _run_files(folder) for name, folder in folders.items()})
-    inputs = [runs, args, _put(ray, shipped), ([model, *sets], total)]
+    inputs = [command, runs, args, _put(ray, shipped), ([model, *sets], total)]
 
     def progress(_board: dict[int, dict], done: int) -> dict:
         counts = {"done": done, "total": shards, "skipped": 0, "tokens": 0, "tokensPerSecond": 0.0}
         return {**counts, "elapsedMs": _ms(start), "unit": "shards"}
 
     outputs, retries = _run_shards(
-        ray, _sweep_shard, [inputs] * shards, max_retries, progress, on_event
+        ray, _points_shard, [inputs] * shards, max_retries, progress, on_event
     )
     _keep_in_run(folders["run"], outputs, folders.get("baseline", folders["run"]))
     seconds = time.monotonic() - start

@@ -40,7 +40,9 @@ COMMANDS = {
     "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
     "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
     "run's documents; the evaluations spread over a Ray cluster first)",
-    "ablate": "ablate --target-ratio R --eval FILE[,…] — the 1D/2D/3D dimension ablation",
+    "ablate": "ablate --target-ratio R --eval FILE[,…] [--dims a,b] [--ray auto|HOST:PORT "
+    "[--shards N] [--ship-limit SIZE]] — the 1D/2D/3D dimension ablation (its evaluations "
+    "spread over a Ray cluster first)",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
     "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
     "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] "
@@ -112,12 +114,19 @@ def _size(text: str | None, what: str) -> int | None:
     return int(digits) * SIZE_SUFFIXES[suffix]
 
 
-def _ray_options(ns, command: str) -> int | None:
-    """--shards and --ship-limit, which go with --ray; returns the ship limit in bytes."""
+def _ray_args(p: _Parser) -> None:
+    """--ray, and --shards and --ship-limit, which go with it (score, sweep, ablate)."""
+    p.add_argument("--ray")
+    p.add_argument("--shards", type=int)
+    p.add_argument("--ship-limit")
+
+
+def _ray_options(ns, command: str) -> dict:
+    """What `_ray_args` parsed, as the Session's keyword arguments (the ship limit in bytes)."""
     for flag, value in (("--shards N", ns.shards), ("--ship-limit SIZE", ns.ship_limit)):
         if value is not None and ns.ray is None:
             raise UsageError(f"%cusprun {command}: {flag} goes with --ray auto|HOST:PORT")
-    return _size(ns.ship_limit, "--ship-limit")
+    return dict(ray=ns.ray, shards=ns.shards, ship_limit=_size(ns.ship_limit, "--ship-limit"))
 
 
 def _fraction(text: str, what: str) -> float:
@@ -397,11 +406,9 @@ class CusprunMagics:
         p.add_argument("--batch-size", type=int)
         p.add_argument("--threads", type=int)
         p.add_argument("--score-form", choices=["paper", "code"])
-        p.add_argument("--ray")
-        p.add_argument("--shards", type=int)
-        p.add_argument("--ship-limit")
+        _ray_args(p)
         ns = p.parse_args(args)
-        ship_limit = _ray_options(ns, "score")
+        on_ray = _ray_options(ns, "score")
         session = self._session()
         line = Live(progress_bundle("cusprun score: submitting"))
         chart = Live()
@@ -425,9 +432,7 @@ class CusprunMagics:
                 batch_size=ns.batch_size,
                 threads=ns.threads,
                 score_form=ns.score_form,
-                ray=ns.ray,
-                shards=ns.shards,
-                ship_limit=ship_limit,
+                **on_ray,
                 on_event=on_event,
             )
         on_ray = f" on Ray ({result['ray']['shards']} shards)" if "ray" in result else ""
@@ -574,12 +579,10 @@ class CusprunMagics:
         p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
-        p.add_argument("--ray")
-        p.add_argument("--shards", type=int)
-        p.add_argument("--ship-limit")
+        _ray_args(p)
         self._eval_args(p)
         ns = p.parse_args(args)
-        ship_limit = _ray_options(ns, "sweep")
+        on_ray = _ray_options(ns, "sweep")
         grid = (
             {"sigmas": _grid(ns.sigma, "--sigma")}
             if ns.sigma is not None
@@ -604,9 +607,7 @@ class CusprunMagics:
                 baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,
-                ray=ns.ray,
-                shards=ns.shards,
-                ship_limit=ship_limit,
+                **on_ray,
                 on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
@@ -625,9 +626,11 @@ class CusprunMagics:
         p.add_argument("--target-ratio", required=True)
         p.add_argument("--dims")
         p.add_argument("--run")
+        _ray_args(p)
         self._eval_args(p)
         ns = p.parse_args(args)
         ratio = _fraction(ns.target_ratio, "--target-ratio")
+        on_ray = _ray_options(ns, "ablate")
         evaluation = self._eval_options(ns)
         session = self._session()
         live = _LiveRows(
@@ -639,7 +642,12 @@ class CusprunMagics:
         )
         with live.failure_shown():
             result = session.ablate(
-                ratio, **evaluation, dims=_list(ns.dims), run=ns.run, on_event=live.on_event
+                ratio,
+                **evaluation,
+                dims=_list(ns.dims),
+                run=ns.run,
+                **on_ray,
+                on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
         live.table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))

@@ -1,9 +1,9 @@
-"""The Ray driver the sidecar runs for a job on Ray (`ray` in a score or sweep request), as a
-child process of its own: `python -m cusprun.ray_driver score|sweep …`. It calls `score_on_ray`
-or `sweep_on_ray` (cusprun.distributed) and prints one JSON object a line on its standard
-output: `{"type": "progress", "progress": {...}}` as the shards go, then `{"type": "result",
-"result": {...}}` (the protocol's ScoreResult, or the sweep's RayOutcome), or `{"type": "error",
-"message": …, "code": …}`: a refusal in one line.
+"""The Ray driver the sidecar runs for a job on Ray (`ray` in a score, sweep or ablate request), as
+a child process of its own: `python -m cusprun.ray_driver score|sweep|ablate …`. It calls
+`score_on_ray` or `evaluations_on_ray` (cusprun.distributed) and prints one JSON object a line on
+its standard output: `{"type": "progress", "progress": {...}}` as the shards go, then `{"type":
+"result", "result": {...}}` (the protocol's ScoreResult, or the sweep's or ablation's
+RayOutcome), or `{"type": "error", "message": …, "code": …}`: a refusal in one line.
 
 It is a module of its own, not `python -m cusprun.distributed`: Ray pickles the task functions by
 their module's name, and a module run as `__main__` would be pickled whole, its error classes
@@ -27,13 +27,10 @@ from typing import TextIO
 from .contract import METHODS
 from .errors import CusprunError
 
-#: the sweep request's fields as `cusprun sweep` flags (a list becomes one comma-joined value)
-SWEEP_FLAGS = {
-    "sigmas": "--sigma",
-    "targetRatios": "--target-ratios",
-    "methods": "--methods",
-    "seed": "--seed",
+#: what a sweep and an ablation share: the expert's settings and the evaluation's
+EXPERT_FLAGS = {
     "dims": "--dims",
+    "rule": "--rule",
     "q": "--q",
     "minKeep": "--min-keep",
     "multipleOf": "--multiple-of",
@@ -41,12 +38,24 @@ SWEEP_FLAGS = {
     "threads": "--threads",
 }
 
+#: each request's fields as its command's flags (a list becomes one comma-joined value)
+COMMAND_FLAGS = {
+    "sweep": {
+        "sigmas": "--sigma",
+        "targetRatios": "--target-ratios",
+        "methods": "--methods",
+        "seed": "--seed",
+        **EXPERT_FLAGS,
+    },
+    "ablate": {"targetRatio": "--target-ratio", **EXPERT_FLAGS},
+}
 
-def sweep_cli_args(request: dict) -> list[str]:
-    """A sweep request's settings as the `cusprun sweep` arguments that make the same sweep
-    (`repr` of a float reads back as the same number in JavaScript)."""
+
+def cli_args(command: str, request: dict) -> list[str]:
+    """A sweep or ablate request's settings as the `cusprun sweep|ablate` arguments that make the
+    same evaluations (`repr` of a float reads back as the same number in JavaScript)."""
     args = [arg for spec in request["evalSets"] for arg in ("--eval", spec)]
-    for field, flag in SWEEP_FLAGS.items():
+    for field, flag in COMMAND_FLAGS[command].items():
         value = request.get(field)
         if value is not None:
             args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
@@ -63,9 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--threads", type=int)
     score.add_argument("--score-form")
     sweep = commands.add_parser("sweep")
-    sweep.add_argument("--request", required=True, help="the sweep request (JSON)")
     sweep.add_argument("--baseline-run", help="the folder of the run calibrating the baselines")
-    for command in (score, sweep):
+    ablate = commands.add_parser("ablate")
+    for command in (sweep, ablate):
+        command.add_argument("--request", required=True, help="the job's request (JSON)")
+    for command in (score, sweep, ablate):
         command.add_argument("--run", required=True, help="the run folder")
         command.add_argument("--address", required=True)
         command.add_argument("--shards", type=int)
@@ -95,20 +106,29 @@ def _score(ns: argparse.Namespace, shipping: dict, on_event) -> dict:
     }
 
 
-def _sweep(ns: argparse.Namespace, shipping: dict, on_event) -> dict:
-    from .distributed import sweep_evaluations, sweep_on_ray
+def _evaluations(ns: argparse.Namespace, request: dict) -> int:
+    """How many evaluations the sweep or ablation makes."""
+    from .distributed import ablation_evaluations, sweep_evaluations
+
+    if ns.command == "ablate":
+        return ablation_evaluations(ns.run, request.get("dims"))
+    grid = request.get("sigmas") or request.get("targetRatios") or []
+    return sweep_evaluations(len(grid), len(request.get("methods") or METHODS))
+
+
+def _spread(ns: argparse.Namespace, shipping: dict, on_event) -> dict:
+    """A sweep's or ablation's evaluations on Ray, into the run's evaluation cache."""
+    from .distributed import evaluations_on_ray
 
     request = json.loads(ns.request)
-    grid = request.get("sigmas") or request.get("targetRatios") or []
-    evaluations = sweep_evaluations(len(grid), len(request.get("methods") or METHODS))
-    args = sweep_cli_args(request)
-    result = sweep_on_ray(
+    result = evaluations_on_ray(
+        ns.command,
         ns.run,
-        args,
-        evaluations,
+        cli_args(ns.command, request),
+        _evaluations(ns, request),
         ns.shards,
         ns.address,
-        baseline=ns.baseline_run,
+        baseline=getattr(ns, "baseline_run", None),
         on_event=on_event,
         **shipping,
     )
@@ -146,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shipping = {} if ns.ship_limit is None else {"ship_limit": ns.ship_limit}
     try:
-        result = (_score if ns.command == "score" else _sweep)(ns, shipping, emit)
+        result = (_score if ns.command == "score" else _spread)(ns, shipping, emit)
     except CusprunError as error:
         message = str(error)
         if error.code == "ray-missing":

@@ -407,7 +407,7 @@ class Session:
         most `ship_limit` bytes (default `cusprun.distributed.DEFAULT_SHIP_LIMIT`; 0: never, they
         lie on a path every node sees). The result then has `ray`: `{shards, retries,
         shipped}`."""
-        _ship_with_ray(ray, ship_limit)
+        on_ray = _ray_options(ray, shards, ship_limit)
         model = absolute(model) if model else self.model_path
         corpus = corpus or self.corpus_name
         if not model:
@@ -417,8 +417,7 @@ class Session:
         run = self.run_id(run) if run else new_run_id(model, corpus)
         request = {"type": "score", "run": run, "model": model, "corpus": corpus}
         request.update(_camel(dict(batch_size=batch_size, threads=threads, score_form=score_form)))
-        if ray is not None:
-            request["ray"] = _ray_options(ray, shards, ship_limit)
+        request.update(on_ray)
         info = self.run_job(request, on_event)
         self.run = run
         return {"run": run, **info["result"]}
@@ -510,9 +509,9 @@ class Session:
         general corpus), else on the run's own. With `ray`
         ('auto' or the head's HOST:PORT) the sweep job first makes its evaluations in `shards`
         Ray tasks (default: one per evaluation) into the run's evaluation cache, and then reads
-        them from there (`cusprun.distributed.sweep_on_ray`; `ship_limit` as for `score`); the
+        them from there (`cusprun.distributed.evaluations_on_ray`; `ship_limit` as for `score`); the
         result then has `ray` too: `{evaluations, shards, retries, shipped}`."""
-        _ship_with_ray(ray, ship_limit)
+        on_ray = _ray_options(ray, shards, ship_limit)
         request = {
             "type": "sweep",
             "run": self._run_name(run),
@@ -523,8 +522,7 @@ class Session:
         request.update(
             _camel(dict(sigmas=sigmas, target_ratios=target_ratios, methods=methods, **options))
         )
-        if ray is not None:
-            request["ray"] = _ray_options(ray, shards, ship_limit)
+        request.update(on_ray)
         return self.run_job(request, on_event)["result"]
 
     def ablate(
@@ -533,10 +531,17 @@ class Session:
         *,
         eval_sets: list[str],
         run: str | None = None,
+        ray: str | None = None,
+        shards: int | None = None,
+        ship_limit: int | None = None,
         on_event: EventCallback | None = None,
         **options,
     ) -> dict:
-        """The 1D/2D/3D ablation at a target ratio; returns `{file, record}`."""
+        """The 1D/2D/3D ablation at a target ratio; returns `{file, record}`. With `ray` the
+        ablation's evaluations (the dense model and each subset of the dimensions) are made on
+        Ray first, as a sweep's are (`shards`, `ship_limit` as for `sweep`); the result then has
+        `ray` too: `{evaluations, shards, retries, shipped}`."""
+        on_ray = _ray_options(ray, shards, ship_limit)
         request = {
             "type": "ablate",
             "run": self._run_name(run),
@@ -544,6 +549,7 @@ class Session:
             "evalSets": eval_set_paths(eval_sets),
         }
         request.update(_camel(options))
+        request.update(on_ray)
         return self.run_job(request, on_event)["result"]
 
     def study(
@@ -621,13 +627,14 @@ class Session:
         return to_frame(runs_rows(self.runs()))
 
 
-def _ship_with_ray(ray: str | None, ship_limit: int | None) -> None:
-    if ship_limit is not None and ray is None:
-        raise CusprunError("ship_limit goes with ray='auto' or ray='HOST:PORT'")
+def _ray_options(address: str | None, shards: int | None, ship_limit: int | None) -> dict:
+    """The request's `ray` (none without an address): where and in how many shards its Ray
+    driver spreads the work, and up to how many bytes of inputs it ships."""
+    for name, value in (("shards", shards), ("ship_limit", ship_limit)):
+        if value is not None and address is None:
+            raise CusprunError(f"{name} goes with ray='auto' or ray='HOST:PORT'")
     if ship_limit is not None and ship_limit < 0:
         raise CusprunError(f"ship_limit: takes a byte count ≥ 0 (0: never ship), got {ship_limit}")
-
-
-def _ray_options(address: str, shards: int | None, ship_limit: int | None) -> dict:
-    """The request's `ray`: where and in how many shards its Ray driver spreads the work."""
-    return {"address": address, **_camel(dict(shards=shards, ship_limit=ship_limit))}
+    if address is None:
+        return {}
+    return {"ray": {"address": address, **_camel(dict(shards=shards, ship_limit=ship_limit))}}

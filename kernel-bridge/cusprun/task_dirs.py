@@ -4,8 +4,8 @@ the driver's while it merges the shards.
 Its name holds the node's host name and the process's pid, so that a worker killed mid-task
 (SIGKILL, out of memory) leaves a folder the next task or driver on that node recognises and
 removes. A live process's folder, another host's (a temporary folder shared between nodes) and
-any name not made here are left alone. The CLI a task starts gets EXIT_WITH_PARENT_ENV: it exits once its
-worker is gone instead of scoring on into a removed folder.
+any name not made here are left alone. The CLI a task starts gets EXIT_WITH_PARENT_ENV: it exits
+once its worker is gone instead of scoring on into a removed folder.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Scoring and sweeps on Ray (cusprun.distributed) on a real local cluster: a head and an extra
-worker node, each its own `ray start` process, with the installed `cusprun` CLI doing the work."""
+"""Scoring, sweeps and ablations on Ray (cusprun.distributed) on a real local cluster: a head and
+an extra worker node, each its own `ray start` process, with the installed `cusprun` CLI doing
+the work."""
 
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ ray = pytest.importorskip("ray", reason="the ray extra: make setup-ray")
 from cusprun.distributed import (  # noqa: E402
     RayUnavailable,
     ShardFailed,
+    evaluations_on_ray,
     score_on_ray,
-    sweep_on_ray,
 )
 from cusprun.errors import CusprunError  # noqa: E402
 from cusprun.session import Session  # noqa: E402
-from cusprun.tables import sweep_rows  # noqa: E402
+from cusprun.tables import ablation_rows, sweep_rows  # noqa: E402
+from cusprun.task_dirs import PREFIX as TASK_DIR_PREFIX  # noqa: E402
 from jupyter_client.manager import start_new_kernel  # noqa: E402
 from kernel_helpers import SIDECAR_JS, kernel_env  # noqa: E402
 from ray_cluster import local_ray_cluster  # noqa: E402
@@ -138,7 +140,7 @@ def test_the_model_and_corpus_shipped_through_the_object_store_give_the_single_p
     assert len(result["model_paths"]) == 4
     for path in map(Path, result["model_paths"]):
         assert str(path) != str(model) and str(path).endswith(str(model))
-        assert any(part.startswith("cusprun-shard") for part in path.parts)
+        assert any(part.startswith(TASK_DIR_PREFIX) for part in path.parts)
         assert not path.exists()  # the task's folder was removed when it ended
 
 
@@ -215,7 +217,7 @@ def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):
     address = f"127.0.0.1:{free_port}"
     for job in [
         lambda: score_on_ray(tmp_path / "run", MODEL, CORPUS, 2, address),
-        lambda: sweep_on_ray(single_run, ["--sigma", "0.5"], 2, None, address),
+        lambda: evaluations_on_ray("sweep", single_run, ["--sigma", "0.5"], 2, None, address),
     ]:
         start = time.monotonic()
         with pytest.raises(RayUnavailable) as caught:
@@ -227,7 +229,7 @@ def test_a_bad_address_is_one_line(free_port, single_run, tmp_path):
     assert not (single_run / "evaluations.jsonl").exists()
 
 
-def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
+def test_the_score_sweep_and_ablate_magics_on_ray_write_into_the_store(
     cluster, single_run, tmp_path, monkeypatch
 ):
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=kernel_env())
@@ -249,6 +251,10 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
             f"%cusprun sweep --sigma 0.5 --methods cus-prun,random --eval {evaluation} "
             f"--run onray --ray {cluster} --shards 2"
         )
+        execute(
+            f"%cusprun ablate --target-ratio 0.2 --dims language,task --eval {evaluation} "
+            f"--run onray --ray {cluster} --shards 2"
+        )
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
@@ -258,10 +264,13 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
         "run 'onray': 96 documents scored" in text and "s on Ray (4 shards)" in text
         for text in texts
     )
-    # The sweep's 3 evaluations were made on Ray; the table is the sweep's, from the cache.
-    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
-    assert any(text.startswith("cusprun sweep: ") and "shards" in text for text in texts)
+    # The sweep's 3 evaluations were made on Ray, then the ablation's 3 subsets (the dense model
+    # was the sweep's); the tables are theirs, from the cache.
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 6
+    for job in ("sweep", "ablate"):
+        assert any(text.startswith(f"cusprun {job}: ") and "shards" in text for text in texts)
     assert any("σ sweep (sweeps/" in text for text in texts)
+    assert any("dimension ablation (ablations/" in text for text in texts)
     # The panel's history of the run (the sidecar's run detail) lists the Ray score like any job.
     monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
     monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
@@ -269,6 +278,7 @@ def test_the_score_and_sweep_magics_on_ray_write_into_the_store(
         jobs = session.run_detail("onray")["jobs"]
     states = [(j["type"], j["state"]) for j in jobs]
     assert states[0] == ("score", "done") and ("sweep", "done") in states
+    assert ("ablate", "done") in states
     assert jobs[0]["result"]["scored"] == 96 and jobs[0]["request"]["model"] == str(MODEL)
 
 
@@ -312,6 +322,34 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 
 
+#: an ablation of the demo run's 3 dimensions: 1 + 7 = 8 evaluations
+ABLATION = {"target_ratio": 0.2, "eval_sets": SWEEP["eval_sets"]}
+
+
+def test_an_ablation_spread_over_ray_gives_the_local_ablations_table(cluster, session, tmp_path):
+    events: list[dict] = []
+    on_ray = session.ablate(run="onray", ray=cluster, on_event=events.append, **ABLATION)
+    store = tmp_path / "store"
+    cache = (store / "onray" / "evaluations.jsonl").read_bytes()
+    local = session.ablate(run="local", **ABLATION)
+    assert on_ray["ray"]["evaluations"] == 8 and on_ray["ray"]["shards"] == 8
+    assert on_ray["ray"]["retries"] == 0 and on_ray["ray"]["shipped"] > 0
+    # Every evaluation was made on Ray: the ablation here found each in the cache.
+    made = [r for r in on_ray["record"]["rows"] if "unreachable" not in r]
+    assert len(made) == 7 and all(r["cached"] for r in made)
+    assert not any(r["cached"] for r in local["record"]["rows"])
+    assert ablation_rows(on_ray["record"]) == ablation_rows(local["record"])
+    assert _cache_keys(store / "onray") == _cache_keys(store / "local")
+    assert len(_cache_keys(store / "onray")) == 8
+    # The local ablation afterwards computes nothing new: the run's cache is as Ray left it.
+    again = session.ablate(run="onray", **ABLATION)
+    assert all(r["cached"] for r in again["record"]["rows"])
+    assert ablation_rows(again["record"]) == ablation_rows(local["record"])
+    assert (store / "onray" / "evaluations.jsonl").read_bytes() == cache
+    shards = [e["progress"] for e in events if e.get("progress", {}).get("unit") == "shards"]
+    assert shards and shards[-1]["done"] == 8
+
+
 def test_a_sweep_on_ray_calibrates_its_baselines_on_the_baseline_run(
     cluster, session, single_run, tmp_path
 ):
@@ -339,7 +377,7 @@ def test_a_sweep_on_ray_calibrates_its_baselines_on_the_baseline_run(
     assert shards[-1]["done"] == 3
 
 
-def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
+def test_a_sweep_or_ablation_shard_the_cli_refuses_is_one_line(cluster, session):
     # The sidecar checks a dimension only when the sweep runs: after its Ray part, here.
     with pytest.raises(CusprunError) as caught:
         session.sweep(
@@ -350,6 +388,11 @@ def test_a_sweep_shard_the_cli_refuses_is_one_line(cluster, session):
         )
     message = str(caught.value)
     assert re.match(r"sweep shard [01]/2 on .+: ", message) and "\n" not in message
+    with pytest.raises(CusprunError) as caught:
+        session.ablate(run="onray", ray=cluster, shards=2, dims=["style"], **ABLATION)
+    message = str(caught.value)
+    assert re.match(r"ablate shard [01]/2 on .+: unknown dimension 'style'", message)
+    assert "\n" not in message
     assert not (Path(session.store()) / "onray" / "evaluations.jsonl").exists()
 
 

@@ -215,6 +215,8 @@ def test_user_mistakes_fail_the_cell_with_one_line(tmp_path):
         "--ray auto|HOST:PORT",
         "%cusprun score --ray auto --ship-limit lots": "cusprun: --ship-limit takes a size in "
         "bytes such as 0, 500000, 300K, 256M or 2G, got 'lots'",
+        f"%cusprun ablate --target-ratio 0.2 --eval {MC} --shards 2": "cusprun: %cusprun "
+        "ablate: --shards N goes with --ray auto|HOST:PORT",
         "%cusprun model 'unclosed": "cusprun: cannot read the line",
         "%%cusprun corpus\n{not json": "cusprun: the cell is not valid JSON",
         "%%cusprun score\nx": "cusprun: a %%cusprun cell holds a corpus manifest",

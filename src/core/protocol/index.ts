@@ -258,7 +258,10 @@ export type JobType = (typeof JOB_TYPES)[number];
 export interface RayOptions {
   /** 'auto' (the cluster started on the sidecar's machine) or the head's HOST:PORT. */
   address: string;
-  /** Ray tasks (≥ 1); default one per CPU of the cluster (score), one per evaluation (sweep). */
+  /**
+   * Ray tasks (≥ 1); default one per CPU of the cluster (score), one per evaluation (sweep,
+   * ablate).
+   */
   shards?: number;
   /** Inputs of at most this many bytes in all are shipped through Ray's object store (0: never). */
   shipLimit?: number;
@@ -270,7 +273,7 @@ export interface RayOutcome {
   retries: number;
   /** 0: the inputs were read in place on every node. */
   shipped: number;
-  /** A sweep's evaluations made on Ray. */
+  /** A sweep's or ablation's evaluations made on Ray. */
   evaluations?: number;
 }
 
@@ -326,7 +329,7 @@ export interface EvalRequest extends EvalOptions {
 }
 
 /**
- * A run folder's layout, as far as the kernel bridge reads it: a sweep on Ray ships these to its
+ * A run folder's layout, as far as the kernel bridge reads it: a sweep or ablation on Ray ships these to its
  * workers, and appends the lines their evaluations add to the evaluation cache (JSON Lines,
  * `{"key", "metrics"}`) here.
  */
@@ -342,7 +345,9 @@ export const EVENTS_FILE = 'events.jsonl';
  * mid-task leaves no CLI scoring for nobody.
  */
 export const EXIT_WITH_PARENT_ENV = 'CUSPRUN_EXIT_WITH_PARENT';
-/** What a sweep reads of a run folder: with a copy of these, a sweep runs elsewhere. */
+/**
+ * What a sweep (or an ablation) reads of a run folder: with a copy of these, it runs elsewhere.
+ */
 export const SWEEP_INPUTS = [
   RUN_FILE,
   SCORES_DIR,
@@ -371,6 +376,8 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
   type: 'ablate';
   run: RunId;
   targetRatio: number;
+  /** Make the ablation's evaluations on a Ray cluster first, into the run's evaluation cache. */
+  ray?: RayOptions;
 }
 
 /**
@@ -549,10 +556,12 @@ export interface RecordResult<T> {
   record: T;
 }
 
-/** A sweep's result; `ray` when its evaluations were made on Ray. */
-export interface SweepResult extends RecordResult<SweepRecord> {
+/** A sweep's or ablation's result; `ray` when its evaluations were made on Ray. */
+export interface ExperimentResult<T> extends RecordResult<T> {
   ray?: RayOutcome;
 }
+
+export type SweepResult = ExperimentResult<SweepRecord>;
 
 export type JobResult =
   | ScoreResult
@@ -561,7 +570,7 @@ export type JobResult =
   | Verification
   | { models: ModelEvaluation[] }
   | SweepResult
-  | RecordResult<AblationRecord>
+  | ExperimentResult<AblationRecord>
   | GenerateResult
   | RecordResult<StudyRecord>;
 

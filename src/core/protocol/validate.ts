@@ -343,7 +343,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     run: f.runId('run'),
     ...expertQuery(f),
     ...evalOptions(f),
-    targetRatio: f.number('targetRatio', true)
+    targetRatio: f.number('targetRatio', true),
+    ray: rayOptions(f)
   }),
   study: (f, what): StudyRequest => {
     const seedRuns = f.strings('seedRuns');
@@ -425,7 +426,7 @@ export function readJobRequest(body: unknown): JobRequest {
       `unknown job type ${JSON.stringify(type)}: a job's "type" is one of ${JOB_TYPES.join(', ')}`
     );
   }
-  const what = `a ${type} job`;
+  const what = `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type} job`;
   const f = fieldsOf(body, what);
   f.string('type');
   const request = (JOB_READERS[type as JobType] as Reader<JobType>)(f, what);

@@ -1,6 +1,8 @@
 /**
  * The dimension ablation: an expert on every non-empty subset of the scored dimensions (7 for
  * L, D and T), each at the same target ratio with σ solved per subset, evaluated side by side.
+ * It can be split into shards of its evaluations (shard.ts): e = 0 is the dense model and
+ * e = 1 + i the i-th subset (in `subsets` order).
  */
 import { ModelMap } from '../../core/model/model-map';
 import { CusprunError } from '../../core/errors';
@@ -13,6 +15,7 @@ import {
 } from '../../core/select/expert';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
 import { Evaluator } from './evaluator';
+import { EvaluationShard, inShard } from './shard';
 
 /** The dense model's metrics and one row per subset of the dimensions. */
 export type AblationResult = Pick<
@@ -54,11 +57,16 @@ export async function runAblation(
   guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'>,
   targetRatio: number,
   evaluator: Evaluator,
-  onRow?: (row: AblationRow) => void
+  onRow?: (row: AblationRow) => void,
+  shard?: EvaluationShard
 ): Promise<AblationResult> {
-  const dense = (await evaluator.evaluate()).metrics;
+  // A shard without the dense evaluation reports no dense metrics.
+  const dense = inShard(shard, 0) ? (await evaluator.evaluate()).metrics : [];
   const rows: AblationRow[] = [];
-  for (const subset of subsets(dimensions)) {
+  for (const [i, subset] of subsets(dimensions).entries()) {
+    if (!inShard(shard, 1 + i)) {
+      continue;
+    }
     const names = subset.map(d => d.name);
     const plan = planOrReason(map, subset, guards, targetRatio);
     const row: AblationRow =

@@ -1,6 +1,7 @@
 export * from './eval-sets';
 export * from './evaluator';
 export * from './methods';
+export * from './shard';
 export * from './sweep';
 export * from './ablation';
 export * from './generation';

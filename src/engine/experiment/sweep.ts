@@ -1,9 +1,8 @@
 /**
  * A σ sweep with metrics: at each grid point the expert's plan, and each baseline with the
  * same per-layer counts, built in memory and evaluated (each bias-compensated, given means).
- * Points come out as they finish. A sweep can be split into shards of its evaluations (one
- * process each, e.g. on Ray): each evaluates its own and fills the evaluation cache, and the
- * whole sweep run after them reads every evaluation from the cache.
+ * Points come out as they finish. A sweep can be split into shards of its evaluations (shard.ts):
+ * e = 0 is the dense model and e = 1 + t × methods + m is method m at grid value t.
  */
 import { CusprunError } from '../../core/errors';
 import { ExpertPlan, PlanTarget, unitPlanOf } from '../../core/select/expert';
@@ -15,27 +14,15 @@ import type {
 } from '../../core/experiment';
 import { Compensation, Evaluator } from './evaluator';
 import { BaselineInputs, methodPlan } from './methods';
+import { EvaluationShard, inShard } from './shard';
 
 export type { SweepGrid, SweepPoint };
-
-/**
- * A slice of a sweep's evaluations: evaluation e goes to shard e mod count, where e = 0 is the
- * dense model and e = 1 + t × methods + m is method m at grid value t.
- */
-export interface SweepShard {
-  index: number;
-  count: number;
-}
-
-function inShard(shard: SweepShard | undefined, evaluation: number): boolean {
-  return !shard || evaluation % shard.count === shard.index;
-}
 
 /** The methods some evaluation of `shard` uses (all of them without a shard). */
 export function sweepShardMethods(
   methods: Method[],
   grid: SweepGrid,
-  shard?: SweepShard
+  shard?: EvaluationShard
 ): Method[] {
   const values = (grid.sigmas ?? grid.targetRatios ?? []).length;
   return methods.filter((_, m) =>
@@ -61,7 +48,7 @@ export async function runSweep(
   grid: SweepGrid,
   onPoint?: (point: SweepPoint) => void,
   compensation?: Compensation,
-  shard?: SweepShard
+  shard?: EvaluationShard
 ): Promise<SweepResult> {
   if ((grid.sigmas === undefined) === (grid.targetRatios === undefined)) {
     throw new CusprunError(

@@ -373,4 +373,49 @@ describe('cusprun ablate', () => {
       /ablate solves σ per subset: give --target-ratio, not --sigma/
     );
   });
+
+  it('--points I/N: the shards fill the cache with every evaluation once, and the whole ablation reads them', () => {
+    const copy = path.join(tmp, 'points-run');
+    fs.cpSync(run, copy, { recursive: true });
+    const cache = path.join(copy, 'evaluations.jsonl');
+    fs.rmSync(cache, { force: true }); // the ablations above filled the run's
+    const ablate = (...args: string[]) =>
+      cusprun(
+        'ablate',
+        '--run',
+        copy,
+        '--target-ratio',
+        '0.1',
+        '--dims',
+        'language,task',
+        ...EVAL_ARGS,
+        ...args
+      );
+    // Dense (e 0) and language+task (e 3); language (e 1); task (e 2).
+    const made = [0, 1, 2].map(i => ablate('--points', `${i}/3`));
+    expect(made.map(r => [r.code, r.stdout])).toEqual(
+      [2, 1, 1].map((n, i) => [
+        0,
+        `ablation evaluations ${i}/3: ${n} in ${cache}\n`
+      ])
+    );
+    const lines = fs.readFileSync(cache, 'utf8').trim().split('\n');
+    expect(new Set(lines.map(l => JSON.parse(l).key)).size).toBe(4);
+    expect(lines).toHaveLength(4);
+    const json = path.join(tmp, 'points-ablation.json');
+    const whole = ablate('--json', json);
+    expect(whole.code).toBe(0);
+    const record = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(record.rows).toHaveLength(3);
+    expect(record.rows.every((r: { cached: boolean }) => r.cached)).toBe(true);
+    expect(fs.readFileSync(cache, 'utf8').trim().split('\n')).toEqual(lines);
+    const refused = ablate('--points', '0/3', '--json', json);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /--points keeps no record: --json, --csv and --charts go with the whole ablation/
+    );
+    expect(ablate('--points', '3/3').stderr).toMatch(
+      /--points: takes I\/N, shard I of N counted from 0/
+    );
+  });
 });

@@ -147,6 +147,22 @@ describe('the protocol module', () => {
     );
     const sweep = { type: 'sweep', run: 'r', evalSets: ['e'], sigmas: [0.5] };
     expect(readJobRequest({ ...sweep, ray })).toEqual({ ...sweep, ray });
+    const ablate = {
+      type: 'ablate',
+      run: 'r',
+      evalSets: ['e'],
+      targetRatio: 0.2
+    };
+    expect(readJobRequest({ ...ablate, ray })).toEqual({ ...ablate, ray });
+    expect(readJobRequest(ablate)).toEqual(ablate);
+    expect(
+      refusal({ ...ablate, ray: { address: 'auto', shards: 1.5 } })
+    ).toThrow(
+      'an ablate job: "ray": "shards" must be a whole number ≥ 1, got 1.5'
+    );
+    expect(refusal({ ...ablate, ray: { address: 7 } })).toThrow(
+      /^an ablate job: "ray": "address" must be a non-empty string/
+    );
   });
 
   it('has a JSON Schema that compiles, with a request definition per job type', () => {

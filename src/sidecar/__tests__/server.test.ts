@@ -674,6 +674,20 @@ describe('cusprun serve', () => {
       [
         'POST',
         '/api/jobs',
+        {
+          type: 'ablate',
+          run: 'small',
+          targetRatio: 0.2,
+          evalSets: [path.join(tmp, 'no-such-set.jsonl')],
+          batchSize: 4,
+          ray: { address: 'auto' }
+        },
+        400,
+        /^an ablation on Ray: "batchSize" is not passed to its workers' cusprun ablate \(it has no --batch\); leave it out, or ablate without Ray$/
+      ],
+      [
+        'POST',
+        '/api/jobs',
         { type: 'plan', run: 'nowhere', sigma: 0.3 },
         404,
         /no run 'nowhere' in the run store/

@@ -2,10 +2,11 @@ import { formatRatio, formatSigma } from '../../core/format';
 import { ablationCharts } from '../../core/charts';
 import { ablationCsv, ablationTable, writeCharts } from '../format/experiment';
 import { progressLines } from '../format/progress';
-import { runAblateJob } from '../jobs/ablate';
+import { AblateJob, runAblateJob, runAblateShard } from '../jobs/ablate';
 import { numberValue, positionalCount, requiredValue } from './args';
 import { defineCommand } from './command';
 import { checkRequested, writeRequested, wroteLines } from './outputs';
+import { pointsOption, pointsShard, shardLine } from './points';
 import {
   EVAL_OPTIONS,
   evalOptions,
@@ -27,7 +28,11 @@ export default defineCommand({
       type: 'string',
       value: 'DIR',
       help: 'write its charts there (Vega-Lite + SVG)'
-    }
+    },
+    ...pointsOption(
+      'ablation',
+      'e = 0 the dense model, then each subset of the dimensions, smallest first'
+    )
   },
   hints: {
     sigma: 'ablate solves σ per subset: give --target-ratio, not --sigma'
@@ -41,7 +46,7 @@ export default defineCommand({
     );
     checkRequested(values);
     const progress = progressLines(process.stderr);
-    const { record, file } = await runAblateJob({
+    const job: AblateJob = {
       ...expertOptions(values),
       ...evalOptions(values),
       targetRatio: numberValue(
@@ -52,7 +57,12 @@ export default defineCommand({
         progress(
           `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${formatSigma(r.sigma)}, ratio ${formatRatio(r.ratio)}`}${r.cached ? ', from cache' : ''}`
         )
-    });
+    };
+    const shard = pointsShard('ablation', values);
+    if (shard) {
+      return shardLine('ablation', shard, await runAblateShard(job, shard));
+    }
+    const { record, file } = await runAblateJob(job);
     const charts = values.charts
       ? await writeCharts(values.charts, ablationCharts(record))
       : [];

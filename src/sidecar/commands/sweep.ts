@@ -10,9 +10,10 @@ import {
   writeCharts
 } from '../format/experiment';
 import { runSweepJob, runSweepShard, SweepJob } from '../jobs/sweep';
-import { numberValue, positionalCount, shardValue, UsageError } from './args';
+import { numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
 import { checkRequested, writeRequested, wroteLines } from './outputs';
+import { pointsOption, pointsShard, shardLine } from './points';
 import {
   BASELINE_OPTIONS,
   EVAL_OPTIONS,
@@ -58,11 +59,10 @@ export default defineCommand({
       value: 'DIR',
       help: 'write its charts there (Vega-Lite + SVG)'
     },
-    points: {
-      type: 'string',
-      value: 'I/N',
-      help: "evaluate shard I of N of the sweep's evaluations only (evaluation e goes to shard e mod N: e = 0 the dense model, then each grid value's methods in order) into the run's evaluation cache, and keep no record; the whole sweep run after the shards reads them from the cache"
-    }
+    ...pointsOption(
+      'sweep',
+      "e = 0 the dense model, then each grid value's methods in order"
+    )
   },
   hints: {
     'target-ratio':
@@ -103,15 +103,9 @@ export default defineCommand({
           `${p.method} at σ ${formatSigma(p.sigma)} (ratio ${formatRatio(p.ratio)})${p.cached ? ', from cache' : ''}`
         )
     };
-    const shard = shardValue(values.points, 'points');
-    if (shard && (values.json || values.csv || values.charts)) {
-      throw new UsageError(
-        '--points keeps no record: --json, --csv and --charts go with the whole sweep'
-      );
-    }
+    const shard = pointsShard('sweep', values);
     if (shard) {
-      const { evaluations, cache } = await runSweepShard(job, shard);
-      return `sweep evaluations ${shard.index}/${shard.count}: ${evaluations} in ${cache}\n`;
+      return shardLine('sweep', shard, await runSweepShard(job, shard));
     }
     const { record, file } = await runSweepJob(job);
     const charts = values.charts

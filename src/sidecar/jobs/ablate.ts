@@ -4,9 +4,15 @@
  */
 import * as path from 'node:path';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
-import { runAblation } from '../../engine/experiment';
+import { EvaluationShard, runAblation } from '../../engine/experiment';
 import { writeFileAtomic } from '../../engine/output';
-import { ExperimentJob, openExperiment } from './experiment';
+import {
+  Experiment,
+  ExperimentJob,
+  openExperiment,
+  runShard,
+  ShardOutcome
+} from './experiment';
 import { ExpertJob, readDimensionRanks, requestedDimensions } from './plan';
 import { evalSetRecords } from './sweep';
 import { stampName } from '../run-folder';
@@ -18,22 +24,33 @@ export interface AblateJob extends ExperimentJob, ExpertJob {
 
 export const ABLATIONS_DIR = 'ablations';
 
+/** The ablation's evaluations (a shard's only, given one), and the experts' ranks. */
+async function ablationIn(
+  { record: run, map, evaluator }: Experiment,
+  job: AblateJob,
+  shard?: EvaluationShard
+) {
+  const dims = requestedDimensions(run, job.dims);
+  const ranks = readDimensionRanks(job.run, run, map, dims, job);
+  const result = await runAblation(
+    map,
+    ranks,
+    job,
+    job.targetRatio,
+    evaluator,
+    job.onRow,
+    shard
+  );
+  return { ranks, result };
+}
+
 export async function runAblateJob(
   job: AblateJob
 ): Promise<{ record: AblationRecord; file: string }> {
   const experiment = openExperiment(job);
   try {
-    const { record: run, map, evaluator } = experiment;
-    const dims = requestedDimensions(run, job.dims);
-    const ranks = readDimensionRanks(job.run, run, map, dims, job);
-    const result = await runAblation(
-      map,
-      ranks,
-      job,
-      job.targetRatio,
-      evaluator,
-      job.onRow
-    );
+    const { ranks, result } = await ablationIn(experiment, job);
+    const { evaluator } = experiment;
     const at = new Date().toISOString();
     const record: AblationRecord = {
       kind: 'ablation',
@@ -50,4 +67,16 @@ export async function runAblateJob(
   } finally {
     experiment.close();
   }
+}
+
+/** One shard of an ablation's evaluations, into the run's evaluation cache only (runShard). */
+export function runAblateShard(
+  job: AblateJob,
+  shard: EvaluationShard
+): Promise<ShardOutcome> {
+  return runShard(job, async experiment => {
+    const { result } = await ablationIn(experiment, job, shard);
+    const made = result.rows.filter(r => r.unreachable === undefined).length;
+    return made + (result.dense.length ? 1 : 0);
+  });
 }

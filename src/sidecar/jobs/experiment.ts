@@ -69,6 +69,30 @@ export interface Experiment {
 
 export const DEFAULT_EVAL_TRUNCATION = 128;
 
+/** What one shard of an experiment's evaluations made: their count, and the cache they are in. */
+export interface ShardOutcome {
+  evaluations: number;
+  cache: string;
+}
+
+/**
+ * One shard of an experiment's evaluations (`evaluate` returns how many it made), into the run's
+ * evaluation cache only: no record is kept (the whole experiment, run after its shards, reads
+ * them from the cache and keeps it).
+ */
+export async function runShard(
+  job: ExperimentJob,
+  evaluate: (experiment: Experiment) => Promise<number>
+): Promise<ShardOutcome> {
+  const experiment = openExperiment(job);
+  try {
+    const evaluations = await evaluate(experiment);
+    return { evaluations, cache: path.join(job.run, EVAL_CACHE_FILE) };
+  } finally {
+    experiment.close();
+  }
+}
+
 /** `generation`: prompts every evaluated model also decodes greedily (the study's samples). */
 export function openExperiment(
   job: ExperimentJob,

@@ -1,5 +1,5 @@
 /**
- * The Ray part of a job (`ray` in a score or sweep request): the Ray driver of the kernel bridge,
+ * The Ray part of a job (`ray` in a score, sweep or ablate request): the Ray driver of the kernel bridge,
  * `PYTHON -m cusprun.ray_driver` (PYTHON: $CUSPRUN_PYTHON, which the kernel bridge sets to its
  * own Python when it starts the sidecar, else python3), run as a child process in a process group
  * of its own. It prints one JSON object a line: progress, then its result or a refusal.
@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { CusprunError } from '../../core/errors';
 import {
+  AblateRequest,
   RayOptions,
   RayOutcome,
   RUN_FILE,
@@ -222,18 +223,25 @@ export async function runScoreOnRay(
 }
 
 /**
- * A sweep's evaluations made on Ray into the run folder `run`'s evaluation cache (and the
- * baseline score stores the run calibrating the baselines, `baselineRun` else `run`, lacks), for
- * the sweep to read from there; undefined when cancelled.
+ * A sweep's or ablation's evaluations made on Ray into the run folder `run`'s evaluation cache
+ * (and the baseline score stores the run calibrating a sweep's baselines, `baselineRun` else
+ * `run`, lacks), for the job to read from there; undefined when cancelled. The driver reads the
+ * request's settings as the command's flags (ray_driver.py).
  */
-export function runSweepOnRay(
+export function runEvaluationsOnRay(
   run: string,
   baselineRun: string | undefined,
-  request: SweepRequest,
+  request: SweepRequest | AblateRequest,
   driver: DriverRun
 ): Promise<RayOutcome | undefined> {
-  const { ray, baselineRun: _baseline, ...sweep } = request;
-  const args = ['sweep', '--run', run, '--request', JSON.stringify(sweep)];
+  const { ray, ...settings } = request;
+  const args = [
+    request.type,
+    '--run',
+    run,
+    '--request',
+    JSON.stringify(settings)
+  ];
   if (baselineRun !== undefined) {
     args.push('--baseline-run', baselineRun);
   }

@@ -11,19 +11,20 @@ import type {
   SweepRecord
 } from '../../core/experiment';
 import {
+  EvaluationShard,
   runSweep,
-  SweepShard,
   sweepShardMethods
 } from '../../engine/experiment';
 import { EvalSet } from '../../engine/experiment/eval-sets';
 import { writeFileAtomic } from '../../engine/output';
 import {
   baselineInputs,
-  EVAL_CACHE_FILE,
   Experiment,
   ExperimentJob,
   experimentCompensation,
-  openExperiment
+  openExperiment,
+  runShard,
+  ShardOutcome
 } from './experiment';
 import { expertViewOf, ExpertJob } from './plan';
 import { stampName } from '../run-folder';
@@ -52,7 +53,7 @@ export function evalSetRecords(sets: EvalSet[]): EvalSetRecord[] {
 async function sweepIn(
   experiment: Experiment,
   job: SweepJob,
-  shard?: SweepShard
+  shard?: EvaluationShard
 ) {
   const view = expertViewOf(job, experiment.record, experiment.map);
   // A shard makes only the baseline inputs its own evaluations rank by.
@@ -111,22 +112,13 @@ export async function runSweepJob(
   }
 }
 
-/**
- * One shard of a sweep's evaluations, into the run's evaluation cache only: no record is kept
- * (the whole sweep, run after its shards, reads them from the cache and keeps it).
- */
-export async function runSweepShard(
+/** One shard of a sweep's evaluations, into the run's evaluation cache only (runShard). */
+export function runSweepShard(
   job: SweepJob,
-  shard: SweepShard
-): Promise<{ evaluations: number; cache: string }> {
-  const experiment = openExperiment(job);
-  try {
+  shard: EvaluationShard
+): Promise<ShardOutcome> {
+  return runShard(job, async experiment => {
     const { result } = await sweepIn(experiment, job, shard);
-    return {
-      evaluations: result.points.length + (result.dense.length ? 1 : 0),
-      cache: path.join(job.run, EVAL_CACHE_FILE)
-    };
-  } finally {
-    experiment.close();
-  }
+    return result.points.length + (result.dense.length ? 1 : 0);
+  });
 }

@@ -10,6 +10,7 @@ import { checkGridSize } from '../../core/grid';
 import { loadEvalSets } from '../../engine/experiment';
 import { resolveModelFile } from '../../engine/onnx/model';
 import {
+  AblateRequest,
   DEFAULT_GENERATE_TOKENS,
   GenerateRequest,
   JobEvent,
@@ -17,6 +18,7 @@ import {
   JobResult,
   METHODS,
   RayOptions,
+  RayOutcome,
   RequestError,
   ScoreRequest,
   ScoreResult,
@@ -29,7 +31,7 @@ import { runAblateJob } from '../jobs/ablate';
 import { readPrompts, runEvalJob } from '../jobs/eval';
 import { runGenerateJob } from '../jobs/generate';
 import { runPlanJob } from '../jobs/plan';
-import { runScoreOnRay, runSweepOnRay } from '../jobs/ray';
+import { runEvaluationsOnRay, runScoreOnRay } from '../jobs/ray';
 import { readPrunedFolder, runPruneJob, runVerifyJob } from '../jobs/prune';
 import { runScoreJob } from '../jobs/score';
 import { runStudyJob, STUDY_DIR } from '../jobs/study';
@@ -176,15 +178,36 @@ function prepareScoreOnRay(
   };
 }
 
-/** A sweep on Ray's workers run `cusprun sweep`, which has no batch size. */
-function checkSweepOnRay(request: SweepRequest): void {
+/** A sweep or ablation on Ray's workers run `cusprun sweep|ablate`, which have no batch size. */
+function checkOnRay(request: SweepRequest | AblateRequest): void {
+  const { type } = request;
   if (request.ray && request.batchSize !== undefined) {
     throw new RequestError(
       400,
       'bad-request',
-      `a sweep on Ray: "batchSize" is not passed to its workers' cusprun sweep (it has no --batch); leave it out, or sweep without Ray`
+      `${type === 'sweep' ? 'a sweep' : 'an ablation'} on Ray: "batchSize" is not passed to its workers' cusprun ${type} (it has no --batch); leave it out, or ${type} without Ray`
     );
   }
+}
+
+/**
+ * A sweep's or ablation's Ray part (none without `ray`): its evaluations made on Ray into the
+ * run's evaluation cache, where the job then finds them; what it did, for the job's result.
+ */
+async function evaluationsOnRay(
+  ctx: JobContext,
+  dir: string,
+  baselineDir: string | undefined,
+  request: SweepRequest | AblateRequest
+): Promise<{ ray?: RayOutcome }> {
+  const ray =
+    request.ray &&
+    (await runEvaluationsOnRay(dir, baselineDir, request, {
+      signal: ctx.signal,
+      onProgress: p => ctx.progress(p)
+    }));
+  ctx.checkpoint(); // cancelled: the driver was killed, the job stops before its local part
+  return ray ? { ray } : {};
 }
 
 /** A study on its runs (the first keeps the files), checked before it is queued. */
@@ -328,7 +351,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       };
     }
     case 'sweep': {
-      checkSweepOnRay(request);
+      checkOnRay(request);
       const { dir, keys } = runOf(store, request.run);
       const baseline = baselineRunOf(store, request.baselineRun);
       const {
@@ -348,13 +371,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
         keys: [...keys, ...baseline.keys],
         cancellable: true,
         execute: async ctx => {
-          const ray =
-            request.ray &&
-            (await runSweepOnRay(dir, baseline.dir, request, {
-              signal: ctx.signal,
-              onProgress: p => ctx.progress(p)
-            }));
-          ctx.checkpoint();
+          const ray = await evaluationsOnRay(ctx, dir, baseline.dir, request);
           const { record, file } = await runSweepJob({
             ...options,
             run: dir,
@@ -370,22 +387,20 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
               ctx.checkpoint();
             }
           });
-          return {
-            file: path.relative(dir, file),
-            record,
-            ...(ray ? { ray } : {})
-          };
+          return { file: path.relative(dir, file), record, ...ray };
         }
       };
     }
     case 'ablate': {
+      checkOnRay(request);
       const { dir, keys } = runOf(store, request.run);
-      const { type: _type, run: _run, ...options } = request;
+      const { type: _type, run: _run, ray: _ray, ...options } = request;
       loadEvalSets(options.evalSets);
       return {
         keys,
         cancellable: true,
         execute: async ctx => {
+          const ray = await evaluationsOnRay(ctx, dir, undefined, request);
           const { record, file } = await runAblateJob({
             ...options,
             run: dir,
@@ -394,7 +409,7 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
               ctx.checkpoint();
             }
           });
-          return { file: path.relative(dir, file), record };
+          return { file: path.relative(dir, file), record, ...ray };
         }
       };
     }

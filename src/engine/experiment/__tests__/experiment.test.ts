@@ -368,6 +368,41 @@ describe('sweeps and the ablation on a fixture', () => {
     );
     expect(result.rows[0].metrics).toEqual([]);
   });
+
+  it("splits an ablation's evaluations into shards that make each once and fill the whole ablation's cache", async () => {
+    const shared = new EvalCache();
+    const shard = (index: number) =>
+      runAblation(map, ranks, {}, 0.1, evaluatorWith(shared), undefined, {
+        index,
+        count: 3
+      });
+    const names = (r: { rows: { dimensions: string[] }[] }) =>
+      r.rows.map(row => row.dimensions.join('+'));
+    const shards = [await shard(0), await shard(1), await shard(2)];
+    // Evaluation 0 is the dense model, then e = 1 + i the i-th subset: e mod 3 is its shard.
+    expect(shards.map(names)).toEqual([
+      ['task', 'domain+task'],
+      ['language', 'language+domain', 'language+domain+task'],
+      ['domain', 'language+task']
+    ]);
+    expect(shards.map(r => r.dense.length > 0)).toEqual([true, false, false]);
+    // Each evaluation made once, by its own shard: none read another's from the shared cache.
+    expect(shards.flatMap(r => r.rows).every(r => !r.cached)).toBe(true);
+    expect((await shard(1)).rows.map(r => [r.dimensions, r.cached])).toEqual(
+      shards[1].rows.map(r => [r.dimensions, true])
+    );
+    const whole = await runAblation(map, ranks, {}, 0.1, evaluatorWith(shared));
+    expect(whole.rows.every(r => r.cached)).toBe(true);
+    expect(whole.dense).toEqual(shards[0].dense);
+    const made = new Map(
+      shards.flatMap(r => r.rows).map(r => [r.dimensions.join('+'), r])
+    );
+    expect(names(whole).sort()).toEqual([...made.keys()].sort());
+    for (const row of whole.rows) {
+      const { cached: _cached, ...rest } = made.get(row.dimensions.join('+'))!;
+      expect(row).toEqual({ ...rest, cached: true });
+    }
+  });
 });
 
 describe('the evaluation cache on disk', () => {
