@@ -98,6 +98,21 @@ async function hiddenStates(
 }
 
 /**
+ * The vocabulary slices of an lm_head of `weightBytes`: as few as keep each slice's weight and
+ * its logits of every sequence within `budget` bytes.
+ */
+export function headSlices(
+  weightBytes: number,
+  vocab: number,
+  sequences: number[][],
+  budget: number
+): [number, number][] {
+  const tokens = sequences.reduce((n, s) => n + s.length, 0);
+  const perColumn = weightBytes / vocab + tokens * LOGIT_BYTES;
+  return vocabSlices(vocab, Math.ceil((vocab * perColumn) / budget));
+}
+
+/**
  * Compares the pruned model's logits with the reference's into `comparison`, the lm_head a
  * vocabulary slice at a time, each slice's weight and its logits of every sequence within
  * `budget` bytes. Returns why not instead (before comparing anything) when either lm_head is
@@ -113,7 +128,8 @@ export async function vocabSlicedCheck(
 ): Promise<string | undefined> {
   const a = vocabHead(reference.graph, LOGITS);
   const b = vocabHead(pruned.graph, LOGITS);
-  if (!a || !b || a.hidden !== b.hidden || a.vocab !== b.vocab) {
+  const same = a && b && a.hidden === b.hidden && a.axis === b.axis;
+  if (!a || !b || !same || a.vocab !== b.vocab) {
     return 'the lm_head is not a MatMul by a constant weight in both models';
   }
   const ref = await hiddenStates(reference, a, sequences, budget, options);
@@ -132,11 +148,8 @@ export async function vocabSlicedCheck(
     return out;
   }
   const weight = reference.initializers.get(a.weight) as TensorProto;
-  const tokens = sequences.reduce((n, s) => n + s.length, 0);
-  const perColumn =
-    reference.byteLength(weight) / a.vocab + tokens * LOGIT_BYTES;
-  const count = Math.ceil((a.vocab * perColumn) / budget);
-  for (const range of vocabSlices(a.vocab, count)) {
+  const bytes = reference.byteLength(weight);
+  for (const range of headSlices(bytes, a.vocab, sequences, budget)) {
     const slices: (Logits | undefined)[] = [];
     await headLogits(reference, a, range, ref.hidden, options, (i, l) => {
       slices[i] = l;
