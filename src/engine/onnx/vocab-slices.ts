@@ -7,7 +7,13 @@
  */
 import { DataType, elementBytes } from './dtype';
 import { OnnxModel } from './model';
-import { GraphProto, ModelProto, TensorProto, ValueInfoProto } from './proto';
+import {
+  GraphProto,
+  ModelProto,
+  TensorProto,
+  toNumber,
+  ValueInfoProto
+} from './proto';
 import { tensorDims } from './tensor';
 
 /** Element types a slice can be fed to onnxruntime in. */
@@ -56,7 +62,7 @@ export function vocabHead(
   const t = producer(b);
   const transpose = graph.node[t] as (typeof graph.node)[number] | undefined;
   const perm = transpose?.attribute.find(a => a.name === 'perm')?.ints;
-  const swaps = !perm || perm.map(Number).join() === '1,0';
+  const swaps = !perm || perm.map(toNumber).join() === '1,0';
   const stored = transpose?.op_type === 'Transpose' && swaps;
   const tied = stored ? initializer(transpose.input[0]) : undefined;
   if (!tied) {
