@@ -98,18 +98,20 @@ async function hiddenStates(
 }
 
 /**
- * The vocabulary slices of an lm_head of `weightBytes`: as few as keep each slice's weight and
- * its logits of every sequence within `budget` bytes.
+ * The vocabulary slices of `head`, whose weight is `weightBytes`: as few as keep within `budget`
+ * bytes each slice's weight (twice for a [vocab, hidden] weight: onnxruntime makes its
+ * transpose on each run) and its logits of every sequence.
  */
 export function headSlices(
+  head: VocabHead,
   weightBytes: number,
-  vocab: number,
   sequences: number[][],
   budget: number
 ): [number, number][] {
   const tokens = sequences.reduce((n, s) => n + s.length, 0);
-  const perColumn = weightBytes / vocab + tokens * LOGIT_BYTES;
-  return vocabSlices(vocab, Math.ceil((vocab * perColumn) / budget));
+  const copies = head.axis === 0 ? 2 : 1;
+  const perColumn = (copies * weightBytes) / head.vocab + tokens * LOGIT_BYTES;
+  return vocabSlices(head.vocab, Math.ceil((head.vocab * perColumn) / budget));
 }
 
 /**
@@ -149,7 +151,7 @@ export async function vocabSlicedCheck(
   }
   const weight = reference.initializers.get(a.weight) as TensorProto;
   const bytes = reference.byteLength(weight);
-  for (const range of headSlices(bytes, a.vocab, sequences, budget)) {
+  for (const range of headSlices(a, bytes, sequences, budget)) {
     const slices: (Logits | undefined)[] = [];
     await headLogits(reference, a, range, ref.hidden, options, (i, l) => {
       slices[i] = l;
