@@ -26,8 +26,8 @@ const LOGITS = 'logits';
 /** Bytes a float logit takes in JS (float16 logits are read as float32). */
 const LOGIT_BYTES = 4;
 
-/** Feeds a slice's bytes as a tensor of the head's element type (float32 or float16). */
-function sliceFeed(head: VocabHead, bytes: Uint8Array, dims: number[]): Feed {
+/** Feeds `bytes` as a tensor of the head's element type (float32 or float16). */
+function floatFeed(head: VocabHead, bytes: Uint8Array, dims: number[]): Feed {
   const { buffer, byteOffset, byteLength } = bytes;
   return head.elemType === DataType.FLOAT16
     ? {
@@ -42,7 +42,30 @@ function sliceFeed(head: VocabHead, bytes: Uint8Array, dims: number[]): Feed {
       };
 }
 
-/** One vocabulary slice of the logits from each sequence's hidden state, each to `take`. */
+/** Bytes of one element of the head's type. */
+const elementSize = (head: VocabHead) =>
+  head.elemType === DataType.FLOAT16 ? 2 : 4;
+
+/**
+ * Every sequence's hidden state as the rows of one [rows, hidden] matrix: the lm_head acts row
+ * by row, and one run per slice packs the slice's weight once instead of once per sequence.
+ */
+function joinedRows(head: VocabHead, hidden: Feed[]): Feed {
+  const out = new Uint8Array(hidden.reduce((n, h) => n + h.data.byteLength, 0));
+  let at = 0;
+  for (const { data } of hidden) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    at += data.byteLength;
+  }
+  const width = hidden[0].dims[hidden[0].dims.length - 1];
+  const rows = out.byteLength / (elementSize(head) * width);
+  return floatFeed(head, out, [rows, width]);
+}
+
+/**
+ * One vocabulary slice of the logits from every sequence's hidden state, in one run; each
+ * sequence's rows to `take`, shaped as its hidden state with the slice's width.
+ */
 async function headLogits(
   model: OnnxModel,
   head: VocabHead,
@@ -53,26 +76,35 @@ async function headLogits(
 ): Promise<void> {
   const tensor = model.initializers.get(head.weight) as TensorProto;
   const dims = tensorDims(tensor);
-  dims[head.axis] = range[1] - range[0];
-  const weight = sliceFeed(
-    head,
-    tensorRange(model, tensor, head.axis, range),
-    dims
-  );
+  const width = range[1] - range[0];
+  dims[head.axis] = width;
+  const bytes = tensorRange(model, tensor, head.axis, range);
+  const feeds = {
+    [head.hidden]: joinedRows(head, hidden),
+    [head.weight]: floatFeed(head, bytes, dims)
+  };
   const proto = vocabSliceModel(model.proto, head, LOGITS);
   const session = await ModelSession.fromBytes(
     model.encodeReferencing(proto),
     options,
     model.file
   );
+  let logits: Logits;
   try {
-    for (const [i, value] of hidden.entries()) {
-      const feeds = { [head.hidden]: value, [head.weight]: weight };
-      const out = await session.run(feeds, [LOGITS]);
-      take(i, readLogits(out[LOGITS], model.file));
-    }
+    logits = readLogits(
+      (await session.run(feeds, [LOGITS]))[LOGITS],
+      model.file
+    );
   } finally {
     await session.release();
+  }
+  let row = 0;
+  for (const [i, h] of hidden.entries()) {
+    const shape = [...h.dims.slice(0, -1), width];
+    const rows = shape.slice(0, -1).reduce((n, d) => n * d, 1);
+    const values = logits.values.subarray(row * width, (row + rows) * width);
+    take(i, { type: logits.type, dims: shape, values });
+    row += rows;
   }
 }
 
@@ -100,7 +132,8 @@ async function hiddenStates(
 /**
  * The vocabulary slices of `head`, whose weight is `weightBytes`: as few as keep within `budget`
  * bytes each slice's weight (twice for a [vocab, hidden] weight: onnxruntime makes its
- * transpose on each run) and its logits of every sequence.
+ * transpose on each run) and its logits of every sequence, the reference's and the pruned
+ * model's.
  */
 export function headSlices(
   head: VocabHead,
@@ -110,7 +143,8 @@ export function headSlices(
 ): [number, number][] {
   const tokens = sequences.reduce((n, s) => n + s.length, 0);
   const copies = head.axis === 0 ? 2 : 1;
-  const perColumn = (copies * weightBytes) / head.vocab + tokens * LOGIT_BYTES;
+  const perColumn =
+    (copies * weightBytes) / head.vocab + 2 * tokens * LOGIT_BYTES;
   return vocabSlices(head.vocab, Math.ceil((head.vocab * perColumn) / budget));
 }
 
