@@ -16,7 +16,7 @@ import {
   ValueInfoProto
 } from '../onnx/proto';
 
-function intsAttr(name: string, values: number[]): AttributeProto {
+export function intsAttr(name: string, values: number[]): AttributeProto {
   return {
     name,
     type: AttributeType.INTS,

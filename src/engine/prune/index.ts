@@ -4,7 +4,8 @@ export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
 export { writePrunedModel } from './write';
 export type { WrittenModel } from './write';
-export { modelLogits, stagedLogits, verifyPruned } from './verify';
+export { modelLogits, stagedLogits } from './staged';
+export { verifyPruned } from './verify';
 export type { VerifyOptions } from './verify';
 export {
   assertWithinBound,

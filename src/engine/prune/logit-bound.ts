@@ -67,18 +67,79 @@ function sameShape(a: Logits, b: Logits): boolean {
   );
 }
 
-/** Largest |x| of a row in either model. */
-function rowScale(
-  a: Float32Array,
-  b: Float32Array,
-  start: number,
-  end: number
-) {
-  let scale = 0;
-  for (let i = start; i < end; i++) {
-    scale = Math.max(scale, Math.abs(a[i]), Math.abs(b[i]));
+/** One row's (token position's) running maxima over the vocabulary slices compared so far. */
+interface RowMaxima {
+  /** Largest |logit| of the row in either model. */
+  scale: number;
+  /** Largest |difference| (NaN counted as Infinity), and its vocabulary index (the first). */
+  diff: number;
+  vocab: number;
+}
+
+/**
+ * Logits compared a vocabulary slice at a time (every logit of every row, in any slice order
+ * along the vocabulary), keeping per row only its largest |logit| and largest difference: the
+ * bound is in ulps at the row's largest |logit| (the same unit for the whole row), so the row's
+ * worst element is its largest difference, and the result equals comparing whole rows.
+ */
+export class SlicedComparison {
+  private readonly rows: RowMaxima[][] = [];
+  private type: LogitType | undefined;
+
+  constructor(private readonly file: string) {}
+
+  /** Folds in logits [offset, offset + width) of every row of one sequence, `a` the reference's. */
+  add(sequence: number, a: Logits, b: Logits | undefined, offset = 0): void {
+    if (!b || !sameShape(a, b)) {
+      throw new CusprunError(
+        'unsupported',
+        `its logits are ${b ? `${b.type}[${b.dims.join(', ')}]` : 'missing'} where the original's are ${a.type}[${a.dims.join(', ')}]; it is not the same model pruned`,
+        this.file
+      );
+    }
+    this.type ??= a.type;
+    const width = a.dims[a.dims.length - 1];
+    const rows = (this.rows[sequence] ??= []);
+    for (let r = 0, start = 0; start < a.values.length; r++, start += width) {
+      const row = (rows[r] ??= { scale: 0, diff: -1, vocab: 0 });
+      for (let j = 0; j < width; j++) {
+        const x = a.values[start + j];
+        const y = b.values[start + j];
+        row.scale = Math.max(row.scale, Math.abs(x), Math.abs(y));
+        const raw = Math.abs(x - y);
+        const diff = Number.isNaN(raw) ? Infinity : raw;
+        if (diff > row.diff || (diff === row.diff && offset + j < row.vocab)) {
+          row.diff = diff;
+          row.vocab = offset + j;
+        }
+      }
+    }
   }
-  return scale;
+
+  /** The comparison of everything added, within `boundUlps` (default: the type's). */
+  result(boundUlps?: number): LogitComparison {
+    const type = this.type ?? 'float32';
+    const bound = boundUlps ?? defaultBoundUlps(type);
+    let maxAbsDiff = 0;
+    let worst = { sequence: 0, token: 0, vocab: 0, diff: 0, scale: 0, ulps: 0 };
+    this.rows.forEach((rows, sequence) =>
+      rows.forEach(({ scale, diff, vocab }, token) => {
+        maxAbsDiff = Math.max(maxAbsDiff, diff);
+        const ulps = diff / ulpOf(type, scale);
+        // Ties go to the larger row, so equal logits report the largest |logit| compared.
+        if (ulps > worst.ulps || (ulps === worst.ulps && scale > worst.scale)) {
+          worst = { sequence, token, vocab, diff, scale, ulps };
+        }
+      })
+    );
+    return {
+      ok: worst.ulps <= bound,
+      type,
+      boundUlps: bound,
+      maxAbsDiff,
+      worst
+    };
+  }
 }
 
 /**
@@ -92,44 +153,11 @@ export function compareLogits(
   file: string,
   boundUlps?: number
 ): LogitComparison {
-  const type = reference[0]?.type ?? 'float32';
-  const bound = boundUlps ?? defaultBoundUlps(type);
-  const result: LogitComparison = {
-    ok: true,
-    type,
-    boundUlps: bound,
-    maxAbsDiff: 0,
-    worst: { sequence: 0, token: 0, vocab: 0, diff: 0, scale: 0, ulps: 0 }
-  };
-  reference.forEach((a, sequence) => {
-    const b = pruned[sequence];
-    if (!b || !sameShape(a, b)) {
-      throw new CusprunError(
-        'unsupported',
-        `its logits are ${b ? `${b.type}[${b.dims.join(', ')}]` : 'missing'} where the original's are ${a.type}[${a.dims.join(', ')}]; it is not the same model pruned`,
-        file
-      );
-    }
-    const vocab = a.dims[a.dims.length - 1];
-    for (let start = 0; start < a.values.length; start += vocab) {
-      const scale = rowScale(a.values, b.values, start, start + vocab);
-      const ulp = ulpOf(type, scale);
-      for (let j = 0; j < vocab; j++) {
-        const raw = Math.abs(a.values[start + j] - b.values[start + j]);
-        const diff = Number.isNaN(raw) ? Infinity : raw;
-        result.maxAbsDiff = Math.max(result.maxAbsDiff, diff);
-        const ulps = diff / ulp;
-        const { worst } = result;
-        // Ties go to the larger row, so equal logits report the largest |logit| compared.
-        if (ulps > worst.ulps || (ulps === worst.ulps && scale > worst.scale)) {
-          const token = start / vocab;
-          result.worst = { sequence, token, vocab: j, diff, scale, ulps };
-        }
-      }
-    }
-  });
-  result.ok = result.worst.ulps <= bound;
-  return result;
+  const comparison = new SlicedComparison(file);
+  reference.forEach((a, sequence) =>
+    comparison.add(sequence, a, pruned[sequence])
+  );
+  return comparison.result(boundUlps);
 }
 
 const figure = (x: number) => (x === 0 ? '0' : x.toExponential(2));
