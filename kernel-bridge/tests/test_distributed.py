@@ -518,6 +518,8 @@ def test_a_score_on_ray_without_ray_fails_in_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("CUSPRUN_SIDECAR_URL", raising=False)
     monkeypatch.setenv("CUSPRUN_SIDECAR_JS", str(SIDECAR_JS))
     monkeypatch.setenv("CUSPRUN_PYTHON", python)
+    # cusprun without its ray extra: the system Python reads the package from the source tree.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "kernel-bridge"))
     with Session(store=str(tmp_path / "store")) as session:
         session.model(str(MODEL))
         session.corpus(str(CORPUS))
