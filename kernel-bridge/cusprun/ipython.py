@@ -435,12 +435,12 @@ class CusprunMagics:
                 **on_ray,
                 on_event=on_event,
             )
-        on_ray = f" on Ray ({result['ray']['shards']} shards)" if "ray" in result else ""
+        where = f" on Ray ({result['ray']['shards']} shards)" if "ray" in result else ""
         line.update(
             progress_bundle(
                 f"cusprun score: run '{result['run']}': {result['scored']} documents scored, "
                 f"{result['skipped']} skipped, {result['tokens']} tokens in "
-                f"{result['seconds']:.1f} s{on_ray}"
+                f"{result['seconds']:.1f} s{where}"
             )
         )
         # The final chart is the sidecar's, with its SVG, σ marked at the preview's 0.5.
