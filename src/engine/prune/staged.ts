@@ -100,19 +100,58 @@ export async function stagedValues(
 }
 
 /**
- * modelLogits run stage by stage (stagedValues): a caller that compares each sequence's logits
- * as they come never holds them all.
+ * stagedValues cut where another model of the same graph was cut (`like`: a pruned model where
+ * its reference was, so that both fuse across the same boundaries) when this graph has those
+ * nodes, else by `budget`. For a graph that cannot be cut, returns why instead.
+ */
+export async function stagedValuesLike(
+  model: OnnxModel,
+  sequences: number[][],
+  fetch: string,
+  budget: number,
+  like: StagedRun | undefined,
+  take: (sequence: number, value: Fetched) => void,
+  options: RuntimeOptions = {}
+): Promise<StagedRun | string> {
+  if (like?.starts) {
+    const staged = await stagedValues(
+      model,
+      sequences,
+      fetch,
+      like.starts,
+      take,
+      options
+    );
+    if (typeof staged !== 'string') {
+      return staged;
+    }
+  }
+  return stagedValues(model, sequences, fetch, budget, take, options);
+}
+
+/**
+ * modelLogits run stage by stage (stagedValuesLike: cut like `like` if given, else by
+ * `budget`): a caller that compares each sequence's logits as they come never holds them all.
  */
 export async function stagedLogits(
   model: OnnxModel,
   sequences: number[][],
-  cut: number | string[],
+  budget: number,
   take: TakeLogits,
-  options: RuntimeOptions = {}
+  options: RuntimeOptions = {},
+  like?: StagedRun
 ): Promise<StagedRun | string> {
   const read = (i: number, value: Fetched) =>
     take(i, readLogits(value, model.file));
-  return stagedValues(model, sequences, 'logits', cut, read, options);
+  return stagedValuesLike(
+    model,
+    sequences,
+    'logits',
+    budget,
+    like,
+    read,
+    options
+  );
 }
 
 /**

@@ -22,7 +22,7 @@ export interface VerifyOptions extends RuntimeOptions {
   /** The means the pruned model was bias-compensated with (compensation.ts), if it was. */
   means?: ProjectionMeans;
   /**
-   * Initializer bytes a stage of the check's forwards may hold (stagedLogits; default a
+   * Initializer bytes a stage of the check's forwards may hold (stagedValues; default a
    * quarter of the model's): onnxruntime maps a model's external data and every page a
    * forward reads stays resident until its session is released, so a whole-model forward
    * would cost about the weights' size. The lm_head's vocabulary slices hold their weight and
@@ -32,9 +32,9 @@ export interface VerifyOptions extends RuntimeOptions {
 }
 
 /**
- * A model's logits as the check computes them, each sequence's to `take`: stage by stage
- * (stagedLogits), cut where `like` (the other model's run) was cut when its graph has those
- * nodes, else by the budget; for a graph that cannot be cut, in one session.
+ * A model's logits as the check computes them, each sequence's to `take`: stage by stage, cut
+ * like `like` (the other model's run) or by the budget (stagedLogits); for a graph that
+ * cannot be cut, in one session.
  */
 async function checkLogits(
   model: OnnxModel,
@@ -44,12 +44,14 @@ async function checkLogits(
   budget: number,
   like?: StagedRun
 ): Promise<StagedRun> {
-  let staged = like?.starts
-    ? await stagedLogits(model, sequences, like.starts, take, options)
-    : 'not cut like another model';
-  if (typeof staged === 'string') {
-    staged = await stagedLogits(model, sequences, budget, take, options);
-  }
+  const staged = await stagedLogits(
+    model,
+    sequences,
+    budget,
+    take,
+    options,
+    like
+  );
   if (typeof staged === 'string') {
     const logits = await modelLogits(
       model.file,

@@ -20,7 +20,7 @@ import {
   vocabSlices
 } from '../onnx/vocab-slices';
 import { Logits, readLogits, SlicedComparison } from './logit-bound';
-import { stagedValues, TakeLogits } from './staged';
+import { StagedRun, stagedValuesLike, TakeLogits } from './staged';
 
 const LOGITS = 'logits';
 /** Bytes a float logit takes in JS (float16 logits are read as float32). */
@@ -108,24 +108,27 @@ async function headLogits(
   }
 }
 
-/** Each sequence's hidden state at the lm_head, stage by stage (cut like `starts` if given). */
+/** Each sequence's hidden state at the lm_head, stage by stage (cut like `like` if given). */
 async function hiddenStates(
   model: OnnxModel,
   head: VocabHead,
   sequences: number[][],
   budget: number,
   options: RuntimeOptions,
-  starts?: string[]
+  like?: StagedRun
 ): Promise<{ hidden: Feed[]; starts?: string[] } | string> {
   const hidden: Feed[] = [];
   const take = (i: number, value: Parameters<typeof asFeed>[0]) =>
     (hidden[i] = asFeed(value, model.file));
-  const run = (cut: number | string[]) =>
-    stagedValues(model, sequences, head.hidden, cut, take, options);
-  let staged = starts ? await run(starts) : 'not cut like another model';
-  if (typeof staged === 'string') {
-    staged = await run(budget);
-  }
+  const staged = await stagedValuesLike(
+    model,
+    sequences,
+    head.hidden,
+    budget,
+    like,
+    take,
+    options
+  );
   return typeof staged === 'string' ? staged : { hidden, ...staged };
 }
 
@@ -172,14 +175,7 @@ export async function vocabSlicedCheck(
   if (typeof ref === 'string' || !sequences.length) {
     return typeof ref === 'string' ? ref : undefined;
   }
-  const out = await hiddenStates(
-    pruned,
-    b,
-    sequences,
-    budget,
-    options,
-    ref.starts
-  );
+  const out = await hiddenStates(pruned, b, sequences, budget, options, ref);
   if (typeof out === 'string') {
     return out;
   }
