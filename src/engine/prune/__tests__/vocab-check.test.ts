@@ -14,9 +14,14 @@ import { intsAttr } from '../../capture/graph-builder';
 import { ModelMap } from '../../../core/model/model-map';
 import { tensorWithData, withInitializers } from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';
-import { GraphProto, ModelProto, NodeProto } from '../../onnx/proto';
+import {
+  GraphProto,
+  ModelProto,
+  NodeProto,
+  TensorProto
+} from '../../onnx/proto';
 import { tensorDims } from '../../onnx/tensor';
-import { vocabHead } from '../../onnx/vocab-slices';
+import { VocabHead, vocabHead } from '../../onnx/vocab-slices';
 import {
   FixtureEntry,
   fixtureFile,
@@ -154,17 +159,23 @@ function source(variant: Variant): string {
   return file;
 }
 
+/** The variant's lm_head (before the Identity of the whole variant) and its weight. */
+function lmHead(model: OnnxModel): { head: VocabHead; weight: TensorProto } {
+  const head =
+    vocabHead(model.graph, 'logits') ??
+    vocabHead(model.graph, 'cusprun.test.pre');
+  const weight = model.initializers.get(head?.weight ?? '');
+  if (!head || !weight) {
+    throw new Error(`${model.file}: no MatMul lm_head`);
+  }
+  return { head, weight };
+}
+
 /** The pruned model with vocabulary entry `vocab` of its lm_head doubled. */
 function wrongEntry(file: string, vocab: number): string {
   const model = OnnxModel.load(file);
   try {
-    const head =
-      vocabHead(model.graph, 'logits') ??
-      vocabHead(model.graph, 'cusprun.test.pre');
-    const weight = model.initializers.get(head?.weight ?? '');
-    if (!head || !weight) {
-      throw new Error('the pruned model has no MatMul lm_head');
-    }
+    const { head, weight } = lmHead(model);
     const [rows, cols] = tensorDims(weight);
     const values = model.float32(weight);
     const [count, at] = head.axis === 1 ? [rows, cols] : [cols, 1];
@@ -191,13 +202,7 @@ function wrongEntry(file: string, vocab: number): string {
 function fourSlices(file: string): number {
   const model = OnnxModel.load(file);
   try {
-    const head =
-      vocabHead(model.graph, 'logits') ??
-      vocabHead(model.graph, 'cusprun.test.pre');
-    const weight = model.initializers.get(head?.weight ?? '');
-    if (!head || !weight) {
-      throw new Error('the model has no MatMul lm_head');
-    }
+    const { head, weight } = lmHead(model);
     const bytes = model.byteLength(weight) * (head.axis === 0 ? 2 : 1);
     const tokens = sequences.reduce((n, s) => n + s.length, 0);
     const budget = Math.ceil((bytes + 2 * entry.vocab * tokens * 4) / 4);
