@@ -435,7 +435,7 @@ def test_a_score_on_ray_is_a_sidecar_job_the_panel_follows_live(cluster, session
         result = session.score("fresh", ray=cluster, shards=2, on_event=events.append)
     store = Path(session.store())
     assert_same_run(store / "fresh", single_run, Path("events.jsonl"))
-    assert not list((store / "fresh").glob(".ray-staging-*"))
+    assert not list((store / "fresh").glob(".ray-merge.cusprun-staging-*"))
     assert result["scored"] == 96 and result["complete"] is True
     assert result["ray"] == {"shards": 2, "retries": 0, "shipped": result["ray"]["shipped"]}
     # The panel's job list showed it running with its shards' summed progress, then done.

@@ -19,6 +19,7 @@ import {
   ScoreResult,
   SweepRequest
 } from '../../core/protocol';
+import { removeStaleStaging, stagingName } from '../../engine/output/staging';
 import { ScoreProgress } from '../../engine/score';
 
 export const PYTHON_ENV = 'CUSPRUN_PYTHON';
@@ -181,25 +182,24 @@ function scoreFlags(job: ScoreOnRayJob): string[] {
   return flags;
 }
 
-const STAGING_PREFIX = '.ray-staging-';
+/** Where in the run folder the driver merges the shards (a hidden name's staging folders). */
+const MERGE_TARGET = '.ray-merge';
 
 /**
  * Scores on Ray into `job.run`; undefined when cancelled. The run folder holds the job's event
  * log already, which `cusprun merge` would not write into: the driver merges the shards into a
- * staging folder inside it, whose files then move in, the run record last. A staging folder
- * found there was left by a sidecar that died mid-job (this job holds the run): it goes.
+ * staging folder inside it (engine/output/staging.ts), whose files then move in, the run record
+ * last. A staging folder a sidecar that died mid-job left there goes first.
  */
 export async function runScoreOnRay(
   job: ScoreOnRayJob,
   run: DriverRun
 ): Promise<ScoreResult | undefined> {
   fs.mkdirSync(job.run, { recursive: true });
-  for (const stale of fs.readdirSync(job.run)) {
-    if (stale.startsWith(STAGING_PREFIX)) {
-      fs.rmSync(path.join(job.run, stale), { recursive: true, force: true });
-    }
-  }
-  const staging = fs.mkdtempSync(path.join(job.run, STAGING_PREFIX));
+  const target = path.join(job.run, MERGE_TARGET);
+  removeStaleStaging(target);
+  const staging = stagingName(target, 'staging');
+  fs.mkdirSync(staging);
   try {
     const merged = path.join(staging, 'run');
     const args = [
