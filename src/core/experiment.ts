@@ -118,6 +118,16 @@ export interface AblationRow {
   unreachable?: string;
 }
 
+/**
+ * How the ablation's general-calibration row is named everywhere (tables, CSV, charts): `{n}`
+ * the number of dimensions of the expert whose per-layer counts it removes.
+ */
+export const ABLATION_GENERAL_LABEL = 'general ({n}D counts)';
+
+export function ablationGeneralLabel(dimensions: number): string {
+  return ABLATION_GENERAL_LABEL.replace('{n}', String(dimensions));
+}
+
 /** The 1D/2D/3D ablation: the file kept in the run folder's `ablations/`. */
 export interface AblationRecord {
   kind: 'ablation';
@@ -130,6 +140,44 @@ export interface AblationRecord {
   truncation: number;
   dense: EvalMetric[];
   rows: AblationRow[];
+  /**
+   * General calibration (the `general` baseline) at the per-layer counts of the expert on every
+   * dimension of `rows` (its `dimensions`, σ and ratio are that expert's): what the expert's own
+   * calibration gains on its set, and gives up on the others. Absent in records made before it.
+   */
+  general?: AblationRow;
+  /** The run whose documents calibrate `general`, when not the ablation's own. */
+  baselineRun?: string;
+}
+
+/** An ablation row as shown: its label, and whether it is the general-calibration row. */
+export interface ShownAblationRow {
+  label: string;
+  general: boolean;
+  row: AblationRow;
+}
+
+/** The ablation's rows in the order shown: the subsets (`L+D`, …), then the general row. */
+export function shownAblationRows(
+  record: Pick<AblationRecord, 'rows' | 'general'>
+): ShownAblationRow[] {
+  const { general } = record;
+  return [
+    ...record.rows.map(row => ({
+      label: row.dimensions.join('+'),
+      general: false,
+      row
+    })),
+    ...(general
+      ? [
+          {
+            label: ablationGeneralLabel(general.dimensions.length),
+            general: true,
+            row: general
+          }
+        ]
+      : [])
+  ];
 }
 
 /** Greedy generations from prompts, and how degenerate they are. */

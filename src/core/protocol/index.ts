@@ -376,6 +376,8 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
   type: 'ablate';
   run: RunId;
   targetRatio: number;
+  /** The run whose documents calibrate the general row (same model); default `run`. */
+  baselineRun?: RunId;
   /** Make the ablation's evaluations on a Ray cluster first, into the run's evaluation cache. */
   ray?: RayOptions;
 }

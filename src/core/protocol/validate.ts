@@ -344,6 +344,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...expertQuery(f),
     ...evalOptions(f),
     targetRatio: f.number('targetRatio', true),
+    baselineRun: f.optionalRunId('baselineRun'),
     ray: rayOptions(f)
   }),
   study: (f, what): StudyRequest => {

@@ -1,8 +1,11 @@
 /**
  * The dimension ablation: an expert on every non-empty subset of the scored dimensions (7 for
  * L, D and T), each at the same target ratio with σ solved per subset, evaluated side by side.
- * It can be split into shards of its evaluations (shard.ts): e = 0 is the dense model and
- * e = 1 + i the i-th subset (in `subsets` order).
+ * Given general calibration's pooled scores, one more row: the `general` baseline at the
+ * per-layer counts of the expert on every dimension, so that what the expert gains on its own
+ * set, and gives up on the others, is in view.
+ * It can be split into shards of its evaluations (shard.ts): e = 0 is the dense model,
+ * e = 1 + i the i-th subset (in `subsets` order) and e = 2^dimensions the general row.
  */
 import { ModelMap } from '../../core/model/model-map';
 import { CusprunError } from '../../core/errors';
@@ -14,14 +17,29 @@ import {
   unitPlanOf
 } from '../../core/select/expert';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
+import type { PooledScores } from '../baselines';
 import { Evaluator } from './evaluator';
+import { methodPlan } from './methods';
 import { EvaluationShard, inShard } from './shard';
 
-/** The dense model's metrics and one row per subset of the dimensions. */
+/** The dense model's metrics, one row per subset of the dimensions, and the general row. */
 export type AblationResult = Pick<
   AblationRecord,
-  'targetRatio' | 'dense' | 'rows'
+  'targetRatio' | 'dense' | 'rows' | 'general'
 >;
+
+export interface AblationOptions {
+  /** Each subset's row as it is made. */
+  onRow?: (row: AblationRow) => void;
+  shard?: EvaluationShard;
+  /** General calibration's scores: with them, the general row (else none). */
+  general?: PooledScores;
+}
+
+/** The general row's evaluation: after the dense model and the 2^n − 1 subsets. */
+export function generalEvaluation(dimensions: number): number {
+  return 1 << dimensions;
+}
 
 export type { AblationRow };
 
@@ -51,14 +69,29 @@ function planOrReason(
   }
 }
 
+/** The row of a plan, evaluated as `evaluate` prunes it, or of why there is no plan. */
+async function rowOf(
+  dimensions: string[],
+  plan: ExpertPlan | string,
+  evaluate: (plan: ExpertPlan) => ReturnType<Evaluator['evaluate']>
+): Promise<AblationRow> {
+  return typeof plan === 'string'
+    ? { dimensions, metrics: [], cached: false, unreachable: plan }
+    : {
+        dimensions,
+        sigma: plan.sigma,
+        ratio: plan.ratio,
+        ...(await evaluate(plan))
+      };
+}
+
 export async function runAblation(
   map: ModelMap,
   dimensions: DimensionRanks[],
   guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'>,
   targetRatio: number,
   evaluator: Evaluator,
-  onRow?: (row: AblationRow) => void,
-  shard?: EvaluationShard
+  { onRow, shard, general }: AblationOptions = {}
 ): Promise<AblationResult> {
   // A shard without the dense evaluation reports no dense metrics.
   const dense = inShard(shard, 0) ? (await evaluator.evaluate()).metrics : [];
@@ -67,19 +100,26 @@ export async function runAblation(
     if (!inShard(shard, 1 + i)) {
       continue;
     }
-    const names = subset.map(d => d.name);
     const plan = planOrReason(map, subset, guards, targetRatio);
-    const row: AblationRow =
-      typeof plan === 'string'
-        ? { dimensions: names, metrics: [], cached: false, unreachable: plan }
-        : {
-            dimensions: names,
-            sigma: plan.sigma,
-            ratio: plan.ratio,
-            ...(await evaluator.evaluate(unitPlanOf(plan)))
-          };
+    const row = await rowOf(
+      subset.map(d => d.name),
+      plan,
+      p => evaluator.evaluate(unitPlanOf(p))
+    );
     rows.push(row);
     onRow?.(row);
   }
-  return { targetRatio, dense, rows };
+  if (!general || !inShard(shard, generalEvaluation(dimensions.length))) {
+    return { targetRatio, dense, rows };
+  }
+  // The all-dimension expert's plan again (solving σ is cheap): a shard may not have made it.
+  const row = await rowOf(
+    dimensions.map(d => d.name),
+    planOrReason(map, dimensions, guards, targetRatio),
+    p =>
+      evaluator.evaluate(
+        methodPlan('general', map, unitPlanOf(p), { seed: 0, general })
+      )
+  );
+  return { targetRatio, dense, rows, general: row };
 }

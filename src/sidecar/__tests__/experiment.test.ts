@@ -27,6 +27,19 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
+const MEDICAL = path.resolve(FIXTURES, '..', 'corpora', 'medical.yaml');
+
+/** A run of the same model on another corpus, to calibrate baselines on (scored once). */
+function medicalRun(): string {
+  const medical = path.join(tmp, 'medical-run');
+  if (!fs.existsSync(medical)) {
+    expect(
+      cusprun('score', MODEL, '--corpus', MEDICAL, '--run', medical).code
+    ).toBe(0);
+  }
+  return medical;
+}
+
 const EVAL_ARGS = [
   '--eval',
   QA,
@@ -237,11 +250,7 @@ describe('cusprun sweep', () => {
   });
 
   it("calibrates the baselines on another run's documents with --baseline-run", () => {
-    const medical = path.join(tmp, 'medical-run');
-    const MEDICAL = path.resolve(FIXTURES, '..', 'corpora', 'medical.yaml');
-    expect(
-      cusprun('score', MODEL, '--corpus', MEDICAL, '--run', medical).code
-    ).toBe(0);
+    const medical = medicalRun();
     const sweep = (...extra: string[]) => {
       const json = path.join(tmp, `baseline${extra.length}.json`);
       const args = ['--target-ratios', '0.2', '--methods', 'general,wanda'];
@@ -304,9 +313,10 @@ describe('cusprun sweep', () => {
 });
 
 describe('cusprun ablate', () => {
-  it('prints the 7 dimension subsets at one ratio, each with its σ, and draws the chart', () => {
+  it('prints the 7 dimension subsets at one ratio, each with its σ, then general calibration, and draws the chart', () => {
     const charts = path.join(tmp, 'ablation-charts');
     const json = path.join(tmp, 'ablation.json');
+    const csv = path.join(tmp, 'ablation.csv');
     const { code, stdout } = cusprun(
       'ablate',
       '--run',
@@ -317,7 +327,9 @@ describe('cusprun ablate', () => {
       '--charts',
       charts,
       '--json',
-      json
+      json,
+      '--csv',
+      csv
     );
     expect(code).toBe(0);
     const rows = stdout
@@ -337,13 +349,77 @@ describe('cusprun ablate', () => {
       expect(row[1]).toMatch(/^0\.\d{4}$/);
       expect(row[2]).toMatch(/^\d+\.\d\d%$/);
     }
+    // General calibration after the subsets, at the 3D expert's σ and ratio.
+    const [, sigma3d, ratio3d] = rows[6];
+    expect(stdout.split('\n')[9]).toMatch(
+      new RegExp(`^general \\(3D counts\\)\\s+${sigma3d}\\s+${ratio3d}\\s+\\d`)
+    );
     const record = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(record.rows).toHaveLength(7);
     expect(record.targetRatio).toBe(0.1);
-    expect(
-      fs.readFileSync(path.join(charts, 'ablation.svg'), 'utf8')
-    ).toContain('mark-rect');
+    expect(record.general).toMatchObject({
+      dimensions: ['language', 'domain', 'task'],
+      sigma: record.rows[6].sigma,
+      ratio: record.rows[6].ratio
+    });
+    expect(record.general.metrics).not.toEqual(record.rows[6].metrics);
+    expect(record.baselineRun).toBeUndefined();
+    expect(fs.readFileSync(csv, 'utf8')).toMatch(
+      /^general \(3D counts\),[\d.]+,[\d.]+,qa,perplexity,/m
+    );
+    const svg = fs.readFileSync(path.join(charts, 'ablation.svg'), 'utf8');
+    expect(svg).toContain('mark-rect');
+    expect(svg).toContain('general calibration');
+    // A sweep's general point at the same ratio is the same evaluation: it is in the cache.
+    const sweep = cusprun(
+      'sweep',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.1',
+      '--methods',
+      'general',
+      ...EVAL_ARGS
+    );
+    expect(sweep.code).toBe(0);
+    expect(sweep.stderr).toMatch(/^\[1\] general at .*, from cache$/m);
   });
+
+  it("calibrates the general row on another run's documents with --baseline-run", () => {
+    const medical = medicalRun();
+    const json = path.join(tmp, 'ablation-baseline.json');
+    const ablate = (...extra: string[]) => {
+      const result = cusprun(
+        'ablate',
+        '--run',
+        run,
+        '--target-ratio',
+        '0.1',
+        '--dims',
+        'task',
+        ...EVAL_ARGS,
+        '--json',
+        json,
+        ...extra
+      );
+      expect(result.code).toBe(0);
+      return {
+        stdout: result.stdout,
+        ...JSON.parse(fs.readFileSync(json, 'utf8'))
+      };
+    };
+    const own = ablate();
+    const other = ablate('--baseline-run', medical);
+    expect(other.baselineRun).toBe(medical);
+    expect(other.stdout).toContain(
+      `baselines calibrated on the documents of ${medical}\n`
+    );
+    expect(other.stdout).toMatch(/^general \(1D counts\)\s/m);
+    // The same counts, other units: other metrics; the subsets' rows are the run's own.
+    expect(other.general.ratio).toBe(own.general.ratio);
+    expect(other.general.metrics).not.toEqual(own.general.metrics);
+    expect(other.rows[0].metrics).toEqual(own.rows[0].metrics);
+  }, 60_000);
 
   it('says so when a subset cannot reach the ratio, and wants a ratio, not σ', () => {
     const { code, stdout } = cusprun(
@@ -391,23 +467,24 @@ describe('cusprun ablate', () => {
         ...EVAL_ARGS,
         ...args
       );
-    // Dense (e 0) and language+task (e 3); language (e 1); task (e 2).
+    // Dense (e 0) and language+task (e 3); language (e 1) and general (e 4); task (e 2).
     const made = [0, 1, 2].map(i => ablate('--points', `${i}/3`));
     expect(made.map(r => [r.code, r.stdout])).toEqual(
-      [2, 1, 1].map((n, i) => [
+      [2, 2, 1].map((n, i) => [
         0,
         `ablation evaluations ${i}/3: ${n} in ${cache}\n`
       ])
     );
     const lines = fs.readFileSync(cache, 'utf8').trim().split('\n');
-    expect(new Set(lines.map(l => JSON.parse(l).key)).size).toBe(4);
-    expect(lines).toHaveLength(4);
+    expect(new Set(lines.map(l => JSON.parse(l).key)).size).toBe(5);
+    expect(lines).toHaveLength(5);
     const json = path.join(tmp, 'points-ablation.json');
     const whole = ablate('--json', json);
     expect(whole.code).toBe(0);
     const record = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(record.rows).toHaveLength(3);
     expect(record.rows.every((r: { cached: boolean }) => r.cached)).toBe(true);
+    expect(record.general.cached).toBe(true);
     expect(fs.readFileSync(cache, 'utf8').trim().split('\n')).toEqual(lines);
     const refused = ablate('--points', '0/3', '--json', json);
     expect(refused.code).toBe(2);

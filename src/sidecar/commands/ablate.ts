@@ -1,6 +1,11 @@
 import { formatRatio, formatSigma } from '../../core/format';
 import { ablationCharts } from '../../core/charts';
-import { ablationCsv, ablationTable, writeCharts } from '../format/experiment';
+import {
+  ablationCsv,
+  ablationTable,
+  baselineNote,
+  writeCharts
+} from '../format/experiment';
 import { progressLines } from '../format/progress';
 import { AblateJob, runAblateJob, runAblateShard } from '../jobs/ablate';
 import { numberValue, positionalCount, requiredValue } from './args';
@@ -8,6 +13,7 @@ import { defineCommand } from './command';
 import { checkRequested, writeRequested, wroteLines } from './outputs';
 import { pointsOption, pointsShard, shardLine } from './points';
 import {
+  BASELINE_OPTIONS,
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
@@ -20,10 +26,11 @@ export default defineCommand({
   name: 'ablate',
   synopsis: 'ablate --run RUN_DIR --target-ratio R --eval SET ... [options]',
   summary:
-    'an expert on each non-empty subset of the dimensions (7 for three) at the same ratio, σ\nsolved per subset, evaluated side by side; kept in the run folder (ablations/)',
+    "an expert on each non-empty subset of the dimensions (7 for three) at the same ratio, σ\nsolved per subset, and general calibration at the all-dimension expert's per-layer counts,\nevaluated side by side; kept in the run folder (ablations/)",
   options: {
     ...ABLATE_PLAN_OPTIONS,
     ...EVAL_OPTIONS,
+    ...BASELINE_OPTIONS,
     charts: {
       type: 'string',
       value: 'DIR',
@@ -31,7 +38,7 @@ export default defineCommand({
     },
     ...pointsOption(
       'ablation',
-      'e = 0 the dense model, then each subset of the dimensions, smallest first'
+      'e = 0 the dense model, then each subset of the dimensions, smallest first, then general calibration'
     )
   },
   hints: {
@@ -53,6 +60,7 @@ export default defineCommand({
         'target-ratio',
         requiredValue('target-ratio', values['target-ratio'], 'R')
       ) as number,
+      baselineRun: values['baseline-run'],
       onRow: r =>
         progress(
           `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${formatSigma(r.sigma)}, ratio ${formatRatio(r.ratio)}`}${r.cached ? ', from cache' : ''}`
@@ -66,6 +74,6 @@ export default defineCommand({
     const charts = values.charts
       ? await writeCharts(values.charts, ablationCharts(record))
       : [];
-    return `${ablationTable(record)}\nkept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => ablationCsv(record))}`;
+    return `${ablationTable(record)}\n${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => ablationCsv(record))}`;
   }
 });

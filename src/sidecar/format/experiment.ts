@@ -15,6 +15,7 @@ import type {
   ModelEvaluation,
   SweepRecord
 } from '../../core/experiment';
+import { shownAblationRows } from '../../core/experiment';
 import {
   formatMetric,
   formatRatio,
@@ -106,16 +107,16 @@ export function ablationTable(record: AblationRecord): string {
       formatRatio(0),
       ...metricCells(columns, record.dense)
     ],
-    ...record.rows.map(r =>
+    ...shownAblationRows(record).map(({ label, row: r }) =>
       r.unreachable
         ? [
-            r.dimensions.join('+'),
+            label,
             NOT_APPLICABLE,
             NOT_APPLICABLE,
             `unreachable: ${r.unreachable}`
           ]
         : [
-            r.dimensions.join('+'),
+            label,
             formatSigma(r.sigma),
             formatRatio(r.ratio as number),
             ...metricCells(columns, r.metrics)
@@ -156,13 +157,8 @@ export function ablationCsv(record: AblationRecord): string {
   return toCsv([
     ['dimensions', 'sigma', 'ratio', ...CSV_HEADER],
     ...record.dense.map(m => ['dense', 0, 0, ...csvValues(m)]),
-    ...record.rows.flatMap(r =>
-      r.metrics.map(m => [
-        r.dimensions.join('+'),
-        r.sigma ?? '',
-        r.ratio ?? '',
-        ...csvValues(m)
-      ])
+    ...shownAblationRows(record).flatMap(({ label, row: r }) =>
+      r.metrics.map(m => [label, r.sigma ?? '', r.ratio ?? '', ...csvValues(m)])
     )
   ]);
 }

@@ -1,12 +1,20 @@
 /**
  * The ablation job: experts on every non-empty subset of the run's dimensions at one target
- * ratio, evaluated side by side; the result is kept in the run folder's `ablations/`.
+ * ratio, and general calibration at the all-dimension expert's per-layer counts (calibrated on
+ * the documents of `baselineRun`, else the run's own, as a sweep's), evaluated side by side; the
+ * result is kept in the run folder's `ablations/`.
  */
 import * as path from 'node:path';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
-import { EvaluationShard, runAblation } from '../../engine/experiment';
+import {
+  EvaluationShard,
+  generalEvaluation,
+  inShard,
+  runAblation
+} from '../../engine/experiment';
 import { writeFileAtomic } from '../../engine/output';
 import {
+  baselineInputs,
   Experiment,
   ExperimentJob,
   openExperiment,
@@ -26,20 +34,28 @@ export const ABLATIONS_DIR = 'ablations';
 
 /** The ablation's evaluations (a shard's only, given one), and the experts' ranks. */
 async function ablationIn(
-  { record: run, map, evaluator }: Experiment,
+  experiment: Experiment,
   job: AblateJob,
   shard?: EvaluationShard
 ) {
+  const { record: run, map, evaluator } = experiment;
   const dims = requestedDimensions(run, job.dims);
   const ranks = readDimensionRanks(job.run, run, map, dims, job);
+  // A shard without the general row does not pool the calibration's scores.
+  const { general } = inShard(shard, generalEvaluation(ranks.length))
+    ? await baselineInputs(job, experiment, ['general'])
+    : {};
   const result = await runAblation(
     map,
     ranks,
     job,
     job.targetRatio,
     evaluator,
-    job.onRow,
-    shard
+    {
+      onRow: job.onRow,
+      shard,
+      general
+    }
   );
   return { ranks, result };
 }
@@ -59,6 +75,9 @@ export async function runAblateJob(
       q: ranks[0].q,
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
+      ...(job.baselineRun
+        ? { baselineRun: path.resolve(job.baselineRun) }
+        : {}),
       ...result
     };
     const file = path.join(job.run, ABLATIONS_DIR, stampName(at));
@@ -76,7 +95,8 @@ export function runAblateShard(
 ): Promise<ShardOutcome> {
   return runShard(job, async experiment => {
     const { result } = await ablationIn(experiment, job, shard);
-    const made = result.rows.filter(r => r.unreachable === undefined).length;
+    const rows = [...result.rows, ...(result.general ? [result.general] : [])];
+    const made = rows.filter(r => r.unreachable === undefined).length;
     return made + (result.dense.length ? 1 : 0);
   });
 }

@@ -224,7 +224,7 @@ export async function runScoreOnRay(
 
 /**
  * A sweep's or ablation's evaluations made on Ray into the run folder `run`'s evaluation cache
- * (and the baseline score stores the run calibrating a sweep's baselines, `baselineRun` else
+ * (and the baseline score stores the run calibrating its baselines, `baselineRun` else
  * `run`, lacks), for the job to read from there; undefined when cancelled. The driver reads the
  * request's settings as the command's flags (ray_driver.py).
  */

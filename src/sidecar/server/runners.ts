@@ -133,7 +133,7 @@ function generatingModels(store: RunStore, request: GenerateRequest) {
   };
 }
 
-/** The run that calibrates a sweep's or study's baselines: its Wanda sums are written there. */
+/** The run that calibrates a sweep's, study's or ablation's baselines: its Wanda sums are written there. */
 function baselineRunOf(store: RunStore, run: string | undefined) {
   const dir = run === undefined ? undefined : store.existing(run);
   return { dir, keys: dir === undefined ? [] : [dir] };
@@ -394,16 +394,24 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
     case 'ablate': {
       checkOnRay(request);
       const { dir, keys } = runOf(store, request.run);
-      const { type: _type, run: _run, ray: _ray, ...options } = request;
+      const baseline = baselineRunOf(store, request.baselineRun);
+      const {
+        type: _type,
+        run: _run,
+        ray: _ray,
+        baselineRun: _baseline,
+        ...options
+      } = request;
       loadEvalSets(options.evalSets);
       return {
-        keys,
+        keys: [...keys, ...baseline.keys],
         cancellable: true,
         execute: async ctx => {
-          const ray = await evaluationsOnRay(ctx, dir, undefined, request);
+          const ray = await evaluationsOnRay(ctx, dir, baseline.dir, request);
           const { record, file } = await runAblateJob({
             ...options,
             run: dir,
+            baselineRun: baseline.dir,
             onRow: row => {
               ctx.emit({ type: 'ablation-row', row });
               ctx.checkpoint();

@@ -18,12 +18,14 @@ import {
   unitPlanOf
 } from '../../../core/select';
 import { projectionMeans } from '../../prune';
+import { poolScores, PooledScores } from '../../baselines';
 import {
   compensationWith,
   EvalCache,
   Evaluator,
   loadEvalSet,
   loadEvalSets,
+  methodPlan,
   runAblation,
   runSweep,
   subsets,
@@ -99,6 +101,8 @@ describe('sweeps and the ablation on a fixture', () => {
   let model: OnnxModel;
   let map: ModelMap;
   let ranks: DimensionRanks[];
+  /** General calibration: the relevance scores pooled over every document. */
+  let general: PooledScores;
   let evaluator: () => Evaluator;
   let evaluatorWith: (cache: EvalCache) => Evaluator;
   let cache: EvalCache;
@@ -128,6 +132,13 @@ describe('sweeps and the ablation on a fixture', () => {
         name: d.dimension,
         documents: ids(d).map(id => store.documentScores(id))
       })
+    );
+    general = poolScores(
+      map,
+      corpus.dimensions.flatMap(d =>
+        ids(d).map(id => store.documentScores(id))
+      ),
+      'root-sum-square'
     );
     store.close();
     const sets = loadEvalSets([
@@ -327,6 +338,8 @@ describe('sweeps and the ablation on a fixture', () => {
 
   it('ablates the 7 dimension subsets at one target ratio, σ solved per subset', async () => {
     const result = await runAblation(map, ranks, {}, 0.1, evaluator());
+    // Without general calibration's scores there is no general row.
+    expect(result.general).toBeUndefined();
     expect(result.rows.map(r => r.dimensions.join('+'))).toEqual([
       'language',
       'domain',
@@ -354,45 +367,101 @@ describe('sweeps and the ablation on a fixture', () => {
     );
   });
 
+  it("adds general calibration at the 3D expert's per-layer counts: a sweep's general point", async () => {
+    const result = await runAblation(map, ranks, {}, 0.1, evaluator(), {
+      general
+    });
+    const expert3d = result.rows[6];
+    const row = result.general!;
+    expect(row.dimensions).toEqual(['language', 'domain', 'task']);
+    expect([row.sigma, row.ratio]).toEqual([expert3d.sigma, expert3d.ratio]);
+    // Same counts in every layer, other units: other metrics than the expert's.
+    const expertUnits = unitPlanOf(
+      new Expert(map, ranks).plan({ targetRatio: 0.1 })
+    );
+    const generalUnits = methodPlan('general', map, expertUnits, {
+      seed: 0,
+      general
+    });
+    const counts = (plan: typeof expertUnits) =>
+      plan.layers.map(l => [l.ffn.length, l.attention.length]);
+    expect(counts(generalUnits)).toEqual(counts(expertUnits));
+    expect(generalUnits).not.toEqual(expertUnits);
+    expect(row.metrics).not.toEqual(expert3d.metrics);
+    // A sweep's general point at the same target ratio: the same evaluation, from the cache.
+    const sweep = await runSweep(
+      new Expert(map, ranks),
+      evaluator(),
+      ['general'],
+      { seed: 0, general },
+      { targetRatios: [0.1] }
+    );
+    expect(sweep.points[0]).toMatchObject({
+      method: 'general',
+      ratio: row.ratio,
+      metrics: row.metrics,
+      cached: true
+    });
+  });
+
   it('reports a subset that cannot reach the target ratio instead of failing the ablation', async () => {
     const result = await runAblation(
       map,
       ranks.slice(0, 1),
       {},
       0.99,
-      evaluator()
+      evaluator(),
+      { general }
     );
     expect(result.rows).toHaveLength(1);
     expect(result.rows[0].unreachable).toMatch(
       /the target ratio 99.00% cannot be reached/
     );
     expect(result.rows[0].metrics).toEqual([]);
+    // General calibration at counts no expert reaches: unreachable likewise.
+    expect(result.general).toEqual({ ...result.rows[0] });
   });
 
   it("splits an ablation's evaluations into shards that make each once and fill the whole ablation's cache", async () => {
     const shared = new EvalCache();
     const shard = (index: number) =>
-      runAblation(map, ranks, {}, 0.1, evaluatorWith(shared), undefined, {
-        index,
-        count: 3
+      runAblation(map, ranks, {}, 0.1, evaluatorWith(shared), {
+        shard: { index, count: 3 },
+        general
       });
     const names = (r: { rows: { dimensions: string[] }[] }) =>
       r.rows.map(row => row.dimensions.join('+'));
     const shards = [await shard(0), await shard(1), await shard(2)];
-    // Evaluation 0 is the dense model, then e = 1 + i the i-th subset: e mod 3 is its shard.
+    // Evaluation 0 is the dense model, then e = 1 + i the i-th subset and e = 8 the general
+    // row: e mod 3 is its shard.
     expect(shards.map(names)).toEqual([
       ['task', 'domain+task'],
       ['language', 'language+domain', 'language+domain+task'],
       ['domain', 'language+task']
     ]);
     expect(shards.map(r => r.dense.length > 0)).toEqual([true, false, false]);
+    expect(shards.map(r => r.general?.cached)).toEqual([
+      undefined,
+      undefined,
+      false
+    ]);
     // Each evaluation made once, by its own shard: none read another's from the shared cache.
     expect(shards.flatMap(r => r.rows).every(r => !r.cached)).toBe(true);
     expect((await shard(1)).rows.map(r => [r.dimensions, r.cached])).toEqual(
       shards[1].rows.map(r => [r.dimensions, true])
     );
-    const whole = await runAblation(map, ranks, {}, 0.1, evaluatorWith(shared));
+    const whole = await runAblation(
+      map,
+      ranks,
+      {},
+      0.1,
+      evaluatorWith(shared),
+      {
+        general
+      }
+    );
     expect(whole.rows.every(r => r.cached)).toBe(true);
+    expect(whole.general).toEqual({ ...shards[2].general, cached: true });
     expect(whole.dense).toEqual(shards[0].dense);
     const made = new Map(
       shards.flatMap(r => r.rows).map(r => [r.dimensions.join('+'), r])
