@@ -5,12 +5,18 @@ import {
   topLevel,
   VegaLiteSpec
 } from './spec';
+import { ablationGeneralLabel } from '../experiment';
 import { formatRatio, formatSigma } from '../format';
 import { AblationChartRow } from './types';
 
+/** The general row's colour key, after the subsets' 1D, 2D, …: its legend entry. */
+const GENERAL = 'general calibration';
+
 /**
  * The dimension ablation: one bar per dimension subset (L, D, T, L+D, …) in the order given, one
- * panel per eval set and metric, bars coloured by how many dimensions the subset intersects.
+ * panel per eval set and metric, bars coloured by how many dimensions the subset intersects, and
+ * general calibration at the all-dimension expert's counts in a colour of its own: on the
+ * expert's set it shows what the expert gains, on the other sets what it gives up.
  * Each subset's label carries its pruning ratio (and its σ when the rows differ in σ), since
  * at one σ fewer dimensions prune more and the bars are only comparable with that in view.
  */
@@ -22,19 +28,31 @@ export function ablationSpec(
   const oneSigma = distinct(rows, r => r.sigma).length === 1;
   const labelled = rows.map(r => ({
     ...r,
-    label: oneSigma
-      ? `${r.dimensions.join('+')} (${formatRatio(r.ratio)})`
-      : `${r.dimensions.join('+')} (σ ${formatSigma(r.sigma)}, ${formatRatio(r.ratio)})`
+    size: r.general ? GENERAL : `${r.dimensions.length}D`,
+    // The general row's ratio and σ are its expert's: the tooltip has them.
+    label: r.general
+      ? ablationGeneralLabel(r.dimensions.length)
+      : oneSigma
+        ? `${r.dimensions.join('+')} (${formatRatio(r.ratio)})`
+        : `${r.dimensions.join('+')} (σ ${formatSigma(r.sigma)}, ${formatRatio(r.ratio)})`
   }));
   const order = labelled.map(r => r.label);
-  const sizes = distinct(rows, r => r.dimensions.length)
-    .sort((a, b) => a - b)
-    .map(n => `${n}D`);
+  const sizes = [
+    ...distinct(
+      rows.filter(r => !r.general),
+      r => r.dimensions.length
+    )
+      .sort((a, b) => a - b)
+      .map(n => `${n}D`),
+    ...(rows.some(r => r.general) ? [GENERAL] : [])
+  ];
   const values = labelled.flatMap(r =>
     r.metrics.map(m => ({
       subset: r.label,
-      dimensions: r.dimensions.join(' + '),
-      size: `${r.dimensions.length}D`,
+      dimensions: r.general
+        ? `general calibration at the counts of ${r.dimensions.join(' + ')}`
+        : r.dimensions.join(' + '),
+      size: r.size,
       sigma: r.sigma,
       ratio: r.ratio,
       evalSet: m.evalSet,
@@ -67,7 +85,7 @@ export function ablationSpec(
           field: 'size',
           type: 'nominal',
           scale: { domain: sizes },
-          title: 'dimensions'
+          title: 'calibration'
         },
         tooltip: [
           { field: 'dimensions', type: 'nominal' },
@@ -81,9 +99,11 @@ export function ablationSpec(
   return topLevel(
     options,
     'Ablation over dimension subsets',
-    oneSigma
-      ? `σ = ${formatSigma(rows[0].sigma)}; each subset's pruning ratio in brackets`
-      : "Each subset's σ and pruning ratio in brackets",
+    `${
+      oneSigma
+        ? `σ = ${formatSigma(rows[0].sigma)}; each subset's pruning ratio in brackets`
+        : "Each subset's σ and pruning ratio in brackets"
+    }${rows.some(r => r.general) ? "; general calibration removes the all-dimension expert's per-layer counts" : ''}`,
     {
       concat: panels,
       columns: Math.min(panels.length, 3),

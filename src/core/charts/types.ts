@@ -53,9 +53,13 @@ export interface GroupCount {
   pruned: number;
 }
 
-/** One dimension subset of the 1D/2D/3D ablation (e.g. L, D, T, L+D, L+T, D+T, L+D+T). */
+/**
+ * One dimension subset of the 1D/2D/3D ablation (e.g. L, D, T, L+D, L+T, D+T, L+D+T), or
+ * (`general`) general calibration at the per-layer counts of the expert on `dimensions`.
+ */
 export interface AblationChartRow {
   dimensions: string[];
+  general?: boolean;
   sigma: number;
   ratio: number;
   metrics: { evalSet: string; metric: string; value: number }[];

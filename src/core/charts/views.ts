@@ -3,11 +3,12 @@
  * the same records everywhere: the CLI's --charts files, the sidecar's chart answers, the
  * notebook outputs and the panel.
  */
-import type {
-  AblationRecord,
-  EvalMetric,
-  StudyRecord,
-  SweepRecord
+import {
+  shownAblationRows,
+  type AblationRecord,
+  type EvalMetric,
+  type StudyRecord,
+  type SweepRecord
 } from '../experiment';
 import type { PlanView } from '../plan-view';
 import { ablationSpec } from './ablation';
@@ -44,10 +45,11 @@ export function sweepMetricPoints(record: SweepRecord): MetricPoint[] {
 }
 
 export function ablationChartRows(record: AblationRecord): AblationChartRow[] {
-  return record.rows
-    .filter(r => !r.unreachable)
-    .map(r => ({
+  return shownAblationRows(record)
+    .filter(({ row }) => !row.unreachable)
+    .map(({ row: r, general }) => ({
       dimensions: r.dimensions,
+      ...(general ? { general } : {}),
       sigma: r.sigma as number,
       ratio: r.ratio as number,
       metrics: r.metrics.map(({ evalSet, metric, value }) => ({

@@ -590,6 +590,59 @@ describe('chart specs', () => {
         .sort
     ).toEqual(['L (σ 0.3000, 36.00%)', 'L+D+T (σ 0.5000, 6.00%)']);
   });
+
+  it('ablation: general calibration last, in a colour of its own, a panel per set in ≤ 3 columns', async () => {
+    const sets = ['expert', 'other-language', 'other-domain', 'other-task'];
+    const rows: AblationChartRow[] = [
+      ...ABLATION,
+      { ...ABLATION[6], general: true }
+    ].map((r, i) => ({
+      ...r,
+      metrics: [...sets, 'general'].map((evalSet, s) => ({
+        evalSet,
+        metric: 'perplexity',
+        value: 20 + s + (r.general ? 2 * s - 3 : i)
+      }))
+    }));
+    const spec = ablationSpec(rows);
+    expectValid(spec);
+    expect(spec.columns).toBe(3);
+    const panels = spec.concat as {
+      title: string;
+      data: { values: { subset: string; size: string }[] };
+      encoding: {
+        x: { sort: string[] };
+        color: { scale: { domain: string[] } };
+      };
+    }[];
+    expect(panels.map(p => p.title)).toEqual([
+      'expert · perplexity',
+      'other-language · perplexity',
+      'other-domain · perplexity',
+      'other-task · perplexity',
+      'general · perplexity'
+    ]);
+    expect(panels[0].encoding.x.sort.slice(5)).toEqual([
+      'D+T (13.00%)',
+      'L+D+T (6.00%)',
+      'general (3D counts)'
+    ]);
+    expect(panels[0].encoding.color.scale.domain).toEqual([
+      '1D',
+      '2D',
+      '3D',
+      'general calibration'
+    ]);
+    expect(panels[4].data.values.at(-1)).toMatchObject({
+      subset: 'general (3D counts)',
+      size: 'general calibration'
+    });
+
+    const svg = await renderSvg(spec);
+    const { marks } = parseSvg(svg);
+    expect(count(marks, 'rect')).toBe(5 * 8);
+    expectSnapshot('ablation-general', svg);
+  });
 });
 
 describe('renderSvg', () => {
