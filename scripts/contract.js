@@ -103,6 +103,7 @@ function pythonConstants(core) {
     JOB_TYPES: [...core.protocol.JOB_TYPES],
     FINAL_STATES: [...core.protocol.FINAL_STATES],
     METHODS: [...core.experiment.METHODS],
+    ABLATION_GENERAL_LABEL: core.experiment.ABLATION_GENERAL_LABEL,
     MAX_GRID_POINTS: core.grid.MAX_GRID_POINTS,
     DEFAULT_RANK_BINS: core.planView.DEFAULT_RANK_BINS,
     VEGALITE_MIME_TYPE: core.protocol.VEGALITE_MIME_TYPE,

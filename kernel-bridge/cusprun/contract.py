@@ -18,6 +18,7 @@ JOB_TYPES = (
 )
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 METHODS = ("cus-prun", "random", "magnitude", "general", "wanda", "flap")
+ABLATION_GENERAL_LABEL = "general ({n}D counts)"
 MAX_GRID_POINTS = 1000
 DEFAULT_RANK_BINS = 200
 VEGALITE_MIME_TYPE = "application/vnd.vegalite.v5+json"

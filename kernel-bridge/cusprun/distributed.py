@@ -382,7 +382,7 @@ def _points_shard(
     needs: Needs,
 ) -> dict[str, bytes]:
     """Ray task: `cusprun COMMAND … --points index/count` (a sweep or an ablation) on a copy of the
-    run folder (`runs["run"]`, and of a sweep's baseline run, `runs["baseline"]`, when there is
+    run folder (`runs["run"]`, and of its baseline run, `runs["baseline"]`, when there is
     one); returns the evaluation-cache lines it added and any baseline score store it made (in
     the run that calibrates them)."""
     import ray  # on the worker, where the task runs
@@ -422,10 +422,11 @@ def sweep_evaluations(grid_values: int, methods: int) -> int:
 
 
 def ablation_evaluations(run: str | os.PathLike, dims: list[str] | None) -> int:
-    """How many evaluations an ablation of the run folder `run` makes: the dense model, and each
-    non-empty subset of `dims` (None: every dimension the run scored)."""
+    """How many evaluations an ablation of the run folder `run` makes: the dense model, each
+    non-empty subset of `dims` (None: every dimension the run scored), and general calibration
+    at the all-dimension expert's counts."""
     scored = [d["dimension"] for d in _scored_run(Path(run))["corpus"]["dimensions"]]
-    return 2 ** len(dims or scored)
+    return 2 ** len(dims or scored) + 1
 
 
 def evaluations_on_ray(

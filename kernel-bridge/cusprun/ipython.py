@@ -40,9 +40,10 @@ COMMANDS = {
     "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
     "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
     "run's documents; the evaluations spread over a Ray cluster first)",
-    "ablate": "ablate --target-ratio R --eval FILE[,…] [--dims a,b] [--ray auto|HOST:PORT "
-    "[--shards N] [--ship-limit SIZE]] — the 1D/2D/3D dimension ablation (its evaluations "
-    "spread over a Ray cluster first)",
+    "ablate": "ablate --target-ratio R --eval FILE[,…] [--dims a,b] [--baseline-run ID] "
+    "[--ray auto|HOST:PORT [--shards N] [--ship-limit SIZE]] — the 1D/2D/3D dimension ablation "
+    "and general calibration at the 3D expert's counts (calibrated on another run's documents; "
+    "its evaluations spread over a Ray cluster first)",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
     "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
     "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] "
@@ -624,6 +625,7 @@ class CusprunMagics:
 
         p = _parser("ablate")
         p.add_argument("--target-ratio", required=True)
+        p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
         _ray_args(p)
@@ -644,6 +646,7 @@ class CusprunMagics:
             result = session.ablate(
                 ratio,
                 **evaluation,
+                baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,
                 **on_ray,

@@ -72,10 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--threads", type=int)
     score.add_argument("--score-form")
     sweep = commands.add_parser("sweep")
-    sweep.add_argument("--baseline-run", help="the folder of the run calibrating the baselines")
     ablate = commands.add_parser("ablate")
     for command in (sweep, ablate):
         command.add_argument("--request", required=True, help="the job's request (JSON)")
+        command.add_argument(
+            "--baseline-run", help="the folder of the run calibrating the baselines"
+        )
     for command in (score, sweep, ablate):
         command.add_argument("--run", required=True, help="the run folder")
         command.add_argument("--address", required=True)
@@ -128,7 +130,7 @@ def _spread(ns: argparse.Namespace, shipping: dict, on_event) -> dict:
         _evaluations(ns, request),
         ns.shards,
         ns.address,
-        baseline=getattr(ns, "baseline_run", None),
+        baseline=ns.baseline_run,
         on_event=on_event,
         **shipping,
     )

@@ -530,6 +530,7 @@ class Session:
         target_ratio: float,
         *,
         eval_sets: list[str],
+        baseline_run: str | None = None,
         run: str | None = None,
         ray: str | None = None,
         shards: int | None = None,
@@ -537,10 +538,12 @@ class Session:
         on_event: EventCallback | None = None,
         **options,
     ) -> dict:
-        """The 1D/2D/3D ablation at a target ratio; returns `{file, record}`. With `ray` the
-        ablation's evaluations (the dense model and each subset of the dimensions) are made on
-        Ray first, as a sweep's are (`shards`, `ship_limit` as for `sweep`); the result then has
-        `ray` too: `{evaluations, shards, retries, shipped}`."""
+        """The 1D/2D/3D ablation at a target ratio, and general calibration at the all-dimension
+        expert's per-layer counts (calibrated on `baseline_run`'s documents when given, else the
+        run's own, as a sweep's baselines); returns `{file, record}`. With `ray` the ablation's
+        evaluations (the dense model, each subset of the dimensions and the general row) are made
+        on Ray first, as a sweep's are (`shards`, `ship_limit` as for `sweep`); the result then
+        has `ray` too: `{evaluations, shards, retries, shipped}`."""
         on_ray = _ray_options(ray, shards, ship_limit)
         request = {
             "type": "ablate",
@@ -548,6 +551,8 @@ class Session:
             "targetRatio": target_ratio,
             "evalSets": eval_set_paths(eval_sets),
         }
+        if baseline_run:
+            request["baselineRun"] = self.run_id(baseline_run)
         request.update(_camel(options))
         request.update(on_ray)
         return self.run_job(request, on_event)["result"]

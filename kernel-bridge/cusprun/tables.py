@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .contract import ABLATION_GENERAL_LABEL
 from .errors import CusprunError
 
 
@@ -51,13 +52,20 @@ def sweep_rows(record: dict) -> list[dict]:
 
 
 def ablation_rows(record: dict) -> list[dict]:
+    """The dense model, each dimension subset, then (when the record has it) general calibration
+    at the all-dimension expert's counts, labelled as the CLI's table labels it."""
     rows = [
         {"dimensions": "dense", "sigma": None, "ratio": 0.0, **_metric_columns(record["dense"])}
     ]
-    for r in record["rows"]:
+    shown = [("+".join(r["dimensions"]), r) for r in record["rows"]]
+    if record.get("general"):
+        general = record["general"]
+        label = ABLATION_GENERAL_LABEL.format(n=len(general["dimensions"]))
+        shown.append((label, general))
+    for label, r in shown:
         rows.append(
             {
-                "dimensions": "+".join(r["dimensions"]),
+                "dimensions": label,
                 "sigma": r.get("sigma"),
                 "ratio": r.get("ratio"),
                 **_metric_columns(r["metrics"]),

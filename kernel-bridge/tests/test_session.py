@@ -11,6 +11,7 @@ import pytest
 from cusprun.errors import CusprunError
 from cusprun.inputs import write_manifest
 from cusprun.session import Session
+from cusprun.tables import ablation_rows
 from kernel_helpers import CORPUS, MC, MODEL, ROOT, SIDECAR_JS, process_gone
 
 needs_sidecar = pytest.mark.skipif(
@@ -56,6 +57,10 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
         assert sweep["file"].startswith("sweeps/") and len(sweep["record"]["points"]) == 4
         ablation = s.ablate(0.02, eval_sets=[str(MC)])
         assert ablation["record"]["rows"]
+        # General calibration at the 3D expert's counts, last, labelled as the CLI labels it.
+        rows = ablation_rows(ablation["record"])
+        assert rows[-1]["dimensions"] == "general (3D counts)"
+        assert rows[-1]["ratio"] == rows[-2]["ratio"] == ablation["record"]["rows"][-1]["ratio"]
         pruned = s.prune("out/expert", target_ratio=0.02)
         assert pruned["bytesAfter"] < pruned["bytesBefore"]
         assert (tmp_path / "out/expert/model.onnx").is_file()
@@ -73,6 +78,12 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
         )["record"]
         assert calibrated["baselineRun"] == str(tmp_path / "store" / "medical-run")
         assert "baselineRun" not in sweep["record"]
+        elsewhere = s.ablate(0.02, eval_sets=[str(MC)], run="api-run", baseline_run="medical-run")[
+            "record"
+        ]
+        assert elsewhere["baselineRun"] == calibrated["baselineRun"]
+        assert "baselineRun" not in ablation["record"]
+        assert elsewhere["general"]["ratio"] == ablation["record"]["general"]["ratio"]
 
         with pytest.raises(CusprunError, match="σ must lie strictly between 0 and 1"):
             s.sigma(1.5)

@@ -1,6 +1,6 @@
-"""The runs table the magics and `Session.runs_frame` show."""
+"""The runs and ablation tables the magics and `Session.runs_frame` show."""
 
-from cusprun.tables import runs_rows
+from cusprun.tables import ablation_rows, runs_rows
 
 
 def _run(run_id, updated, last_job=None):
@@ -70,3 +70,21 @@ def test_a_study_row_per_model_labelled_as_the_cli_labels_it():
     # the first text quoted, so that a newline cannot break the table's line
     assert rows[1]["greedy text"] == '"a\\nb"'
     assert "greedy rep3" not in rows[0]
+
+
+def _ablation_row(dimensions, ratio, ppl):
+    metric = {"evalSet": "expert", "metric": "perplexity", "value": ppl, "count": 9}
+    return {"dimensions": dimensions, "sigma": 0.5, "ratio": ratio, "metrics": [metric]}
+
+
+def test_the_ablations_general_row_comes_last_and_an_old_record_reads_without_it():
+    old = {
+        "kind": "ablation",
+        "dense": [{"evalSet": "expert", "metric": "perplexity", "value": 10.0, "count": 9}],
+        "rows": [_ablation_row(["language"], 0.25, 12.0), _ablation_row(["task"], 0.24, 13.0)],
+    }
+    assert [r["dimensions"] for r in ablation_rows(old)] == ["dense", "language", "task"]
+    new = old | {"general": _ablation_row(["language", "task"], 0.26, 14.0)}
+    rows = ablation_rows(new)
+    assert [r["dimensions"] for r in rows] == ["dense", "language", "task", "general (2D counts)"]
+    assert rows[-1]["ratio"] == 0.26 and list(rows[-1].values())[-1] == 14.0
