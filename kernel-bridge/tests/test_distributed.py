@@ -264,9 +264,9 @@ def test_the_score_sweep_and_ablate_magics_on_ray_write_into_the_store(
         "run 'onray': 96 documents scored" in text and "s on Ray (4 shards)" in text
         for text in texts
     )
-    # The sweep's 3 evaluations were made on Ray, then the ablation's 3 subsets (the dense model
-    # was the sweep's); the tables are theirs, from the cache.
-    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 6
+    # The sweep's 3 evaluations were made on Ray, then the ablation's 3 subsets and its general
+    # row (the dense model was the sweep's); the tables are theirs, from the cache.
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 7
     for job in ("sweep", "ablate"):
         assert any(text.startswith(f"cusprun {job}: ") and "shards" in text for text in texts)
     assert any("σ sweep (sweeps/" in text for text in texts)
@@ -322,7 +322,7 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 
 
-#: an ablation of the demo run's 3 dimensions: 1 + 7 = 8 evaluations
+#: an ablation of the demo run's 3 dimensions: 1 + 7 + 1 (general) = 9 evaluations
 ABLATION = {"target_ratio": 0.2, "eval_sets": SWEEP["eval_sets"]}
 
 
@@ -332,22 +332,23 @@ def test_an_ablation_spread_over_ray_gives_the_local_ablations_table(cluster, se
     store = tmp_path / "store"
     cache = (store / "onray" / "evaluations.jsonl").read_bytes()
     local = session.ablate(run="local", **ABLATION)
-    assert on_ray["ray"]["evaluations"] == 8 and on_ray["ray"]["shards"] == 8
+    assert on_ray["ray"]["evaluations"] == 9 and on_ray["ray"]["shards"] == 9
     assert on_ray["ray"]["retries"] == 0 and on_ray["ray"]["shipped"] > 0
     # Every evaluation was made on Ray: the ablation here found each in the cache.
     made = [r for r in on_ray["record"]["rows"] if "unreachable" not in r]
     assert len(made) == 7 and all(r["cached"] for r in made)
+    assert on_ray["record"]["general"]["cached"]
     assert not any(r["cached"] for r in local["record"]["rows"])
     assert ablation_rows(on_ray["record"]) == ablation_rows(local["record"])
     assert _cache_keys(store / "onray") == _cache_keys(store / "local")
-    assert len(_cache_keys(store / "onray")) == 8
+    assert len(_cache_keys(store / "onray")) == 9
     # The local ablation afterwards computes nothing new: the run's cache is as Ray left it.
     again = session.ablate(run="onray", **ABLATION)
     assert all(r["cached"] for r in again["record"]["rows"])
     assert ablation_rows(again["record"]) == ablation_rows(local["record"])
     assert (store / "onray" / "evaluations.jsonl").read_bytes() == cache
     shards = [e["progress"] for e in events if e.get("progress", {}).get("unit") == "shards"]
-    assert shards and shards[-1]["done"] == 8
+    assert shards and shards[-1]["done"] == 9
 
 
 def test_a_sweep_on_ray_calibrates_its_baselines_on_the_baseline_run(
