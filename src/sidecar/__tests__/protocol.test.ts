@@ -155,6 +155,11 @@ describe('the protocol module', () => {
     };
     expect(readJobRequest({ ...ablate, ray })).toEqual({ ...ablate, ray });
     expect(readJobRequest(ablate)).toEqual(ablate);
+    const calibrated = { ...ablate, baselineRun: 'general-run' };
+    expect(readJobRequest(calibrated)).toEqual(calibrated);
+    expect(refusal({ ...ablate, baselineRun: '../up' })).toThrow(
+      /^run id "\.\.\/up" is not a plain folder name/
+    );
     expect(
       refusal({ ...ablate, ray: { address: 'auto', shards: 1.5 } })
     ).toThrow(

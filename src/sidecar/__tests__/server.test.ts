@@ -513,7 +513,9 @@ describe('cusprun serve', () => {
       file: expect.stringMatching(/^sweeps\//)
     });
     expect(ablated.result).toMatchObject({
-      file: expect.stringMatching(/^ablations\//)
+      file: expect.stringMatching(/^ablations\//),
+      // General calibration at the all-dimension expert's counts: in the record, not streamed.
+      record: { general: { metrics: [expect.anything(), expect.anything()] } }
     });
     expect(pruned.result).toMatchObject({
       out: path.join(fs.realpathSync(tmp), 'experts', 'small-15')
