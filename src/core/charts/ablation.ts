@@ -12,21 +12,10 @@ import { AblationChartRow } from './types';
 /** The general row's colour key, after the subsets' 1D, 2D, …: its legend entry. */
 const GENERAL = 'general calibration';
 
-/**
- * The dimension ablation: one bar per dimension subset (L, D, T, L+D, …) in the order given, one
- * panel per eval set and metric, bars coloured by how many dimensions the subset intersects, and
- * general calibration at the all-dimension expert's counts in a colour of its own: on the
- * expert's set it shows what the expert gains, on the other sets what it gives up.
- * Each subset's label carries its pruning ratio (and its σ when the rows differ in σ), since
- * at one σ fewer dimensions prune more and the bars are only comparable with that in view.
- */
-export function ablationSpec(
-  rows: readonly AblationChartRow[],
-  options: ChartOptions = {}
-): VegaLiteSpec {
-  nonEmpty(rows, 'ablation rows');
+/** Each row with its bar's label and its colour key (1D, 2D, … or general calibration). */
+function labelled(rows: readonly AblationChartRow[]) {
   const oneSigma = distinct(rows, r => r.sigma).length === 1;
-  const labelled = rows.map(r => ({
+  return rows.map(r => ({
     ...r,
     size: r.general ? GENERAL : `${r.dimensions.length}D`,
     // The general row's ratio and σ are its expert's: the tooltip has them.
@@ -36,17 +25,33 @@ export function ablationSpec(
         ? `${r.dimensions.join('+')} (${formatRatio(r.ratio)})`
         : `${r.dimensions.join('+')} (σ ${formatSigma(r.sigma)}, ${formatRatio(r.ratio)})`
   }));
-  const order = labelled.map(r => r.label);
-  const sizes = [
-    ...distinct(
-      rows.filter(r => !r.general),
-      r => r.dimensions.length
-    )
+}
+
+/** The colour keys in legend order: 1D, 2D, …, then general calibration when it has a row. */
+function colourKeys(rows: readonly AblationChartRow[]): string[] {
+  const subsets = rows.filter(r => !r.general);
+  return [
+    ...distinct(subsets, r => r.dimensions.length)
       .sort((a, b) => a - b)
       .map(n => `${n}D`),
-    ...(rows.some(r => r.general) ? [GENERAL] : [])
+    ...(subsets.length < rows.length ? [GENERAL] : [])
   ];
-  const values = labelled.flatMap(r =>
+}
+
+/** How to read the chart: σ (or each subset's), and what the general row removes. */
+function subtitle(rows: readonly AblationChartRow[]): string {
+  const sigma =
+    distinct(rows, r => r.sigma).length === 1
+      ? `σ = ${formatSigma(rows[0].sigma)}; each subset's pruning ratio in brackets`
+      : "Each subset's σ and pruning ratio in brackets";
+  return rows.some(r => r.general)
+    ? `${sigma}; general calibration removes the all-dimension expert's per-layer counts`
+    : sigma;
+}
+
+/** The bars' values, one per row and metric, as the panels and tooltips read them. */
+function barValues(rows: readonly AblationChartRow[]) {
+  return labelled(rows).flatMap(r =>
     r.metrics.map(m => ({
       subset: r.label,
       dimensions: r.general
@@ -60,6 +65,24 @@ export function ablationSpec(
       value: m.value
     }))
   );
+}
+
+/**
+ * The dimension ablation: one bar per dimension subset (L, D, T, L+D, …) in the order given, one
+ * panel per eval set and metric, bars coloured by how many dimensions the subset intersects, and
+ * general calibration at the all-dimension expert's counts in a colour of its own: on the
+ * expert's set it shows what the expert gains, on the other sets what it gives up.
+ * Each subset's label carries its pruning ratio (and its σ when the rows differ in σ), since
+ * at one σ fewer dimensions prune more and the bars are only comparable with that in view.
+ */
+export function ablationSpec(
+  rows: readonly AblationChartRow[],
+  options: ChartOptions = {}
+): VegaLiteSpec {
+  nonEmpty(rows, 'ablation rows');
+  const order = labelled(rows).map(r => r.label);
+  const sizes = colourKeys(rows);
+  const values = barValues(rows);
   const panels = distinct(values, v =>
     JSON.stringify([v.evalSet, v.metric])
   ).map(key => {
@@ -96,18 +119,9 @@ export function ablationSpec(
       }
     };
   });
-  return topLevel(
-    options,
-    'Ablation over dimension subsets',
-    `${
-      oneSigma
-        ? `σ = ${formatSigma(rows[0].sigma)}; each subset's pruning ratio in brackets`
-        : "Each subset's σ and pruning ratio in brackets"
-    }${rows.some(r => r.general) ? "; general calibration removes the all-dimension expert's per-layer counts" : ''}`,
-    {
-      concat: panels,
-      columns: Math.min(panels.length, 3),
-      resolve: { scale: { color: 'shared' } }
-    }
-  );
+  return topLevel(options, 'Ablation over dimension subsets', subtitle(rows), {
+    concat: panels,
+    columns: Math.min(panels.length, 3),
+    resolve: { scale: { color: 'shared' } }
+  });
 }
