@@ -10,7 +10,8 @@
 # first run's greedy texts (TIME.md), CSV, JSON and chart land in the first run's study/ folder.
 #   DEMO_MODEL  embedded (default: demo/model, nothing fetched), smollm2 or gemma3 (German ·
 #               computing · QA; demo/expert.sh exports them to demo/build/<model> first)
-#   RATIOS      target ratios (default 0.1,0.25)   QS  q values (default 1,0.9,0.75,0.5)
+#   RATIOS      target ratios (default 0.1,0.25)
+#   QS          q values (default 1,0.9,0.75,0.5; QS= with RULES: those rules' experts alone)
 #   RULES       further selection rules, each an expert of its own (default none; e.g.
 #               pooled-intersect,rank-mean)
 #   ALLOCATIONS  per-layer allocations (default sigma; sigma,sensitivity probes each layer module)
@@ -65,9 +66,13 @@ case "${BASELINES:-general}" in
     exit 2
     ;;
 esac
+QS=${QS-1,0.9,0.75,0.5}
+QS_OPTION=()
+[ -z "$QS" ] || QS_OPTION=(--q "$QS")
 EVAL=(--eval "expert=$E/ppl-cell-$EXPERT.jsonl")
 for set in "${SETS[@]}"; do EVAL+=(--eval "$set"); done
-time cusprun study "${RUNS[@]}" "${CALIBRATION[@]}" --target-ratios "${RATIOS:-0.1,0.25}" --q "${QS:-1,0.9,0.75,0.5}" \
+time cusprun study "${RUNS[@]}" "${CALIBRATION[@]}" --target-ratios "${RATIOS:-0.1,0.25}" \
+  "${QS_OPTION[@]}" \
   ${RULES:+--rules "$RULES"} ${ALLOCATIONS:+--allocations "$ALLOCATIONS"} \
   --methods "${METHODS:-cus-prun,random,magnitude,general,wanda}" \
   --compensation "${COMPENSATION:-none,bias}" "${EVAL[@]}" \

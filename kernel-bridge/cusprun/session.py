@@ -245,8 +245,8 @@ class Session:
         multiple_of: int | None = None,
     ) -> dict:
         """The plan at σ (or solved for a target ratio) from the run's cached scores: plan summary,
-        units pruned per layer, histograms, ratio against σ. `rule`: paper (default), q,
-        pooled-intersect or rank-mean (README, "Selection rules")."""
+        units pruned per layer, histograms, ratio against σ. `rule`: rank-mean (default), paper
+        (the paper's rule), q or pooled-intersect (README, "Selection rules")."""
         query = _camel(
             dict(
                 sigma=sigma,

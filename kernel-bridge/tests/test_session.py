@@ -41,9 +41,9 @@ def test_a_private_session_runs_the_workflow_as_plain_data(tmp_path, monkeypatch
         assert 0 <= answer["plan"]["ratio"] < 1 and answer["layers"]
         solved = s.sigma(target_ratio=0.02)
         assert abs(solved["plan"]["ratio"] - 0.02) < 0.02
-        ranked = s.sigma(target_ratio=0.2, rule="rank-mean")["plan"]
-        assert ranked["rule"] == "rank-mean" and solved["plan"]["rule"] == "paper"
-        assert s.ranks(rule="rank-mean")["rule"] == "rank-mean"
+        strict = s.sigma(target_ratio=0.2, rule="paper")["plan"]
+        assert strict["rule"] == "paper" and solved["plan"]["rule"] == "rank-mean"
+        assert s.ranks(rule="paper")["rule"] == "paper"
         charts = s.charts("plan", sigma=0.5)["charts"]
         assert [c["name"] for c in charts] == [
             "relevance-histogram",

@@ -396,7 +396,7 @@ export interface StudyRequest extends EvalOptions {
   baselineRun?: RunId;
   dims?: string[];
   targetRatios: number[];
-  /** Each in (0, 1]; default STUDY_DEFAULT_QS. */
+  /** Each in (0, 1]; default STUDY_DEFAULT_QS, or none when `rules` names some (studyQs). */
   qs?: number[];
   /** Experts under these rules (of STUDY_RULES) beside the q grid's; default none. */
   rules?: Rule[];
@@ -411,8 +411,16 @@ export interface StudyRequest extends EvalOptions {
   maxNewTokens?: number;
 }
 
-/** The q values a study tries when the request names none. */
+/** The q values a study tries when the request names neither q values nor rules. */
 export const STUDY_DEFAULT_QS = [1, 0.9, 0.75, 0.5];
+
+/**
+ * A study's q grid: the one given, else none when other rules are named (a study of those rules
+ * alone, without the paper's rule's costs), else STUDY_DEFAULT_QS.
+ */
+export function studyQs(qs?: number[], rules?: readonly Rule[]): number[] {
+  return qs ?? ((rules?.length ?? 0) > 0 ? [] : STUDY_DEFAULT_QS);
+}
 
 /** Most new tokens a generate job decodes per model. */
 export const MAX_GENERATE_TOKENS = 256;

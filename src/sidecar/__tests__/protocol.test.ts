@@ -5,7 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
-import { checkRunId, JOB_TYPES, RequestError } from '../../core/protocol';
+import {
+  checkRunId,
+  JOB_TYPES,
+  RequestError,
+  STUDY_DEFAULT_QS,
+  studyQs
+} from '../../core/protocol';
 import {
   readChartsRequest,
   readJobRequest,
@@ -65,6 +71,12 @@ describe('the protocol module', () => {
     expect(refused({ ...study, targetRatios: [0.2], qs: [1.5] })).toBe(
       'a study job: every "qs" value must lie in (0, 1], got 1.5'
     );
+    expect(refused({ ...study, targetRatios: [0.2], qs: [] })).toBe(
+      'a study job: "qs" must be a non-empty list of numbers, got []'
+    );
+    expect(studyQs(undefined, ['rank-mean'])).toEqual([]);
+    expect(studyQs(undefined, [])).toEqual(STUDY_DEFAULT_QS);
+    expect(studyQs([0.75], ['rank-mean'])).toEqual([0.75]);
     expect(
       refused({ ...study, targetRatios: [0.2], compensations: ['both'] })
     ).toBe(

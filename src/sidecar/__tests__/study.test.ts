@@ -54,6 +54,15 @@ function scoredRun(seed: number): string {
   return run;
 }
 
+/** The name of the study JSON `run` wrote last. */
+function latestJson(run: string): string {
+  return fs
+    .readdirSync(path.join(run, 'study'))
+    .filter(f => f.endsWith('.json'))
+    .sort()
+    .at(-1) as string;
+}
+
 describe('cusprun study', () => {
   it('runs the grid over two seeds, writes its four files, and reruns from the cache', () => {
     const runs = [scoredRun(0), scoredRun(1)];
@@ -258,13 +267,8 @@ describe('cusprun study', () => {
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.code).toBe(0);
-    const json = fs
-      .readdirSync(path.join(run, 'study'))
-      .filter(f => f.endsWith('.json'))
-      .sort()
-      .at(-1) as string;
     const record = JSON.parse(
-      fs.readFileSync(path.join(run, 'study', json), 'utf8')
+      fs.readFileSync(path.join(run, 'study', latestJson(run)), 'utf8')
     ) as StudyRecord;
     expect(record.rules).toEqual(['pooled-intersect', 'rank-mean']);
     expect(record.allocations).toEqual(['sigma', 'sensitivity']);
@@ -304,6 +308,37 @@ describe('cusprun study', () => {
     expect(refused.stderr).toBe(
       "cusprun: --rules: 'paper' is not one of pooled-intersect, rank-mean (the paper's rule and the q rule come from --q)\n"
     );
+  });
+
+  it('studies the named rules alone when --q is not given', () => {
+    const run = scoredRun(0);
+    const result = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--rules',
+      'rank-mean',
+      '--compensation',
+      'none',
+      '--methods',
+      'cus-prun,general',
+      '--truncation',
+      '32',
+      '--eval',
+      `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.code).toBe(0);
+    const record = JSON.parse(
+      fs.readFileSync(path.join(run, 'study', latestJson(run)), 'utf8')
+    ) as StudyRecord;
+    expect(record.qs).toEqual([]);
+    expect(record.rows.map(r => r.variant)).toEqual([
+      'cus-prun rank-mean',
+      'general'
+    ]);
   });
 
   it('refuses a q outside (0, 1] in one line, naming the option', () => {

@@ -1,5 +1,6 @@
 /** Option groups several commands share (planning an expert, evaluating models), and readers. */
 import {
+  DEFAULT_RULE,
   planTarget,
   RULES,
   RuleSettings,
@@ -38,12 +39,12 @@ export const PLAN_OPTIONS = {
   rule: {
     type: 'string',
     value: 'RULE',
-    help: `how documents and dimensions decide, of ${RULES.join(', ')} (default paper: irrelevant to every document; q when --q is below 1)`
+    help: `how documents and dimensions decide, of ${RULES.join(', ')} (default ${DEFAULT_RULE}: each unit's mean rank over every document; paper: irrelevant to every document)`
   },
   q: {
     type: 'string',
     value: 'Q',
-    help: 'the q rule: irrelevant to at least this fraction of a dimension’s documents (default 1: all)'
+    help: 'the q rule: irrelevant to at least this fraction of each dimension’s documents (alone: --rule q, or paper at 1)'
   },
   'min-keep': {
     type: 'string',

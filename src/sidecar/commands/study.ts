@@ -11,7 +11,7 @@ import {
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
 import type { Rule } from '../../core/select';
-import { STUDY_DEFAULT_QS } from '../../core/protocol';
+import { STUDY_DEFAULT_QS, studyQs } from '../../core/protocol';
 import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import { studyTable, writeStudy } from '../format/study';
@@ -107,7 +107,7 @@ export default defineCommand({
     q: {
       type: 'string',
       value: 'LIST',
-      help: `the relaxed rule’s q values (default ${DEFAULT_QS})`
+      help: `the relaxed rule’s q values, q 1 the paper’s rule (default ${DEFAULT_QS}; none when --rules is given)`
     },
     rules: {
       type: 'string',
@@ -151,6 +151,7 @@ export default defineCommand({
     if (run === undefined || values['target-ratios'] === undefined) {
       throw new UsageError('give --run RUN_DIR and --target-ratios GRID');
     }
+    const rules = values.rules === undefined ? [] : parseRules(values.rules);
     const progress = progressLines(process.stderr);
     const scoring = progressPrinter(process.stderr);
     const record = await runStudyJob({
@@ -160,8 +161,11 @@ export default defineCommand({
       baselineRun: values['baseline-run'],
       dims: values.dims?.split(',').map(d => d.trim()),
       targetRatios: parseGrid(values['target-ratios'], '--target-ratios'),
-      qs: parseQs(values.q ?? DEFAULT_QS),
-      rules: values.rules === undefined ? [] : parseRules(values.rules),
+      qs: studyQs(
+        values.q === undefined ? undefined : parseQs(values.q),
+        rules
+      ),
+      rules,
       ...(values.allocations === undefined
         ? {}
         : { allocations: parseAllocations(values.allocations) }),

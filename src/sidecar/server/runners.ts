@@ -23,7 +23,7 @@ import {
   ScoreRequest,
   ScoreResult,
   STUDY_COMPENSATIONS,
-  STUDY_DEFAULT_QS,
+  studyQs,
   StudyRequest,
   SweepRequest
 } from '../../core/protocol';
@@ -236,7 +236,7 @@ function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
         run: dir,
         seedRuns,
         baselineRun: baseline.dir,
-        qs: options.qs ?? STUDY_DEFAULT_QS,
+        qs: studyQs(options.qs, options.rules),
         compensations: options.compensations ?? [...STUDY_COMPENSATIONS],
         methods: options.methods ?? METHODS.filter(m => m !== 'flap'),
         onScoreProgress: p => {

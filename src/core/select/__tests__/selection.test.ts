@@ -6,7 +6,7 @@ import {
 } from '../ranks';
 import { Selection, UnitGroup } from '../selection';
 import { CusprunError } from '../../errors';
-import { ruleSettings } from '../rules';
+import { DEFAULT_RULE, Rule, ruleSettings } from '../rules';
 import { ModelMap } from '../../model/model-map';
 import {
   Expert,
@@ -23,7 +23,10 @@ import {
   unitGroups
 } from '../from-scores';
 
-/** An expert's plan straight from scored documents, its target checked as a command line's is. */
+/**
+ * An expert's plan under the paper's rule (method.md, named: it is not the default) straight from
+ * scored documents, its target checked as a command line's is.
+ */
 function expertPlan(
   map: ModelMap,
   dimensions: ScoredDimension[],
@@ -32,7 +35,7 @@ function expertPlan(
   const target = planTarget(given);
   return new Expert(
     map,
-    dimensions.map(d => rankDimension(d))
+    dimensions.map(d => rankDimension(d, { rule: 'paper' }))
   ).plan(target);
 }
 
@@ -482,8 +485,10 @@ describe('the named rules against brute force from the raw scores', () => {
   });
 
   it('reads --rule and --q together, each mistake one line naming the option', () => {
-    expect(ruleSettings({})).toEqual({ rule: 'paper', q: 1 });
+    expect(ruleSettings({})).toEqual({ rule: DEFAULT_RULE, q: 1 });
+    expect(DEFAULT_RULE).toBe('rank-mean');
     expect(ruleSettings({ q: 0.75 })).toEqual({ rule: 'q', q: 0.75 });
+    expect(ruleSettings({ q: 1 })).toEqual({ rule: 'paper', q: 1 });
     expect(ruleSettings({ rule: 'rank-mean' })).toEqual({
       rule: 'rank-mean',
       q: 1
@@ -500,20 +505,20 @@ describe('the named rules against brute force from the raw scores', () => {
     expect(() => ruleSettings({ q: 1.5 })).toThrow(
       /^--q must lie in \(0, 1\], got 1.5$/
     );
-    // The paper's rule by name is the default, unchanged.
-    const strict = new Expert(
-      map,
-      scored().map(d => rankDimension(d, { rule: 'paper' }))
-    ).plan({ sigma: 0.9 });
-    const byDefault = new Expert(
-      map,
-      scored().map(d => rankDimension(d))
-    ).plan({ sigma: 0.9 });
-    expect(strict).toEqual(byDefault);
+    // No rule named plans under DEFAULT_RULE, exactly as naming it does, and not as the paper's.
+    const planUnder = (rule?: Rule) =>
+      new Expert(
+        map,
+        scored().map(d => rankDimension(d, { rule }))
+      ).plan({ sigma: 0.9 });
+    expect(planUnder()).toEqual(planUnder(DEFAULT_RULE));
+    expect(planUnder().removedParams).not.toBe(
+      planUnder('paper').removedParams
+    );
     expect(
       () =>
         new Expert(map, [
-          rankDimension(scored()[0], { rule: 'rank-mean' }),
+          rankDimension(scored()[0], { rule: 'paper' }),
           rankDimension(scored()[1])
         ])
     ).toThrow(/same rule and q/);
