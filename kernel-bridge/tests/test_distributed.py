@@ -458,12 +458,14 @@ def test_a_score_on_ray_is_a_sidecar_job_the_panel_follows_live(cluster, session
     assert "fresh" in {r["id"] for r in session.runs()}
 
 
-def _drivers() -> list[int]:
-    """The Ray drivers running on this machine (`python -m cusprun.ray_driver`)."""
+def _drivers(store: str) -> list[int]:
+    """The Ray drivers (`python -m cusprun.ray_driver`) of runs in `store`: not another test
+    run's on the same machine."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"cusprun.ray_driver" in (proc / "cmdline").read_bytes():
+            cmdline = (proc / "cmdline").read_bytes()
+            if b"cusprun.ray_driver" in cmdline and store.encode() in cmdline:
                 found.append(int(proc.name))
         except OSError:
             continue
@@ -496,7 +498,7 @@ def test_cancelling_a_score_on_ray_kills_its_driver_and_leaves_no_run(cluster, s
     request = {"type": "score", "run": "stopped", "model": str(MODEL), "corpus": corpus}
     info = session.submit(request | {"ray": {"address": cluster, "shards": 4, "shipLimit": 0}})
     assert _wait_for(_busy_shard_worker), "no shard started"
-    drivers = _drivers()
+    drivers = _drivers(session.store())
     assert len(drivers) == 1
     session.cancel(info["id"])  # the panel's cancel: DELETE /api/jobs/ID
     final = _wait_for(lambda: (j := session.job(info["id"]))["state"] != "running" and j)
