@@ -233,7 +233,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     const trans = this.trans;
     const current = this.view!.rule;
     const choices = this.ruleRanks ? ruleChoices(current) : [current];
-    const select = el('select', 'jp-mod-styled jp-CusprunSweep-rule');
+    const select = el('select', 'jp-CusprunSweep-rule');
     select.id = `jp-CusprunSweep-rule-${this.uid}`;
     for (const choice of choices) {
       const option = el('option', undefined, ruleLabel(choice));
