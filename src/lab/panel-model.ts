@@ -5,6 +5,12 @@
  */
 import { sigmaArgument } from '../core/format';
 import { PROTOCOL_VERSION, RunSummary, VersionAnswer } from '../core/protocol';
+import {
+  DEFAULT_RULE,
+  Rule,
+  ruleLabel,
+  RuleSettings
+} from '../core/select/rules';
 import { SweepPayload, SweepSubset, Translate } from './sweep-model';
 
 /** What the panel makes of the handshake. */
@@ -272,10 +278,26 @@ export function payloadFromRanks(
   };
 }
 
-/** A plan query as the view on screen states it: dimensions only when not all of the run's. */
+/**
+ * A plan query as the view on screen states it: dimensions only when not all of the run's, the
+ * rule (and q) only when not the default.
+ */
 export interface ViewQuery {
   sigma: number;
   dims?: string[];
+  rule?: Rule;
+  q?: number;
+}
+
+/** The query's words for a rule: none for the default, the q rule with its q. */
+export function ruleQuery({
+  rule,
+  q
+}: RuleSettings): Pick<ViewQuery, 'rule' | 'q'> {
+  if (rule === DEFAULT_RULE) {
+    return {};
+  }
+  return rule === 'q' ? { rule, q } : { rule };
 }
 
 /** A word of a magic's command line, quoted when the shell would split or expand it. */
@@ -291,17 +313,25 @@ export function planCellSource(run: string, query: ViewQuery): string {
   if (query.dims) {
     words.push('--dims', query.dims.join(','));
   }
+  if (query.rule) {
+    words.push('--rule', query.rule);
+  }
+  if (query.q !== undefined) {
+    words.push('--q', String(query.q));
+  }
   return `%cusprun ${words.map(shellWord).join(' ')}`;
 }
 
 /**
  * Where the panel proposes to write the expert of a view, relative to the server's folder (the
- * sidecar refuses absolute paths and '..'): `experts/RUN-sigmaS[-DIMS].onnx`.
+ * sidecar refuses absolute paths and '..'): `experts/RUN-sigmaS[-DIMS][-RULE].onnx`.
  */
 export function expertOutPath(run: string, query: ViewQuery): string {
   const safe = (text: string) => text.replace(/[^\w.-]+/g, '_');
   const dims = query.dims ? `-${query.dims.map(safe).join('+')}` : '';
-  return `experts/${safe(run)}-sigma${sigmaArgument(query.sigma)}${dims}.onnx`;
+  const { rule, q = 1 } = query;
+  const named = rule ? `-${safe(ruleLabel({ rule, q }))}` : '';
+  return `experts/${safe(run)}-sigma${sigmaArgument(query.sigma)}${dims}${named}.onnx`;
 }
 
 /** The evaluation sets of a comma-separated field (`FILE` or `NAME=FILE` each). */

@@ -115,14 +115,16 @@ function sweepForm(model: RunDashboardModel, gridLine: HTMLElement) {
         return;
       }
       const s = model.context.settings();
-      const { dims } = model.query(view);
+      const { dims, rule, q } = model.query(view);
       await model.submit({
         type: 'sweep',
         sigmas: s.sigmaGrid,
         evalSets,
         truncation: s.truncation,
         ...(s.threads > 0 ? { threads: s.threads } : {}),
-        ...(dims ? { dims } : {})
+        ...(dims ? { dims } : {}),
+        ...(rule ? { rule } : {}),
+        ...(q !== undefined ? { q } : {})
       });
     }
   });

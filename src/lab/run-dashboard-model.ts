@@ -1,6 +1,6 @@
 /**
  * The state of one run's dashboard, apart from its widgets: the run's detail and ranks (fetched
- * once), the σ view on the slider, the jobs the dashboard started and what it says about them,
+ * once per rule), the σ view on the slider, the jobs the dashboard started and what it says about them,
  * and the sidecar requests its widgets make (charts, jobs, the notebook insert).
  */
 import { ServerConnection } from '@jupyterlab/services';
@@ -8,6 +8,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
 import type { ChartsAnswer, ChartsRequest, RunDetail } from '../core/protocol';
+import { ruleLabel, RuleSettings } from '../core/select/rules';
 import { errorMessage, postAPI, requestAPI, runPath } from './api';
 import { chartBundle, ChartsView } from './charts-view';
 import { JobEvents } from './job-events';
@@ -15,10 +16,11 @@ import { isFinished, JobEntry, JobUpdate, jobLine } from './jobs-model';
 import {
   payloadFromRanks,
   planCellSource,
+  ruleQuery,
   subsetsToRank,
   ViewQuery
 } from './panel-model';
-import { startSigma } from './run-view-model';
+import { startView } from './run-view-model';
 import {
   SWEEP_MIME_TYPE,
   SweepPayload,
@@ -49,7 +51,8 @@ export interface RunContext {
 
 export class RunDashboardModel {
   private _detail: RunDetail | null = null;
-  private subsets: SweepSubset[] = [];
+  /** The ranks of every dimension subset, per rule (by its label), fetched once each. */
+  private readonly ranksByRule = new Map<string, Promise<SweepSubset[]>>();
   private _view: SweepView | null = null;
   /** Jobs this dashboard started: their end is reported in its status line. */
   private readonly started = new Set<string>();
@@ -104,22 +107,38 @@ export class RunDashboardModel {
   }
 
   /**
-   * Fetches the run's detail and the ranks of every dimension subset once; the σ-sweep payload
-   * opens at the σ of the run's latest plan or prune (where the work is).
+   * Fetches the run's detail and the ranks of every dimension subset; the σ-sweep payload opens
+   * at the σ and under the rule of the run's latest plan or prune (where the work is).
    */
   async load(): Promise<SweepPayload> {
-    const detail = await this.fetchDetail();
-    const dims = detail.corpus.dimensions;
-    const wanted = dims.length > 0 ? subsetsToRank(dims) : [[]];
-    this.subsets = await Promise.all(
-      wanted.map(d =>
-        this.post<SweepSubset>(
-          runPath(this.run, 'ranks'),
-          d.length > 0 ? { dims: d } : {}
-        )
-      )
+    const start = startView(await this.fetchDetail());
+    return payloadFromRanks(
+      this.run,
+      await this.ranks(start.rule),
+      start.sigma
     );
-    return payloadFromRanks(this.run, this.subsets, startSigma(detail));
+  }
+
+  /** The ranks of every dimension subset under `rule`: asked of the sidecar once per rule. */
+  ranks(rule: RuleSettings): Promise<SweepSubset[]> {
+    const key = ruleLabel(rule);
+    let ranks = this.ranksByRule.get(key);
+    if (!ranks) {
+      const dims = this._detail?.corpus.dimensions ?? [];
+      const wanted = dims.length > 0 ? subsetsToRank(dims) : [[]];
+      ranks = Promise.all(
+        wanted.map(d =>
+          this.post<SweepSubset>(runPath(this.run, 'ranks'), {
+            ...(d.length > 0 ? { dims: d } : {}),
+            ...ruleQuery(rule)
+          })
+        )
+      );
+      this.ranksByRule.set(key, ranks);
+      // a failed fetch is asked again on the next choice of its rule
+      ranks.catch(() => this.ranksByRule.delete(key));
+    }
+    return ranks;
   }
 
   /** The run's detail again (after a job changed its history). */
@@ -136,12 +155,17 @@ export class RunDashboardModel {
     return postAPI<T>(path, body, this.context.serverSettings);
   }
 
-  /** The plan query of a view: its dimensions only when they are not all of the run's. */
+  /**
+   * The plan query of a view: its dimensions only when they are not all of the run's, its rule
+   * only when not the default.
+   */
   query(view: SweepView): ViewQuery {
     const all = this._detail?.corpus.dimensions.length ?? 0;
-    return view.dimensions.length === all
-      ? { sigma: view.sigma }
-      : { sigma: view.sigma, dims: view.dimensions };
+    return {
+      sigma: view.sigma,
+      ...(view.dimensions.length === all ? {} : { dims: view.dimensions }),
+      ...ruleQuery(view.rule)
+    };
   }
 
   /** The sidecar's charts of the run. */
@@ -184,7 +208,11 @@ export class RunDashboardModel {
       const outputs = answer.charts.map(chartBundle);
       if (outputs.length > 0) {
         outputs[0][SWEEP_MIME_TYPE] = {
-          ...payloadFromRanks(this.run, this.subsets, view.sigma),
+          ...payloadFromRanks(
+            this.run,
+            await this.ranks(view.rule),
+            view.sigma
+          ),
           dimensions: view.dimensions
         };
       }

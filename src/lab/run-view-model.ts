@@ -1,54 +1,95 @@
 /**
  * What a run's dashboard and the runs list show about a run's history, computed from what the sidecar
- * answers (no science): the σ the run's work was last done at, and times as "3 min ago".
+ * answers (no science): the σ and rule the run's work was last done with, and times as "3 min ago".
  */
 import type { JobInfo, RunDetail } from '../core/protocol';
+import { DEFAULT_RULE, isRule, Rule, RuleSettings } from '../core/select/rules';
 
 /** The slider's σ for a run nobody planned or pruned yet. */
 export const DEFAULT_SIGMA = 0.5;
 
-/** The σ a plan or prune used: its result's plan, else the σ it asked for. */
-function jobSigma(job: JobInfo): number | undefined {
-  const result = job.result as { plan?: { sigma?: unknown } } | undefined;
-  const sigma =
-    result?.plan?.sigma ?? (job.request as { sigma?: unknown }).sigma;
-  return typeof sigma === 'number' && sigma > 0 && sigma < 1
-    ? sigma
-    : undefined;
+/** Where a run's σ view opens: the σ and the rule of its latest plan or prune. */
+export interface StartView {
+  sigma: number;
+  rule: RuleSettings;
 }
 
 /**
- * The σ of the run's latest plan or prune, from the sidecar's jobs (done ones, by when they
- * ended) and the prunes run.json records (the CLI's too); `DEFAULT_SIGMA` when there is none.
+ * The rule a plan used, as its result or request states it: plans made before rules had names
+ * used paper's, or q's below 1; a request that names none used the default.
  */
-export function startSigma(detail: Pick<RunDetail, 'jobs' | 'record'>): number {
-  const seen: { at: number; sigma: number }[] = [];
+function planRule(
+  plan: { rule?: unknown; q?: unknown },
+  unnamed: Rule
+): RuleSettings {
+  const q = typeof plan.q === 'number' ? plan.q : 1;
+  if (isRule(plan.rule)) {
+    return { rule: plan.rule, q: plan.rule === 'q' ? q : 1 };
+  }
+  return q < 1 ? { rule: 'q', q } : { rule: unnamed, q: 1 };
+}
+
+/** The σ and rule a plan or prune used: its result's plan, else what it asked for. */
+function jobView(job: JobInfo): StartView | undefined {
+  const result = job.result as
+    { plan?: { sigma?: unknown; rule?: unknown; q?: unknown } } | undefined;
+  const request = job.request as {
+    sigma?: unknown;
+    rule?: unknown;
+    q?: unknown;
+  };
+  const [plan, unnamed]: [typeof request, Rule] = result?.plan
+    ? [result.plan, 'paper']
+    : [request, DEFAULT_RULE];
+  return isSigma(plan.sigma)
+    ? { sigma: plan.sigma, rule: planRule(plan, unnamed) }
+    : undefined;
+}
+
+function isSigma(sigma: unknown): sigma is number {
+  return typeof sigma === 'number' && sigma > 0 && sigma < 1;
+}
+
+/**
+ * The σ and rule of the run's latest plan or prune, from the sidecar's jobs (done ones, by when
+ * they ended) and the prunes run.json records (the CLI's too); `DEFAULT_SIGMA` under
+ * `DEFAULT_RULE` when there is none.
+ */
+export function startView(
+  detail: Pick<RunDetail, 'jobs' | 'record'>
+): StartView {
+  const seen: { at: number; view: StartView }[] = [];
   for (const job of detail.jobs) {
-    const sigma = jobSigma(job);
+    const view = jobView(job);
     if (
       (job.type === 'plan' || job.type === 'prune') &&
       job.state === 'done' &&
-      sigma !== undefined
+      view !== undefined
     ) {
       seen.push({
         at: Date.parse(job.finished ?? job.started ?? job.submitted),
-        sigma
+        view
       });
     }
   }
   for (const prune of detail.record.prunes ?? []) {
-    const sigma = prune.plan?.sigma;
-    if (typeof sigma === 'number' && sigma > 0 && sigma < 1) {
-      seen.push({ at: Date.parse(prune.at), sigma });
+    const plan = prune.plan;
+    if (plan && isSigma(plan.sigma)) {
+      seen.push({
+        at: Date.parse(prune.at),
+        view: { sigma: plan.sigma, rule: planRule(plan, 'paper') }
+      });
     }
   }
-  let latest: { at: number; sigma: number } | undefined;
+  let latest: { at: number; view: StartView } | undefined;
   for (const entry of seen) {
     if (latest === undefined || !(entry.at < latest.at)) {
       latest = entry;
     }
   }
-  return latest?.sigma ?? DEFAULT_SIGMA;
+  return (
+    latest?.view ?? { sigma: DEFAULT_SIGMA, rule: { rule: DEFAULT_RULE, q: 1 } }
+  );
 }
 
 const MINUTE = 60_000;

@@ -1,9 +1,11 @@
 /**
  * A run's σ view in its dashboard: the σ-sweep output's own widget (slider, dimension toggles,
- * per-layer bars) over the ranks the model fetched once, so moving the slider asks the sidecar
- * nothing; every redraw becomes the model's view.
+ * rule select, per-layer bars) over the ranks the model fetched once per rule, so moving the
+ * slider asks the sidecar nothing; every redraw becomes the model's view.
  */
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { ruleLabel } from '../core/select/rules';
+import { errorMessage } from './api';
 import { RunDashboardModel } from './run-dashboard-model';
 import { SWEEP_MIME_TYPE, SweepPayload } from './sweep-model';
 import { SweepRenderer } from './sweep-widget';
@@ -20,6 +22,20 @@ export async function createSigmaView(
   } as unknown as IRenderMime.IRendererOptions);
   sweep.addClass('jp-CusprunRun-sweep');
   sweep.viewChanged.connect((_, view) => (model.view = view));
+  sweep.offerRules(async rule => {
+    try {
+      return await model.ranks(rule);
+    } catch (error) {
+      model.say(
+        trans.__(
+          'The ranks under %1 could not be fetched: %2',
+          ruleLabel(rule),
+          errorMessage(error)
+        )
+      );
+      throw error;
+    }
+  });
   await sweep.renderModel({
     data: { [SWEEP_MIME_TYPE]: payload }
   } as unknown as IRenderMime.IMimeModel);

@@ -2,8 +2,8 @@
  * The σ-sweep output's model: from the data a `%cusprun sweep` output carries
  * (`application/vnd.cusprun.sweep+json`), the units each layer loses and the pruning ratio for
  * any σ on the output's grid and any subset of the run's dimensions, counted by the core's rank
- * grid as the plan counts them. Pure (no DOM, no Jupyter imports), so jest covers it without a
- * browser.
+ * grid as the plan counts them, under the selection rule its ranks were made with. Pure (no DOM,
+ * no Jupyter imports), so jest covers it without a browser.
  */
 import type { GroupCount } from '../core/charts/types';
 import { formatRatio, formatSigma } from '../core/format';
@@ -14,6 +14,12 @@ import {
   gridViewAt,
   GridView
 } from '../core/select/rank-grid';
+import {
+  DEFAULT_RULE,
+  RULES,
+  ruleLabel,
+  RuleSettings
+} from '../core/select/rules';
 
 export { binOf, SWEEP_MIME_TYPE };
 export type { SweepPayload };
@@ -28,6 +34,33 @@ export interface LayerView extends GroupCount {
 
 export interface SweepView extends GridView {
   layers: LayerView[];
+  /** The selection rule the view's ranks were made under. */
+  rule: RuleSettings;
+}
+
+/**
+ * The ranks of every dimension subset of a view under another rule: what a σ view with a sidecar
+ * behind it (the run's dashboard) can fetch; an output alone has only its own rule's.
+ */
+export type RuleRanks = (rule: RuleSettings) => Promise<SweepSubset[]>;
+
+/** The rule a subset's ranks were made under: ranks saved before rules had names were paper's, or q's below 1. */
+export function subsetRule(subset: SweepSubset): RuleSettings {
+  return { rule: subset.rule ?? (subset.q < 1 ? 'q' : 'paper'), q: subset.q };
+}
+
+/**
+ * The rules a σ view offers, the default first: every rule but q, which needs a q of its own,
+ * and `current` (a q rule a plan used) where it is not among them.
+ */
+export function ruleChoices(current: RuleSettings): RuleSettings[] {
+  const choices: RuleSettings[] = [
+    DEFAULT_RULE,
+    ...RULES.filter(rule => rule !== DEFAULT_RULE && rule !== 'q')
+  ].map(rule => ({ rule, q: 1 }));
+  return choices.some(c => ruleLabel(c) === ruleLabel(current))
+    ? choices
+    : [...choices, current];
 }
 
 /** Why a payload cannot be shown interactively, or null when it can. */
@@ -125,6 +158,7 @@ export function viewAt(subset: SweepSubset, bin: number): SweepView {
   const view = gridViewAt(guarded(subset), bin);
   return {
     ...view,
+    rule: subsetRule(subset),
     layers: view.layers.map(l => ({
       ...l,
       share: l.units === 0 ? 0 : l.pruned / l.units
@@ -159,7 +193,7 @@ export interface Translate {
   __(msgid: string, ...args: unknown[]): string;
 }
 
-/** "σ 0.4200 · 23.10% of prunable parameters · FFN 25.00% · attention 16.67%" */
+/** "σ 0.4200 · rank-mean · 23.10% of prunable parameters · FFN 25.00% · attention 16.67%" */
 export function summaryLine(
   view: SweepView,
   trans: Translate = untranslated
@@ -167,6 +201,7 @@ export function summaryLine(
   const t = (msg: string, ...args: string[]) => trans.__(msg, ...args);
   return [
     t('σ %1', formatSigma(view.sigma)),
+    ruleLabel(view.rule),
     t('%1 of prunable parameters', formatRatio(view.ratio)),
     t('FFN %1', formatRatio(view.ffnRatio)),
     t('attention %1', formatRatio(view.attentionRatio))

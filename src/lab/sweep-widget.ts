@@ -1,7 +1,8 @@
 /**
  * The interactive σ-sweep output: a σ slider and dimension toggles over the ranks embedded in a
  * `%cusprun sweep` output, and a per-layer bar chart drawn as plain SVG, so a saved notebook
- * stays interactive with no kernel and no sidecar.
+ * stays interactive with no kernel and no sidecar. The selection rule is the output's own; where
+ * a sidecar stands behind the view (the run's dashboard), `offerRules` lets it choose another.
  */
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -14,6 +15,8 @@ import {
   initialSubset,
   payloadProblem,
   ratioCurve,
+  ruleChoices,
+  RuleRanks,
   summaryLine,
   SWEEP_MIME_TYPE,
   SweepPayload,
@@ -24,6 +27,7 @@ import {
   viewAt
 } from './sweep-model';
 import type { UnitKind } from '../core/select';
+import { ruleLabel, RuleSettings } from '../core/select/rules';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const KINDS: UnitKind[] = ['ffn', 'attention'];
@@ -82,6 +86,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
   private bin = 0;
   private slider: HTMLInputElement | null = null;
   private summary: HTMLElement | null = null;
+  private ruleRanks: RuleRanks | null = null;
   private toggles = new Map<string, HTMLInputElement>();
   private bars = new Map<
     string,
@@ -105,6 +110,14 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
   /** Every redraw, with the view drawn (the panel follows σ and the dimensions with it). */
   get viewChanged(): ISignal<this, SweepView> {
     return this.changed;
+  }
+
+  /**
+   * Lets the view switch rules, fetching each rule's ranks through `ranks` (call it before
+   * `renderModel`); without it the rule select shows the output's own rule only.
+   */
+  offerRules(ranks: RuleRanks): void {
+    this.ruleRanks = ranks;
   }
 
   /** The view on screen (for tests and the benchmark). */
@@ -186,7 +199,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
       this.redraw();
     });
     this.slider = slider;
-    controls.append(label, slider);
+    controls.append(label, slider, this.buildRuleSelect());
 
     const fieldset = el('fieldset', 'jp-CusprunSweep-dimensions');
     fieldset.appendChild(el('legend', undefined, trans.__('Dimensions')));
@@ -213,6 +226,69 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     charts.append(this.buildChart(this.subset!), this.buildCurve());
     this.node.appendChild(charts);
     this.drawCurve();
+  }
+
+  /** The rule select: every rule the view can fetch, or the output's own, disabled. */
+  private buildRuleSelect(): HTMLElement {
+    const trans = this.trans;
+    const current = this.view!.rule;
+    const choices = this.ruleRanks ? ruleChoices(current) : [current];
+    const select = el('select', 'jp-CusprunSweep-rule');
+    select.id = `jp-CusprunSweep-rule-${this.uid}`;
+    for (const choice of choices) {
+      const option = el('option', undefined, ruleLabel(choice));
+      option.value = ruleLabel(choice);
+      select.appendChild(option);
+    }
+    select.value = ruleLabel(current);
+    select.disabled = !this.ruleRanks;
+    select.title = this.ruleRanks
+      ? trans.__('The selection rule: how the dimensions’ ranks decide')
+      : trans.__(
+          'This output’s ranks were made under %1; %cusprun plan --rule RULE shows another',
+          ruleLabel(current)
+        );
+    select.addEventListener('change', () => {
+      const choice = choices.find(c => ruleLabel(c) === select.value);
+      if (choice) {
+        void this.chooseRule(select, choice);
+      }
+    });
+    const label = el('label', 'jp-CusprunSweep-ruleLabel', trans.__('rule'));
+    label.htmlFor = select.id;
+    const item = el('span', 'jp-CusprunSweep-ruleChoice');
+    item.append(label, select);
+    return item;
+  }
+
+  /** Redraws the view under `rule`, at the same σ and dimensions; back to the old rule if its ranks do not come. */
+  private async chooseRule(
+    select: HTMLSelectElement,
+    rule: RuleSettings
+  ): Promise<void> {
+    const before = this.view!;
+    select.disabled = true;
+    try {
+      const payload = {
+        ...this.payload!,
+        subsets: await this.ruleRanks!(rule)
+      };
+      const subset = findSubset(payload, this.dims);
+      if (!subset) {
+        throw new Error(`no ranks for ${this.dims.join(', ')}`);
+      }
+      this.payload = payload;
+      this.subset = subset;
+      this.bin = this.clampBin(binOf(before.sigma, this.subset.bins));
+      this.slider!.value = String(this.bin);
+      this.drawCurve();
+      this.redraw();
+    } catch {
+      // the source says why its ranks did not come (the dashboard's status line)
+      select.value = ruleLabel(before.rule);
+    } finally {
+      select.disabled = false;
+    }
   }
 
   private buildChart(subset: SweepSubset): HTMLElement {
@@ -419,7 +495,7 @@ export class SweepRenderer extends Widget implements IRenderMime.IRenderer {
     this.summary!.textContent = summaryLine(view, trans);
     this.slider!.setAttribute(
       'aria-valuetext',
-      summaryLine(view, trans).split(' · ').slice(0, 2).join(' · ')
+      summaryLine(view, trans).split(' · ').slice(0, 3).join(' · ')
     );
     const base = CHART.top + this.plotHeight;
     view.layers.forEach(l => {

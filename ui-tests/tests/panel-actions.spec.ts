@@ -124,8 +124,12 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
   const name = 'inserted-view.ipynb';
   await page.notebook.createNew(name, { kernel: null });
   const { dashboard, sweep } = await showRun(page);
-  // the view: σ 0.5, the language and domain dimensions
+  // the view: σ 0.5, the language and domain dimensions, the paper's rule
   await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
+  await sweep.getByRole('combobox', { name: 'rule' }).selectOption('paper');
+  await expect(sweep.locator('.jp-CusprunSweep-summary')).toHaveText(
+    /^σ 0\.5000 · paper · /
+  );
   const inView = await sweep.locator('.jp-CusprunSweep-summary').textContent();
   await dashboard.locator('.jp-CusprunRun-insert').click();
   await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
@@ -135,13 +139,17 @@ test('Insert into notebook adds a %cusprun cell whose σ view works with no kern
   await page.activity.activateTab(name);
   const cell = page.locator('.jp-Notebook .jp-CodeCell').first();
   await expect(cell.locator('.jp-InputArea')).toContainText(
-    `%cusprun plan --run ${RUN} --sigma 0.5 --dims language,domain`
+    `%cusprun plan --run ${RUN} --sigma 0.5 --dims language,domain --rule paper`
   );
   const view = cell.locator('.jp-OutputArea .jp-CusprunSweep');
   const summary = view.locator('.jp-CusprunSweep-summary');
   // the cell opens on the same view, and can toggle the other dimension back
   await expect(summary).toHaveText(inView!);
   await expect(view.getByRole('checkbox', { name: 'task' })).not.toBeChecked();
+  // its ranks are the output's own: the select shows their rule and cannot change it
+  const rule = view.getByRole('combobox', { name: 'rule' });
+  await expect(rule).toBeDisabled();
+  await expect(rule).toHaveValue('paper');
   // the other charts of `%cusprun plan` come through JupyterLab's Vega renderer
   await expect(cell.locator('.jp-OutputArea .vega-embed')).toHaveCount(2);
   // no kernel: the view is computed in the browser from the output's own data

@@ -1,5 +1,8 @@
 /// <reference lib="dom" />
 import { expect, test } from '@jupyterlab/galata';
+import type { APIRequestContext } from '@playwright/test';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import {
   CORPUS,
   dashboardOf,
@@ -7,10 +10,36 @@ import {
   openPanel,
   prepareRun,
   recordTexts,
+  REPO,
   RUN,
   keepScreenshot,
   sidecarRunning
 } from './helpers';
+
+/** The ratio `cusprun plan --sigma S` prints for the run, as the summary line writes it. */
+async function cliRatio(
+  request: APIRequestContext,
+  sigma: number
+): Promise<string> {
+  const store: string = (await (await request.get('/cusprun/version')).json())
+    .sidecar.store;
+  const plan = JSON.parse(
+    execFileSync(
+      'node',
+      [
+        path.join(REPO, 'dist', 'sidecar', 'cli.js'),
+        'plan',
+        '--run',
+        path.join(store, RUN),
+        '--sigma',
+        String(sigma),
+        '--json'
+      ],
+      { encoding: 'utf8' }
+    )
+  );
+  return `${(100 * plan.ratio).toFixed(2)}%`;
+}
 
 test('the command palette opens the Cus-Prun panel', async ({
   page
@@ -66,8 +95,9 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
   const dashboard = dashboardOf(page);
   const sweep = dashboard.locator('.jp-CusprunSweep.jp-CusprunRun-sweep');
   const summary = sweep.locator('.jp-CusprunSweep-summary');
-  await expect(summary).toHaveText(
-    /^σ 0\.5000 · [\d.]+% of prunable parameters/
+  // a run nobody planned opens at σ 0.5 under the default rule, as `cusprun plan --sigma 0.5`
+  await expect(summary).toContainText(
+    `σ 0.5000 · rank-mean · ${await cliRatio(request, 0.5)} of prunable parameters · `
   );
   const before = await summary.textContent();
 
@@ -92,8 +122,20 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
     Number(/· ([\d.]+)% of prunable/.exec(text ?? '')![1]);
   expect(ratio(after)).toBeGreaterThan(ratio(before));
   await page.keyboard.press('ArrowLeft');
-  await expect(summary).toHaveText(/^σ 0\.9900 · /);
-  // A dimension toggle switches to that subset's ranks, fetched with the run: no request either.
+  await expect(summary).toHaveText(/^σ 0\.9900 · rank-mean · /);
+  expect(ranksRequests).toBe(0);
+  // Under the paper's rule (its ranks for each of the 7 dimension subsets, asked for once) the
+  // view stays at σ 0.99 and the summary names the rule.
+  const rule = sweep.getByRole('combobox', { name: 'rule' });
+  await expect(rule.locator('option')).toHaveText([
+    'rank-mean',
+    'paper',
+    'pooled-intersect'
+  ]);
+  await rule.selectOption('paper');
+  await expect(summary).toHaveText(/^σ 0\.9900 · paper · /);
+  expect(ranksRequests).toBe(7);
+  // A dimension toggle switches to that subset's ranks, fetched with the rule: no request either.
   const toggled = await summary.textContent();
   const domain = sweep.getByRole('checkbox', { name: 'domain' });
   await domain.focus();
@@ -103,7 +145,12 @@ test('the panel lists a scored run and its σ slider redraws the ratio', async (
   await page.keyboard.press('Space');
   await expect(domain).toBeChecked();
   await expect(summary).toHaveText(toggled!);
-  expect(ranksRequests).toBe(0);
+  // Back to rank-mean (its ranks kept) at σ 0.5: the view it opened on, and the CLI's ratio.
+  await rule.selectOption('rank-mean');
+  await expect(summary).toHaveText(/^σ 0\.9900 · rank-mean · /);
+  await slider.fill('100');
+  await expect(summary).toHaveText(before!);
+  expect(ranksRequests).toBe(7);
 
   await testInfo.attach('timings', {
     body: JSON.stringify({

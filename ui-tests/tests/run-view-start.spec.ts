@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
- * A run's view opens where the work is: the σ of its latest plan or prune (the CLI's too), its
- * last job whoever ran it, and when it changed as "just now" with the time in a tooltip.
+ * A run's view opens where the work is: the σ and rule of its latest plan or prune (the CLI's
+ * too), its last job whoever ran it, and when it changed as "just now" with the time in a tooltip.
  */
 import { expect, test } from '@jupyterlab/galata';
 import { execFileSync } from 'child_process';
@@ -10,14 +10,14 @@ import { dashboardOf, openPanel, prepareRun, REPO } from './helpers';
 
 const RUN = 'started-run';
 
-test('a run opens at the σ of its latest plan or prune, whoever made it', async ({
+test('a run opens at the σ and rule of its latest plan or prune, whoever made it', async ({
   page,
   request
 }) => {
   await prepareRun(request, RUN);
   // a plan from the panel's side (the sidecar's job), then a prune from a terminal (the CLI)
   const planned = await request.post('/cusprun/api/jobs', {
-    data: { type: 'plan', run: RUN, sigma: 0.3 }
+    data: { type: 'plan', run: RUN, sigma: 0.3, rule: 'pooled-intersect' }
   });
   expect(planned.status(), await planned.text()).toBe(202);
   const job = await planned.json();
@@ -39,6 +39,8 @@ test('a run opens at the σ of its latest plan or prune, whoever made it', async
       path.join(store, RUN),
       '--sigma',
       '0.25',
+      '--rule',
+      'paper',
       '--out',
       path.join(path.dirname(store), 'cli-experts', RUN)
     ],
@@ -63,8 +65,13 @@ test('a run opens at the σ of its latest plan or prune, whoever made it', async
   );
 
   await row.click();
-  const summary = dashboardOf(page, RUN).locator(
-    '.jp-CusprunSweep.jp-CusprunRun-sweep .jp-CusprunSweep-summary'
+  const sweep = dashboardOf(page, RUN).locator(
+    '.jp-CusprunSweep.jp-CusprunRun-sweep'
   );
-  await expect(summary).toHaveText(/^σ 0\.2500 · [\d.]+% of prunable/);
+  await expect(sweep.locator('.jp-CusprunSweep-summary')).toHaveText(
+    /^σ 0\.2500 · paper · [\d.]+% of prunable/
+  );
+  await expect(sweep.getByRole('combobox', { name: 'rule' })).toHaveValue(
+    'paper'
+  );
 });

@@ -46,10 +46,15 @@ test.describe('the σ-sweep output in a saved notebook', () => {
     const slider = output.getByRole('slider', { name: 'σ' });
     await expect(slider).toBeVisible();
     const summary = output.locator('.jp-CusprunSweep-summary');
-    // The output's own σ (0.684, on a grid of 100) and its ratio.
+    // The output's own σ (0.684, on a grid of 100), its rule (saved before outputs named one:
+    // paper's) and its ratio.
     await expect(summary).toHaveText(
-      /^σ 0\.6800 · \d+\.\d\d% of prunable parameters · FFN \d+\.\d\d% · attention \d+\.\d\d%$/
+      /^σ 0\.6800 · paper · \d+\.\d\d% of prunable parameters · FFN \d+\.\d\d% · attention \d+\.\d\d%$/
     );
+    // With no sidecar behind it the output offers its own rule only.
+    const rule = output.getByRole('combobox', { name: 'rule' });
+    await expect(rule).toBeDisabled();
+    await expect(rule.locator('option')).toHaveText(['paper']);
     const before = await summary.textContent();
     const barsBefore = await bars(output);
     const marker = output.locator('.jp-CusprunSweep-markerDot');

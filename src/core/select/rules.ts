@@ -34,8 +34,8 @@ export interface RuleSettings {
 /** How an interface spells the two options, for its messages. */
 export const CLI_RULE_NAMES = { rule: '--rule', q: '--q' };
 
-function isRule(name: string): name is Rule {
-  return (RULES as readonly string[]).includes(name);
+export function isRule(name: unknown): name is Rule {
+  return (RULES as readonly unknown[]).includes(name);
 }
 
 /**

@@ -2,7 +2,9 @@
  * One selection everywhere: a run scored by the CLI, then its plan at five σ with the relaxed rule
  * and both guards asked of every part a user meets — `cusprun plan --json`, the sidecar's σ query,
  * the `%cusprun plan` magic (in IPython, against that sidecar) and the lab's slider model fed the
- * magic's σ-sweep output. Every part must count the same units per layer and the same ratio.
+ * magic's σ-sweep output. Every part must count the same units per layer and the same ratio. And
+ * under each rule the dashboard's σ view offers, its ranks request and slider count what
+ * `cusprun plan --rule R` counts.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,14 +14,17 @@ import { groupCountsOfPlan, type GroupCount } from '../../core/charts/types';
 import { formatRatio, formatSigma } from '../../core/format';
 import type {
   PlanResult,
+  RanksAnswer,
   SigmaAnswer,
   SweepPayload
 } from '../../core/protocol';
+import { DEFAULT_RULE, ruleLabel } from '../../core/select';
 import {
   spawnSidecar,
   SidecarProcess
 } from '../../sidecar/__tests__/sidecar-client';
-import { binOf, initialSubset, viewAt } from '../sweep-model';
+import { ruleQuery } from '../panel-model';
+import { binOf, initialSubset, ruleChoices, viewAt } from '../sweep-model';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const CLI = path.join(ROOT, 'dist/sidecar/cli.js');
@@ -55,7 +60,11 @@ function cli(...args: string[]): string {
   return r.stdout;
 }
 
-function fromCli(store: string, sigma: number): Counted {
+function fromCli(
+  store: string,
+  sigma: number,
+  flags = FLAGS.split(' ')
+): Counted {
   const plan = JSON.parse(
     cli(
       'plan',
@@ -63,7 +72,7 @@ function fromCli(store: string, sigma: number): Counted {
       path.join(store, RUN),
       '--sigma',
       String(sigma),
-      ...FLAGS.split(' '),
+      ...flags,
       '--json'
     )
   ) as PlanResult['plan'];
@@ -171,5 +180,33 @@ describe('one selection in the CLI, the sidecar, the magic and the lab', () => {
       }
     }
     expect(seen.size).toBeGreaterThan(2);
+  }, 120_000);
+
+  const RULE_SIGMAS = [0.3, 0.5, 0.9];
+  it(`counts under each rule of the σ view what plan --rule counts, at σ ${RULE_SIGMAS.join(', ')}`, async () => {
+    const ratios = new Map<string, number[]>();
+    for (const rule of ruleChoices({ rule: DEFAULT_RULE, q: 1 })) {
+      // the body the dashboard posts for the run's full dimension set under this rule
+      const ranks = await sidecar.client.request<RanksAnswer>(
+        'POST',
+        `/api/runs/${RUN}/ranks`,
+        ruleQuery(rule)
+      );
+      expect(ranks.status).toBe(200);
+      for (const sigma of RULE_SIGMAS) {
+        const expected = fromCli(store, sigma, ['--rule', rule.rule]);
+        const slider = viewAt(ranks.body, binOf(sigma, ranks.body.bins));
+        expect(slider.rule).toEqual(rule);
+        expect(counted(slider.ratio, slider.layers)).toEqual(expected);
+        ratios.set(ruleLabel(rule), [
+          ...(ratios.get(ruleLabel(rule)) ?? []),
+          slider.ratio
+        ]);
+      }
+    }
+    // the rules differ in what they prune: a view under one cannot pass for another
+    expect(new Set([...ratios.values()].map(r => r.join())).size).toBe(
+      ratios.size
+    );
   }, 120_000);
 });

@@ -1,4 +1,5 @@
 import { PROTOCOL_VERSION, RunSummary } from '../../core/protocol';
+import type { RuleSettings } from '../../core/select';
 import {
   filterRows,
   interpretHandshake,
@@ -7,6 +8,7 @@ import {
   payloadFromRanks,
   planCellSource,
   readEvalSets,
+  ruleQuery,
   runRow,
   sortRows,
   subsetsToRank
@@ -257,6 +259,25 @@ describe('what the panel writes for a view', () => {
     // σ from the slider's grid is written without float noise
     expect(planCellSource('r', { sigma: 0.1 + 0.2 })).toBe(
       '%cusprun plan --run r --sigma 0.3'
+    );
+  });
+
+  it('names the rule of a view only when it is not the default', () => {
+    const under = (rule: RuleSettings) => ({ sigma: 0.92, ...ruleQuery(rule) });
+    expect(planCellSource('r', under({ rule: 'rank-mean', q: 1 }))).toBe(
+      '%cusprun plan --run r --sigma 0.92'
+    );
+    expect(planCellSource('r', under({ rule: 'paper', q: 1 }))).toBe(
+      '%cusprun plan --run r --sigma 0.92 --rule paper'
+    );
+    expect(
+      planCellSource('r', { ...under({ rule: 'q', q: 0.75 }), dims: ['a'] })
+    ).toBe('%cusprun plan --run r --sigma 0.92 --dims a --rule q --q 0.75');
+    expect(expertOutPath('r', under({ rule: 'pooled-intersect', q: 1 }))).toBe(
+      'experts/r-sigma0.92-pooled-intersect.onnx'
+    );
+    expect(expertOutPath('r', under({ rule: 'q', q: 0.75 }))).toBe(
+      'experts/r-sigma0.92-q0.75.onnx'
     );
   });
 

@@ -3,15 +3,20 @@ import {
   absoluteTime,
   DEFAULT_SIGMA,
   relativeTime,
-  startSigma
+  startView
 } from '../run-view-model';
+
+/** The σ a run view starts at. */
+const startSigma = (d: Pick<RunDetail, 'jobs' | 'record'>) =>
+  startView(d).sigma;
 
 function job(
   id: string,
   type: JobInfo['type'],
   finished: string,
   sigma: number,
-  extra: Partial<JobInfo> = {}
+  extra: Partial<JobInfo> = {},
+  rule: { rule?: string; q?: number } = { rule: 'rank-mean', q: 1 }
 ): JobInfo {
   return {
     id,
@@ -22,19 +27,19 @@ function job(
     submitted: finished,
     finished,
     pid: 1,
-    result: { plan: { sigma } } as JobInfo['result'],
+    result: { plan: { sigma, ...rule } } as JobInfo['result'],
     ...extra
   };
 }
 
 function detail(
   jobs: JobInfo[],
-  prunes: { at: string; sigma: number }[] = []
+  prunes: { at: string; sigma: number; rule?: string; q?: number }[] = []
 ): Pick<RunDetail, 'jobs' | 'record'> {
   return {
     jobs,
     record: {
-      prunes: prunes.map(p => ({ at: p.at, plan: { sigma: p.sigma } }))
+      prunes: prunes.map(({ at, ...plan }) => ({ at, plan }))
     } as unknown as RunDetail['record']
   };
 }
@@ -79,6 +84,58 @@ describe('the σ a run view starts at', () => {
       result: undefined
     });
     expect(startSigma(detail([planned]))).toBe(0.15);
+  });
+});
+
+describe('the rule a run view starts under', () => {
+  const at = (minute: number) => `2026-01-01T00:0${minute}:00Z`;
+
+  it('is the default rule for a run nobody planned or pruned', () => {
+    expect(startView(detail([])).rule).toEqual({ rule: 'rank-mean', q: 1 });
+  });
+
+  it("is the latest plan or prune's, with its σ", () => {
+    const jobs = [
+      job('p1', 'plan', at(0), 0.2),
+      job('p2', 'plan', at(5), 0.92, {}, { rule: 'paper', q: 1 }),
+      job('p3', 'plan', at(9), 0.3, { state: 'failed' })
+    ];
+    expect(startView(detail(jobs))).toEqual({
+      sigma: 0.92,
+      rule: { rule: 'paper', q: 1 }
+    });
+    const pruned = [{ at: at(7), sigma: 0.4, rule: 'q', q: 0.75 }];
+    expect(startView(detail(jobs, pruned))).toEqual({
+      sigma: 0.4,
+      rule: { rule: 'q', q: 0.75 }
+    });
+  });
+
+  it("reads plans made before rules had names as paper's, or q's below q 1", () => {
+    expect(
+      startView(detail([job('p', 'plan', at(0), 0.5, {}, { q: 1 })])).rule
+    ).toEqual({ rule: 'paper', q: 1 });
+    expect(
+      startView(detail([], [{ at: at(0), sigma: 0.5, q: 0.8 }])).rule
+    ).toEqual({ rule: 'q', q: 0.8 });
+  });
+
+  it('takes the rule a plan asked for when its result is missing, the default when it named none', () => {
+    const asked = (request: Record<string, unknown>) =>
+      job('p', 'plan', at(0), 0.4, {
+        request: { type: 'plan', run: 'r', sigma: 0.15, ...request },
+        result: undefined
+      } as Partial<JobInfo>);
+    expect(
+      startView(detail([asked({ rule: 'pooled-intersect' })])).rule
+    ).toEqual({
+      rule: 'pooled-intersect',
+      q: 1
+    });
+    expect(startView(detail([asked({})])).rule).toEqual({
+      rule: 'rank-mean',
+      q: 1
+    });
   });
 });
 

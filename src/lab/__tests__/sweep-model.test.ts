@@ -7,6 +7,8 @@ import {
   initialSubset,
   payloadProblem,
   ratioCurve,
+  ruleChoices,
+  subsetRule,
   summaryLine,
   SWEEP_MIME_TYPE,
   SweepPayload,
@@ -209,7 +211,7 @@ describe('the σ-sweep output model', () => {
   it('writes the summary line', () => {
     const view = sweepView(payload, ['a'], 0.75);
     expect(summaryLine(view)).toBe(
-      'σ 0.7500 · 54.17% of prunable parameters · FFN 75.00% · attention 50.00%'
+      'σ 0.7500 · paper · 54.17% of prunable parameters · FFN 75.00% · attention 50.00%'
     );
     expect(formatSigma(0.42)).toBe('0.4200');
     expect(formatSigma(0.425)).toBe('0.4250');
@@ -218,6 +220,42 @@ describe('the σ-sweep output model', () => {
       __: (msg: string, ...args: unknown[]) => `[${msg}|${args.join(',')}]`
     };
     expect(summaryLine(view, trans)).toContain('[FFN %1|75.00%]');
+  });
+});
+
+describe('the rule of a σ view', () => {
+  const [a] = payload.subsets;
+
+  it("is its ranks' own, paper's or q's for ranks saved before rules had names", () => {
+    expect(subsetRule({ ...a, rule: 'rank-mean' })).toEqual({
+      rule: 'rank-mean',
+      q: 1
+    });
+    expect(subsetRule(a)).toEqual({ rule: 'paper', q: 1 });
+    expect(subsetRule({ ...a, q: 0.75 })).toEqual({ rule: 'q', q: 0.75 });
+    const view = viewAt({ ...a, rule: 'pooled-intersect' }, 2);
+    expect(view.rule).toEqual({ rule: 'pooled-intersect', q: 1 });
+    expect(summaryLine(view)).toMatch(/^σ 0\.5000 · pooled-intersect · /);
+    expect(summaryLine(viewAt({ ...a, rule: 'q', q: 0.75 }, 2))).toMatch(
+      /^σ 0\.5000 · q0\.75 · /
+    );
+  });
+
+  it('is chosen among the rules a ranks request serves, the default first', () => {
+    const labels = (current: Parameters<typeof ruleChoices>[0]) =>
+      ruleChoices(current).map(c => (c.rule === 'q' ? `q${c.q}` : c.rule));
+    expect(labels({ rule: 'paper', q: 1 })).toEqual([
+      'rank-mean',
+      'paper',
+      'pooled-intersect'
+    ]);
+    // a q rule a plan used stays on offer, with its q
+    expect(labels({ rule: 'q', q: 0.9 })).toEqual([
+      'rank-mean',
+      'paper',
+      'pooled-intersect',
+      'q0.9'
+    ]);
   });
 });
 
