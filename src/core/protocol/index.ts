@@ -185,7 +185,7 @@ export type CorpusList = CorpusInfo[];
 /** Which expert: the dimensions to intersect (default all the run scored) and its guards. */
 export interface ExpertQuery {
   dims?: string[];
-  /** The selection rule (default `paper`, or `q` when q < 1 is given). */
+  /** The selection rule (default DEFAULT_RULE, rank-mean; with only a q, `q`, or `paper` at q 1). */
   rule?: Rule;
   /** The `q` rule's fraction of a dimension's documents. */
   q?: number;

@@ -32,7 +32,7 @@ export type PlanTarget =
 
 /** How an expert is made from the dimensions' ranks, whatever σ it is asked at. */
 export interface ExpertSettings extends Guards {
-  /** How documents and dimensions decide (rules.ts; default `paper`, or `q` when q < 1). */
+  /** How documents and dimensions decide (rules.ts: default DEFAULT_RULE, or the q rule given a q). */
   rule?: Rule;
   /** The `q` rule: irrelevant to at least this fraction of a dimension's documents. */
   q?: number;
