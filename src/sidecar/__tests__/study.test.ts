@@ -63,6 +63,35 @@ function latestJson(run: string): string {
     .at(-1) as string;
 }
 
+/**
+ * A small study of `run` at 20% (plain, the expert against general calibration, on the expert's
+ * cell) with `experts`' options; it must succeed, and gives its output and the record it wrote.
+ */
+function smallStudy(run: string, ...experts: string[]) {
+  const result = cusprun(
+    'study',
+    '--run',
+    run,
+    '--target-ratios',
+    '0.2',
+    ...experts,
+    '--compensation',
+    'none',
+    '--methods',
+    'cus-prun,general',
+    '--truncation',
+    '32',
+    '--eval',
+    `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+  );
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.code).toBe(0);
+  const record = JSON.parse(
+    fs.readFileSync(path.join(run, 'study', latestJson(run)), 'utf8')
+  ) as StudyRecord;
+  return { result, record };
+}
+
 describe('cusprun study', () => {
   it('runs the grid over two seeds, writes its four files, and reruns from the cache', () => {
     const runs = [scoredRun(0), scoredRun(1)];
@@ -244,32 +273,15 @@ describe('cusprun study', () => {
 
   it('adds experts under the named rules and allocated by sensitivity, each a row of its own', () => {
     const run = scoredRun(0);
-    const result = cusprun(
-      'study',
-      '--run',
+    const { result, record } = smallStudy(
       run,
-      '--target-ratios',
-      '0.2',
       '--q',
       '1',
       '--rules',
       'pooled-intersect,rank-mean',
       '--allocations',
-      'sigma,sensitivity',
-      '--compensation',
-      'none',
-      '--methods',
-      'cus-prun,general',
-      '--truncation',
-      '32',
-      '--eval',
-      `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
+      'sigma,sensitivity'
     );
-    expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(result.code).toBe(0);
-    const record = JSON.parse(
-      fs.readFileSync(path.join(run, 'study', latestJson(run)), 'utf8')
-    ) as StudyRecord;
     expect(record.rules).toEqual(['pooled-intersect', 'rank-mean']);
     expect(record.allocations).toEqual(['sigma', 'sensitivity']);
     // 3 experts × 2 allocations × 2 methods.
@@ -311,29 +323,7 @@ describe('cusprun study', () => {
   });
 
   it('studies the named rules alone when --q is not given', () => {
-    const run = scoredRun(0);
-    const result = cusprun(
-      'study',
-      '--run',
-      run,
-      '--target-ratios',
-      '0.2',
-      '--rules',
-      'rank-mean',
-      '--compensation',
-      'none',
-      '--methods',
-      'cus-prun,general',
-      '--truncation',
-      '32',
-      '--eval',
-      `expert=${path.join(EVAL, 'ppl-cell-de-computing-qa.jsonl')}`
-    );
-    expect(result.stderr).not.toMatch(/\n\s+at /);
-    expect(result.code).toBe(0);
-    const record = JSON.parse(
-      fs.readFileSync(path.join(run, 'study', latestJson(run)), 'utf8')
-    ) as StudyRecord;
+    const { record } = smallStudy(scoredRun(0), '--rules', 'rank-mean');
     expect(record.qs).toEqual([]);
     expect(record.rows.map(r => r.variant)).toEqual([
       'cus-prun rank-mean',
