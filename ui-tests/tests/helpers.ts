@@ -1,10 +1,12 @@
 /// <reference lib="dom" />
 /**
  * What the Galata suites share: the repository's fixtures, opening the panel the way a user
- * does, preparing a scored run through the server's own API, and recording transient texts.
+ * does, preparing a scored run through the server's own API, running the CLI on it as a user in
+ * a terminal would, and recording transient texts.
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
 import type { APIRequestContext, Locator, TestInfo } from '@playwright/test';
+import { execFileSync } from 'child_process';
 import * as path from 'path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -127,4 +129,34 @@ export async function keepScreenshot(
   const file = `../test-results/${name}.png`;
   await what.screenshot({ path: file });
   await testInfo.attach(name, { path: file, contentType: 'image/png' });
+}
+
+/** The run store the server's sidecar uses. */
+export async function sidecarStore(
+  request: APIRequestContext
+): Promise<string> {
+  return (await (await request.get('/cusprun/version')).json()).sidecar.store;
+}
+
+/**
+ * `cusprun COMMAND --run STORE/RUN ARGS…` with the repository's CLI on run `run` in `store` (a
+ * user's terminal beside the lab); its stdout.
+ */
+export function cliOnRun(
+  store: string,
+  run: string,
+  command: string,
+  ...args: string[]
+): string {
+  return execFileSync(
+    'node',
+    [
+      path.join(REPO, 'dist', 'sidecar', 'cli.js'),
+      command,
+      '--run',
+      path.join(store, run),
+      ...args
+    ],
+    { encoding: 'utf8' }
+  );
 }

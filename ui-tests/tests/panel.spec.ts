@@ -1,19 +1,18 @@
 /// <reference lib="dom" />
 import { expect, test } from '@jupyterlab/galata';
 import type { APIRequestContext } from '@playwright/test';
-import { execFileSync } from 'child_process';
-import * as path from 'path';
 import {
+  cliOnRun,
   CORPUS,
   dashboardOf,
   MODEL,
   openPanel,
   prepareRun,
   recordTexts,
-  REPO,
   RUN,
   keepScreenshot,
-  sidecarRunning
+  sidecarRunning,
+  sidecarStore
 } from './helpers';
 
 /** The ratio `cusprun plan --sigma S` prints for the run, as the summary line writes it. */
@@ -21,22 +20,9 @@ async function cliRatio(
   request: APIRequestContext,
   sigma: number
 ): Promise<string> {
-  const store: string = (await (await request.get('/cusprun/version')).json())
-    .sidecar.store;
+  const store = await sidecarStore(request);
   const plan = JSON.parse(
-    execFileSync(
-      'node',
-      [
-        path.join(REPO, 'dist', 'sidecar', 'cli.js'),
-        'plan',
-        '--run',
-        path.join(store, RUN),
-        '--sigma',
-        String(sigma),
-        '--json'
-      ],
-      { encoding: 'utf8' }
-    )
+    cliOnRun(store, RUN, 'plan', '--sigma', String(sigma), '--json')
   );
   return `${(100 * plan.ratio).toFixed(2)}%`;
 }

@@ -4,9 +4,14 @@
  * too), its last job whoever ran it, and when it changed as "just now" with the time in a tooltip.
  */
 import { expect, test } from '@jupyterlab/galata';
-import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { dashboardOf, openPanel, prepareRun, REPO } from './helpers';
+import {
+  cliOnRun,
+  dashboardOf,
+  openPanel,
+  prepareRun,
+  sidecarStore
+} from './helpers';
 
 const RUN = 'started-run';
 
@@ -28,23 +33,17 @@ test('a run opens at the σ and rule of its latest plan or prune, whoever made i
       { timeout: 60_000 }
     )
     .toBe('done');
-  const store: string = (await (await request.get('/cusprun/version')).json())
-    .sidecar.store;
-  execFileSync(
-    'node',
-    [
-      path.join(REPO, 'dist', 'sidecar', 'cli.js'),
-      'prune',
-      '--run',
-      path.join(store, RUN),
-      '--sigma',
-      '0.25',
-      '--rule',
-      'paper',
-      '--out',
-      path.join(path.dirname(store), 'cli-experts', RUN)
-    ],
-    { stdio: 'pipe' }
+  const store = await sidecarStore(request);
+  cliOnRun(
+    store,
+    RUN,
+    'prune',
+    '--sigma',
+    '0.25',
+    '--rule',
+    'paper',
+    '--out',
+    path.join(path.dirname(store), 'cli-experts', RUN)
   );
 
   const panel = await openPanel(page);
