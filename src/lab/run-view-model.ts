@@ -3,7 +3,12 @@
  * answers (no science): the σ and rule the run's work was last done with, and times as "3 min ago".
  */
 import type { JobInfo, RunDetail } from '../core/protocol';
-import { DEFAULT_RULE, isRule, Rule, RuleSettings } from '../core/select/rules';
+import {
+  DEFAULT_RULE,
+  recordedRule,
+  RuleSettings,
+  ruleSettings
+} from '../core/select/rules';
 
 /** The slider's σ for a run nobody planned or pruned yet. */
 export const DEFAULT_SIGMA = 0.5;
@@ -14,19 +19,12 @@ export interface StartView {
   rule: RuleSettings;
 }
 
-/**
- * The rule a plan used, as its result or request states it: plans made before rules had names
- * used paper's, or q's below 1; a request that names none used the default.
- */
-function planRule(
-  plan: { rule?: unknown; q?: unknown },
-  unnamed: Rule
-): RuleSettings {
-  const q = typeof plan.q === 'number' ? plan.q : 1;
-  if (isRule(plan.rule)) {
-    return { rule: plan.rule, q: plan.rule === 'q' ? q : 1 };
-  }
-  return q < 1 ? { rule: 'q', q } : { rule: unnamed, q: 1 };
+/** The rule a plan request asked for, as the sidecar read it (a done job's request was valid). */
+function requestedRule(request: { rule?: unknown; q?: unknown }): RuleSettings {
+  return ruleSettings({
+    rule: typeof request.rule === 'string' ? request.rule : undefined,
+    q: typeof request.q === 'number' ? request.q : undefined
+  });
 }
 
 /** The σ and rule a plan or prune used: its result's plan, else what it asked for. */
@@ -38,11 +36,14 @@ function jobView(job: JobInfo): StartView | undefined {
     rule?: unknown;
     q?: unknown;
   };
-  const [plan, unnamed]: [typeof request, Rule] = result?.plan
-    ? [result.plan, 'paper']
-    : [request, DEFAULT_RULE];
-  return isSigma(plan.sigma)
-    ? { sigma: plan.sigma, rule: planRule(plan, unnamed) }
+  if (result?.plan) {
+    const { plan } = result;
+    return isSigma(plan.sigma)
+      ? { sigma: plan.sigma, rule: recordedRule(plan) }
+      : undefined;
+  }
+  return isSigma(request.sigma)
+    ? { sigma: request.sigma, rule: requestedRule(request) }
     : undefined;
 }
 
@@ -77,7 +78,7 @@ export function startView(
     if (plan && isSigma(plan.sigma)) {
       seen.push({
         at: Date.parse(prune.at),
-        view: { sigma: plan.sigma, rule: planRule(plan, 'paper') }
+        view: { sigma: plan.sigma, rule: recordedRule(plan) }
       });
     }
   }

@@ -16,6 +16,7 @@ import {
 } from '../core/select/rank-grid';
 import {
   DEFAULT_RULE,
+  recordedRule,
   RULES,
   ruleLabel,
   RuleSettings
@@ -44,9 +45,9 @@ export interface SweepView extends GridView {
  */
 export type RuleRanks = (rule: RuleSettings) => Promise<SweepSubset[]>;
 
-/** The rule a subset's ranks were made under: ranks saved before rules had names were paper's, or q's below 1. */
+/** The rule a subset's ranks were made under (ranks saved before rules had names: recordedRule). */
 export function subsetRule(subset: SweepSubset): RuleSettings {
-  return { rule: subset.rule ?? (subset.q < 1 ? 'q' : 'paper'), q: subset.q };
+  return recordedRule(subset);
 }
 
 /**

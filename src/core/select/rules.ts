@@ -34,7 +34,7 @@ export interface RuleSettings {
 /** How an interface spells the two options, for its messages. */
 export const CLI_RULE_NAMES = { rule: '--rule', q: '--q' };
 
-export function isRule(name: unknown): name is Rule {
+function isRule(name: unknown): name is Rule {
   return (RULES as readonly unknown[]).includes(name);
 }
 
@@ -82,6 +82,21 @@ export function ruleSettings(
     );
   }
   return { rule, q: 1 };
+}
+
+/**
+ * The rule a plan or ranks record states (read from JSON, so unchecked): records made before
+ * rules had names were the paper's rule's, or the q rule's below q 1.
+ */
+export function recordedRule(record: {
+  rule?: unknown;
+  q?: unknown;
+}): RuleSettings {
+  const q = typeof record.q === 'number' ? record.q : 1;
+  if (isRule(record.rule)) {
+    return { rule: record.rule, q: record.rule === 'q' ? q : 1 };
+  }
+  return q < 1 ? { rule: 'q', q } : { rule: 'paper', q: 1 };
 }
 
 /** A rule's short name in tables: `paper`, `q0.75`, `pooled-intersect`, `rank-mean`. */
