@@ -34,8 +34,8 @@ COMMANDS = {
     "score": "score [--run ID] [--batch-size N] [--threads N] [--ray auto|HOST:PORT [--shards N] "
     "[--ship-limit SIZE]] — score the model on the corpus (on a Ray cluster, in N shards; model "
     "and corpus shipped to its nodes up to SIZE, e.g. 256M, 0: never)",
-    "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q]"
-    " — the pruning plan and charts",
+    "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q] "
+    "[--keep-attention] — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
     "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
     "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
@@ -46,11 +46,11 @@ COMMANDS = {
     "its evaluations spread over a Ray cluster first)",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
     "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
-    "[--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] [--baseline-run ID] "
-    "[--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, rules, allocation, "
-    "compensation and the baselines on one or more seeds",
-    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] — "
-    "write the pruned model",
+    "[--attention prune,keep] [--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] "
+    "[--baseline-run ID] [--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, "
+    "rules, allocation, attention groups, compensation and the baselines on one or more seeds",
+    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] "
+    "[--keep-attention] — write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
     "units zeroed",
     "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
@@ -458,6 +458,7 @@ class CusprunMagics:
         p.add_argument("--q")
         p.add_argument("--min-keep", type=int)
         p.add_argument("--multiple-of", type=int)
+        p.add_argument("--keep-attention", action="store_true")
         p.add_argument("--run")
         ns = p.parse_args(args)
         query = {
@@ -470,6 +471,7 @@ class CusprunMagics:
             "q": None if ns.q is None else _number(ns.q, "--q"),
             "min_keep": ns.min_keep,
             "multiple_of": ns.multiple_of,
+            "keep_attention": ns.keep_attention or None,
         }
         return ns, {k: v for k, v in query.items() if v is not None}
 
@@ -505,6 +507,7 @@ class CusprunMagics:
                 q=plan["q"],
                 min_keep=plan["minKeep"],
                 multiple_of=plan["multipleOf"],
+                keep_attention=plan.get("keepAttention"),
             )
             for mask in range(1, 1 << len(dimensions))
         ]
@@ -668,6 +671,7 @@ class CusprunMagics:
         p.add_argument("--q")
         p.add_argument("--rules")
         p.add_argument("--allocations")
+        p.add_argument("--attention")
         p.add_argument("--compensation")
         p.add_argument("--methods")
         p.add_argument("--seed-runs")
@@ -700,6 +704,7 @@ class CusprunMagics:
                 qs=qs,
                 rules=_list(ns.rules),
                 allocations=_list(ns.allocations),
+                attentions=_list(ns.attention),
                 compensations=_list(ns.compensation),
                 methods=_list(ns.methods),
                 prompts=ns.prompts,

@@ -34,6 +34,7 @@ EXPERT_FLAGS = {
     "q": "--q",
     "minKeep": "--min-keep",
     "multipleOf": "--multiple-of",
+    "keepAttention": "--keep-attention",
     "truncation": "--truncation",
     "threads": "--threads",
 }
@@ -57,7 +58,9 @@ def cli_args(command: str, request: dict) -> list[str]:
     args = [arg for spec in request["evalSets"] for arg in ("--eval", spec)]
     for field, flag in COMMAND_FLAGS[command].items():
         value = request.get(field)
-        if value is not None:
+        if isinstance(value, bool):
+            args += [flag] if value else []
+        elif value is not None:
             args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
     return args + (["--compensate-bias"] if request.get("compensateBias") else [])
 

@@ -243,6 +243,7 @@ class Session:
         q: float | None = None,
         min_keep: int | None = None,
         multiple_of: int | None = None,
+        keep_attention: bool | None = None,
     ) -> dict:
         """The plan at σ (or solved for a target ratio) from the run's cached scores: plan summary,
         units pruned per layer, histograms, ratio against σ. `rule`: rank-mean (default), paper
@@ -256,6 +257,7 @@ class Session:
                 q=q,
                 min_keep=min_keep,
                 multiple_of=multiple_of,
+                keep_attention=keep_attention,
             )
         )
         return self.request("POST", f"/api/runs/{self._run(run)}/sigma", query)
@@ -270,12 +272,21 @@ class Session:
         q: float | None = None,
         min_keep: int | None = None,
         multiple_of: int | None = None,
+        keep_attention: bool | None = None,
     ) -> dict:
         """Per layer and unit kind, the units irrelevant to every requested dimension at each σ
         of a grid (σ = b / bins), with the guards the plan applies to them: what a σ slider
         needs to redraw per-layer counts itself, as the plan counts them."""
         query = _camel(
-            dict(dims=dims, bins=bins, rule=rule, q=q, min_keep=min_keep, multiple_of=multiple_of)
+            dict(
+                dims=dims,
+                bins=bins,
+                rule=rule,
+                q=q,
+                min_keep=min_keep,
+                multiple_of=multiple_of,
+                keep_attention=keep_attention,
+            )
         )
         return self.request("POST", f"/api/runs/{self._run(run)}/ranks", query)
 
@@ -567,6 +578,7 @@ class Session:
         qs: list[float] | None = None,
         rules: list[str] | None = None,
         allocations: list[str] | None = None,
+        attentions: list[str] | None = None,
         compensations: list[str] | None = None,
         methods: list[str] | None = None,
         prompts: str | os.PathLike | None = None,
@@ -577,7 +589,8 @@ class Session:
         """`cusprun study` on `run` and the `seed_runs` (the same model and corpora scored from
         other document samples): every q of the relaxed rule (q 1: the paper's rule) and each of
         `rules` (pooled-intersect, rank-mean), under each of `allocations` (sigma: one σ for
-        every layer; sensitivity: per-layer counts by the probe), plain and bias-compensated,
+        every layer; sensitivity: per-layer counts by the probe) and `attentions` (prune: attention
+        groups may go; keep: every one kept), plain and bias-compensated,
         with the baselines at each expert's per-layer counts (calibrated on `baseline_run`'s
         documents when given), each model also decoding `prompts` greedily when given; returns
         `{file, record}` (the run's study/TIME.json; its .csv, .md and .svg beside it)."""
@@ -599,6 +612,7 @@ class Session:
                     qs=qs,
                     rules=rules,
                     allocations=allocations,
+                    attentions=attentions,
                     compensations=compensations,
                     methods=methods,
                     **options,

@@ -621,9 +621,11 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
             "r['record']['rows']))",
             f"%cusprun study --target-ratio 0.2 --q 1.5 {sets}",
             f"%cusprun study --target-ratio 0.2 --seed-runs nosuch {sets}",
-            # a rule beside the paper's, each expert's counts allocated by sensitivity
+            # a rule beside the paper's, each expert's counts allocated by sensitivity, attention
+            # groups kept
             f"%cusprun study --run seed1 --target-ratio 0.2 --q 1 --rules rank-mean "
-            f"--allocations sensitivity --methods cus-prun,general --compensation none "
+            f"--allocations sensitivity --attention keep --methods cus-prun,general "
+            "--compensation none "
             f"--eval expert={eval_dir}/ppl-cell-de-computing-qa.jsonl --truncation 64",
         ),
         tmp_path,
@@ -675,16 +677,20 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         for o in notebook.cells[10].outputs
         if o.get("data", {}).get("text/plain", "").startswith("study (")
     ]
-    assert "cus-prun rank-mean +sensitivity" in ruled, ruled
+    assert "cus-prun rank-mean +sensitivity +keep-attention" in ruled, ruled
     [ruled_file] = (tmp_path / ".cusprun" / "seed1" / "study").glob("*.json")
     record = json.loads(ruled_file.read_text())
-    assert (record["rules"], record["allocations"]) == (["rank-mean"], ["sensitivity"])
-    rows = [(r["variant"], r["rule"], r["allocation"]) for r in record["rows"]]
+    assert (record["rules"], record["allocations"], record["attentions"]) == (
+        ["rank-mean"],
+        ["sensitivity"],
+        ["keep"],
+    )
+    rows = [(r["variant"], r["rule"], r["allocation"], r["attention"]) for r in record["rows"]]
     assert rows == [
-        ("paper +sensitivity", "paper", "sensitivity"),
-        ("general", "paper", "sensitivity"),
-        ("cus-prun rank-mean +sensitivity", "rank-mean", "sensitivity"),
-        ("general", "rank-mean", "sensitivity"),
+        ("paper +sensitivity +keep-attention", "paper", "sensitivity", "keep"),
+        ("general", "paper", "sensitivity", "keep"),
+        ("cus-prun rank-mean +sensitivity +keep-attention", "rank-mean", "sensitivity", "keep"),
+        ("general", "rank-mean", "sensitivity", "keep"),
     ], rows
     # allocation reaches the target; each baseline removes its expert's counts
     for expert, baseline in zip(record["rows"][::2], record["rows"][1::2], strict=True):

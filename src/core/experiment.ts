@@ -212,17 +212,23 @@ export interface ModelEvaluation {
 export const STUDY_COMPENSATIONS = ['none', 'bias'] as const;
 export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
 
+/** How a study's expert was made, beside its rule: what its variant's name says. */
+export type StudyExpertSettings = Pick<
+  StudyRow,
+  'q' | 'rule' | 'allocation' | 'attention'
+>;
+
 /**
  * What a study row is called: the paper's rule (q = 1), the relaxed rule, another named rule, or
  * a baseline. Without a rule, q says which of the first two.
  */
 export function studyVariant(
   method: Method,
-  q: number,
-  rule?: Rule,
-  allocation?: StudyAllocation
+  { q, rule, allocation, attention }: StudyExpertSettings
 ): string {
-  const suffix = allocation === 'sensitivity' ? ' +sensitivity' : '';
+  const suffix =
+    (allocation === 'sensitivity' ? ' +sensitivity' : '') +
+    (attention === 'keep' ? ' +keep-attention' : '');
   if (method !== 'cus-prun') {
     return method;
   }
@@ -241,6 +247,10 @@ export const STUDY_RULES: readonly Rule[] = RULES.filter(
 export const STUDY_ALLOCATIONS = ['sigma', 'sensitivity'] as const;
 export type StudyAllocation = (typeof STUDY_ALLOCATIONS)[number];
 
+/** Whether a study's expert may remove attention groups, or keeps them all (`--keep-attention`). */
+export const STUDY_ATTENTIONS = ['prune', 'keep'] as const;
+export type StudyAttention = (typeof STUDY_ATTENTIONS)[number];
+
 /** One evaluated model of a study: a method at a run's per-layer counts for q and a ratio. */
 export interface StudyRow extends SweepPoint {
   /** The run folder it was planned on: one document sample of the corpora. */
@@ -253,6 +263,8 @@ export interface StudyRow extends SweepPoint {
   rule?: Rule;
   /** Absent or `sigma`: one σ for every layer; `sensitivity`: counts allocated by the probe. */
   allocation?: StudyAllocation;
+  /** Absent or `prune`: attention groups may go; `keep`: the expert kept every one. */
+  attention?: StudyAttention;
   compensation: StudyCompensation;
   variant: string;
 }
@@ -271,6 +283,8 @@ export interface StudyRecord {
   rules?: Rule[];
   /** Absent: `sigma` only. */
   allocations?: StudyAllocation[];
+  /** Absent: `prune` only. */
+  attentions?: StudyAttention[];
   compensations: StudyCompensation[];
   methods: Method[];
   /** The run whose documents calibrated the baselines; absent: each row's own run. */
@@ -286,9 +300,9 @@ export interface StudyRecord {
 
 /** A row's label in tables and charts: a baseline says whose per-layer counts it removes. */
 export function studyLabel(
-  row: Pick<StudyRow, 'method' | 'q' | 'rule' | 'allocation' | 'variant'>
+  row: StudyExpertSettings & Pick<StudyRow, 'method' | 'variant'>
 ): string {
   return row.method === 'cus-prun'
     ? row.variant
-    : `${row.variant} @ ${studyVariant('cus-prun', row.q, row.rule, row.allocation)}`;
+    : `${row.variant} @ ${studyVariant('cus-prun', row)}`;
 }

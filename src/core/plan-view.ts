@@ -91,6 +91,7 @@ export class ExpertView {
       q: expert.q,
       minKeep: expert.minKeep,
       multipleOf: expert.multipleOf,
+      ...(expert.keepAttention ? { keepAttention: true } : {}),
       bins,
       prunableParams: selection.prunableParams,
       groups: selection.groups.map((group, g) => ({

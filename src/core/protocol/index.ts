@@ -28,6 +28,7 @@ import type {
   Method,
   ModelEvaluation,
   StudyAllocation,
+  StudyAttention,
   StudyCompensation,
   StudyRecord,
   StudyRow,
@@ -191,6 +192,8 @@ export interface ExpertQuery {
   q?: number;
   minKeep?: number;
   multipleOf?: number;
+  /** Never remove an attention group: the ratio comes from the FFNs alone (default false). */
+  keepAttention?: boolean;
 }
 
 /** `POST /api/runs/RUN/ranks`: the expert's deciding ranks, compactly, for a σ slider. */
@@ -402,6 +405,8 @@ export interface StudyRequest extends EvalOptions {
   rules?: Rule[];
   /** One σ for every layer and/or counts allocated by sensitivity; default `sigma` only. */
   allocations?: StudyAllocation[];
+  /** Experts that may remove attention groups and/or keep them all; default `prune` only. */
+  attentions?: StudyAttention[];
   /** Default both. */
   compensations?: StudyCompensation[];
   /** Default all of METHODS but flap. */

@@ -29,9 +29,11 @@ import {
   RequestError,
   ScoreRequest,
   STUDY_ALLOCATIONS,
+  STUDY_ATTENTIONS,
   STUDY_COMPENSATIONS,
   STUDY_RULES,
   StudyAllocation,
+  StudyAttention,
   StudyCompensation,
   StudyRequest,
   SweepRequest
@@ -218,7 +220,8 @@ function expertQuery(f: Fields): ExpertQuery {
     rule,
     q,
     minKeep: f.number('minKeep'),
-    multipleOf: f.number('multipleOf')
+    multipleOf: f.number('multipleOf'),
+    keepAttention: f.boolean('keepAttention')
   };
 }
 
@@ -360,6 +363,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       qs: f.numbers('qs'),
       rules: f.strings('rules') as StudyRequest['rules'],
       allocations: f.strings('allocations') as StudyAllocation[],
+      attentions: f.strings('attentions') as StudyAttention[],
       compensations: f.strings('compensations') as StudyCompensation[],
       methods: f.strings('methods') as StudyRequest['methods'],
       prompts: f.string('prompts'),
@@ -387,6 +391,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       ` (the paper's rule and the q rule come from "qs")`
     );
     refuseUnknown(what, 'allocation', request.allocations, STUDY_ALLOCATIONS);
+    refuseUnknown(what, 'attention', request.attentions, STUDY_ATTENTIONS);
     refuseUnknown(
       what,
       'compensation',

@@ -50,7 +50,7 @@ function countsAt(
       return 0;
     }
     const share = Math.min(1, lambda / costs[g]);
-    return guardedCount(Math.floor(share * n + 1e-9), n, selection);
+    return guardedCount(Math.floor(share * n + 1e-9), n, selection.guardsOf(g));
   });
 }
 

@@ -88,6 +88,8 @@ export interface ExpertPlan {
   q: number;
   minKeep: number;
   multipleOf: number;
+  /** Present (true) when attention groups were kept: the ratio came from the FFNs alone. */
+  keepAttention?: true;
   /**
    * Present when the per-layer counts were allocated by sensitivity, not by one σ (`sigma` is
    * then the one-σ plan's at the same target, for reference): per layer and unit kind, the
@@ -188,6 +190,7 @@ export class Expert {
   readonly q: number;
   readonly minKeep: number;
   readonly multipleOf: number;
+  readonly keepAttention: boolean;
 
   constructor(
     private readonly map: ModelMap,
@@ -204,11 +207,16 @@ export class Expert {
     this.q = dimensions[0].q;
     this.minKeep = guards.minKeep ?? 1;
     this.multipleOf = guards.multipleOf ?? 1;
+    this.keepAttention = guards.keepAttention ?? false;
     this.dimensions = dimensions.map(d => d.name);
     this.selection = new Selection(
       unitGroups(map, combinedRanks(dimensions)),
       map.prunableParams,
-      { minKeep: this.minKeep, multipleOf: this.multipleOf }
+      {
+        minKeep: this.minKeep,
+        multipleOf: this.multipleOf,
+        keepAttention: this.keepAttention
+      }
     );
   }
 
@@ -272,6 +280,7 @@ export class Expert {
       q: this.q,
       minKeep: this.minKeep,
       multipleOf: this.multipleOf,
+      ...(this.keepAttention ? { keepAttention: true as const } : {}),
       layers: map.layers.map((layer, i) => ({
         index: layer.index,
         ffn: {

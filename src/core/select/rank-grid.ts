@@ -6,7 +6,7 @@
  */
 import type { GroupCount } from '../charts/types';
 import type { Rule } from './rules';
-import { guardedCount, UnitKind } from './selection';
+import { groupGuards, guardedCount, UnitKind } from './selection';
 
 export interface RankGrid {
   dimensions: string[];
@@ -16,6 +16,8 @@ export interface RankGrid {
   /** The guards the counts go through, as the plan applies them. */
   minKeep: number;
   multipleOf: number;
+  /** Attention groups are never removed (absent in outputs saved before the guard: false). */
+  keepAttention?: boolean;
   bins: number;
   prunableParams: number;
   /**
@@ -61,8 +63,13 @@ export function gridViewAt(grid: RankGrid, bin: number): GridView {
   const b = Math.min(grid.bins, Math.max(0, Math.round(bin)));
   const total: Record<UnitKind, number> = { ffn: 0, attention: 0 };
   const removed: Record<UnitKind, number> = { ffn: 0, attention: 0 };
+  const guards = { ...grid, keepAttention: grid.keepAttention ?? false };
   const layers = grid.groups.map(g => {
-    const pruned = guardedCount(g.cumulative[b], g.units, grid);
+    const pruned = guardedCount(
+      g.cumulative[b],
+      g.units,
+      groupGuards(guards, g.kind, g.units)
+    );
     total[g.kind] += g.units * g.paramsPerUnit;
     removed[g.kind] += pruned * g.paramsPerUnit;
     return { layer: g.layer, kind: g.kind, units: g.units, pruned };

@@ -23,6 +23,25 @@ export interface Guards {
   minKeep?: number;
   /** Round each kept width up to a multiple of this (default 1: no rounding). */
   multipleOf?: number;
+  /**
+   * Never remove an attention group (an MQA/GQA key-value group with its query heads): the
+   * ratio then comes from the FFN channels alone (default false).
+   */
+  keepAttention?: boolean;
+}
+
+/** The guards one group's count goes through: min_keep and the rounding of its kind. */
+export type GroupGuards = Required<Pick<Guards, 'minKeep' | 'multipleOf'>>;
+
+/** A group's guards: a kept attention group keeps every unit. */
+export function groupGuards(
+  guards: Required<Guards>,
+  kind: UnitKind,
+  units: number
+): GroupGuards {
+  return kind === 'attention' && guards.keepAttention
+    ? { minKeep: units, multipleOf: guards.multipleOf }
+    : guards;
 }
 
 export interface GroupResult {
@@ -72,7 +91,7 @@ export function checkSigma(sigma: number): void {
 export function guardedCount(
   raw: number,
   units: number,
-  guards: Required<Guards>
+  guards: GroupGuards
 ): number {
   let kept = Math.max(units - raw, Math.min(guards.minKeep, units));
   if (guards.multipleOf > 1) {
@@ -90,6 +109,7 @@ export class Selection {
   readonly prunableParams: number;
   readonly minKeep: number;
   readonly multipleOf: number;
+  readonly keepAttention: boolean;
 
   constructor(
     groups: UnitGroup[],
@@ -101,6 +121,7 @@ export class Selection {
     this.prunableParams = prunableParams;
     this.minKeep = guards.minKeep ?? 1;
     this.multipleOf = guards.multipleOf ?? 1;
+    this.keepAttention = guards.keepAttention ?? false;
     if (!Number.isInteger(this.minKeep) || this.minKeep < 0) {
       throw new CusprunError(
         'bad-argument',
@@ -115,11 +136,17 @@ export class Selection {
     }
   }
 
+  /** Group `g`'s guards (groupGuards). */
+  guardsOf(g: number): GroupGuards {
+    const { kind, ranks } = this.groups[g];
+    return groupGuards(this, kind, ranks.length);
+  }
+
   /** Units pruned in group `g` at σ, after the guards. */
   count(g: number, sigma: number): number {
     const n = this.groups[g].ranks.length;
     const raw = lowerBound(this.sorted[g], irrelevantPerDocument(sigma, n));
-    return guardedCount(raw, n, this);
+    return guardedCount(raw, n, this.guardsOf(g));
   }
 
   /**

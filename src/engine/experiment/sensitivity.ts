@@ -46,7 +46,7 @@ function probePlan(expert: Expert, map: ModelMap, g: number): UnitPlan {
   const group = selection.groups[g];
   const units = selection.lowest(
     g,
-    probeCount(group.ranks.length, selection.minKeep)
+    probeCount(group.ranks.length, selection.guardsOf(g).minKeep)
   );
   return {
     layers: map.layers.map(layer => ({

@@ -2,8 +2,8 @@
  * One selection everywhere: a run scored by the CLI, then its plan at five σ with the relaxed rule
  * and both guards asked of every part a user meets — `cusprun plan --json`, the sidecar's σ query,
  * the `%cusprun plan` magic (in IPython, against that sidecar) and the lab's slider model fed the
- * magic's σ-sweep output. Every part must count the same units per layer and the same ratio. And
- * under each rule the dashboard's σ view offers, its ranks request and slider count what
+ * magic's σ-sweep output. Every part must count the same units per layer and the same ratio, with
+ * attention groups kept (--keep-attention) too. And under each rule the dashboard's σ view offers, its ranks request and slider count what
  * `cusprun plan --rule R` counts.
  */
 import { spawnSync } from 'node:child_process';
@@ -90,21 +90,24 @@ shell.run_line_magic("load_ext", "cusprun")
 payloads = []
 for sigma in json.loads(sys.argv[1]):
     shown.clear()
-    shell.run_line_magic("cusprun", f"plan --run ${RUN} --sigma {sigma} ${FLAGS}")
+    shell.run_line_magic("cusprun", f"plan --run ${RUN} --sigma {sigma} {sys.argv[2]}")
     payloads.append(next(d["application/vnd.cusprun.sweep+json"] for d in shown
                          if "application/vnd.cusprun.sweep+json" in d))
 print("PAYLOADS " + json.dumps(payloads))
 `;
 
-/** The magic's outputs: the line it printed for each σ, and its σ-sweep output. */
-function runMagic(sidecar: SidecarProcess): {
+/** The magic's outputs with `flags`: the line it printed for each σ, and its σ-sweep output. */
+function runMagic(
+  sidecar: SidecarProcess,
+  flags: string
+): {
   lines: string[];
   payloads: SweepPayload[];
 } {
   if (!fs.existsSync(PYTHON)) {
     throw new Error(`${PYTHON} is missing: run 'make setup' first`);
   }
-  const r = spawnSync(PYTHON, ['-c', MAGIC, JSON.stringify(SIGMAS)], {
+  const r = spawnSync(PYTHON, ['-c', MAGIC, JSON.stringify(SIGMAS), flags], {
     encoding: 'utf8',
     env: {
       ...process.env,
@@ -140,17 +143,24 @@ describe('one selection in the CLI, the sidecar, the magic and the lab', () => {
     fs.rmSync(store, { recursive: true, force: true });
   });
 
-  it(`counts the same units and ratio at σ ${SIGMAS.join(', ')} with ${FLAGS}`, async () => {
-    const magic = runMagic(sidecar);
+  /**
+   * Every part's counts at each σ with `flags` (`settings` in the sidecar's JSON), checked equal
+   * to the CLI's; the distinct counts seen.
+   */
+  async function agreeing(
+    flags: string,
+    settings: Record<string, string | number | boolean>
+  ): Promise<Counted[]> {
+    const magic = runMagic(sidecar, flags);
     const seen = new Set<string>();
     for (const [i, sigma] of SIGMAS.entries()) {
-      const expected = fromCli(store, sigma);
+      const expected = fromCli(store, sigma, flags.split(' '));
       seen.add(JSON.stringify(expected));
 
       const answer = await sidecar.client.request<SigmaAnswer>(
         'POST',
         `/api/runs/${RUN}/sigma`,
-        { sigma, ...SETTINGS }
+        { sigma, ...settings }
       );
       expect(answer.status).toBe(200);
       expect(counted(answer.body.plan.ratio, answer.body.layers)).toEqual(
@@ -169,17 +179,41 @@ describe('one selection in the CLI, the sidecar, the magic and the lab', () => {
       expect(slider.sigma).toBe(sigma);
       expect(counted(slider.ratio, slider.layers)).toEqual(expected);
     }
+    return [...seen].map(s => JSON.parse(s) as Counted);
+  }
+
+  /** Each line's pruned and total units: `LAYER KIND PRUNED/UNITS`. */
+  const units = (line: string) => line.split(' ')[2].split('/').map(Number);
+
+  it(`counts the same units and ratio at σ ${SIGMAS.join(', ')} with ${FLAGS}`, async () => {
+    const seen = await agreeing(FLAGS, SETTINGS);
     // The guards show: every group keeps at least 4 units and a multiple of 8 (or all of them),
     // and the five σ differ in what they prune.
-    for (const counts of [...seen].map(s => JSON.parse(s) as Counted)) {
+    for (const counts of seen) {
       for (const line of counts.layers) {
-        const [pruned, units] = line.split(' ')[2].split('/').map(Number);
-        const kept = units - pruned;
-        expect(kept).toBeGreaterThanOrEqual(Math.min(units, SETTINGS.minKeep));
-        expect(kept === units || kept % SETTINGS.multipleOf === 0).toBe(true);
+        const [pruned, all] = units(line);
+        const kept = all - pruned;
+        expect(kept).toBeGreaterThanOrEqual(Math.min(all, SETTINGS.minKeep));
+        expect(kept === all || kept % SETTINGS.multipleOf === 0).toBe(true);
       }
     }
-    expect(seen.size).toBeGreaterThan(2);
+    expect(seen.length).toBeGreaterThan(2);
+  }, 120_000);
+
+  it(`keeps every attention group in every part with --keep-attention`, async () => {
+    const attention = (counts: Counted[]) =>
+      counts.flatMap(c => c.layers.filter(l => l.includes(' attention ')));
+    const pruning = await agreeing('--rule rank-mean', {
+      rule: 'rank-mean'
+    });
+    // Without the guard these σ take attention groups, so keeping them is seen.
+    expect(attention(pruning).some(l => units(l)[0] > 0)).toBe(true);
+    const keeping = await agreeing('--rule rank-mean --keep-attention', {
+      rule: 'rank-mean',
+      keepAttention: true
+    });
+    expect(attention(keeping).every(l => units(l)[0] === 0)).toBe(true);
+    expect(keeping.length).toBeGreaterThan(2);
   }, 120_000);
 
   const RULE_SIGMAS = [0.3, 0.5, 0.9];

@@ -86,7 +86,8 @@ describe('the protocol module', () => {
       ...study,
       targetRatios: [0.2],
       rules: ['rank-mean'],
-      allocations: ['sigma', 'sensitivity']
+      allocations: ['sigma', 'sensitivity'],
+      attentions: ['prune', 'keep']
     };
     expect(readJobRequest(ruled)).toEqual(ruled);
     expect(refused({ ...ruled, rules: ['paper'] })).toBe(
@@ -94,6 +95,9 @@ describe('the protocol module', () => {
     );
     expect(refused({ ...ruled, allocations: ['greedy'] })).toBe(
       'a study job: unknown allocation "greedy"; allocations are sigma, sensitivity'
+    );
+    expect(refused({ ...ruled, attentions: ['drop'] })).toBe(
+      'a study job: unknown attention "drop"; attentions are prune, keep'
     );
     expect(refused({ ...ruled, rules: 'rank-mean' })).toMatch(
       /^a study job: "rules" must be/

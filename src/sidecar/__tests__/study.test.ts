@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { StudyRecord } from '../../core/experiment';
+import { studyLabel, type StudyRecord } from '../../core/experiment';
+import type { ExpertPlan } from '../../core/select';
 import { cusprun } from './cli-process';
 
 const DEMO = path.resolve(__dirname, '../../../demo');
@@ -329,6 +330,61 @@ describe('cusprun study', () => {
       'cus-prun rank-mean',
       'general'
     ]);
+  });
+
+  it('adds an expert keeping every attention group beside each one, at the counts plan gives', () => {
+    const run = scoredRun(0);
+    const { record } = smallStudy(run, '--q', '1', '--attention', 'prune,keep');
+    expect(record.attentions).toEqual(['prune', 'keep']);
+    expect(
+      record.rows.map(r => [r.attention ?? 'prune', studyLabel(r)])
+    ).toEqual([
+      ['prune', 'paper'],
+      ['prune', 'general @ paper'],
+      ['keep', 'paper +keep-attention'],
+      ['keep', 'general @ paper +keep-attention']
+    ]);
+    // Each expert is the one `cusprun plan` makes with and without --keep-attention.
+    const plan = (...extra: string[]) =>
+      JSON.parse(
+        cusprun(
+          'plan',
+          '--run',
+          run,
+          '--q',
+          '1',
+          '--target-ratio',
+          '0.2',
+          '--json',
+          ...extra
+        ).stdout
+      ) as ExpertPlan;
+    const groups = (p: ExpertPlan) =>
+      p.layers.reduce((n, l) => n + l.attention.prunedGroups.length, 0);
+    const [pruning, keeping] = [plan(), plan('--keep-attention')];
+    expect(groups(pruning)).toBeGreaterThan(0);
+    expect(groups(keeping)).toBe(0);
+    for (const [row, expected] of [
+      [record.rows[0], pruning],
+      [record.rows[2], keeping]
+    ] as const) {
+      expect([row.sigma, row.ratio]).toEqual([expected.sigma, expected.ratio]);
+    }
+    const refused = cusprun(
+      'study',
+      '--run',
+      run,
+      '--target-ratios',
+      '0.2',
+      '--attention',
+      'drop',
+      '--eval',
+      path.join(EVAL, 'ppl-general.jsonl')
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      "cusprun: --attention: 'drop' is not one of prune, keep\n"
+    );
   });
 
   it('refuses a q outside (0, 1] in one line, naming the option', () => {

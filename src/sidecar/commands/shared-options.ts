@@ -55,6 +55,10 @@ export const PLAN_OPTIONS = {
     type: 'string',
     value: 'M',
     help: 'round each kept width up to a multiple of M (default 1)'
+  },
+  'keep-attention': {
+    type: 'boolean',
+    help: 'never remove an attention (key-value) group: the ratio comes from the FFN channels alone'
   }
 } as const satisfies OptionSpecs;
 
@@ -113,7 +117,8 @@ export function expertOptions(
     dims: values.dims?.split(',').map(d => d.trim()),
     ...ruleOptions(values.rule, values.q),
     minKeep: numberValue('min-keep', values['min-keep']),
-    multipleOf: numberValue('multiple-of', values['multiple-of'])
+    multipleOf: numberValue('multiple-of', values['multiple-of']),
+    ...(values['keep-attention'] ? { keepAttention: true } : {})
   };
 }
 

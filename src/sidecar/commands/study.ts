@@ -3,9 +3,11 @@ import {
   METHODS,
   parseMethods,
   STUDY_ALLOCATIONS,
+  STUDY_ATTENTIONS,
   STUDY_COMPENSATIONS,
   STUDY_RULES,
   StudyAllocation,
+  StudyAttention,
   StudyCompensation,
   studyLabel
 } from '../../core/experiment';
@@ -55,24 +57,17 @@ function parseRules(list: string): Rule[] {
   });
 }
 
-function parseAllocations(list: string): StudyAllocation[] {
+/** A comma-separated list of `names`, each checked: a mistake names the option and the value. */
+function parseNames<T extends string>(
+  option: string,
+  list: string,
+  names: readonly T[]
+): T[] {
   return list.split(',').map(text => {
-    const name = text.trim() as StudyAllocation;
-    if (!STUDY_ALLOCATIONS.includes(name)) {
+    const name = text.trim() as T;
+    if (!names.includes(name)) {
       throw new UsageError(
-        `--allocations: '${text}' is not one of ${STUDY_ALLOCATIONS.join(', ')}`
-      );
-    }
-    return name;
-  });
-}
-
-function parseCompensations(list: string): StudyCompensation[] {
-  return list.split(',').map(text => {
-    const name = text.trim() as StudyCompensation;
-    if (!STUDY_COMPENSATIONS.includes(name)) {
-      throw new UsageError(
-        `--compensation: '${text}' is not one of ${STUDY_COMPENSATIONS.join(', ')}`
+        `--${option}: '${text}' is not one of ${names.join(', ')}`
       );
     }
     return name;
@@ -118,6 +113,11 @@ export default defineCommand({
       type: 'string',
       value: 'LIST',
       help: `of ${STUDY_ALLOCATIONS.join(', ')}: one σ for every layer, or each expert’s per-layer counts by the loss rise a probe measures on the run’s documents (default sigma)`
+    },
+    attention: {
+      type: 'string',
+      value: 'LIST',
+      help: `of ${STUDY_ATTENTIONS.join(', ')}: each expert may remove attention groups, or keeps them all (--keep-attention; default prune)`
     },
     compensation: {
       type: 'string',
@@ -168,9 +168,26 @@ export default defineCommand({
       rules,
       ...(values.allocations === undefined
         ? {}
-        : { allocations: parseAllocations(values.allocations) }),
-      compensations: parseCompensations(
-        values.compensation ?? STUDY_COMPENSATIONS.join(',')
+        : {
+            allocations: parseNames<StudyAllocation>(
+              'allocations',
+              values.allocations,
+              STUDY_ALLOCATIONS
+            )
+          }),
+      ...(values.attention === undefined
+        ? {}
+        : {
+            attentions: parseNames<StudyAttention>(
+              'attention',
+              values.attention,
+              STUDY_ATTENTIONS
+            )
+          }),
+      compensations: parseNames<StudyCompensation>(
+        'compensation',
+        values.compensation ?? STUDY_COMPENSATIONS.join(','),
+        STUDY_COMPENSATIONS
       ),
       methods: parseMethods(
         values.methods ?? METHODS.filter(m => m !== 'flap').join(',')

@@ -36,7 +36,7 @@ export function formatPlan(plan: ExpertPlan): string {
     `dimensions   ${ruleText(plan)}`,
     `sigma        ${formatSigma(plan.sigma)}${target}`,
     `ratio        ${formatRatio(plan.ratio)} of prunable parameters (${formatCount(plan.removedParams)} of ${formatCount(plan.prunableParams)}), ${formatRatio(plan.wholeModelRatio)} of the whole model`,
-    `guards       min_keep ${plan.minKeep}, widths rounded to multiples of ${plan.multipleOf}`,
+    `guards       min_keep ${plan.minKeep}, widths rounded to multiples of ${plan.multipleOf}${plan.keepAttention ? ', attention groups kept' : ''}`,
     '',
     table,
     ''

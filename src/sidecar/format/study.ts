@@ -38,6 +38,7 @@ function variants(rows: StudyRow[]): StudyRow[][] {
       row.q,
       row.rule,
       row.allocation,
+      row.attention,
       row.compensation,
       row.method
     ]);

@@ -9,7 +9,9 @@ import { CusprunError } from '../../core/errors';
 import type {
   Method,
   StudyAllocation,
+  StudyAttention,
   StudyCompensation,
+  StudyExpertSettings,
   StudyRecord,
   StudyRow
 } from '../../core/experiment';
@@ -49,6 +51,8 @@ export interface StudyJob extends ExperimentJob {
   rules?: Rule[];
   /** One σ for every layer, and/or counts allocated by sensitivity (default `sigma`). */
   allocations?: StudyAllocation[];
+  /** Experts that may remove attention groups, and/or keep them all (default `prune`). */
+  attentions?: StudyAttention[];
   compensations: StudyCompensation[];
   methods: Method[];
   /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
@@ -104,7 +108,7 @@ function studyExperts(job: StudyJob): RuleSettings[] {
   ];
 }
 
-/** Every row of one run: each q's expert and the baselines at its counts, plain and compensated. */
+/** Every row of one run: each expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
   experiment: Experiment,
@@ -121,32 +125,44 @@ async function runRows(
     : undefined;
   const rows: StudyRow[] = [];
   for (const { rule, q } of studyExperts(job)) {
-    const { expert } = expertViewOf(
-      { run, dims: job.dims, rule, q },
-      experiment.record,
-      experiment.map
-    );
-    for (const allocation of job.allocations ?? ['sigma']) {
-      const planner =
-        allocation === 'sensitivity'
-          ? await sensitivityPlanner(
-              run,
-              experiment.record,
-              experiment.evaluator.model,
-              expert,
-              {
-                dims: requestedDimensions(experiment.record, job.dims),
-                threads: job.threads
-              }
-            )
-          : expert;
-      rows.push(
-        ...(await expertRows(job, experiment, run, planner, inputs, means, {
+    for (const attention of job.attentions ?? ['prune']) {
+      const { expert } = expertViewOf(
+        { run, dims: job.dims, rule, q, keepAttention: attention === 'keep' },
+        experiment.record,
+        experiment.map
+      );
+      for (const allocation of job.allocations ?? ['sigma']) {
+        const planner =
+          allocation === 'sensitivity'
+            ? await sensitivityPlanner(
+                run,
+                experiment.record,
+                experiment.evaluator.model,
+                expert,
+                {
+                  dims: requestedDimensions(experiment.record, job.dims),
+                  threads: job.threads
+                }
+              )
+            : expert;
+        const settings: StudyExpertSettings = {
           rule,
           q,
-          allocation
-        }))
-      );
+          ...(allocation === 'sensitivity' ? { allocation } : {}),
+          ...(attention === 'keep' ? { attention } : {})
+        };
+        rows.push(
+          ...(await expertRows(
+            job,
+            experiment,
+            run,
+            planner,
+            inputs,
+            means,
+            settings
+          ))
+        );
+      }
     }
   }
   return rows;
@@ -160,10 +176,9 @@ async function expertRows(
   planner: Planner,
   inputs: BaselineInputs,
   means: { compensation: Compensation } | undefined,
-  expert: RuleSettings & { allocation: StudyAllocation }
+  expert: StudyExpertSettings
 ): Promise<StudyRow[]> {
   const seed = experiment.record.corpus.seed;
-  const { rule, q, allocation } = expert;
   const rows: StudyRow[] = [];
   for (const compensation of job.compensations) {
     await runSweep(
@@ -175,9 +190,9 @@ async function expertRows(
       point => {
         const row = {
           ...point,
-          ...{ run, seed, q, rule, compensation },
-          ...(allocation === 'sensitivity' ? { allocation } : {}),
-          variant: studyVariant(point.method, q, rule, allocation)
+          ...expert,
+          ...{ run, seed, compensation },
+          variant: studyVariant(point.method, expert)
         };
         rows.push(row);
         job.onRow?.(row);
@@ -213,6 +228,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       qs: job.qs,
       ...(job.rules?.length ? { rules: job.rules } : {}),
       ...(job.allocations ? { allocations: job.allocations } : {}),
+      ...(job.attentions ? { attentions: job.attentions } : {}),
       compensations: job.compensations,
       methods: job.methods,
       ...(job.baselineRun

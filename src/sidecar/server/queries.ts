@@ -122,7 +122,8 @@ export class Queries {
       dims,
       rule,
       query.minKeep ?? 1,
-      query.multipleOf ?? 1
+      query.multipleOf ?? 1,
+      query.keepAttention ?? false
     ]);
     return this.experts.get(key, () => {
       const file = record.model.file;

@@ -180,6 +180,22 @@ describe('Selection', () => {
     expect(multiple.count(0, 0.99)).toBe(6);
   });
 
+  it('keeps every attention group when asked, counting the FFNs as before', () => {
+    const plain = new Selection(groups, total);
+    const kept = new Selection(groups, total, { keepAttention: true });
+    for (const sigma of [0.3, 0.5, 0.99]) {
+      expect(kept.ratio(sigma).groups.map(g => g.pruned)).toEqual(
+        plain
+          .ratio(sigma)
+          .groups.map(g => (g.kind === 'attention' ? 0 : g.pruned))
+      );
+    }
+    // The FFNs alone (one channel kept in each): at most 9·3·2 of 140 parameters.
+    expect(() => kept.sigmaForRatio(0.5)).toThrow(
+      /no σ prunes more than 38\.57%; ask for less$/
+    );
+  });
+
   it('solves σ for a target ratio by bisection', () => {
     const selection = new Selection(groups, total, { minKeep: 0 });
     const solved = selection.sigmaForRatio(0.25);
@@ -460,6 +476,36 @@ describe('the named rules against brute force from the raw scores', () => {
       expect(plan.removedParams).toBe(removed);
       expect(plan.ratio).toBe(removed / map.prunableParams);
       expect(plan.targetRatio).toBe(0.3);
+    });
+
+    it('keeps every attention group with keepAttention, the target reached by the FFNs', () => {
+      const plan = expert({ keepAttention: true }).plan({ targetRatio: 0.3 });
+      expect(plan.keepAttention).toBe(true);
+      let removed = 0;
+      plan.layers.forEach((layer, i) => {
+        expect(layer.attention.prunedGroups).toEqual([]);
+        const reference = references[rule](scoresOf(i, 'ffn'), plan.sigma);
+        expect(layer.ffn.pruned).toHaveLength(Math.min(reference.size, 23));
+        expect(layer.ffn.pruned.every(u => reference.has(u))).toBe(true);
+        removed += layer.ffn.pruned.length * 5;
+      });
+      expect(plan.removedParams).toBe(removed);
+      // No σ of a fine grid comes closer to the target.
+      const closest = Math.min(
+        ...Array.from({ length: 99 }, (_, s) =>
+          Math.abs(
+            expert({ keepAttention: true }).plan({ sigma: (s + 1) / 100 })
+              .ratio - 0.3
+          )
+        )
+      );
+      expect(Math.abs(plan.ratio - 0.3)).toBeLessThanOrEqual(closest);
+      // Without the guard the same target takes attention groups too.
+      expect(
+        expert()
+          .plan({ targetRatio: 0.3 })
+          .layers.some(l => l.attention.prunedGroups.length > 0)
+      ).toBe(true);
     });
 
     it('combines dimensions ranked alone as it ranks them together', () => {
