@@ -15,8 +15,16 @@
 #   RULES       further selection rules, each an expert of its own (default none; e.g.
 #               pooled-intersect,rank-mean)
 #   ALLOCATIONS  per-layer allocations (default sigma; sigma,sensitivity probes each layer module)
+#   ATTENTION   prune (default), keep or prune,keep: experts that may remove attention groups
+#               and/or experts that keep them all (--keep-attention)
 #   METHODS     (default cus-prun,random,magnitude,general,wanda)
 #   COMPENSATION  (default none,bias)   BASELINES  general (default) or own
+#   DOCUMENTS, TRUNCATION  documents per dimension and tokens per document of the calibration
+#               corpora, the experts' and the general baseline run's alike (default: the
+#               manifests' own, 32 and 128); either set scores copies of the manifests with
+#               those values (demo/build/manifests/) into runs named …-dD-tT. The evaluation
+#               sets and their truncation stay as they are, so every corpus size is measured on
+#               the same text.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_MODEL=${DEMO_MODEL:-embedded}
@@ -47,18 +55,32 @@ case "$DEMO_MODEL" in
     ;;
 esac
 EXPERT=$LANGUAGE-computing-qa
+# The manifest to score: the demo's own, or a copy with DOCUMENTS and TRUNCATION (its relative
+# sources rewritten to reach demo/ from demo/build/manifests/).
+SUFFIX=
+[ -z "${DOCUMENTS:-}${TRUNCATION:-}" ] || SUFFIX=-d${DOCUMENTS:-32}-t${TRUNCATION:-128}
+manifest_of() {
+  [ -n "$SUFFIX" ] || { echo "demo/$1.yaml"; return; }
+  local copy=demo/build/manifests/$1$SUFFIX.yaml
+  mkdir -p demo/build/manifests
+  sed -e "s/^documents: .*/documents: ${DOCUMENTS:-32}/" \
+    -e "s/^truncation: .*/truncation: ${TRUNCATION:-128}/" \
+    -e 's#\([[ ]\)data/#\1../../data/#g' "demo/$1.yaml" >"$copy"
+  echo "$copy"
+}
 RUNS=()
 for seed in 0 1; do
-  manifest=demo/expert-$EXPERT$([ "$seed" = 0 ] || echo "-seed$seed").yaml
-  run=.cusprun/study-$DEMO_MODEL-$EXPERT-seed$seed
+  manifest=$(manifest_of "expert-$EXPERT$([ "$seed" = 0 ] || echo "-seed$seed")")
+  run=.cusprun/study-$DEMO_MODEL-$EXPERT-seed$seed$SUFFIX
   cusprun score "$MODEL" --corpus "$manifest" --run "$run" | tail -n 1
   RUNS+=(--run "$run")
 done
 CALIBRATION=()
 case "${BASELINES:-general}" in
   general)
-    cusprun score "$MODEL" --corpus demo/general-all.yaml --run ".cusprun/general-$DEMO_MODEL" | tail -n 1
-    CALIBRATION=(--baseline-run ".cusprun/general-$DEMO_MODEL")
+    general=.cusprun/general-$DEMO_MODEL$SUFFIX
+    cusprun score "$MODEL" --corpus "$(manifest_of general-all)" --run "$general" | tail -n 1
+    CALIBRATION=(--baseline-run "$general")
     ;;
   own) ;;
   *)
@@ -74,6 +96,7 @@ for set in "${SETS[@]}"; do EVAL+=(--eval "$set"); done
 time cusprun study "${RUNS[@]}" "${CALIBRATION[@]}" --target-ratios "${RATIOS:-0.1,0.25}" \
   "${QS_OPTION[@]}" \
   ${RULES:+--rules "$RULES"} ${ALLOCATIONS:+--allocations "$ALLOCATIONS"} \
+  ${ATTENTION:+--attention "$ATTENTION"} \
   --methods "${METHODS:-cus-prun,random,magnitude,general,wanda}" \
   --compensation "${COMPENSATION:-none,bias}" "${EVAL[@]}" \
   --prompts "demo/data/prompts-$LANGUAGE.jsonl" --max-new-tokens 20
