@@ -16,7 +16,7 @@ import type {
   StudyRow
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
-import type { Rule, RuleSettings } from '../../core/select';
+import type { Expert, Rule, RuleSettings } from '../../core/select';
 import { sha256Hex } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
 import {
@@ -108,6 +108,29 @@ function studyExperts(job: StudyJob): RuleSettings[] {
   ];
 }
 
+/** The expert itself (one σ), or its counts allocated by the sensitivity probe. */
+async function allocatedPlanner(
+  job: StudyJob,
+  experiment: Experiment,
+  run: string,
+  expert: Expert,
+  allocation: StudyAllocation
+): Promise<Planner> {
+  if (allocation === 'sigma') {
+    return expert;
+  }
+  return sensitivityPlanner(
+    run,
+    experiment.record,
+    experiment.evaluator.model,
+    expert,
+    {
+      dims: requestedDimensions(experiment.record, job.dims),
+      threads: job.threads
+    }
+  );
+}
+
 /** Every row of one run: each expert and the baselines at its counts, plain and compensated. */
 async function runRows(
   job: StudyJob,
@@ -132,25 +155,19 @@ async function runRows(
         experiment.map
       );
       for (const allocation of job.allocations ?? ['sigma']) {
-        const planner =
-          allocation === 'sensitivity'
-            ? await sensitivityPlanner(
-                run,
-                experiment.record,
-                experiment.evaluator.model,
-                expert,
-                {
-                  dims: requestedDimensions(experiment.record, job.dims),
-                  threads: job.threads
-                }
-              )
-            : expert;
         const settings: StudyExpertSettings = {
           rule,
           q,
           ...(allocation === 'sensitivity' ? { allocation } : {}),
           ...(attention === 'keep' ? { attention } : {})
         };
+        const planner = await allocatedPlanner(
+          job,
+          experiment,
+          run,
+          expert,
+          allocation
+        );
         rows.push(
           ...(await expertRows(
             job,
