@@ -25,19 +25,19 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** `cusprun plan --json` at a 45% target under rank-mean, with `extra` flags. */
+/** The expert every command below asks for: a 45% target under rank-mean. */
+const expert = () => [
+  '--run',
+  run,
+  '--rule',
+  'rank-mean',
+  '--target-ratio',
+  '0.45'
+];
+
+/** `cusprun plan --json` of that expert, with `extra` flags. */
 function plan(...extra: string[]): ExpertPlan {
-  const result = cusprun(
-    'plan',
-    '--run',
-    run,
-    '--rule',
-    'rank-mean',
-    '--target-ratio',
-    '0.45',
-    '--json',
-    ...extra
-  );
+  const result = cusprun('plan', ...expert(), '--json', ...extra);
   expect(result.code).toBe(0);
   return JSON.parse(result.stdout) as ExpertPlan;
 }
@@ -60,14 +60,7 @@ describe('prune --keep-attention, then verify', () => {
       )
     );
 
-    const text = cusprun(
-      'plan',
-      '--run',
-      run,
-      '--target-ratio',
-      '0.45',
-      '--keep-attention'
-    );
+    const text = cusprun('plan', ...expert(), '--keep-attention');
     expect(text.stdout).toMatch(
       /^guards {7}min_keep 1, widths rounded to multiples of 1, attention groups kept$/m
     );
@@ -75,12 +68,7 @@ describe('prune --keep-attention, then verify', () => {
     const out = path.join(tmp, 'expert');
     const pruned = cusprun(
       'prune',
-      '--run',
-      run,
-      '--rule',
-      'rank-mean',
-      '--target-ratio',
-      '0.45',
+      ...expert(),
       '--keep-attention',
       '--out',
       out

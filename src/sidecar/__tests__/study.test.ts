@@ -93,6 +93,22 @@ function smallStudy(run: string, ...experts: string[]) {
   return { result, record };
 }
 
+/** A study of `run` with `options` is refused as a usage error, in this one line. */
+function expectRefused(run: string, options: string[], line: string) {
+  const refused = cusprun(
+    'study',
+    '--run',
+    run,
+    '--target-ratios',
+    '0.2',
+    ...options,
+    '--eval',
+    path.join(EVAL, 'ppl-general.jsonl')
+  );
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toBe(`cusprun: ${line}\n`);
+}
+
 describe('cusprun study', () => {
   it('runs the grid over two seeds, writes its four files, and reruns from the cache', () => {
     const runs = [scoredRun(0), scoredRun(1)];
@@ -306,20 +322,10 @@ describe('cusprun study', () => {
     expect(result.stdout).toMatch(
       /^\d+\.\d\d% .* general @ cus-prun rank-mean \+sensitivity +[\d.]+ *$/m
     );
-    const refused = cusprun(
-      'study',
-      '--run',
+    expectRefused(
       run,
-      '--target-ratios',
-      '0.2',
-      '--rules',
-      'paper',
-      '--eval',
-      path.join(EVAL, 'ppl-general.jsonl')
-    );
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(
-      "cusprun: --rules: 'paper' is not one of pooled-intersect, rank-mean (the paper's rule and the q rule come from --q)\n"
+      ['--rules', 'paper'],
+      "--rules: 'paper' is not one of pooled-intersect, rank-mean (the paper's rule and the q rule come from --q)"
     );
   });
 
@@ -370,20 +376,10 @@ describe('cusprun study', () => {
     ] as const) {
       expect([row.sigma, row.ratio]).toEqual([expected.sigma, expected.ratio]);
     }
-    const refused = cusprun(
-      'study',
-      '--run',
+    expectRefused(
       run,
-      '--target-ratios',
-      '0.2',
-      '--attention',
-      'drop',
-      '--eval',
-      path.join(EVAL, 'ppl-general.jsonl')
-    );
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toBe(
-      "cusprun: --attention: 'drop' is not one of prune, keep\n"
+      ['--attention', 'drop'],
+      "--attention: 'drop' is not one of prune, keep"
     );
   });
 
