@@ -63,12 +63,11 @@ export function gridViewAt(grid: RankGrid, bin: number): GridView {
   const b = Math.min(grid.bins, Math.max(0, Math.round(bin)));
   const total: Record<UnitKind, number> = { ffn: 0, attention: 0 };
   const removed: Record<UnitKind, number> = { ffn: 0, attention: 0 };
-  const guards = { ...grid, keepAttention: grid.keepAttention ?? false };
   const layers = grid.groups.map(g => {
     const pruned = guardedCount(
       g.cumulative[b],
       g.units,
-      groupGuards(guards, g.kind, g.units)
+      groupGuards(grid, g.kind, g.units)
     );
     total[g.kind] += g.units * g.paramsPerUnit;
     removed[g.kind] += pruned * g.paramsPerUnit;

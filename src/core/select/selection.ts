@@ -35,7 +35,7 @@ export type GroupGuards = Required<Pick<Guards, 'minKeep' | 'multipleOf'>>;
 
 /** A group's guards: a kept attention group keeps every unit. */
 export function groupGuards(
-  guards: Required<Guards>,
+  guards: GroupGuards & Pick<Guards, 'keepAttention'>,
   kind: UnitKind,
   units: number
 ): GroupGuards {

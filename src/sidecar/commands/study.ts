@@ -45,29 +45,21 @@ function parseQs(list: string): number[] {
   });
 }
 
-function parseRules(list: string): Rule[] {
-  return list.split(',').map(text => {
-    const name = text.trim() as Rule;
-    if (!STUDY_RULES.includes(name)) {
-      throw new UsageError(
-        `--rules: '${text}' is not one of ${STUDY_RULES.join(', ')} (the paper's rule and the q rule come from --q)`
-      );
-    }
-    return name;
-  });
-}
-
-/** A comma-separated list of `names`, each checked: a mistake names the option and the value. */
+/**
+ * A comma-separated list of `names`, each checked: a mistake names the option and the value,
+ * and `hint` follows the names.
+ */
 function parseNames<T extends string>(
   option: string,
   list: string,
-  names: readonly T[]
+  names: readonly T[],
+  hint = ''
 ): T[] {
   return list.split(',').map(text => {
     const name = text.trim() as T;
     if (!names.includes(name)) {
       throw new UsageError(
-        `--${option}: '${text}' is not one of ${names.join(', ')}`
+        `--${option}: '${text}' is not one of ${names.join(', ')}${hint}`
       );
     }
     return name;
@@ -151,7 +143,15 @@ export default defineCommand({
     if (run === undefined || values['target-ratios'] === undefined) {
       throw new UsageError('give --run RUN_DIR and --target-ratios GRID');
     }
-    const rules = values.rules === undefined ? [] : parseRules(values.rules);
+    const rules =
+      values.rules === undefined
+        ? []
+        : parseNames<Rule>(
+            'rules',
+            values.rules,
+            STUDY_RULES,
+            " (the paper's rule and the q rule come from --q)"
+          );
     const progress = progressLines(process.stderr);
     const scoring = progressPrinter(process.stderr);
     const record = await runStudyJob({
