@@ -35,11 +35,12 @@ EXPERT_FLAGS = {
     "minKeep": "--min-keep",
     "multipleOf": "--multiple-of",
     "keepAttention": "--keep-attention",
+    "compensateBias": "--compensate-bias",
     "truncation": "--truncation",
     "threads": "--threads",
 }
 
-#: each request's fields as its command's flags (a list becomes one comma-joined value)
+#: each request's fields as its command's flags (a list: one comma-joined value; true: a bare flag)
 COMMAND_FLAGS = {
     "sweep": {
         "sigmas": "--sigma",
@@ -62,7 +63,7 @@ def cli_args(command: str, request: dict) -> list[str]:
             args += [flag] if value else []
         elif value is not None:
             args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
-    return args + (["--compensate-bias"] if request.get("compensateBias") else [])
+    return args
 
 
 def _parser() -> argparse.ArgumentParser:
