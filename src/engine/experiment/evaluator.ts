@@ -1,8 +1,9 @@
 /**
  * Evaluates the dense model and pruned variants of it on a suite of sets, and, given prompts,
  * decodes them greedily. A pruned variant is built in memory (no file written) and released
- * after; results are cached by model, suite (or prompts) and the exact units removed, so a
- * repeated point costs a lookup, and adding prompts to a study reuses its cached metrics.
+ * after; results are cached by model, set (or prompts) and the exact units removed, so a
+ * repeated point costs a lookup, and adding a set or prompts to a study measures only what was
+ * added.
  */
 import * as fs from 'node:fs';
 import { ModelMap } from '../../core/model/model-map';
@@ -111,7 +112,9 @@ export interface Evaluation {
 }
 
 export class Evaluator {
-  private readonly suite: string;
+  private readonly setSuites: string[];
+  /** The suites of the sets' leading runs of two or more, the longest first. */
+  private readonly leadingSuites: string[];
   private readonly promptSet?: string;
 
   constructor(
@@ -122,7 +125,11 @@ export class Evaluator {
     private readonly runtime: RuntimeOptions = {},
     readonly generation?: GenerationSettings
   ) {
-    this.suite = suiteIdentity(sets, settings);
+    this.setSuites = sets.map(set => suiteIdentity([set], settings));
+    this.leadingSuites = sets
+      .map((_, i) => suiteIdentity(sets.slice(0, i + 1), settings))
+      .slice(1)
+      .reverse();
     this.promptSet = generation && sha256Hex(JSON.stringify(generation));
   }
 
@@ -134,7 +141,8 @@ export class Evaluator {
     plan?: UnitPlan,
     compensation?: Compensation
   ): Promise<Evaluation> {
-    // The metrics' key is the one earlier versions wrote (same fields, same order).
+    // A key is the one earlier versions wrote for a whole suite (same fields, same order); each
+    // set is kept now as a suite of its own.
     const keyOf = (identity: { suite: string } | { prompts?: string }) =>
       sha256Hex(
         JSON.stringify({
@@ -145,29 +153,58 @@ export class Evaluator {
           means: plan && compensation?.sha256
         })
       );
-    const metricsKey = keyOf({ suite: this.suite });
+    const setKeys = this.setSuites.map(suite => keyOf({ suite }));
+    if (setKeys.some(key => this.cache.get(key) === undefined)) {
+      this.splitSuiteEntry(
+        this.leadingSuites.map(suite => keyOf({ suite })),
+        setKeys
+      );
+    }
+    const perSet = setKeys.map(key => this.cache.get(key));
     const generationKey = this.promptSet && keyOf({ prompts: this.promptSet });
-    const metrics = this.cache.get(metricsKey);
     const generation = generationKey
       ? this.cache.getGeneration(generationKey)
       : undefined;
-    if (metrics && (!generationKey || generation)) {
-      return { metrics, cached: true, ...(generation ? { generation } : {}) };
+    const missing = this.sets.filter((_, i) => perSet[i] === undefined);
+    if (missing.length === 0 && (!generationKey || generation)) {
+      return {
+        metrics: perSet.flat() as EvalMetric[],
+        cached: true,
+        ...(generation ? { generation } : {})
+      };
     }
     const runner = await this.open(plan, compensation);
     try {
-      const fresh = metrics ?? (await this.measure(runner, metricsKey));
+      const measured = await this.measure(runner, missing, setKeys);
       const texts =
         generation ??
         (generationKey ? await this.decode(runner, generationKey) : undefined);
       return {
-        metrics: fresh,
+        metrics: this.sets.flatMap(
+          (set, i) => perSet[i] ?? measured.get(set.name) ?? []
+        ),
         cached: false,
         ...(texts ? { generation: texts } : {})
       };
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * Earlier versions kept a suite's metrics under one key: the longest leading run of the sets
+   * found so becomes one entry per set, so a study that appends a set reuses them.
+   */
+  private splitSuiteEntry(suiteKeys: string[], setKeys: string[]): void {
+    const metrics = suiteKeys
+      .map(key => this.cache.get(key))
+      .find(m => m !== undefined);
+    this.sets.forEach((set, i) => {
+      const own = metrics?.filter(m => m.evalSet === set.name) ?? [];
+      if (own.length && this.cache.get(setKeys[i]) === undefined) {
+        this.cache.put(setKeys[i], own);
+      }
+    });
   }
 
   private open(plan?: UnitPlan, compensation?: Compensation) {
@@ -181,15 +218,24 @@ export class Evaluator {
       : ModelRunner.open(source.file, this.runtime);
   }
 
-  private async measure(runner: ModelRunner, key: string) {
-    const metrics = await evaluate(
-      runner,
-      this.sets,
-      this.model.tokenizer,
-      this.settings
-    );
-    this.cache.put(key, metrics);
-    return metrics;
+  /** The `sets` asked for, each kept under its own key; by set name. */
+  private async measure(
+    runner: ModelRunner,
+    sets: EvalSet[],
+    setKeys: string[]
+  ): Promise<Map<string, EvalMetric[]>> {
+    const measured = new Map<string, EvalMetric[]>();
+    for (const set of sets) {
+      const metrics = await evaluate(
+        runner,
+        [set],
+        this.model.tokenizer,
+        this.settings
+      );
+      this.cache.put(setKeys[this.sets.indexOf(set)], metrics);
+      measured.set(set.name, metrics);
+    }
+    return measured;
   }
 
   private async decode(runner: ModelRunner, key: string) {

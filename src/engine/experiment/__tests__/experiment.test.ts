@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
 import { ModelMap } from '../../../core/model/model-map';
-import { loadCorpus, loadTokenizer } from '../../corpus';
+import { loadCorpus, loadTokenizer, sha256Hex } from '../../corpus';
 import { FIXTURES } from '../../__tests__/fixtures';
 import { OnnxModel } from '../../onnx/model';
 import { modelIdentity, openScoreStore, scoreDocuments } from '../../score';
@@ -22,6 +22,8 @@ import { poolScores, PooledScores } from '../../baselines';
 import {
   compensationWith,
   EvalCache,
+  EvalSet,
+  EvaluatedModel,
   Evaluator,
   loadEvalSet,
   loadEvalSets,
@@ -29,6 +31,7 @@ import {
   runAblation,
   runSweep,
   subsets,
+  suiteIdentity,
   sweepShardMethods
 } from '..';
 import { parseGrid } from '../../../core/grid';
@@ -106,6 +109,8 @@ describe('sweeps and the ablation on a fixture', () => {
   let evaluator: () => Evaluator;
   let evaluatorWith: (cache: EvalCache) => Evaluator;
   let cache: EvalCache;
+  let evaluated: EvaluatedModel;
+  let sets: EvalSet[];
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-experiment-'));
@@ -141,12 +146,12 @@ describe('sweeps and the ablation on a fixture', () => {
       'root-sum-square'
     );
     store.close();
-    const sets = loadEvalSets([
+    sets = loadEvalSets([
       path.join(CORPORA, 'task', 'qa.jsonl'),
       path.join(EVAL, 'mc.jsonl')
     ]);
     cache = new EvalCache();
-    const evaluated = {
+    evaluated = {
       source: model,
       map,
       sha256: modelIdentity(model).sha256,
@@ -471,6 +476,48 @@ describe('sweeps and the ablation on a fixture', () => {
       const { cached: _cached, ...rest } = made.get(row.dimensions.join('+'))!;
       expect(row).toEqual({ ...rest, cached: true });
     }
+  });
+
+  it('measures only the set a suite adds, and reuses a whole suite an earlier version kept', async () => {
+    const file = path.join(tmp, 'per-set-evaluations.jsonl');
+    const lines = () => fs.readFileSync(file, 'utf8').trim().split('\n');
+    const on = (suite: EvalSet[]) =>
+      new Evaluator(evaluated, suite, { truncation: 48 }, new EvalCache(file), {
+        threads: 1
+      });
+    const plan = unitPlanOf(new Expert(map, ranks).plan({ sigma: 0.3 }));
+    const first = await on([sets[0]]).evaluate(plan);
+    expect(lines()).toHaveLength(1);
+    const both = await on(sets).evaluate(plan);
+    // One line more: the added set's; the first set's metrics come from its line.
+    expect(lines()).toHaveLength(2);
+    expect(both.metrics.slice(0, first.metrics.length)).toEqual(first.metrics);
+    const fresh = await evaluatorWith(new EvalCache()).evaluate(plan);
+    expect(both.metrics).toEqual(fresh.metrics);
+    expect((await on(sets).evaluate(plan)).cached).toBe(true);
+
+    // Earlier versions kept a suite's metrics under one key of the whole suite: a suite that
+    // appends a set still reads them (marked values show where they came from).
+    fs.writeFileSync(file, '');
+    const marked = fresh.metrics.map(m => ({ ...m, value: m.value + 1000 }));
+    const wholeSuite = sha256Hex(
+      JSON.stringify({
+        model: evaluated.sha256,
+        suite: suiteIdentity(sets, { truncation: 48 }),
+        removed: []
+      })
+    );
+    new EvalCache(file).put(wholeSuite, marked);
+    const extra = loadEvalSet(
+      `extra=${path.join(CORPORA, 'task', 'qa.jsonl')}`
+    );
+    const more = await on([...sets, extra]).evaluate();
+    expect(more.cached).toBe(false);
+    expect(more.metrics.slice(0, marked.length)).toEqual(marked);
+    expect(await on(sets).evaluate()).toEqual({
+      metrics: marked,
+      cached: true
+    });
   });
 });
 
