@@ -46,6 +46,11 @@ HEADS = {
     "quick/cont-general": ("cont-general", 16),  # one item per cell
     "quick/cont-cell-en-computing-qa": ("cont-cell-en-computing-qa", 12),
     "quick/cont-cell-de-computing-qa": ("cont-cell-de-computing-qa", 12),
+    # The experts' dimensions one at a time (what each keeps, what it gives up): demo/results.sh.
+    **{
+        f"quick/ppl-{name}": (f"ppl-{name}", 16)
+        for name in ["language-en", "language-de", "domain-computing", "task-qa"]
+    },
     "table/ppl-general": ("ppl-general", 48),
     **{
         f"table/ppl-{name}": (f"ppl-{name}", 40)

@@ -3,7 +3,8 @@
 # (seeds 0 and 1: demo/expert-*-computing-qa.yaml and …-seed1.yaml): the paper's rule (q 1) and
 # the relaxed rule (q 0.9, 0.75, 0.5), plain and bias-compensated, against random, magnitude,
 # general calibration and Wanda-style at each expert's per-layer counts, on the expert set and a
-# general set (perplexity; on SmolLM2 also their multiple-choice sets), each model decoding the
+# general set (perplexity; on the real models also their multiple-choice sets and each of the
+# expert's dimensions alone), each model decoding the
 # demo prompts greedily (20 tokens). The baselines are calibrated as general pruning is: on a run
 # of the same model over every cell of the demo corpora (demo/general-all.yaml, --baseline-run);
 # BASELINES=own calibrates them on each expert run's own documents instead. The table with the
@@ -30,23 +31,36 @@ cd "$(dirname "$0")/.."
 DEMO_MODEL=${DEMO_MODEL:-embedded}
 cusprun() { "${CUSPRUN:-.venv/bin/cusprun}" "$@"; }
 E=demo/data/eval
+# Each of the expert's dimensions alone (its language's, computing's, QA's text), after the sets
+# earlier studies had, so that their cached evaluations are read (a suite's leading sets).
+dimension_sets() {
+  DIMENSION_SETS=(
+    "language=$E/quick/ppl-language-$1.jsonl"
+    "domain=$E/quick/ppl-domain-computing.jsonl"
+    "task=$E/quick/ppl-task-qa.jsonl"
+  )
+}
 case "$DEMO_MODEL" in
   # The 2.9M model answers no multiple-choice set above chance (DATA.md): perplexity only.
   embedded) MODEL=demo/model LANGUAGE=de SETS=("general=$E/ppl-general.jsonl") ;;
   smollm2)
     MODEL=demo/build/smollm2 LANGUAGE=en
+    dimension_sets en
     SETS=(
       "general=$E/quick/ppl-general.jsonl"
       "expert-mc=$E/quick/cont-cell-en-computing-qa.jsonl"
       "general-mc=$E/quick/cont-general.jsonl"
+      "${DIMENSION_SETS[@]}"
     )
     ;;
   gemma3)
     MODEL=demo/build/gemma3 LANGUAGE=de
+    dimension_sets de
     SETS=(
       "general=$E/quick/ppl-general.jsonl"
       "expert-mc=$E/quick/cont-cell-de-computing-qa.jsonl"
       "general-mc=$E/quick/cont-general.jsonl"
+      "${DIMENSION_SETS[@]}"
     )
     ;;
   *)
