@@ -116,10 +116,22 @@ def study_rows(record: dict) -> list[dict]:
     return rows
 
 
+def _expert_variant(row: dict) -> str:
+    """As src/core/experiment.ts `studyVariant` for the expert: its rule, or the paper's rule
+    (q 1) or the relaxed rule, then how its counts were allocated and its attention groups."""
+    suffix = (" +sensitivity" if row.get("allocation") == "sensitivity" else "") + (
+        " +keep-attention" if row.get("attention") == "keep" else ""
+    )
+    if row.get("rule") not in (None, "paper", "q"):
+        return f"cus-prun {row['rule']}{suffix}"
+    return ("paper" if row["q"] == 1 else f"cus-prun q{row['q']:g}") + suffix
+
+
 def study_label(row: dict) -> str:
     """As src/core/experiment.ts `studyLabel`: a baseline says whose per-layer counts it removes."""
-    expert = "paper" if row["q"] == 1 else f"cus-prun q{row['q']:g}"
-    return row["variant"] if row["method"] == "cus-prun" else f"{row['variant']} @ {expert}"
+    if row["method"] == "cus-prun":
+        return row["variant"]
+    return f"{row['variant']} @ {_expert_variant(row)}"
 
 
 def rows_of(data) -> list[dict]:

@@ -677,7 +677,7 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
         for o in notebook.cells[10].outputs
         if o.get("data", {}).get("text/plain", "").startswith("study (")
     ]
-    assert "cus-prun rank-mean +sensitivity +keep-attention" in ruled, ruled
+    assert "general @ cus-prun rank-mean +sensitivity +keep-attention" in ruled, ruled
     [ruled_file] = (tmp_path / ".cusprun" / "seed1" / "study").glob("*.json")
     record = json.loads(ruled_file.read_text())
     assert (record["rules"], record["allocations"], record["attentions"]) == (

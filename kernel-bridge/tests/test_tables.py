@@ -64,8 +64,15 @@ def test_a_study_row_per_model_labelled_as_the_cli_labels_it():
         "dense": metric,
         "rows": [row("cus-prun", 0.75, "cus-prun q0.75"), row("wanda", 0.75, "wanda")],
     }
+    ruled = {"rule": "rank-mean", "allocation": "sensitivity", "attention": "keep"}
+    record["rows"].append({**row("general", 1, "general"), **ruled})
     rows = study_rows(record)
-    assert [r["variant"] for r in rows] == ["dense", "cus-prun q0.75", "wanda @ cus-prun q0.75"]
+    assert [r["variant"] for r in rows] == [
+        "dense",
+        "cus-prun q0.75",
+        "wanda @ cus-prun q0.75",
+        "general @ cus-prun rank-mean +sensitivity +keep-attention",
+    ]
     assert rows[1]["expert perplexity"] == 40.0 and rows[1]["greedy rep3"] == 0.5
     # the first text quoted, so that a newline cannot break the table's line
     assert rows[1]["greedy text"] == '"a\\nb"'

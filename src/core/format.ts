@@ -33,6 +33,12 @@ export function formatMetric(metric: string, value: number): string {
   );
 }
 
+/** A relative change (−0.018) as a signed percentage with one decimal ("−1.8%", "+0.6%"). */
+export function formatChange(change: number): string {
+  const percent = (100 * change).toFixed(1);
+  return change < 0 ? `−${percent.slice(1)}%` : `+${percent}%`;
+}
+
 /** A count with thousands separators ("1,000,256"). */
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { studyLabel, type StudyRecord } from '../../core/experiment';
+import { formatChange } from '../../core/format';
 import type { ExpertPlan } from '../../core/select';
 import { cusprun } from './cli-process';
 
@@ -228,13 +229,30 @@ describe('cusprun study', () => {
     const table = lines.filter(l => !l.startsWith('wrote '));
     expect(table).toHaveLength(2 + 12);
     expect(table[0]).toMatch(
-      /^ratio +sigma +compensation +variant +expert ppl +commands acc +commands acc_norm +greedy rep3 *$/
+      /^ratio +sigma +compensation +variant +expert ppl +commands acc +commands acc_norm +expert ppl vs general +greedy rep3 *$/
     );
     expect(table[1]).toMatch(
-      /^0\.00% +- +- +dense +[\d.]+ +[01]\.\d{3} +[01]\.\d{3} +[01]\.\d{3} *$/
+      /^0\.00% +- +- +dense +[\d.]+ +[01]\.\d{3} +[01]\.\d{3} +- +[01]\.\d{3} *$/
     );
     expect(table.find(l => /general @ cus-prun q0\.75/.test(l))).toMatch(
-      /([\d.]+ \/ [\d.]+ +){3}[\d.]+ \/ [\d.]+ *$/
+      /([\d.]+ \/ [\d.]+ +){3}- +[\d.]+ \/ [\d.]+ *$/
+    );
+    // Each expert's expert-set perplexity against general calibration at its counts, per seed.
+    const change = (seed: number, compensation: string) => {
+      const [own, general] = ['cus-prun', 'general'].map(
+        method =>
+          record.rows.find(
+            r =>
+              r.seed === seed &&
+              r.q === 1 &&
+              r.method === method &&
+              r.compensation === compensation
+          )?.metrics[0].value as number
+      );
+      return formatChange(own / general - 1);
+    };
+    expect(table.find(l => /^\S+ +\S+ \/ \S+ +bias +paper /.test(l))).toContain(
+      ` ${change(0, 'bias')} / ${change(1, 'bias')} `
     );
     // The table, then per prompt the first run's texts: dense and the 12 variants of seed 0.
     const md = fs.readFileSync(latest('.md'), 'utf8');

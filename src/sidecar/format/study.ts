@@ -10,11 +10,13 @@ import { studySpec } from '../../core/charts';
 import type {
   EvalMetric,
   GenerationCheck,
+  Method,
   StudyRecord,
   StudyRow
 } from '../../core/experiment';
 import { studyLabel } from '../../core/experiment';
 import {
+  formatChange,
   formatMetric,
   formatRatio,
   formatSigma,
@@ -89,9 +91,58 @@ function generationCells(
   );
 }
 
+/** The baselines an expert row is compared with, on the first set's first metric. */
+const COMPARED: Method[] = ['general', 'wanda'];
+
+/** What a row's expert and compensation are, the same for the baselines at its counts. */
+const expertKey = (r: StudyRow) =>
+  JSON.stringify([
+    r.run,
+    r.targetRatio ?? r.ratio,
+    r.q,
+    r.rule,
+    r.allocation,
+    r.attention,
+    r.compensation
+  ]);
+
+/**
+ * Per compared baseline the study has, an expert row's change against it at the same counts
+ * ("−1.8%": lower perplexity than the baseline), one per seed; '-' on the baselines' rows.
+ */
+function comparisonColumns(record: StudyRecord) {
+  const [first] = record.dense;
+  const methods = COMPARED.filter(m => record.methods.includes(m));
+  const value = (r: StudyRow | undefined) =>
+    r?.metrics.find(
+      m => m.evalSet === first?.evalSet && m.metric === first.metric
+    )?.value;
+  const byKey = new Map(
+    record.rows.map(r => [`${r.method} ${expertKey(r)}`, r])
+  );
+  return methods.map(method => ({
+    name: `${first ? column(first) : ''} vs ${method}`,
+    cells: (group: StudyRow[]) =>
+      group[0].method !== 'cus-prun'
+        ? NOT_APPLICABLE
+        : group
+            .map(r => {
+              const [own, base] = [
+                value(r),
+                value(byKey.get(`${method} ${expertKey(r)}`))
+              ];
+              return own === undefined || base === undefined
+                ? NOT_APPLICABLE
+                : formatChange(own / base - 1);
+            })
+            .join(' / ')
+  }));
+}
+
 /** Header and rows: the dense model first, then every variant. */
 export function studyCells(record: StudyRecord): string[][] {
   const columns = metricColumns(record.dense);
+  const compared = comparisonColumns(record);
   const greedy = generationColumns(record);
   return [
     [
@@ -100,6 +151,7 @@ export function studyCells(record: StudyRecord): string[][] {
       'compensation',
       'variant',
       ...columns,
+      ...compared.map(c => c.name),
       ...greedy.map(([name]) => name)
     ],
     [
@@ -108,6 +160,7 @@ export function studyCells(record: StudyRecord): string[][] {
       NOT_APPLICABLE,
       'dense',
       ...seedCells(columns, [{ metrics: record.dense }]),
+      ...compared.map(() => NOT_APPLICABLE),
       ...generationCells(greedy, [record.denseGeneration])
     ],
     ...variants(record.rows).map(group => [
@@ -116,6 +169,7 @@ export function studyCells(record: StudyRecord): string[][] {
       group[0].compensation,
       studyLabel(group[0]),
       ...seedCells(columns, group),
+      ...compared.map(c => c.cells(group)),
       ...generationCells(
         greedy,
         group.map(r => r.generation)
@@ -134,14 +188,14 @@ const mdLine = (cells: string[]) => `| ${cells.join(' | ')} |`;
 const mdText = (text: string) => JSON.stringify(text).replace(/\|/g, '\\|');
 
 /** Per prompt, the first run's greedy text of the dense model and of every variant. */
-function greedySections(record: StudyRecord): string[] {
+function greedySections(record: StudyRecord, heading: string): string[] {
   const first = record.runs[0]?.run;
   const rows = record.rows.filter(r => r.run === first && r.generation);
   if (!record.denseGeneration || rows.length === 0) {
     return [];
   }
   return record.denseGeneration.samples.flatMap((sample, i) => [
-    `## Greedy text: ${mdText(sample.prompt)}` +
+    `${heading}# Greedy text: ${mdText(sample.prompt)}` +
       (sample.reference !== undefined
         ? ` (reference ${mdText(sample.reference)})`
         : ''),
@@ -161,7 +215,13 @@ function greedySections(record: StudyRecord): string[] {
   ]);
 }
 
-export function studyMarkdown(record: StudyRecord): string {
+/** The study as Markdown under a heading of `level` (1: the study's own file). */
+export function studyMarkdown(
+  record: StudyRecord,
+  title = `cusprun study, ${record.at}`,
+  level = 1
+): string {
+  const heading = '#'.repeat(level);
   const [header, ...rows] = studyCells(record);
   const seeds = record.runs.map(r => `seed ${r.seed} (${r.run})`).join(', ');
   const texts = record.prompts
@@ -170,7 +230,7 @@ export function studyMarkdown(record: StudyRecord): string {
       '(rep3: the share of repeated 3-grams; match: the share that begins with the reference).'
     : '';
   return [
-    `# cusprun study, ${record.at}`,
+    `${heading} ${title}`,
     '',
     `Dimensions ${record.dimensions.join(' · ')}; truncation ${record.truncation}; ` +
       `${record.rows.length} evaluated variants in ${record.seconds.toFixed(0)} s. ` +
@@ -185,7 +245,7 @@ export function studyMarkdown(record: StudyRecord): string {
     mdLine(header.map(() => '---')),
     ...rows.map(mdLine),
     '',
-    ...greedySections(record)
+    ...greedySections(record, heading)
   ].join('\n');
 }
 
