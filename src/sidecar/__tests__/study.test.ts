@@ -401,6 +401,57 @@ describe('cusprun study', () => {
     );
   });
 
+  it('reports several studies in one Markdown file: one table per set of runs, a shared row once', () => {
+    const [run, other] = [scoredRun(0), scoredRun(1)];
+    const studied = (target: string, ...experts: string[]) => {
+      smallStudy(target, ...experts);
+      const json = path.join(target, 'study', latestJson(target));
+      const md = fs.readFileSync(json.replace(/\.json$/, '.md'), 'utf8');
+      return { json, md };
+    };
+    // rank-mean and general calibration at its counts are in both studies of `run`.
+    const studies = [
+      studied(run, '--q', '1', '--rules', 'rank-mean'),
+      studied(run, '--rules', 'rank-mean,pooled-intersect'),
+      studied(other, '--rules', 'rank-mean')
+    ];
+    const out = path.join(tmp, 'report.md');
+    fs.writeFileSync(out, 'notes of mine\n');
+    const report = () =>
+      cusprun('report', ...studies.map(s => s.json), '--out', out);
+    expect(report()).toMatchObject({
+      code: 1,
+      stderr: `cusprun: ${out}: exists and was not written by cusprun; move it away or choose another name\n`
+    });
+    fs.rmSync(out);
+    expect(report()).toMatchObject({ code: 0, stdout: `wrote ${out}\n` });
+    expect(report().code).toBe(0); // its own file, replaced
+    const [head, ...sections] = fs.readFileSync(out, 'utf8').split('\n## ');
+    expect(head).toMatch(
+      /: 8 evaluated variants in 2 tables, \d+ s of study time\.\n/
+    );
+    expect(sections.map(s => s.split('\n')[0])).toEqual([
+      `${path.basename(run)}`,
+      `${path.basename(other)}`
+    ]);
+    // Each study's rows, as its own table shows them, are in the report's table once.
+    const rows = (md: string) =>
+      md
+        .split('\n#')[0]
+        .split('\n')
+        .filter(l => /^\| \d/.test(l));
+    const merged = rows(sections[0]);
+    expect(merged).toEqual([
+      ...new Set([...rows(studies[0].md), ...rows(studies[1].md)])
+    ]);
+    expect(merged).toHaveLength(1 + 6);
+    expect(rows(sections[1])).toEqual(rows(studies[2].md));
+    expect(cusprun('report', out)).toMatchObject({
+      code: 1,
+      stderr: `cusprun: ${out}: is not JSON; give the .json a study wrote into its run's study/\n`
+    });
+  });
+
   it('refuses a q outside (0, 1] in one line, naming the option', () => {
     const result = cusprun(
       'study',

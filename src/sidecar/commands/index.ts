@@ -5,6 +5,7 @@ import inspect from './inspect';
 import merge from './merge';
 import plan from './plan';
 import prune from './prune';
+import report from './report';
 import score from './score';
 import serve from './serve';
 import study from './study';
@@ -22,6 +23,7 @@ export const COMMANDS = [
   sweep,
   ablate,
   study,
+  report,
   serve
 ];
 export { UsageError } from './args';

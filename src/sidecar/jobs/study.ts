@@ -4,6 +4,7 @@
  * plain against bias-compensated, with the baselines at each expert's per-layer counts, all on
  * one evaluation cache (the first run's), kept in the first run's `study/`.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CusprunError } from '../../core/errors';
 import type {
@@ -19,6 +20,7 @@ import { studyVariant } from '../../core/experiment';
 import type { Expert, Rule, RuleSettings } from '../../core/select';
 import { sha256Hex } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
+import { aboutFile } from '../../engine/fs-errors';
 import {
   BaselineInputs,
   Compensation,
@@ -40,6 +42,29 @@ import { sensitivityPlanner } from './sensitivity';
 import { evalSetRecords } from './sweep';
 
 export const STUDY_DIR = 'study';
+
+/** A study's record as it wrote it (STAMP.json in a run's study/). */
+export function readStudyRecord(file: string): StudyRecord {
+  const text = aboutFile(file, () => fs.readFileSync(file, 'utf8'));
+  let record: Partial<StudyRecord>;
+  try {
+    record = JSON.parse(text) as Partial<StudyRecord>;
+  } catch {
+    throw new CusprunError(
+      'bad-argument',
+      `is not JSON; give the .json a study wrote into its run's ${STUDY_DIR}/`,
+      file
+    );
+  }
+  if (record?.kind !== 'study' || !Array.isArray(record.rows)) {
+    throw new CusprunError(
+      'bad-argument',
+      `is not a study record (no "kind": "study"); give the .json a study wrote into its run's ${STUDY_DIR}/`,
+      file
+    );
+  }
+  return record as StudyRecord;
+}
 
 export interface StudyJob extends ExperimentJob {
   /** More runs of the same model and corpora, scored from other document samples. */
