@@ -475,9 +475,10 @@ describe('cusprun ablate', () => {
         `ablation evaluations ${i}/3: ${n} in ${cache}\n`
       ])
     );
+    // 5 evaluations on 2 sets: a line per evaluation and set, each once.
     const lines = fs.readFileSync(cache, 'utf8').trim().split('\n');
-    expect(new Set(lines.map(l => JSON.parse(l).key)).size).toBe(5);
-    expect(lines).toHaveLength(5);
+    expect(new Set(lines.map(l => JSON.parse(l).key)).size).toBe(5 * 2);
+    expect(lines).toHaveLength(5 * 2);
     const json = path.join(tmp, 'points-ablation.json');
     const whole = ablate('--json', json);
     expect(whole.code).toBe(0);

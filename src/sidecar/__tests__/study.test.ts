@@ -338,7 +338,7 @@ describe('cusprun study', () => {
       ['rank-mean', 'sensitivity', 'cus-prun rank-mean +sensitivity']
     ]);
     expect(result.stdout).toMatch(
-      /^\d+\.\d\d% .* general @ cus-prun rank-mean \+sensitivity +[\d.]+ *$/m
+      /^\d+\.\d\d% .* general @ cus-prun rank-mean \+sensitivity +[\d.]+ +- *$/m
     );
     expectRefused(
       run,
