@@ -108,7 +108,7 @@ const expertKey = (r: StudyRow) =>
 
 /**
  * Per compared baseline the study has, an expert row's change against it at the same counts
- * ("−1.8%": lower perplexity than the baseline), one per seed; '-' on the baselines' rows.
+ * ("−1.8%": lower perplexity than the baseline), one per seed; '-' where there is none.
  */
 function comparisonColumns(record: StudyRecord) {
   const [first] = record.dense;
@@ -122,20 +122,21 @@ function comparisonColumns(record: StudyRecord) {
   );
   return methods.map(method => ({
     name: `${first ? column(first) : ''} vs ${method}`,
-    cells: (group: StudyRow[]) =>
-      group[0].method !== 'cus-prun'
+    cells: (group: StudyRow[]) => {
+      const changes = group.map(r => {
+        const [own, base] = [
+          value(r),
+          value(byKey.get(`${method} ${expertKey(r)}`))
+        ];
+        return own === undefined || base === undefined
+          ? undefined
+          : formatChange(own / base - 1);
+      });
+      // A baseline's row, or an expert the study has no such baseline for (its compensation).
+      return group[0].method !== 'cus-prun' || changes.every(c => !c)
         ? NOT_APPLICABLE
-        : group
-            .map(r => {
-              const [own, base] = [
-                value(r),
-                value(byKey.get(`${method} ${expertKey(r)}`))
-              ];
-              return own === undefined || base === undefined
-                ? NOT_APPLICABLE
-                : formatChange(own / base - 1);
-            })
-            .join(' / ')
+        : changes.map(c => c ?? NOT_APPLICABLE).join(' / ');
+    }
   }));
 }
 
