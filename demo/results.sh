@@ -15,16 +15,17 @@ MODELS=${MODELS:-smollm2 gemma3}
 REPORT=${REPORT:-demo-output/results.md}
 # One study each: the rules (the paper's, the relaxed q 0.75, the two aggregation rules, the
 # default rank-mean) against general calibration and Wanda-style; rank-mean against random and
-# magnitude; rank-mean bias-compensated; allocated by sensitivity; keeping attention groups; on
-# 128 documents per dimension; on documents truncated at 256 tokens.
+# magnitude; rank-mean bias-compensated; keeping attention groups; on 128 documents per
+# dimension; on documents truncated at 256 tokens; allocated by sensitivity (last: its probe
+# evaluates the expert without each layer module in turn, 2 × 61 evaluations on SmolLM2).
 VARIANTS=(
   "QS=1,0.75 RULES=pooled-intersect,rank-mean METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean METHODS=random,magnitude"
   "QS= RULES=rank-mean METHODS=cus-prun COMPENSATION=bias"
-  "QS= RULES=rank-mean ALLOCATIONS=sensitivity METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean ATTENTION=keep METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean DOCUMENTS=128 METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean TRUNCATION=256 METHODS=cus-prun,general,wanda"
+  "QS= RULES=rank-mean ALLOCATIONS=sensitivity METHODS=cus-prun,general,wanda"
 )
 STUDIES=()
 for model in $MODELS; do
