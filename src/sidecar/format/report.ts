@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import type { StudyRecord, StudyRow } from '../../core/experiment';
-import { studyMarkdown } from './study';
+import { settingsKey, studyMarkdown } from './study';
 
 /** What makes two studies' rows comparable in one table. */
 const tableKey = (r: StudyRecord) =>
@@ -18,20 +18,6 @@ const tableKey = (r: StudyRecord) =>
     r.prompts ?? null
   ]);
 
-/** One evaluated model: the same run, expert settings, compensation, method and target. */
-const rowKey = (r: StudyRow) =>
-  JSON.stringify([
-    r.run,
-    r.targetRatio ?? null,
-    r.sigma,
-    r.q,
-    r.rule ?? null,
-    r.allocation ?? null,
-    r.attention ?? null,
-    r.compensation,
-    r.method
-  ]);
-
 /** Each value once, in first-seen order. */
 function union<T>(lists: (readonly T[] | undefined)[]): T[] {
   return [...new Set(lists.flatMap(list => list ?? []))];
@@ -41,7 +27,8 @@ function union<T>(lists: (readonly T[] | undefined)[]): T[] {
 export function mergeStudies(records: StudyRecord[]): StudyRecord {
   const rows = new Map<string, StudyRow>();
   for (const row of records.flatMap(r => r.rows)) {
-    rows.set(rowKey(row), rows.get(rowKey(row)) ?? row);
+    const key = settingsKey(row, row.run, row.method);
+    rows.set(key, rows.get(key) ?? row);
   }
   const [first] = records;
   return {

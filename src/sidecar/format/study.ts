@@ -31,19 +31,26 @@ import { formatTable, toCsv } from './table';
 
 const column = (m: EvalMetric) => `${m.evalSet} ${SHORT[m.metric]}`;
 
+/**
+ * A row's target, expert settings and compensation (what the baselines at its counts share with
+ * it), with `more` to tell rows apart by run or method.
+ */
+export const settingsKey = (r: StudyRow, ...more: string[]) =>
+  JSON.stringify([
+    r.targetRatio ?? r.ratio,
+    r.q,
+    r.rule,
+    r.allocation,
+    r.attention,
+    r.compensation,
+    ...more
+  ]);
+
 /** The rows of one variant across the seeds, in first-seen order. */
 function variants(rows: StudyRow[]): StudyRow[][] {
   const groups = new Map<string, StudyRow[]>();
   for (const row of rows) {
-    const key = JSON.stringify([
-      row.targetRatio,
-      row.q,
-      row.rule,
-      row.allocation,
-      row.attention,
-      row.compensation,
-      row.method
-    ]);
+    const key = settingsKey(row, row.method);
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   return [...groups.values()];
@@ -94,18 +101,6 @@ function generationCells(
 /** The baselines an expert row is compared with, on the first set's first metric. */
 const COMPARED: Method[] = ['general', 'wanda'];
 
-/** What a row's expert and compensation are, the same for the baselines at its counts. */
-const expertKey = (r: StudyRow) =>
-  JSON.stringify([
-    r.run,
-    r.targetRatio ?? r.ratio,
-    r.q,
-    r.rule,
-    r.allocation,
-    r.attention,
-    r.compensation
-  ]);
-
 /**
  * Per compared baseline the study has, an expert row's change against it at the same counts
  * ("−1.8%": lower perplexity than the baseline), one per seed; '-' where there is none.
@@ -118,7 +113,7 @@ function comparisonColumns(record: StudyRecord) {
       m => m.evalSet === first?.evalSet && m.metric === first.metric
     )?.value;
   const byKey = new Map(
-    record.rows.map(r => [`${r.method} ${expertKey(r)}`, r])
+    record.rows.map(r => [settingsKey(r, r.run, r.method), r])
   );
   return methods.map(method => ({
     name: `${first ? column(first) : ''} vs ${method}`,
@@ -126,7 +121,7 @@ function comparisonColumns(record: StudyRecord) {
       const changes = group.map(r => {
         const [own, base] = [
           value(r),
-          value(byKey.get(`${method} ${expertKey(r)}`))
+          value(byKey.get(settingsKey(r, r.run, method)))
         ];
         return own === undefined || base === undefined
           ? undefined
