@@ -1,6 +1,7 @@
 """How the kernel shows the numbers of a plan, by the rules the CLI, the charts and the panel use
 (src/core/format.ts, through the generated constants): σ with four decimals, ratios as
-percentages with two, perplexity with two decimals and accuracies with three, '-' for none."""
+percentages with two, perplexity with two decimals and accuracies with three, relative changes
+as signed percentages with one, '-' for none."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import math
 from typing import Any
 
 from .contract import (
+    CHANGE_DECIMALS,
     NOT_APPLICABLE,
     PERCENT_DECIMALS,
     PERPLEXITY_DECIMALS,
     SCORE_DECIMALS,
     SIGMA_DECIMALS,
+    STUDY_COMPARED,
 )
 
 
@@ -33,6 +36,14 @@ def format_metric(metric: str, value: float) -> str:
     return f"{value:.{decimals}f}"
 
 
+def format_change(change: float | None) -> str:
+    """A relative change (−0.018) as "−1.8%" (a minus sign, not a hyphen), "+0.6%"."""
+    if change is None:
+        return NOT_APPLICABLE
+    percent = f"{100 * abs(change):.{CHANGE_DECIMALS}f}%"
+    return f"−{percent}" if change < 0 else f"+{percent}"
+
+
 # Table columns whose numbers follow a rule of their own; the tables' metric columns end in the
 # metric's name ("expert perplexity").
 _COLUMN_RULES = {
@@ -43,12 +54,16 @@ _COLUMN_RULES = {
     "greedy match": lambda v: NOT_APPLICABLE if v is None else f"{v:.{SCORE_DECIMALS}f}",
 }
 _METRICS = ("perplexity", "accuracy_norm", "accuracy")
+# a study expert's change against a baseline at its counts ("expert perplexity vs general")
+_CHANGE_SUFFIXES = tuple(f" vs {method}" for method in STUDY_COMPARED)
 
 
 def format_cell(column: str, value: Any) -> str:
     """A table cell as the CLI's tables write it."""
     if column in _COLUMN_RULES:
         return _COLUMN_RULES[column](value)
+    if column.endswith(_CHANGE_SUFFIXES):
+        return format_change(value)
     if value is None:
         return ""
     if isinstance(value, float):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import ABLATION_GENERAL_LABEL
+from .contract import ABLATION_GENERAL_LABEL, STUDY_COMPARED
 from .errors import CusprunError
 
 
@@ -88,8 +88,23 @@ def _greedy(generation: dict | None) -> dict:
     }
 
 
+def _versus(record: dict, row: dict | None) -> dict:
+    """Per baseline the study compared its experts with, the row's change against it at the same
+    counts on the study's first set ("expert perplexity vs general"); None where there is none."""
+    if not record["dense"]:
+        return {}
+    first = record["dense"][0]
+    versus = (row or {}).get("versus") or {}
+    return {
+        f"{first['evalSet']} {first['metric']} vs {method}": versus.get(method)
+        for method in STUDY_COMPARED
+        if method in record.get("methods", [])
+    }
+
+
 def study_rows(record: dict) -> list[dict]:
-    """The dense model, then one row per evaluated model (seed, ratio, compensation, variant)."""
+    """The dense model, then one row per evaluated model (seed, ratio, compensation, variant),
+    each expert with its change against the baselines at its counts."""
     rows = [
         {
             "seed": None,
@@ -98,6 +113,7 @@ def study_rows(record: dict) -> list[dict]:
             "compensation": None,
             "variant": "dense",
             **_metric_columns(record["dense"]),
+            **_versus(record, None),
             **_greedy(record.get("denseGeneration")),
         }
     ]
@@ -110,6 +126,7 @@ def study_rows(record: dict) -> list[dict]:
                 "compensation": r["compensation"],
                 "variant": study_label(r),
                 **_metric_columns(r["metrics"]),
+                **_versus(record, r),
                 **_greedy(r.get("generation")),
             }
         )

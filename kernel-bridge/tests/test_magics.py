@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from cusprun.formats import format_change
 from jupyter_client.manager import start_new_kernel
 from kernel_helpers import (
     CORPUS,
@@ -646,6 +647,21 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     # dense, then 2 seeds × 2 compensations × 2 methods
     assert len([r for r in rows if r.strip() and not set(r) <= {"-", " "}]) == 1 + 8, table
     assert any("general @ paper" in r for r in rows)
+    # each expert's change against general calibration at its counts, as the CLI writes it
+    assert "  expert perplexity vs general  greedy rep3  " in header, header
+    first_record = json.loads(
+        min((tmp_path / ".cusprun" / "seed0" / "study").glob("*.json")).read_text()
+    )
+    expert, general = (
+        next(
+            r["metrics"][0]["value"]
+            for r in first_record["rows"]
+            if (r["seed"], r["compensation"], r["method"]) == (1, "none", method)
+        )
+        for method in ("cus-prun", "general")
+    )
+    [paper] = [r for r in rows if re.match(r"1 .* none +paper ", r)]
+    assert f" {format_change(expert / general - 1)} " in paper, (paper, expert, general)
     charts = [o.data for o in study.outputs if o.get("data", {}).get(VEGALITE)]
     assert len(charts) == 1
     check_chart(charts[0])

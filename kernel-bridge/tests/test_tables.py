@@ -95,3 +95,41 @@ def test_the_ablations_general_row_comes_last_and_an_old_record_reads_without_it
     rows = ablation_rows(new)
     assert [r["dimensions"] for r in rows] == ["dense", "language", "task", "general (2D counts)"]
     assert rows[-1]["ratio"] == 0.26 and list(rows[-1].values())[-1] == 14.0
+
+
+def test_a_study_expert_shows_its_change_against_each_baseline_as_the_cli_writes_it():
+    from cusprun.display import text_table
+    from cusprun.tables import study_rows
+
+    def row(method, value, versus=None):
+        return {
+            "method": method,
+            "q": 1,
+            "variant": method if method != "cus-prun" else "paper",
+            "seed": 0,
+            "ratio": 0.25,
+            "sigma": 0.9,
+            "compensation": "none",
+            "metrics": [{"evalSet": "expert", "metric": "perplexity", "value": value}],
+            **({"versus": versus} if versus else {}),
+        }
+
+    record = {
+        "kind": "study",
+        "methods": ["cus-prun", "general", "wanda"],
+        "dense": [{"evalSet": "expert", "metric": "perplexity", "value": 30.0}],
+        "rows": [
+            row("cus-prun", 62.02, {"general": -0.0488, "wanda": 0.0061}),
+            row("general", 65.2),
+        ],
+    }
+    rows = study_rows(record)
+    assert rows[1]["expert perplexity vs general"] == -0.0488
+    lines = text_table(rows).split("\n")
+    assert lines[0].split("  ")[-2:] == [
+        "expert perplexity vs general",
+        "expert perplexity vs wanda",
+    ]
+    # a minus sign, as formatChange writes it; '-' for the dense model and a baseline
+    assert lines[2].split()[-2:] == ["−4.9%", "+0.6%"]
+    assert lines[1].split()[-2:] == ["-", "-"] and lines[3].split()[-2:] == ["-", "-"]

@@ -267,7 +267,19 @@ export interface StudyRow extends SweepPoint {
   attention?: StudyAttention;
   compensation: StudyCompensation;
   variant: string;
+  /**
+   * An expert's change on the study's first set and metric (its `dense[0]`) against each
+   * baseline the study has at the same counts, run and compensation: −0.05 is 5% lower.
+   */
+  versus?: Partial<Record<StudyCompared, number>>;
 }
+
+/** The baselines a study compares each expert with (`StudyRow.versus`). */
+export const STUDY_COMPARED = [
+  'general',
+  'wanda'
+] as const satisfies readonly Method[];
+export type StudyCompared = (typeof STUDY_COMPARED)[number];
 
 /** `cusprun study`: the grid of variants and baselines, kept in the first run's `study/`. */
 export interface StudyRecord {

@@ -9,6 +9,8 @@ export const PERCENT_DECIMALS = 2;
 /** Perplexity with two decimals; accuracies and other scores in [0, 1] with three. */
 export const PERPLEXITY_DECIMALS = 2;
 export const SCORE_DECIMALS = 3;
+/** A relative change in percent with one decimal. */
+export const CHANGE_DECIMALS = 1;
 /** What a cell shows for a value that does not apply (σ of the dense model). */
 export const NOT_APPLICABLE = '-';
 
@@ -35,7 +37,7 @@ export function formatMetric(metric: string, value: number): string {
 
 /** A relative change (−0.018) as a signed percentage with one decimal ("−1.8%", "+0.6%"). */
 export function formatChange(change: number): string {
-  const percent = (100 * change).toFixed(1);
+  const percent = (100 * change).toFixed(CHANGE_DECIMALS);
   return change < 0 ? `−${percent.slice(1)}%` : `+${percent}%`;
 }
 

@@ -6,7 +6,8 @@
  */
 import * as path from 'node:path';
 import type { StudyRecord, StudyRow } from '../../core/experiment';
-import { settingsKey, studyMarkdown } from './study';
+import { settingsKey, withComparisons } from '../../core/study-comparison';
+import { studyMarkdown } from './study';
 
 /** What makes two studies' rows comparable in one table. */
 const tableKey = (r: StudyRecord) =>
@@ -41,9 +42,13 @@ export function mergeStudies(records: StudyRecord[]): StudyRecord {
     attentions: union(records.map(r => r.attentions ?? ['prune'])),
     compensations: union(records.map(r => r.compensations)),
     methods: union(records.map(r => r.methods)),
-    // Sorting is stable: within a ratio, the studies' own order.
-    rows: [...rows.values()].sort(
-      (a, b) => (b.targetRatio ?? b.ratio) - (a.targetRatio ?? a.ratio)
+    // Sorting is stable: within a ratio, the studies' own order. Records of earlier versions
+    // have no `versus`: every row's is computed afresh.
+    rows: withComparisons(
+      [...rows.values()].sort(
+        (a, b) => (b.targetRatio ?? b.ratio) - (a.targetRatio ?? a.ratio)
+      ),
+      first.dense
     )
   };
 }

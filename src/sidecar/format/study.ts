@@ -10,11 +10,11 @@ import { studySpec } from '../../core/charts';
 import type {
   EvalMetric,
   GenerationCheck,
-  Method,
   StudyRecord,
   StudyRow
 } from '../../core/experiment';
-import { studyLabel } from '../../core/experiment';
+import { STUDY_COMPARED, studyLabel } from '../../core/experiment';
+import { settingsKey } from '../../core/study-comparison';
 import {
   formatChange,
   formatMetric,
@@ -30,21 +30,6 @@ import { metricColumns, SHORT } from './experiment';
 import { formatTable, toCsv } from './table';
 
 const column = (m: EvalMetric) => `${m.evalSet} ${SHORT[m.metric]}`;
-
-/**
- * A row's target, expert settings and compensation (what the baselines at its counts share with
- * it), with `more` to tell rows apart by run or method.
- */
-export const settingsKey = (r: StudyRow, ...more: string[]) =>
-  JSON.stringify([
-    r.targetRatio ?? r.ratio,
-    r.q,
-    r.rule,
-    r.allocation,
-    r.attention,
-    r.compensation,
-    ...more
-  ]);
 
 /** The rows of one variant across the seeds, in first-seen order. */
 function variants(rows: StudyRow[]): StudyRow[][] {
@@ -98,39 +83,22 @@ function generationCells(
   );
 }
 
-/** The baselines an expert row is compared with, on the first set's first metric. */
-const COMPARED: Method[] = ['general', 'wanda'];
-
 /**
  * Per compared baseline the study has, an expert row's change against it at the same counts
  * ("−1.8%": lower perplexity than the baseline), one per seed; '-' where there is none.
  */
 function comparisonColumns(record: StudyRecord) {
   const [first] = record.dense;
-  const methods = COMPARED.filter(m => record.methods.includes(m));
-  const value = (r: StudyRow | undefined) =>
-    r?.metrics.find(
-      m => m.evalSet === first?.evalSet && m.metric === first.metric
-    )?.value;
-  const byKey = new Map(
-    record.rows.map(r => [settingsKey(r, r.run, r.method), r])
-  );
+  const methods = STUDY_COMPARED.filter(m => record.methods.includes(m));
   return methods.map(method => ({
     name: `${first ? column(first) : ''} vs ${method}`,
     cells: (group: StudyRow[]) => {
-      const changes = group.map(r => {
-        const [own, base] = [
-          value(r),
-          value(byKey.get(settingsKey(r, r.run, method)))
-        ];
-        return own === undefined || base === undefined
-          ? undefined
-          : formatChange(own / base - 1);
-      });
-      // A baseline's row, or an expert the study has no such baseline for (its compensation).
-      return group[0].method !== 'cus-prun' || changes.every(c => !c)
+      const changes = group.map(r => r.versus?.[method]);
+      return changes.every(c => c === undefined)
         ? NOT_APPLICABLE
-        : changes.map(c => c ?? NOT_APPLICABLE).join(' / ');
+        : changes
+            .map(c => (c === undefined ? NOT_APPLICABLE : formatChange(c)))
+            .join(' / ');
     }
   }));
 }

@@ -18,6 +18,7 @@ import type {
 } from '../../core/experiment';
 import { studyVariant } from '../../core/experiment';
 import type { Expert, Rule, RuleSettings } from '../../core/select';
+import { withComparisons } from '../../core/study-comparison';
 import { sha256Hex } from '../../engine/corpus';
 import { readUtf8File } from '../../engine/corpus/utf8';
 import { aboutFile } from '../../engine/fs-errors';
@@ -281,7 +282,7 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       ...(prompts ? { prompts: prompts.record } : {}),
       dense: dense.metrics,
       ...(dense.generation ? { denseGeneration: dense.generation } : {}),
-      rows
+      rows: withComparisons(rows, dense.metrics)
     };
   } finally {
     experiment.close();
