@@ -15,13 +15,14 @@ MODELS=${MODELS:-smollm2 gemma3}
 REPORT=${REPORT:-demo-output/results.md}
 # One study each: the rules (the paper's, the relaxed q 0.75, the two aggregation rules, the
 # default rank-mean) against general calibration and Wanda-style; rank-mean against random and
-# magnitude; rank-mean bias-compensated; keeping attention groups; on 128 documents per
+# magnitude; pooled-intersect and rank-mean bias-compensated, against the baselines compensated
+# with the same means (the expert corpora's); keeping attention groups; on 128 documents per
 # dimension; on documents truncated at 256 tokens; allocated by sensitivity (last: its probe
 # evaluates the expert without each layer module in turn, 2 × 61 evaluations on SmolLM2).
 VARIANTS=(
   "QS=1,0.75 RULES=pooled-intersect,rank-mean METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean METHODS=random,magnitude"
-  "QS= RULES=rank-mean METHODS=cus-prun COMPENSATION=bias"
+  "QS= RULES=pooled-intersect,rank-mean METHODS=cus-prun,general,wanda COMPENSATION=bias"
   "QS= RULES=rank-mean ATTENTION=keep METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean DOCUMENTS=128 METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean TRUNCATION=256 METHODS=cus-prun,general,wanda"
