@@ -647,11 +647,18 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     # dense, then 2 seeds × 2 compensations × 2 methods
     assert len([r for r in rows if r.strip() and not set(r) <= {"-", " "}]) == 1 + 8, table
     assert any("general @ paper" in r for r in rows)
+    charts = [o.data for o in study.outputs if o.get("data", {}).get(VEGALITE)]
+    assert len(charts) == 1
+    check_chart(charts[0])
+    folder = tmp_path / ".cusprun" / "seed0" / "study"
+    # each study keeps its own files, named by its time: the magic's, then the Python call's
+    stems = sorted({p.stem for p in folder.iterdir()})
+    assert len(stems) == 2 and sorted(p.name for p in folder.iterdir()) == [
+        f"{stem}{extension}" for stem in stems for extension in (".csv", ".json", ".md", ".svg")
+    ]
     # each expert's change against general calibration at its counts, as the CLI writes it
     assert "  expert perplexity vs general  greedy rep3  " in header, header
-    first_record = json.loads(
-        min((tmp_path / ".cusprun" / "seed0" / "study").glob("*.json")).read_text()
-    )
+    first_record = json.loads((folder / f"{stems[0]}.json").read_text())
     expert, general = (
         next(
             r["metrics"][0]["value"]
@@ -662,15 +669,6 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     )
     [paper] = [r for r in rows if re.match(r"1 .* none +paper ", r)]
     assert f" {format_change(expert / general - 1)} " in paper, (paper, expert, general)
-    charts = [o.data for o in study.outputs if o.get("data", {}).get(VEGALITE)]
-    assert len(charts) == 1
-    check_chart(charts[0])
-    folder = tmp_path / ".cusprun" / "seed0" / "study"
-    # each study keeps its own files, named by its time: the magic's, then the Python call's
-    stems = sorted({p.stem for p in folder.iterdir()})
-    assert len(stems) == 2 and sorted(p.name for p in folder.iterdir()) == [
-        f"{stem}{extension}" for stem in stems for extension in (".csv", ".json", ".md", ".svg")
-    ]
     # the latest study: the Python call's general @ paper, bias-compensated
     record = json.loads((folder / f"{stems[-1]}.json").read_text())
     assert [r["seed"] for r in record["runs"]] == [0, 1]
