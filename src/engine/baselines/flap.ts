@@ -35,23 +35,27 @@ export interface FlapOptions extends RuntimeOptions {
   onProgress?: (progress: ScoreProgress) => void;
 }
 
-/** One pass over the documents, longest first so that batches pad little. */
+/**
+ * One pass over the documents, longest first so that batches pad little: the `flap` moments,
+ * or with `form` `gram` each projection input's sums and Gram matrix (prune/regression.ts).
+ */
 export async function channelMoments(
   model: OnnxModel,
   map: ModelMap,
   documents: number[][],
-  options: FlapOptions = {}
+  options: FlapOptions = {},
+  form: 'flap' | 'gram' = 'flap'
 ): Promise<ChannelMoments> {
   const batchSize = options.batchSize ?? 8;
   if (documents.length === 0 || documents.some(d => d.length === 0)) {
     throw new CusprunError(
       'bad-argument',
-      'the FLAP-style baseline needs documents with tokens'
+      'channel statistics need documents with tokens'
     );
   }
   const ordered = [...documents].sort((a, b) => b.length - a.length);
   const graph = ScoringGraph.write(model, map, {
-    scoreForm: 'flap',
+    scoreForm: form,
     workDir: options.workDir
   });
   const sums = new Map(

@@ -42,10 +42,11 @@ import {
  */
 export type ScoreForm = 'paper' | 'code' | 'wanda';
 /**
- * What a scoring graph reduces: a score form, or `flap`, the FLAP-style baseline's moments of
- * each down (FFN) and o (attention) input channel, which are no unit scores (baselines/flap.ts).
+ * What a scoring graph reduces: a score form, or statistics of each down (FFN) and o (attention)
+ * input channel, which are no unit scores: `flap`, the FLAP-style baseline's moments
+ * (baselines/flap.ts), or `gram`, the channels' sums and Gram matrix (prune/regression.ts).
  */
-export type GraphForm = ScoreForm | 'flap';
+export type GraphForm = ScoreForm | 'flap' | 'gram';
 export type ScoreKind = 'ffn' | 'attention';
 
 /**
@@ -68,8 +69,11 @@ export interface ScoringOutput {
   units: number;
   /** Values per batch row in the graph output (a multiple of `units`). */
   width: number;
-  /** What the graph sums over real tokens; `moments`: Σ_t v per channel, then Σ_t v². */
-  reduction: 'sum-of-squares' | 'sum-of-abs' | 'moments';
+  /**
+   * What the graph sums over real tokens; `moments`: Σ_t v per channel, then Σ_t v²; `gram`:
+   * Σ_t v per channel, then Σ_t v·vᵀ row-major, over the whole batch (one row).
+   */
+  reduction: 'sum-of-squares' | 'sum-of-abs' | 'moments' | 'gram';
   /** Weight each value by the row norm of the down (FFN) or o (attention) projection. */
   scaleByRowNorms: boolean;
   /** For attention-group scores (`paper`, `code`): the form the graph computes them in. */
@@ -171,6 +175,8 @@ interface Reducer {
   tokenSum(value: string, width: number, output?: string): string;
   /** Σ over real tokens of a [B, G, T] value, as [B, G]. */
   groupTokenSum(value: string, groups: number, output?: string): string;
+  /** A [B, T, width] value with its padding tokens' rows zeroed. */
+  masked(value: string): string;
 }
 
 /**
@@ -255,8 +261,8 @@ function ffnScores(
   output: string
 ): ScoringOutput {
   const { ffn } = layer;
-  if (scoreForm === 'flap') {
-    return channelMoments(r, layer, 'ffn', output);
+  if (scoreForm === 'flap' || scoreForm === 'gram') {
+    return channelStatistics(r, layer, 'ffn', scoreForm, output);
   }
   const value =
     scoreForm === 'code'
@@ -278,25 +284,43 @@ function ffnScores(
   };
 }
 
-/** Σ_t h and Σ_t h² per input channel of the down (FFN) or o (attention) projection. */
-function channelMoments(
+/**
+ * Statistics of the down (FFN) or o (attention) projection's input channels over real tokens:
+ * `flap` per document Σ_t h and Σ_t h²; `gram` over the batch Σ_t h and Σ_t h·hᵀ.
+ */
+function channelStatistics(
   r: Reducer,
   layer: LayerMap,
   kind: ScoreKind,
+  form: 'flap' | 'gram',
   output: string
 ): ScoringOutput {
   const ffn = kind === 'ffn';
   const ref = ffn ? layer.ffn.down : layer.attention.o;
-  const h = r.perToken(nodeByLabel(r.source, ref.node).input[0], ref.in);
-  const both = r.b.concat([h, r.b.op('Mul', [h, h])], 2);
-  r.tokenSum(both, 2 * ref.in, output);
+  const n = ref.in;
+  const h = r.perToken(nodeByLabel(r.source, ref.node).input[0], n);
+  const units = ffn ? layer.ffn.units : layer.attention.units;
+  const base = { name: output, layer: layer.index, kind, units };
+  if (form === 'flap') {
+    const both = r.b.concat([h, r.b.op('Mul', [h, h])], 2);
+    r.tokenSum(both, 2 * n, output);
+    return {
+      ...base,
+      width: 2 * n,
+      reduction: 'moments',
+      scaleByRowNorms: false
+    };
+  }
+  const { b } = r;
+  const rows = b.op('Reshape', [r.masked(h), b.ints([-1, n])]);
+  const sums = b.reduce('ReduceSum', rows, [0], true);
+  const gram = b.op('MatMul', [b.transpose(rows, [1, 0]), rows]);
+  const flat = b.op('Reshape', [gram, b.ints([1, -1])]);
+  b.op('Identity', [b.concat([sums, flat], 1)], [], output);
   return {
-    name: output,
-    layer: layer.index,
-    kind,
-    units: ffn ? layer.ffn.units : layer.attention.units,
-    width: 2 * ref.in,
-    reduction: 'moments',
+    ...base,
+    width: n + n * n,
+    reduction: 'gram',
     scaleByRowNorms: false
   };
 }
@@ -322,8 +346,8 @@ function attentionScores(
     kind: 'attention' as const,
     units: attention.units
   };
-  if (options.scoreForm === 'flap') {
-    return channelMoments(r, layer, 'attention', output);
+  if (options.scoreForm === 'flap' || options.scoreForm === 'gram') {
+    return channelStatistics(r, layer, 'attention', options.scoreForm, output);
   }
   if (options.scoreForm === 'wanda') {
     const a = r.perToken(nodeByLabel(r.source, o.node).input[0], o.in);
@@ -393,7 +417,8 @@ export function buildScoringProto(
     tokenSum: (value, width, output) =>
       rows(b.op('MatMul', [maskB1T, value]), width, output),
     groupTokenSum: (value, groups, output) =>
-      rows(b.op('MatMul', [value, maskBT1]), groups, output)
+      rows(b.op('MatMul', [value, maskBT1]), groups, output),
+    masked: value => b.op('Mul', [value, maskBT1])
   };
   const all = { ...options, scoreForm };
   const outputs = map.layers.flatMap(layer => [

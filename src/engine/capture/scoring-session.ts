@@ -115,7 +115,10 @@ export class ScoringSession {
     return this.session.outputNames;
   }
 
-  /** Runs one batch; each reduction comes back as float32 [rows, width]. */
+  /**
+   * Runs one batch; each reduction comes back as float32 [rows, width]: a row per document, or
+   * one for the batch (`gram`).
+   */
   async run(
     documents: ArrayLike<number>[],
     padId = 0
@@ -125,10 +128,11 @@ export class ScoringSession {
     const fetched = await this.session.run(feeds, names);
     return this.graph.outputs.map(output => {
       const value = fetched[output.name];
+      const rows = output.reduction === 'gram' ? 1 : documents.length;
       if (
         !value ||
         !(value.data instanceof Float32Array) ||
-        value.data.length !== documents.length * output.width
+        value.data.length !== rows * output.width
       ) {
         throw new CusprunError(
           'unsupported',

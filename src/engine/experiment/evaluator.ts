@@ -15,8 +15,9 @@ import { generationCheck, Prompt } from './generation';
 import { ModelRunner } from '../eval/runner';
 import { OnnxModel } from '../onnx/model';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { ProjectionMeans } from '../prune/means';
+import { CompensationStatistics } from '../prune/compensate';
 import { meansSha256 } from '../prune/means-file';
+import { gramsSha256, isProjectionGrams } from '../prune/regression';
 import { pruneModel } from '../prune/structural';
 import {
   EvalMetric,
@@ -86,14 +87,24 @@ export class EvalCache {
   }
 }
 
-/** Means to bias-compensate pruned variants with, named by their file's SHA-256. */
+/**
+ * Statistics to compensate pruned variants with (means: bias, Gram matrices: regression),
+ * named by their SHA-256.
+ */
 export interface Compensation {
-  means: ProjectionMeans;
+  statistics: CompensationStatistics;
   sha256: string;
 }
 
-export function compensationWith(means: ProjectionMeans): Compensation {
-  return { means, sha256: meansSha256(means) };
+export function compensationWith(
+  statistics: CompensationStatistics
+): Compensation {
+  return {
+    statistics,
+    sha256: isProjectionGrams(statistics)
+      ? gramsSha256(statistics)
+      : meansSha256(statistics)
+  };
 }
 
 /** Prompts every evaluated model decodes greedily from. */
@@ -135,7 +146,7 @@ export class Evaluator {
 
   /**
    * The dense model without a plan, else the model with the plan's units removed (given
-   * `compensation`, bias-compensated with its means: their SHA-256 is part of the key).
+   * `compensation`, compensated with its statistics: their SHA-256 is part of the key).
    */
   async evaluate(
     plan?: UnitPlan,
@@ -212,7 +223,7 @@ export class Evaluator {
     return plan
       ? ModelRunner.inMemory(
           source,
-          pruneModel(source, map, plan, compensation?.means),
+          pruneModel(source, map, plan, compensation?.statistics),
           this.runtime
         )
       : ModelRunner.open(source.file, this.runtime);

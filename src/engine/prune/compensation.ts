@@ -6,10 +6,11 @@
  * - attention group j: bias_o += Σ over its channels c of mean(A[:, c]) · W_o[c, :].
  * `compensationBiases` computes the vectors; `withProjectionBiases` adds them to a model — the
  * zeroed reference and the pruned model alike, so verification compares the two as before.
+ * Regression compensation (regression.ts) also edits the projections' weights.
  */
 import { CusprunError } from '../../core/errors';
-import { LinearRef, ModelMap } from '../../core/model/model-map';
-import { UnitPlan } from '../../core/model/unit-plan';
+import { LayerMap, LinearRef, ModelMap } from '../../core/model/model-map';
+import { LayerCuts, UnitPlan } from '../../core/model/unit-plan';
 import { bytesToFloat32, elementBytes, float32ToBytes } from '../onnx/dtype';
 import { inlineTensor, tensorWithData } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
@@ -28,8 +29,17 @@ export interface ProjectionBias {
   values: Float64Array;
 }
 
+/**
+ * What compensating a plan changes: vectors added to projections' outputs, and projection
+ * weights replaced (by name) before the plan's units are cut from them.
+ */
+export interface CompensationEdits {
+  biases: ProjectionBias[];
+  weights: Map<string, TensorProto>;
+}
+
 /** The float weight initializer of a projection, with its element size. */
-function weightOf(
+export function weightOf(
   model: OnnxModel,
   ref: LinearRef
 ): { tensor: TensorProto; size: number } {
@@ -98,41 +108,42 @@ export function compensationBiases(
         `the means have no layer ${layer.index}; were they computed for another model?`
       );
     }
-    const { attention } = layer;
-    const groupWidth = attention.groupSize * attention.headSize;
-    const parts = [
-      {
-        kind: 'ffn' as const,
-        projection: layer.ffn.down,
-        channels: units.ffn,
-        values: layerMeans.ffn
-      },
-      {
-        kind: 'attention' as const,
-        projection: attention.o,
-        channels: units.attention.flatMap(j =>
-          Array.from({ length: groupWidth }, (_, c) => j * groupWidth + c)
-        ),
-        values: layerMeans.attention
+    return removedChannels(layer, units).map(p => {
+      const values = layerMeans[p.kind];
+      if (values.length !== p.projection.in) {
+        throw new CusprunError(
+          'bad-argument',
+          `layer ${layer.index}: ${values.length} ${p.kind} means for a projection of ${p.projection.in} inputs; were they computed for another model?`
+        );
       }
-    ];
-    return parts
-      .filter(p => p.channels.length > 0)
-      .map(p => {
-        if (p.values.length !== p.projection.in) {
-          throw new CusprunError(
-            'bad-argument',
-            `layer ${layer.index}: ${p.values.length} ${p.kind} means for a projection of ${p.projection.in} inputs; were they computed for another model?`
-          );
-        }
-        return {
-          layer: layer.index,
-          kind: p.kind,
-          projection: p.projection,
-          values: foldInputMeans(model, p.projection, p.channels, p.values)
-        };
-      });
+      return {
+        layer: layer.index,
+        kind: p.kind,
+        projection: p.projection,
+        values: foldInputMeans(model, p.projection, p.channels, values)
+      };
+    });
   });
+}
+
+/** The input channels of the down (FFN) and o (attention) projections a layer's cuts remove. */
+export function removedChannels(
+  layer: LayerMap,
+  units: LayerCuts
+): { kind: 'ffn' | 'attention'; projection: LinearRef; channels: number[] }[] {
+  const { attention } = layer;
+  const groupWidth = attention.groupSize * attention.headSize;
+  const parts = [
+    { kind: 'ffn' as const, projection: layer.ffn.down, channels: units.ffn },
+    {
+      kind: 'attention' as const,
+      projection: attention.o,
+      channels: units.attention.flatMap(j =>
+        Array.from({ length: groupWidth }, (_, c) => j * groupWidth + c)
+      )
+    }
+  ];
+  return parts.filter(p => p.channels.length > 0);
 }
 
 /** The node that produces `value` in a graph. */

@@ -21,7 +21,17 @@ export {
   foldInputMeans,
   withProjectionBiases
 } from './compensation';
-export type { ProjectionBias } from './compensation';
+export type { CompensationEdits, ProjectionBias } from './compensation';
+export { compensationEdits } from './compensate';
+export type { CompensationStatistics } from './compensate';
+export {
+  DEFAULT_RIDGE,
+  gramsSha256,
+  isProjectionGrams,
+  projectionGrams,
+  regressionEdits
+} from './regression';
+export type { ChannelGram, ProjectionGrams } from './regression';
 export {
   decodeMeans,
   encodeMeans,

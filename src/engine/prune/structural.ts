@@ -3,7 +3,7 @@
  * are gathered, baked-in widths and head counts are rewritten per layer, and the KV-cache inputs
  * and outputs of layers that lose KV heads get their new head count. The result equals the
  * original with the same units zeroed (see zero.ts); the source model is never modified. With
- * `means`, the removed units' mean contributions are added back as biases (compensation.ts).
+ * statistics, the removed units are compensated (compensate.ts).
  */
 import { GraphIndex } from '../arch/graph';
 import { CusprunError } from '../../core/errors';
@@ -17,8 +17,12 @@ import {
   ValueInfoProto
 } from '../onnx/proto';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { compensationBiases, withProjectionBiases } from './compensation';
-import { ProjectionMeans } from './means';
+import {
+  CompensationStatistics,
+  compensationEdits,
+  withCompensation
+} from './compensate';
+import { CompensationEdits } from './compensation';
 import { rewriteLayerShapes, ShapeEdits } from './shapes';
 import { cutTensors, unitsByLayer } from './units';
 
@@ -75,22 +79,17 @@ export function pruneModel(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan,
-  means?: ProjectionMeans
+  statistics?: CompensationStatistics
 ): ModelProto {
-  const pruned = sliceUnits(model, map, plan);
-  return means
-    ? withProjectionBiases(
-        model,
-        pruned,
-        compensationBiases(model, map, plan, means)
-      )
-    : pruned;
+  const edits = compensationEdits(model, map, plan, statistics);
+  return withCompensation(model, sliceUnits(model, map, plan, edits), edits);
 }
 
 function sliceUnits(
   model: OnnxModel,
   map: ModelMap,
-  plan: UnitPlan
+  plan: UnitPlan,
+  compensation: CompensationEdits
 ): ModelProto {
   if (map.blockers.length) {
     throw new CusprunError(
@@ -99,7 +98,13 @@ function sliceUnits(
       model.file
     );
   }
-  const replacements = cutTensors(model, map, plan, 'gather');
+  const replacements = cutTensors(
+    model,
+    map,
+    plan,
+    'gather',
+    compensation.weights
+  );
   const index = new GraphIndex(model);
   const edits: ShapeEdits = {
     nodesBefore: new Map(),

@@ -156,17 +156,19 @@ export function removedParams(map: ModelMap, plan: UnitPlan): number {
 /**
  * A replacement for every tensor the plan touches: without the cut indices (`gather`, the
  * pruned model) or with them zeroed (`zero`, its reference), produced while the model is
- * written (tensor-ops.ts).
+ * written (tensor-ops.ts); cut from `edited`'s tensor where it has one by that name.
  */
 export function cutTensors(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan,
-  mode: CutMode
+  mode: CutMode,
+  edited: Map<string, TensorProto> = new Map()
 ): Map<string, TensorProto> {
   const replacements = new Map<string, TensorProto>();
   for (const [name, cuts] of planCuts(map, plan)) {
-    const tensor = model.initializers.get(name) as TensorProto;
+    const tensor =
+      edited.get(name) ?? (model.initializers.get(name) as TensorProto);
     replacements.set(name, cutTensor(model, tensor, cuts, mode));
   }
   return replacements;

@@ -11,7 +11,7 @@ import { OnnxModel } from '../onnx/model';
 import { makeTempDir, removeTempDir } from '../output/temp-dir';
 import { LogitComparison, Logits, SlicedComparison } from './logit-bound';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { ProjectionMeans } from './means';
+import { CompensationStatistics } from './compensate';
 import { modelLogits, StagedRun, stagedLogits, TakeLogits } from './staged';
 import { vocabSlicedCheck } from './vocab-check';
 import { zeroUnits } from './zero';
@@ -19,8 +19,8 @@ import { zeroUnits } from './zero';
 export interface VerifyOptions extends RuntimeOptions {
   /** The bound in ulps (default: defaultBoundUlps of the logits' type). */
   boundUlps?: number;
-  /** The means the pruned model was bias-compensated with (compensation.ts), if it was. */
-  means?: ProjectionMeans;
+  /** The statistics the pruned model was compensated with (compensate.ts), if it was. */
+  compensation?: CompensationStatistics;
   /**
    * Initializer bytes a stage of the check's forwards may hold (stagedValues; default a
    * quarter of the model's): onnxruntime maps a model's external data and every page a
@@ -108,7 +108,7 @@ export async function verifyPruned(
   sequences: number[][],
   options: VerifyOptions = {}
 ): Promise<LogitComparison> {
-  const { boundUlps, means, stageBytes, ...rest } = options;
+  const { boundUlps, compensation, stageBytes, ...rest } = options;
   // A few short sequences: packed weight copies would cost a whole model's memory for nothing.
   const runtime = { prepack: false, ...rest };
   const dir = makeTempDir('cusprun-verify-');
@@ -123,7 +123,7 @@ export async function verifyPruned(
     model.save(
       zeroedFile,
       { externalData: true, keepExternal: linked },
-      zeroUnits(model, map, plan, means)
+      zeroUnits(model, map, plan, compensation)
     );
     const reference = OnnxModel.load(zeroedFile);
     opened.push(reference);

@@ -12,7 +12,7 @@ import { ModelMap } from '../../core/model/model-map';
 import { OnnxModel } from '../onnx/model';
 import { OutputGuard, writeOutputFolder } from '../output';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { ProjectionMeans } from './means';
+import { CompensationStatistics } from './compensate';
 import { pruneModel } from './structural';
 import { removedParams, unitsByLayer } from './units';
 
@@ -116,8 +116,8 @@ export async function writePrunedModel(
   options: {
     guard?: OutputGuard;
     finish?: (staging: string) => Promise<void>;
-    /** Bias-compensate the removed units with these means (compensation.ts). */
-    means?: ProjectionMeans;
+    /** Compensate the removed units with these statistics (compensate.ts). */
+    compensation?: CompensationStatistics;
   } = {}
 ): Promise<WrittenModel> {
   const config = readModelConfig(model.file);
@@ -130,7 +130,7 @@ export async function writePrunedModel(
     outDir,
     async staging => {
       const file = path.join(staging, 'model.onnx');
-      model.save(file, {}, pruneModel(model, map, plan, options.means));
+      model.save(file, {}, pruneModel(model, map, plan, options.compensation));
       for (const name of KEPT_FILES) {
         const from = path.join(model.dir, name);
         if (fs.existsSync(from)) {

@@ -140,7 +140,7 @@ async function checkPruned(
     units,
     prunedFile,
     sequences,
-    { means }
+    { compensation: means }
   );
   const description = describeComparison(comparison);
   const removed = removedUnits(means !== undefined);
@@ -198,7 +198,7 @@ export async function runPruneJob(job: PruneJob): Promise<{
     };
     let verification: Verification | undefined;
     const written = await writePrunedModel(model, units, job.out, {
-      means,
+      compensation: means,
       guard: {
         overwrite: job.overwrite,
         protect: [

@@ -338,7 +338,7 @@ describe('the FLAP-style baseline', () => {
     try {
       await expect(
         flapValues(model, mapModel(model), [[1, 2], []])
-      ).rejects.toThrow('the FLAP-style baseline needs documents with tokens');
+      ).rejects.toThrow('channel statistics need documents with tokens');
     } finally {
       model.close();
     }

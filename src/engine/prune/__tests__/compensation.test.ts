@@ -8,24 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mapModel } from '../../arch/map';
-import { ModelSession } from '../../capture/runtime';
-import { LinearRef, ModelMap } from '../../../core/model/model-map';
-import { float32ToBytes } from '../../onnx/dtype';
-import { inlineTensor } from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';
-import { GraphProto, ModelProto, NodeProto } from '../../onnx/proto';
-import {
-  FixtureEntry,
-  feedsFor,
-  fixtureFile,
-  fixtureManifest,
-  reference
-} from '../../__tests__/fixtures';
-import {
-  elemTypeOf,
-  floats,
-  withExtraOutputs
-} from '../../score/__tests__/helpers';
+import { GraphProto } from '../../onnx/proto';
+import { FixtureEntry, fixtureFile, reference } from '../../__tests__/fixtures';
 import {
   compareLogits,
   modelLogits,
@@ -35,53 +20,23 @@ import {
   verifyPruned,
   writePrunedModel
 } from '..';
+import { ModelMap } from '../../../core/model/model-map';
+import {
+  chosenFixtures as chosen,
+  documentsOf,
+  fetchedInputs,
+  label,
+  planFor,
+  removedInputs,
+  Replacement,
+  withReplacedInputs
+} from './replaced-inputs';
 
-const fixtures = fixtureManifest();
-const label = (f: FixtureEntry) => `${f.family}/${f.style}`;
 let tmp: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-compensation-test-'));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** Every family's torchscript and fp16 exports, and one of each other style. */
-const chosen = fixtures.filter(
-  f =>
-    f.style === 'torchscript' ||
-    f.style === 'fp16' ||
-    ['llama/kv', 'phi3/dynamo', 'qwen3/external', 'gpt2/kv'].includes(label(f))
-);
-
-function nodeOf(graph: GraphProto, label: string): NodeProto {
-  const byIndex = /^#(\d+)$/.exec(label);
-  const node = byIndex
-    ? graph.node[Number(byIndex[1])]
-    : graph.node.find(n => n.name === label);
-  expect(node).toBeDefined();
-  return node!;
-}
-
-/** Every third FFN channel of each layer, and the last attention group of layer 0. */
-function planFor(map: ModelMap): UnitPlan {
-  return {
-    layers: map.layers.map(layer => ({
-      index: layer.index,
-      ffn: Array.from({ length: layer.ffn.width }, (_, k) => k).filter(
-        k => k % 3 === layer.index % 3
-      ),
-      attention:
-        layer.attention.units > 1 && layer.index === 0
-          ? [layer.attention.units - 1]
-          : []
-    }))
-  };
-}
-
-/** Two documents of different lengths: the means pass pads one of them. */
-function documentsOf(entry: FixtureEntry): number[][] {
-  const [a, b] = reference(entry.family).sequences;
-  return [a, b.slice(0, Math.max(2, b.length - 3))];
-}
 
 describe('the mean activations of the down and o projection inputs', () => {
   it.each(chosen.map(f => [label(f), f] as const))(
@@ -96,33 +51,19 @@ describe('the mean activations of the down and o projection inputs', () => {
           batchSize: 2
         });
         const refs = map.layers.flatMap(l => [l.ffn.down, l.attention.o]);
-        const values = refs.map(r => nodeOf(model.graph, r.node).input[0]);
-        const file = path.join(tmp, `${name} probe`, 'model.onnx');
-        model.save(
-          file,
-          {},
-          withExtraOutputs(
-            model.proto,
-            values.map(v => ({ name: v, elemType: elemTypeOf(entry.dtype) }))
-          )
+        const rows = await fetchedInputs(
+          entry,
+          model,
+          refs,
+          documents,
+          path.join(tmp, `${name} probe`)
         );
-        const sums = refs.map(r => new Float64Array(r.in));
-        const session = await ModelSession.open(file, { threads: 1 });
-        try {
-          for (const tokens of documents) {
-            const fetched = await session.run(feedsFor(entry, tokens), values);
-            values.forEach((v, p) => {
-              const data = floats(fetched[v].data as never, fetched[v].type);
-              data.forEach((x, i) => (sums[p][i % refs[p].in] += x));
-            });
-          }
-        } finally {
-          await session.release();
-        }
         const tokens = documents.reduce((n, d) => n + d.length, 0);
         expect(means.tokens).toBe(tokens);
         const got = means.layers.flatMap(l => [l.ffn, l.attention]);
-        sums.forEach((sum, p) => {
+        rows.forEach((data, p) => {
+          const sum = new Float64Array(refs[p].in);
+          data.forEach((x, i) => (sum[i % refs[p].in] += x));
           const expected = Array.from(sum, s => s / tokens);
           const scale = Math.max(...expected.map(Math.abs));
           expected.forEach((e, c) =>
@@ -138,93 +79,27 @@ describe('the mean activations of the down and o projection inputs', () => {
   );
 });
 
-/**
- * The original with h' = h·keep + fill before `ref`, keep 0 on the removed channels and fill
- * their means (0 elsewhere): the model compensation must equal, built without its code.
- */
-function meanReplaced(
-  model: OnnxModel,
-  parts: { ref: LinearRef; channels: number[]; means: Float32Array }[]
-): ModelProto {
-  const graph = model.graph;
-  const before = new Map<NodeProto, NodeProto[]>();
-  const initializer = [...graph.initializer];
-  parts.forEach(({ ref, channels, means }, p) => {
-    const node = nodeOf(graph, ref.node);
-    const dataType = model.initializers.get(ref.weight)!.data_type as number;
+/** Each removed channel replaced by its mean (h' = h·keep + mean·(1 − keep)). */
+function meanReplacements(
+  map: ModelMap,
+  plan: UnitPlan,
+  means: ProjectionMeans
+): (Replacement & { channels: number[] })[] {
+  return removedInputs(map, plan).map(({ layer, kind, ref, channels }) => {
     const keep = new Float32Array(ref.in).fill(1);
     const fill = new Float32Array(ref.in);
     for (const c of channels) {
       keep[c] = 0;
-      fill[c] = means[c];
+      fill[c] = means.layers[layer][kind][c];
     }
-    const name = `test.mean.${p}`;
-    initializer.push(
-      inlineTensor(
-        `${name}.keep`,
-        dataType,
-        [ref.in],
-        float32ToBytes(keep, dataType)
-      ),
-      inlineTensor(
-        `${name}.fill`,
-        dataType,
-        [ref.in],
-        float32ToBytes(fill, dataType)
-      )
-    );
-    const op = (op_type: string, input: string[], output: string) => ({
-      name: output,
-      op_type,
-      domain: '',
-      input,
-      output: [output],
-      attribute: [],
-      metadata_props: []
-    });
-    before.set(node, [
-      op('Mul', [node.input[0], `${name}.keep`], `${name}.kept`),
-      op('Add', [`${name}.kept`, `${name}.fill`], `${name}.h`)
-    ]);
-  });
-  const node = graph.node.flatMap(n => {
-    const inserted = before.get(n);
-    return inserted
-      ? [
-          ...inserted,
-          { ...n, input: [inserted[1].output[0], ...n.input.slice(1)] }
-        ]
-      : [n];
-  });
-  return { ...model.proto, graph: { ...graph, node, initializer } };
-}
-
-/** The removed channels of each projection, with the means the reference fills them with. */
-function replacedParts(
-  map: ModelMap,
-  plan: UnitPlan,
-  means: ProjectionMeans
-): { ref: LinearRef; channels: number[]; means: Float32Array }[] {
-  return map.layers.flatMap((layer, i) => {
-    const cuts = plan.layers[i];
-    const width = layer.attention.groupSize * layer.attention.headSize;
-    return [
-      { ref: layer.ffn.down, channels: cuts.ffn, means: means.layers[i].ffn },
-      {
-        ref: layer.attention.o,
-        channels: cuts.attention.flatMap(j =>
-          Array.from({ length: width }, (_, c) => j * width + c)
-        ),
-        means: means.layers[i].attention
-      }
-    ].filter(p => p.channels.length > 0);
+    return { ref, keep, fill, channels };
   });
 }
 
 async function compensatedAgainstMeanReplaced(
   entry: FixtureEntry,
   name: string,
-  alter?: (parts: ReturnType<typeof replacedParts>) => void
+  alter?: (parts: ReturnType<typeof meanReplacements>) => void
 ) {
   const model = OnnxModel.load(fixtureFile(entry));
   try {
@@ -236,11 +111,11 @@ async function compensatedAgainstMeanReplaced(
       model,
       plan,
       path.join(tmp, `${name} pruned`),
-      { means }
+      { compensation: means }
     );
-    const parts = replacedParts(map, plan, means);
+    const parts = meanReplacements(map, plan, means);
     alter?.(parts);
-    const referenceProto = meanReplaced(model, parts);
+    const referenceProto = withReplacedInputs(model, parts);
     const referenceFile = path.join(tmp, `${name} mean-replaced`, 'model.onnx');
     model.save(referenceFile, {}, referenceProto);
     const { sequences } = reference(entry.family);
@@ -262,7 +137,7 @@ async function compensatedAgainstMeanReplaced(
       plan,
       pruned.file,
       sequences,
-      { threads: 1, means }
+      { threads: 1, compensation: means }
     );
     // Against the zeroed reference (no means), the compensation shows.
     const zeroed = await verifyPruned(
@@ -306,8 +181,7 @@ describe('a bias-compensated prune', () => {
       `${name} wrong`,
       parts => {
         const [first] = parts;
-        first.means = Float32Array.from(first.means);
-        first.means[first.channels[0]] += 1;
+        first.fill[first.channels[0]] += 1;
       }
     );
     expect(direct.ok).toBe(false);

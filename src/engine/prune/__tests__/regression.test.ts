@@ -1,0 +1,239 @@
+/**
+ * Regression compensation, checked independently of the code that builds it: the Gram matrices
+ * against the activations fetched from the model itself, and the compensated pruned model
+ * against the original with each removed channel replaced by its ridge prediction from the kept
+ * ones (a graph edit made here, h' = h·keep + h·mix + fill, with coefficients this test solves
+ * from the fetched activations by Gauss–Jordan elimination), within verification's bound.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mapModel } from '../../arch/map';
+import { OnnxModel } from '../../onnx/model';
+import { GraphProto } from '../../onnx/proto';
+import { FixtureEntry, fixtureFile, reference } from '../../__tests__/fixtures';
+import {
+  compareLogits,
+  modelLogits,
+  projectionGrams,
+  projectionMeans,
+  verifyPruned,
+  writePrunedModel
+} from '..';
+import {
+  chosenFixtures,
+  documentsOf,
+  fetchedInputs,
+  label,
+  planFor,
+  removedInputs,
+  Replacement,
+  withReplacedInputs
+} from './replaced-inputs';
+
+const RIDGE = 0.1;
+/** A guard against a hang, not a timing: several onnxruntime sessions on shared cores. */
+const HANG_GUARD_MS = 120_000;
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cusprun-regression-test-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** x solving a·x = b ([n × n], [n × m]) by Gauss–Jordan elimination with partial pivoting. */
+function gaussJordan(a: number[][], b: number[][]): number[][] {
+  const n = a.length;
+  const rows = a.map((row, i) => [...row, ...b[i]]);
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) {
+      if (Math.abs(rows[r][col]) > Math.abs(rows[pivot][col])) {
+        pivot = r;
+      }
+    }
+    [rows[col], rows[pivot]] = [rows[pivot], rows[col]];
+    const p = rows[col][col];
+    rows[col] = rows[col].map(v => v / p);
+    for (let r = 0; r < n; r++) {
+      if (r !== col) {
+        const f = rows[r][col];
+        rows[r] = rows[r].map((v, j) => v - f * rows[col][j]);
+      }
+    }
+  }
+  return rows.map(row => row.slice(n));
+}
+
+/**
+ * The replacement of `channels` of an input of width n whose token rows are `data`: each removed
+ * channel predicted from the kept ones by ridge regression with an intercept.
+ */
+function ridgeReplacement(
+  data: Float64Array,
+  n: number,
+  channels: number[]
+): Omit<Replacement, 'ref'> {
+  const tokens = data.length / n;
+  const mean = new Float64Array(n);
+  data.forEach((x, i) => (mean[i % n] += x / tokens));
+  const cov = (i: number, j: number) => {
+    let sum = 0;
+    for (let t = 0; t < tokens; t++) {
+      sum += (data[t * n + i] - mean[i]) * (data[t * n + j] - mean[j]);
+    }
+    return sum / tokens;
+  };
+  const kept = Array.from({ length: n }, (_, c) => c).filter(
+    c => !channels.includes(c)
+  );
+  const penalty =
+    (RIDGE * kept.reduce((s, c) => s + cov(c, c), 0)) / kept.length;
+  const coefficients = gaussJordan(
+    kept.map(i => kept.map(j => cov(i, j) + (i === j ? penalty : 0))),
+    kept.map(i => channels.map(s => cov(i, s)))
+  );
+  const keep = new Float32Array(n).fill(1);
+  const fill = new Float32Array(n);
+  const mix = new Float32Array(n * n);
+  channels.forEach((s, p) => {
+    keep[s] = 0;
+    fill[s] = mean[s];
+    kept.forEach((k, i) => {
+      mix[k * n + s] = coefficients[i][p];
+      fill[s] -= mean[k] * coefficients[i][p];
+    });
+  });
+  return { keep, fill, mix };
+}
+
+describe('the Gram matrices of the down and o projection inputs', () => {
+  it.each(chosenFixtures.map(f => [label(f), f] as const))(
+    '%s: equal Σ h·hᵀ over every real token of the fetched activations',
+    async (name, entry) => {
+      const model = OnnxModel.load(fixtureFile(entry));
+      try {
+        const map = mapModel(model);
+        const documents = documentsOf(entry);
+        const grams = await projectionGrams(model, map, documents, {
+          threads: 1,
+          batchSize: 2
+        });
+        const refs = map.layers.flatMap(l => [l.ffn.down, l.attention.o]);
+        const rows = await fetchedInputs(
+          entry,
+          model,
+          refs,
+          documents,
+          path.join(tmp, `${name} probe`)
+        );
+        expect(grams.tokens).toBe(documents.reduce((n, d) => n + d.length, 0));
+        expect(grams.ridge).toBe(RIDGE);
+        const got = grams.layers.flatMap(l => [l.ffn, l.attention]);
+        rows.forEach((data, p) => {
+          const n = refs[p].in;
+          const expected = new Float64Array(n * n);
+          for (let t = 0; t < data.length / n; t++) {
+            for (let i = 0; i < n; i++) {
+              for (let j = 0; j < n; j++) {
+                expected[i * n + j] += data[t * n + i] * data[t * n + j];
+              }
+            }
+          }
+          const scale = Math.max(...expected.map(Math.abs));
+          expect(got[p].gram.length).toBe(n * n);
+          expected.forEach((e, i) =>
+            expect(Math.abs(got[p].gram[i] - e) / scale).toBeLessThan(
+              entry.dtype === 'float16' ? 5e-3 : 1e-5
+            )
+          );
+        });
+      } finally {
+        model.close();
+      }
+    },
+    HANG_GUARD_MS
+  );
+});
+
+async function regressionAgainstReference(entry: FixtureEntry, name: string) {
+  const model = OnnxModel.load(fixtureFile(entry));
+  try {
+    const map = mapModel(model);
+    const plan = planFor(map);
+    const documents = documentsOf(entry);
+    const grams = await projectionGrams(model, map, documents, { threads: 1 });
+    const pruned = await writePrunedModel(
+      model,
+      plan,
+      path.join(tmp, `${name} pruned`),
+      { compensation: grams }
+    );
+    const parts = removedInputs(map, plan);
+    const rows = await fetchedInputs(
+      entry,
+      model,
+      parts.map(p => p.ref),
+      documents,
+      path.join(tmp, `${name} probe`)
+    );
+    const referenceProto = withReplacedInputs(
+      model,
+      parts.map(({ ref, channels }, p) => ({
+        ref,
+        ...ridgeReplacement(rows[p], ref.in, channels)
+      }))
+    );
+    const referenceFile = path.join(tmp, `${name} regressed`, 'model.onnx');
+    model.save(referenceFile, {}, referenceProto);
+    const { sequences } = reference(entry.family);
+    const prunedModel = OnnxModel.load(pruned.file);
+    const prunedGraph = prunedModel.graph;
+    prunedModel.close();
+    const [a, b] = await Promise.all([
+      modelLogits(
+        referenceFile,
+        referenceProto.graph as GraphProto,
+        sequences,
+        { threads: 1 }
+      ),
+      modelLogits(pruned.file, prunedGraph, sequences, { threads: 1 })
+    ]);
+    const verified = await verifyPruned(
+      model,
+      map,
+      plan,
+      pruned.file,
+      sequences,
+      { threads: 1, compensation: grams }
+    );
+    // Against bias compensation alone, the regression part shows.
+    const means = await projectionMeans(model, map, documents, { threads: 1 });
+    const meansOnly = await verifyPruned(
+      model,
+      map,
+      plan,
+      pruned.file,
+      sequences,
+      { threads: 1, compensation: means }
+    );
+    return { direct: compareLogits(a, b, pruned.file), verified, meansOnly };
+  } finally {
+    model.close();
+  }
+}
+
+describe('a regression-compensated prune', () => {
+  it.each(chosenFixtures.map(f => [label(f), f] as const))(
+    '%s: equals the original with the removed channels replaced by their ridge predictions',
+    async (name, entry) => {
+      const { direct, verified, meansOnly } = await regressionAgainstReference(
+        entry,
+        name
+      );
+      expect(direct.ok).toBe(true);
+      expect(verified.ok).toBe(true);
+      expect(meansOnly.ok).toBe(false);
+    },
+    HANG_GUARD_MS
+  );
+});
