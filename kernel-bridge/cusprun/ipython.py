@@ -46,7 +46,8 @@ COMMANDS = {
     "its evaluations spread over a Ray cluster first)",
     "study": "study --target-ratio R1,R2 --eval FILE[,…] [--q 1,0.75] "
     "[--rules pooled-intersect,rank-mean] [--allocations sigma,sensitivity] "
-    "[--attention prune,keep] [--compensation none,bias] [--methods m1,m2] [--seed-runs ID,…] "
+    "[--attention prune,keep] [--compensation none,bias,regression] [--methods m1,m2] "
+    "[--seed-runs ID,…] "
     "[--baseline-run ID] [--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, "
     "rules, allocation, attention groups, compensation and the baselines on one or more seeds",
     "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] "

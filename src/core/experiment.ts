@@ -208,9 +208,17 @@ export interface ModelEvaluation {
   latency?: LatencyResult;
 }
 
-/** A study's variants evaluate pruned models plain (units zeroed) or bias-compensated. */
-export const STUDY_COMPENSATIONS = ['none', 'bias'] as const;
+/**
+ * A study's variants evaluate pruned models plain (units zeroed), bias-compensated (removed
+ * channels replaced by their means) or regression-compensated (by their ridge predictions from
+ * the kept channels); by default the first two.
+ */
+export const STUDY_COMPENSATIONS = ['none', 'bias', 'regression'] as const;
 export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
+export const DEFAULT_STUDY_COMPENSATIONS: StudyCompensation[] = [
+  'none',
+  'bias'
+];
 
 /** How a study's expert was made, beside its rule: what its variant's name says. */
 export type StudyExpertSettings = Pick<
@@ -298,6 +306,8 @@ export interface StudyRecord {
   /** Absent: `prune` only. */
   attentions?: StudyAttention[];
   compensations: StudyCompensation[];
+  /** The ridge ρ of regression compensation, when the study has it. */
+  ridge?: number;
   methods: Method[];
   /** The run whose documents calibrated the baselines; absent: each row's own run. */
   baselineRun?: string;

@@ -3,7 +3,12 @@
  * perplexity, by default the first), one panel per target ratio, one point per seed, colour
  * telling plain from bias-compensated; the dense model's value is in the subtitle.
  */
-import { EvalMetric, StudyRecord, studyLabel } from '../experiment';
+import {
+  EvalMetric,
+  STUDY_COMPENSATIONS,
+  StudyRecord,
+  studyLabel
+} from '../experiment';
 import { formatMetric } from '../format';
 import {
   ChartOptions,
@@ -51,7 +56,7 @@ export function studySpec(
         color: {
           field: 'compensation',
           type: 'nominal',
-          scale: { domain: ['none', 'bias'], range: SERIES_COLORS.slice(0, 2) }
+          scale: { domain: [...STUDY_COMPENSATIONS], range: SERIES_COLORS }
         },
         tooltip: [
           { field: 'variant', type: 'nominal' },

@@ -80,7 +80,7 @@ describe('the protocol module', () => {
     expect(
       refused({ ...study, targetRatios: [0.2], compensations: ['both'] })
     ).toBe(
-      'a study job: unknown compensation "both"; compensations are none, bias'
+      'a study job: unknown compensation "both"; compensations are none, bias, regression'
     );
     const ruled = {
       ...study,

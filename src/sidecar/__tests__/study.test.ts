@@ -67,7 +67,8 @@ function latestJson(run: string): string {
 
 /**
  * A small study of `run` at 20% (plain, the expert against general calibration, on the expert's
- * cell) with `experts`' options; it must succeed, and gives its output and the record it wrote.
+ * cell) with `experts`' options (which may name the compensations); it must succeed, and gives
+ * its output and the record it wrote.
  */
 function smallStudy(run: string, ...experts: string[]) {
   const result = cusprun(
@@ -76,9 +77,8 @@ function smallStudy(run: string, ...experts: string[]) {
     run,
     '--target-ratios',
     '0.2',
+    ...(experts.includes('--compensation') ? [] : ['--compensation', 'none']),
     ...experts,
-    '--compensation',
-    'none',
     '--methods',
     'cus-prun,general',
     '--truncation',
@@ -357,6 +357,32 @@ describe('cusprun study', () => {
       'cus-prun rank-mean',
       'general'
     ]);
+  });
+
+  it('regression-compensates the expert and the baselines at its counts alike, recording the ridge', () => {
+    const { record, result } = smallStudy(
+      scoredRun(0),
+      '--q',
+      '1',
+      '--compensation',
+      'bias,regression'
+    );
+    expect(record.compensations).toEqual(['bias', 'regression']);
+    expect(record.ridge).toBe(0.1);
+    expect(record.rows.map(r => `${r.compensation} ${r.variant}`)).toEqual([
+      'bias paper',
+      'bias general',
+      'regression paper',
+      'regression general'
+    ]);
+    const value = (compensation: string, variant: string) =>
+      record.rows.find(
+        r => r.compensation === compensation && r.variant === variant
+      )?.metrics[0].value;
+    // Replacing a removed channel by its prediction is another model than by its mean.
+    expect(value('regression', 'paper')).not.toBe(value('bias', 'paper'));
+    expect(value('regression', 'general')).not.toBe(value('bias', 'general'));
+    expect(result.stdout).toMatch(/ regression +paper /);
   });
 
   it('adds an expert keeping every attention group beside each one, at the counts plan gives', () => {

@@ -4,6 +4,7 @@ import {
   parseMethods,
   STUDY_ALLOCATIONS,
   STUDY_ATTENTIONS,
+  DEFAULT_STUDY_COMPENSATIONS,
   STUDY_COMPENSATIONS,
   STUDY_RULES,
   StudyAllocation,
@@ -114,7 +115,7 @@ export default defineCommand({
     compensation: {
       type: 'string',
       value: 'LIST',
-      help: `of ${STUDY_COMPENSATIONS.join(', ')} (default both)`
+      help: `of ${STUDY_COMPENSATIONS.join(', ')}: units zeroed, or replaced by their means or by their ridge predictions from the kept channels (default ${DEFAULT_STUDY_COMPENSATIONS.join(',')})`
     },
     methods: {
       type: 'string',
@@ -186,7 +187,7 @@ export default defineCommand({
           }),
       compensations: parseNames<StudyCompensation>(
         'compensation',
-        values.compensation ?? STUDY_COMPENSATIONS.join(','),
+        values.compensation ?? DEFAULT_STUDY_COMPENSATIONS.join(','),
         STUDY_COMPENSATIONS
       ),
       methods: parseMethods(

@@ -14,6 +14,7 @@ import {
   poolScores
 } from '../../engine/baselines';
 import { loadCorpus, loadTokenizer } from '../../engine/corpus';
+import { projectionGrams } from '../../engine/prune';
 import {
   BaselineInputs,
   Compensation,
@@ -38,7 +39,7 @@ import {
 } from '../../engine/score';
 import { readRun, RunRecord, SCORES_DIR } from '../run-folder';
 import { documentScores, requestedDimensions } from './plan';
-import { runMeans } from './prune';
+import { dimensionDocuments, runMeans } from './prune';
 import { documentId } from './score';
 
 export { EVAL_CACHE_FILE };
@@ -247,20 +248,35 @@ export async function baselineInputs(
   return inputs;
 }
 
-/** Bias compensation with the means over the run's documents of `dims`, and how a record names it. */
+/**
+ * Compensation fitted on the run's documents of `dims` (bias: their means; regression: their
+ * Gram matrices), and how a record names it.
+ */
 export async function experimentCompensation(
   experiment: Experiment,
-  dims?: string[]
+  dims?: string[],
+  kind: 'bias' | 'regression' = 'bias'
 ): Promise<{ compensation: Compensation; record: CompensationRecord }> {
   const { record, model, map } = experiment;
   const dimensions = requestedDimensions(record, dims);
   const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
     vocab: map.vocab
   });
-  const means = await runMeans(corpus, dimensions, model, map);
-  const compensation = compensationWith(means);
+  const statistics =
+    kind === 'bias'
+      ? await runMeans(corpus, dimensions, model, map)
+      : await projectionGrams(
+          model,
+          map,
+          dimensionDocuments(corpus, dimensions)
+        );
+  const compensation = compensationWith(statistics);
   return {
     compensation,
-    record: { sha256: compensation.sha256, dimensions, tokens: means.tokens }
+    record: {
+      sha256: compensation.sha256,
+      dimensions,
+      tokens: statistics.tokens
+    }
   };
 }

@@ -115,10 +115,17 @@ export async function runMeans(
   model: OnnxModel,
   map: ModelMap
 ): Promise<ProjectionMeans> {
-  const documents = corpus.dimensions
+  return projectionMeans(model, map, dimensionDocuments(corpus, dimensions));
+}
+
+/** The token ids of the corpus's documents of `dimensions`. */
+export function dimensionDocuments(
+  corpus: Corpus,
+  dimensions: string[]
+): number[][] {
+  return corpus.dimensions
     .filter(d => dimensions.includes(d.dimension))
     .flatMap(d => d.documents.map(doc => doc.tokens));
-  return projectionMeans(model, map, documents);
 }
 
 /**

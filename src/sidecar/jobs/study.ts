@@ -28,6 +28,7 @@ import {
   Planner,
   runSweep
 } from '../../engine/experiment';
+import { DEFAULT_RIDGE } from '../../engine/prune';
 import { readRun } from '../run-folder';
 import {
   baselineInputs,
@@ -169,9 +170,7 @@ async function runRows(
     experiment,
     job.methods
   );
-  const means = job.compensations.includes('bias')
-    ? await experimentCompensation(experiment, job.dims)
-    : undefined;
+  const compensations = await compensationsOf(job, experiment);
   const rows: StudyRow[] = [];
   for (const { rule, q } of studyExperts(job)) {
     for (const attention of job.attentions ?? ['prune']) {
@@ -201,7 +200,7 @@ async function runRows(
             run,
             planner,
             inputs,
-            means,
+            compensations,
             settings
           ))
         );
@@ -211,6 +210,25 @@ async function runRows(
   return rows;
 }
 
+/** The statistics of each compensation the study has (none for `none`), fitted on the run. */
+async function compensationsOf(
+  job: StudyJob,
+  experiment: Experiment
+): Promise<Map<StudyCompensation, Compensation>> {
+  const fitted = new Map<StudyCompensation, Compensation>();
+  for (const kind of job.compensations) {
+    if (kind !== 'none') {
+      const { compensation } = await experimentCompensation(
+        experiment,
+        job.dims,
+        kind
+      );
+      fitted.set(kind, compensation);
+    }
+  }
+  return fitted;
+}
+
 /** One expert's rows: it and the baselines at its counts, plain and compensated. */
 async function expertRows(
   job: StudyJob,
@@ -218,7 +236,7 @@ async function expertRows(
   run: string,
   planner: Planner,
   inputs: BaselineInputs,
-  means: { compensation: Compensation } | undefined,
+  compensations: Map<StudyCompensation, Compensation>,
   expert: StudyExpertSettings
 ): Promise<StudyRow[]> {
   const seed = experiment.record.corpus.seed;
@@ -240,7 +258,7 @@ async function expertRows(
         rows.push(row);
         job.onRow?.(row);
       },
-      compensation === 'bias' ? means?.compensation : undefined
+      compensations.get(compensation)
     );
   }
   return rows;
@@ -273,6 +291,9 @@ export async function runStudyJob(job: StudyJob): Promise<StudyRecord> {
       ...(job.allocations ? { allocations: job.allocations } : {}),
       ...(job.attentions ? { attentions: job.attentions } : {}),
       compensations: job.compensations,
+      ...(job.compensations.includes('regression')
+        ? { ridge: DEFAULT_RIDGE }
+        : {}),
       methods: job.methods,
       ...(job.baselineRun
         ? { baselineRun: path.resolve(job.baselineRun) }

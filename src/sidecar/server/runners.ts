@@ -22,7 +22,7 @@ import {
   RequestError,
   ScoreRequest,
   ScoreResult,
-  STUDY_COMPENSATIONS,
+  DEFAULT_STUDY_COMPENSATIONS,
   studyQs,
   StudyRequest,
   SweepRequest
@@ -237,7 +237,7 @@ function prepareStudy(request: StudyRequest, store: RunStore): PreparedJob {
         seedRuns,
         baselineRun: baseline.dir,
         qs: studyQs(options.qs, options.rules),
-        compensations: options.compensations ?? [...STUDY_COMPENSATIONS],
+        compensations: options.compensations ?? DEFAULT_STUDY_COMPENSATIONS,
         methods: options.methods ?? METHODS.filter(m => m !== 'flap'),
         onScoreProgress: p => {
           ctx.progress(p);
