@@ -50,8 +50,8 @@ COMMANDS = {
     "[--seed-runs ID,…] "
     "[--baseline-run ID] [--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, "
     "rules, allocation, attention groups, compensation and the baselines on one or more seeds",
-    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias] "
-    "[--keep-attention] — write the pruned model",
+    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias | "
+    "--compensate-regression] [--keep-attention] — write the pruned model",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
     "units zeroed",
     "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
@@ -525,12 +525,14 @@ class CusprunMagics:
         p.add_argument("--out", required=True)
         p.add_argument("--overwrite", action="store_true")
         p.add_argument("--compensate-bias", action="store_true")
+        p.add_argument("--compensate-regression", action="store_true")
         ns, query = self._plan_query(p, args)
         result = self._session().prune(
             ns.out,
             run=ns.run,
             overwrite=ns.overwrite or None,
             compensate_bias=ns.compensate_bias or None,
+            compensate_regression=ns.compensate_regression or None,
             **query,
         )
         before, after = result["bytesBefore"], result["bytesAfter"]

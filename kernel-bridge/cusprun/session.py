@@ -447,15 +447,22 @@ class Session:
         run: str | None = None,
         overwrite: bool | None = None,
         compensate_bias: bool | None = None,
+        compensate_regression: bool | None = None,
         on_event: EventCallback | None = None,
         **query,
     ) -> dict:
         """Writes the pruned model to `out`, which must lie in the sidecar's working folder;
         `compensate_bias` folds each removed unit's mean contribution over the run's documents
         into the bias after its projection (FLAP), and verification then replaces the units by
-        their means instead of zeroing them."""
+        their means instead of zeroing them; `compensate_regression` replaces each removed
+        channel by its ridge prediction from the kept channels instead (one of the two)."""
         request = {"type": "prune", "run": self._run_name(run), "out": absolute(out)}
-        options = dict(overwrite=overwrite, compensate_bias=compensate_bias, **query)
+        options = dict(
+            overwrite=overwrite,
+            compensate_bias=compensate_bias,
+            compensate_regression=compensate_regression,
+            **query,
+        )
         request.update(_camel(dict(sigma=sigma, target_ratio=target_ratio, **options)))
         return self.run_job(request, on_event)["result"]
 

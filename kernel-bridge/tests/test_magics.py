@@ -418,30 +418,39 @@ def test_prune_then_verify_and_an_altered_pruned_model_fails_verify(tmp_path):
     ), line
 
 
-def test_a_compensated_prune_is_verified_against_the_units_replaced_by_their_means(tmp_path):
+@pytest.mark.parametrize(
+    "flag, replaced, stored",
+    [
+        ("--compensate-bias", "their means", "cusprun-means.bin"),
+        ("--compensate-regression", "their ridge predictions", "cusprun-regression.bin"),
+    ],
+)
+def test_a_compensated_prune_is_verified_against_the_units_replaced(
+    tmp_path, flag, replaced, stored
+):
     notebook = execute(
         notebook_of(
             "%load_ext cusprun",
             DEMO_CORPUS,
             f"%cusprun model {DEMO / 'model'}\n%cusprun score --run demo",
-            "%cusprun prune --target-ratio 0.2 --out expert --compensate-bias",
+            f"%cusprun prune --target-ratio 0.2 --out expert {flag}",
             "%cusprun verify expert",
         ),
         tmp_path,
         timeout=300,
     )
-    assert "checked against the original with the units replaced by their means: max |logit" in (
+    assert f"checked against the original with the units replaced by {replaced}: max |logit" in (
         stream_text(notebook.cells[3])
     )
     assert re.fullmatch(
-        r"verified expert: the same logits as the original with the units replaced by their "
-        r"means: max \|logit difference\| .*\n",
+        rf"verified expert: the same logits as the original with the units replaced by "
+        rf"{replaced}: max \|logit difference\| .*\n",
         stream_text(notebook.cells[4]),
     )
     record = json.loads((tmp_path / ".cusprun" / "demo" / "run.json").read_text())
     [prune] = record["prunes"]
-    means = (tmp_path / "expert" / "cusprun-means.bin").read_bytes()
-    assert prune["compensation"]["sha256"] == hashlib.sha256(means).hexdigest()
+    statistics = (tmp_path / "expert" / stored).read_bytes()
+    assert prune["compensation"]["sha256"] == hashlib.sha256(statistics).hexdigest()
     assert prune["compensation"]["dimensions"] == ["language", "domain", "task"]
 
 

@@ -58,11 +58,15 @@ export interface EvalSetRecord {
   sha256: string;
 }
 
-/** The means a bias-compensated model was made with: their file's SHA-256 and what they cover. */
+/**
+ * The statistics a compensated model was made with: their file's SHA-256 and what they cover
+ * (the means of bias compensation, or with `ridge` the fit of regression compensation).
+ */
 export interface CompensationRecord {
   sha256: string;
   dimensions: string[];
   tokens: number;
+  ridge?: number;
 }
 
 /** σ values, or target ratios to solve σ for: exactly one of the two. */

@@ -307,6 +307,11 @@ export type PruneRequest = PlanQuery & {
   overwrite?: boolean;
   /** Fold each removed unit's mean contribution into the bias after its projection (FLAP). */
   compensateBias?: boolean;
+  /**
+   * Replace each removed channel by its ridge prediction from the kept channels, folded into
+   * the projection's kept weights and bias (one of the two compensations at most).
+   */
+  compensateRegression?: boolean;
 };
 
 /** Checks a folder prune wrote against the model it was pruned from (`cusprun verify`). */
@@ -538,7 +543,8 @@ export interface Verification extends LogitComparison {
 }
 
 /** A pruned model equals the original with its removed units zeroed, or (compensated) replaced. */
-export type RemovedUnits = 'zeroed' | 'replaced by their means';
+export type RemovedUnits =
+  'zeroed' | 'replaced by their means' | 'replaced by their ridge predictions';
 
 /** Which side of a generate job: the run's dense model or the pruned expert. */
 export type GeneratingModel = 'dense' | 'expert';

@@ -296,7 +296,8 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...planQuery(f, what),
     out: f.string('out', true),
     overwrite: f.boolean('overwrite'),
-    compensateBias: f.boolean('compensateBias')
+    compensateBias: f.boolean('compensateBias'),
+    compensateRegression: f.boolean('compensateRegression')
   }),
   verify: (f): VerifyRequest => ({
     type: 'verify',

@@ -15,9 +15,9 @@ import { generationCheck, Prompt } from './generation';
 import { ModelRunner } from '../eval/runner';
 import { OnnxModel } from '../onnx/model';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { CompensationStatistics } from '../prune/compensate';
+import { ProjectionMeans } from '../prune/means';
 import { meansSha256 } from '../prune/means-file';
-import { gramsSha256, isProjectionGrams } from '../prune/regression';
+import { gramsSha256, ProjectionGrams } from '../prune/regression';
 import { pruneModel } from '../prune/structural';
 import {
   EvalMetric,
@@ -92,18 +92,17 @@ export class EvalCache {
  * named by their SHA-256.
  */
 export interface Compensation {
-  statistics: CompensationStatistics;
+  statistics: ProjectionMeans | ProjectionGrams;
   sha256: string;
 }
 
 export function compensationWith(
-  statistics: CompensationStatistics
+  statistics: ProjectionMeans | ProjectionGrams
 ): Compensation {
   return {
     statistics,
-    sha256: isProjectionGrams(statistics)
-      ? gramsSha256(statistics)
-      : meansSha256(statistics)
+    sha256:
+      'kind' in statistics ? gramsSha256(statistics) : meansSha256(statistics)
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * A plan's compensation from the statistics it was fitted on: channel means (bias compensation,
- * compensation.ts) or channel Gram matrices (regression compensation, regression.ts).
+ * compensation.ts), or channel Gram matrices or the regression fit made from them for the plan
+ * (regression compensation, regression.ts).
  */
 import { ModelMap } from '../../core/model/model-map';
 import { UnitPlan } from '../../core/model/unit-plan';
@@ -13,12 +14,14 @@ import {
 } from './compensation';
 import { ProjectionMeans } from './means';
 import {
-  isProjectionGrams,
+  fitRegression,
   ProjectionGrams,
+  RegressionFit,
   regressionEdits
 } from './regression';
 
-export type CompensationStatistics = ProjectionMeans | ProjectionGrams;
+export type CompensationStatistics =
+  ProjectionMeans | ProjectionGrams | RegressionFit;
 
 /** No edits without statistics. */
 export function compensationEdits(
@@ -30,12 +33,17 @@ export function compensationEdits(
   if (!statistics) {
     return { biases: [], weights: new Map() };
   }
-  return isProjectionGrams(statistics)
-    ? regressionEdits(model, map, plan, statistics)
-    : {
-        biases: compensationBiases(model, map, plan, statistics),
-        weights: new Map()
-      };
+  if (!('kind' in statistics)) {
+    return {
+      biases: compensationBiases(model, map, plan, statistics),
+      weights: new Map()
+    };
+  }
+  const fit =
+    statistics.kind === 'grams'
+      ? fitRegression(map, plan, statistics)
+      : statistics;
+  return regressionEdits(model, map, plan, fit);
 }
 
 /** `proto` (`model` with the plan cut from the edited weights) with the edits' biases added. */

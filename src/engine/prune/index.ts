@@ -26,12 +26,17 @@ export { compensationEdits } from './compensate';
 export type { CompensationStatistics } from './compensate';
 export {
   DEFAULT_RIDGE,
+  fitRegression,
   gramsSha256,
-  isProjectionGrams,
   projectionGrams,
   regressionEdits
 } from './regression';
-export type { ChannelGram, ProjectionGrams } from './regression';
+export type {
+  ChannelGram,
+  ProjectionFit,
+  ProjectionGrams,
+  RegressionFit
+} from './regression';
 export {
   decodeMeans,
   encodeMeans,
@@ -40,3 +45,11 @@ export {
   readMeansFile,
   writeMeansFile
 } from './means-file';
+export {
+  decodeRegression,
+  encodeRegression,
+  readRegressionFile,
+  REGRESSION_FILE,
+  regressionSha256,
+  writeRegressionFile
+} from './regression-file';

@@ -1,17 +1,16 @@
 /**
  * The means a compensated model was made with, stored beside it so `cusprun verify` rebuilds the
- * same reference: the magic `CUSPRUN-MEANS\n` (what marks the file as cusprun's), a uint32 (LE)
- * length, a JSON header with each layer's widths, then every layer's FFN and attention means as
- * float32 little-endian, in the header's order.
+ * same reference: a float file (float-file.ts) with the magic `CUSPRUN-MEANS\n`, a header with
+ * each layer's widths, then every layer's FFN and attention means in the header's order.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { CusprunError } from '../../core/errors';
+import { decodeFloatFile, encodeFloatFile } from './float-file';
 import { aboutFile } from '../fs-errors';
 import { ProjectionMeans } from './means';
 
 export const MEANS_FILE = 'cusprun-means.bin';
-const MAGIC = Buffer.from('CUSPRUN-MEANS\n', 'latin1');
+const MAGIC = 'CUSPRUN-MEANS\n';
 
 interface MeansHeader {
   format: 'cusprun-means';
@@ -31,70 +30,29 @@ export function encodeMeans(means: ProjectionMeans): Buffer {
       attention: l.attention.length
     }))
   };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(json.length);
-  const values = means.layers.flatMap(l => [l.ffn, l.attention]);
-  const data = values.map(v => {
-    const bytes = Buffer.alloc(v.length * 4);
-    v.forEach((x, i) => bytes.writeFloatLE(x, i * 4));
-    return bytes;
-  });
-  return Buffer.concat([MAGIC, length, json, ...data]);
-}
-
-function parseHeader(bytes: Buffer): MeansHeader | undefined {
-  try {
-    const header = JSON.parse(bytes.toString('utf8')) as MeansHeader;
-    return Array.isArray(header.layers) ? header : undefined;
-  } catch {
-    return undefined;
-  }
+  return encodeFloatFile(
+    MAGIC,
+    header,
+    means.layers.flatMap(l => [l.ffn, l.attention])
+  );
 }
 
 export function decodeMeans(bytes: Buffer, file: string): ProjectionMeans {
-  const bad = (why: string) =>
-    new CusprunError(
-      'bad-argument',
-      `not a means file written by 'cusprun prune' (${why})`,
-      file
-    );
-  if (
-    bytes.length < MAGIC.length + 4 ||
-    !bytes.subarray(0, MAGIC.length).equals(MAGIC)
-  ) {
-    throw bad('no cusprun header');
-  }
-  let at = MAGIC.length;
-  const length = bytes.readUInt32LE(at);
-  at += 4;
-  const header = parseHeader(bytes.subarray(at, at + length));
-  if (!header) {
-    throw bad('its header is not readable');
-  }
-  at += length;
-  if (header.format !== 'cusprun-means' || header.version !== 1) {
-    throw bad(`format '${header.format}' version ${header.version}`);
-  }
-  const floats = (count: number) => {
-    if (at + count * 4 > bytes.length) {
-      throw bad('it ends early');
-    }
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++, at += 4) {
-      out[i] = bytes.readFloatLE(at);
-    }
-    return out;
+  const { header, arrays } = decodeFloatFile<MeansHeader>(
+    bytes,
+    file,
+    MAGIC,
+    { what: 'means', format: 'cusprun-means' },
+    h => h.layers.flatMap(l => [l.ffn, l.attention])
+  );
+  return {
+    tokens: header.tokens,
+    layers: header.layers.map((l, i) => ({
+      index: l.index,
+      ffn: arrays[2 * i],
+      attention: arrays[2 * i + 1]
+    }))
   };
-  const layers = header.layers.map(l => ({
-    index: l.index,
-    ffn: floats(l.ffn),
-    attention: floats(l.attention)
-  }));
-  if (at !== bytes.length) {
-    throw bad('it has bytes past its means');
-  }
-  return { tokens: header.tokens, layers };
 }
 
 /** The SHA-256 of the means file `writeMeansFile` writes: what names a set of means. */

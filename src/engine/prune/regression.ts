@@ -29,16 +29,35 @@ export interface ChannelGram {
 }
 
 export interface ProjectionGrams {
+  kind: 'grams';
   /** Real tokens the sums are over. */
   tokens: number;
   ridge: number;
   layers: { index: number; ffn: ChannelGram; attention: ChannelGram }[];
 }
 
-export function isProjectionGrams(value: object): value is ProjectionGrams {
-  return 'ridge' in value;
+/** One projection's fit: what its removed channels are replaced by. */
+export interface ProjectionFit {
+  layer: number;
+  kind: 'ffn' | 'attention';
+  /** The removed input channels, in the plan's order. */
+  removed: number[];
+  /** μ of every input channel ([n]). */
+  means: Float32Array;
+  /** B, [kept × removed] row-major; kept: the other channels, ascending. */
+  coefficients: Float32Array;
 }
 
+/**
+ * The regression a plan's model was compensated with, in float32 as stored beside it
+ * (regression-file.ts): the edits are made from these values, so `verify` rebuilds them exactly.
+ */
+export interface RegressionFit {
+  kind: 'regression-fit';
+  tokens: number;
+  ridge: number;
+  projections: ProjectionFit[];
+}
 /** The sums and Gram matrices of every layer's down and o projection inputs, in one pass. */
 export async function projectionGrams(
   model: OnnxModel,
@@ -63,6 +82,7 @@ export async function projectionGrams(
     return { sums: sums.subarray(0, n), gram: sums.subarray(n) };
   };
   return {
+    kind: 'grams',
     tokens: moments.tokens,
     ridge: options.ridge ?? DEFAULT_RIDGE,
     layers: map.layers.map(layer => ({
@@ -104,18 +124,65 @@ function covariance(g: ChannelGram, tokens: number): Float64Array {
   return c;
 }
 
+/** The channels of 0…n−1 not in `removed`, ascending. */
+function keptChannels(n: number, removed: number[]): number[] {
+  const gone = new Set(removed);
+  return Array.from({ length: n }, (_, c) => c).filter(c => !gone.has(c));
+}
+
+/** Fits each projection that loses inputs under `plan`: its means and coefficients B. */
+export function fitRegression(
+  map: ModelMap,
+  plan: UnitPlan,
+  grams: ProjectionGrams
+): RegressionFit {
+  const projections = unitsByLayer(map, plan).flatMap((units, i) => {
+    const layer = map.layers[i];
+    const stats = grams.layers.find(l => l.index === layer.index);
+    if (!stats) {
+      throw new CusprunError(
+        'bad-argument',
+        `the Gram matrices have no layer ${layer.index}; were they computed for another model?`
+      );
+    }
+    return removedChannels(layer, units).map(part => {
+      const g = stats[part.kind];
+      const n = part.projection.in;
+      if (g.sums.length !== n) {
+        throw new CusprunError(
+          'bad-argument',
+          `layer ${layer.index}: ${g.sums.length} ${part.kind} channels for a projection of ${n} inputs; were the Gram matrices computed for another model?`
+        );
+      }
+      const coefficients = ridgeCoefficients(
+        covariance(g, grams.tokens),
+        n,
+        keptChannels(n, part.channels),
+        part.channels,
+        grams.ridge
+      );
+      return {
+        layer: layer.index,
+        kind: part.kind,
+        removed: part.channels,
+        means: Float32Array.from(g.sums, v => v / grams.tokens),
+        coefficients: Float32Array.from(coefficients)
+      };
+    });
+  });
+  return {
+    kind: 'regression-fit',
+    tokens: grams.tokens,
+    ridge: grams.ridge,
+    projections
+  };
+}
+
 /**
  * One projection's edit: its weight with B·W_S added to the kept rows (the removed rows are
  * left for the cut to remove or zero) and the constant (μ_S − μ_K·B)·W_S for its output.
  */
-function projectionEdit(
-  model: OnnxModel,
-  ref: LinearRef,
-  removed: number[],
-  g: ChannelGram,
-  tokens: number,
-  ridge: number
-) {
+function projectionEdit(model: OnnxModel, ref: LinearRef, fit: ProjectionFit) {
   const n = ref.in;
   const out = ref.out;
   const { tensor } = weightOf(model, ref);
@@ -125,30 +192,27 @@ function projectionEdit(
     ref.layout === 'in-out'
       ? (c: number, j: number) => c * out + j
       : (c: number, j: number) => j * n + c;
-  const gone = new Set(removed);
-  const kept = Array.from({ length: n }, (_, c) => c).filter(c => !gone.has(c));
-  const b = ridgeCoefficients(covariance(g, tokens), n, kept, removed, ridge);
+  const { removed, means, coefficients } = fit;
   const s = removed.length;
   const bias = new Float64Array(out);
-  const mean = (c: number) => g.sums[c] / tokens;
   removed.forEach(c => {
     for (let j = 0; j < out; j++) {
-      bias[j] += mean(c) * w[at(c, j)];
+      bias[j] += means[c] * w[at(c, j)];
     }
   });
   const edited = Float64Array.from(w);
   const delta = new Float64Array(out);
-  kept.forEach((c, i) => {
+  keptChannels(n, removed).forEach((c, i) => {
     delta.fill(0);
     removed.forEach((r, p) => {
-      const coefficient = b[i * s + p];
+      const coefficient = coefficients[i * s + p];
       for (let j = 0; j < out; j++) {
         delta[j] += coefficient * w[at(r, j)];
       }
     });
     for (let j = 0; j < out; j++) {
       edited[at(c, j)] += delta[j];
-      bias[j] -= mean(c) * delta[j];
+      bias[j] -= means[c] * delta[j];
     }
   });
   return {
@@ -160,39 +224,32 @@ function projectionEdit(
   };
 }
 
-/** The edits that regression-compensate a plan: per projection that loses inputs. */
+/** The edits of a fit: per projection that loses inputs under `plan`, the fit's own. */
 export function regressionEdits(
   model: OnnxModel,
   map: ModelMap,
   plan: UnitPlan,
-  grams: ProjectionGrams
+  fit: RegressionFit
 ): CompensationEdits {
   const edits: CompensationEdits = { biases: [], weights: new Map() };
   unitsByLayer(map, plan).forEach((units, i) => {
     const layer = map.layers[i];
-    const stats = grams.layers.find(l => l.index === layer.index);
-    if (!stats) {
-      throw new CusprunError(
-        'bad-argument',
-        `the Gram matrices have no layer ${layer.index}; were they computed for another model?`
-      );
-    }
     for (const part of removedChannels(layer, units)) {
-      const g = stats[part.kind];
-      if (g.sums.length !== part.projection.in) {
+      const own = fit.projections.find(
+        p => p.layer === layer.index && p.kind === part.kind
+      );
+      if (
+        !own ||
+        own.removed.length !== part.channels.length ||
+        own.removed.some((c, k) => c !== part.channels[k]) ||
+        own.means.length !== part.projection.in
+      ) {
         throw new CusprunError(
           'bad-argument',
-          `layer ${layer.index}: ${g.sums.length} ${part.kind} channels for a projection of ${part.projection.in} inputs; were the Gram matrices computed for another model?`
+          `the regression fit has no ${part.kind} fit of layer ${layer.index} for the plan's units; was it made for another plan or model?`
         );
       }
-      const edit = projectionEdit(
-        model,
-        part.projection,
-        part.channels,
-        g,
-        grams.tokens,
-        grams.ridge
-      );
+      const edit = projectionEdit(model, part.projection, own);
       edits.weights.set(part.projection.weight, edit.weight);
       edits.biases.push({
         layer: layer.index,

@@ -1,8 +1,8 @@
 /**
- * `cusprun prune --compensate-bias`, then `cusprun verify`, as a user runs them: the folder keeps
- * the means it was made with, verify rebuilds the same reference from them, and fails once they
- * are altered. Real processes on the built CLI, fixture models (one whose o/down projections
- * have biases) and the fixture corpora.
+ * `cusprun prune --compensate-bias` (or `--compensate-regression`), then `cusprun verify`, as a
+ * user runs them: the folder keeps the means (or the regression fit) it was made with, verify
+ * rebuilds the same reference from them, and fails once they are altered. Real processes on the
+ * built CLI, fixture models (one whose o/down projections have biases) and the fixture corpora.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -10,7 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { unitPlanOf } from '../../core/select';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
-import { MEANS_FILE, readMeansFile, writeMeansFile } from '../../engine/prune';
+import {
+  MEANS_FILE,
+  readMeansFile,
+  readRegressionFile,
+  REGRESSION_FILE,
+  writeMeansFile,
+  writeRegressionFile
+} from '../../engine/prune';
 import { cusprun } from './cli-process';
 
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
@@ -21,9 +28,13 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Scores the fixture and prunes it with bias compensation over two dimensions. */
-function compensatedExpert(family: string, style: string): string {
-  const dir = path.join(tmp, `${family}-${style}`);
+/** Scores the fixture and prunes it with bias (or `how`) compensation over two dimensions. */
+function compensatedExpert(
+  family: string,
+  style: string,
+  how: 'bias' | 'regression' = 'bias'
+): string {
+  const dir = path.join(tmp, `${family}-${style}-${how}`);
   const run = path.join(dir, 'run');
   const model = path.join(FIXTURES, family, style);
   expect(cusprun('score', model, '--corpus', CORPUS, '--run', run).code).toBe(
@@ -38,17 +49,22 @@ function compensatedExpert(family: string, style: string): string {
     '0.25',
     '--dims',
     'language,task',
-    '--compensate-bias',
+    `--compensate-${how}`,
     '--out',
     out
   );
   expect(pruned.stderr).toBe('');
   expect(pruned.code).toBe(0);
-  expect(pruned.stdout).toMatch(
-    /checked against the original with the units replaced by their means: max \|logit difference\| /
+  expect(pruned.stdout).toContain(
+    `checked against the original with the units ${REPLACED[how]}: max |logit difference| `
   );
   return out;
 }
+
+const REPLACED = {
+  bias: 'replaced by their means',
+  regression: 'replaced by their ridge predictions'
+};
 
 describe('prune --compensate-bias, then verify', () => {
   it.each([
@@ -96,6 +112,30 @@ describe('prune --compensate-bias, then verify', () => {
     );
   });
 
+  it('refuses both compensations at once, in one line, writing nothing', () => {
+    const run = path.join(
+      path.dirname(compensatedExpert('llama', 'kv')),
+      'run'
+    );
+    const out = path.join(tmp, 'both');
+    const both = cusprun(
+      'prune',
+      '--run',
+      run,
+      '--target-ratio',
+      '0.25',
+      '--compensate-bias',
+      '--compensate-regression',
+      '--out',
+      out
+    );
+    expect(both.code).toBe(1);
+    expect(both.stderr).toBe(
+      'cusprun: prune takes one compensation: --compensate-bias or --compensate-regression, not both\n'
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('sweep --compensate-bias evaluates with the means and records their SHA-256', () => {
     const out = compensatedExpert('mistral', 'torchscript');
     const run = path.join(path.dirname(out), 'run');
@@ -134,4 +174,52 @@ describe('prune --compensate-bias, then verify', () => {
     expect(compensated.points[0].cached).toBe(false);
     expect(compensated.points[0].metrics).not.toEqual(plain.points[0].metrics);
   });
+});
+
+describe('prune --compensate-regression, then verify', () => {
+  it.each([
+    ['qwen2', 'torchscript'],
+    ['gpt2', 'fp16']
+  ])(
+    '%s/%s: verify passes on the stored fit and fails once one coefficient is altered',
+    (family, style) => {
+      const out = compensatedExpert(family, style, 'regression');
+      const folder = JSON.parse(
+        fs.readFileSync(path.join(out, 'cusprun-plan.json'), 'utf8')
+      );
+      expect(folder.compensation).toEqual({
+        regression: REGRESSION_FILE,
+        ridge: 0.1,
+        dimensions: ['language', 'task'],
+        tokens: expect.any(Number)
+      });
+      const run = JSON.parse(
+        fs.readFileSync(path.join(path.dirname(out), 'run', 'run.json'), 'utf8')
+      );
+      const file = path.join(out, REGRESSION_FILE);
+      expect(run.prunes.at(-1).compensation).toEqual({
+        sha256: createHash('sha256')
+          .update(fs.readFileSync(file))
+          .digest('hex'),
+        dimensions: ['language', 'task'],
+        tokens: folder.compensation.tokens,
+        ridge: 0.1
+      });
+      const verified = cusprun('verify', out);
+      expect(verified.code).toBe(0);
+      expect(verified.stdout).toMatch(
+        /^ok: the same logits as the original with the units replaced by their ridge predictions: max \|logit difference\| /
+      );
+      // The first FFN fit's first coefficient, moved by 1.
+      const fit = readRegressionFile(file);
+      const ffn = fit.projections.find(p => p.kind === 'ffn')!;
+      ffn.coefficients[0] += 1;
+      writeRegressionFile(file, fit);
+      const altered = cusprun('verify', out);
+      expect(altered.code).not.toBe(0);
+      expect(altered.stderr).toMatch(
+        /the pruned model differs from the original with the same units replaced by their ridge predictions: max \|logit difference\| .*; if the folder was not changed after 'cusprun prune' wrote it, please report this export\n$/
+      );
+    }
+  );
 });

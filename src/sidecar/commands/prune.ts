@@ -41,6 +41,10 @@ export default defineCommand({
       type: 'boolean',
       help: 'fold each removed unit’s mean contribution over the run’s documents (of --dims) into the bias after its projection (FLAP’s bias compensation)'
     },
+    'compensate-regression': {
+      type: 'boolean',
+      help: 'replace each removed channel by its ridge prediction from the kept channels, fitted on the run’s documents (of --dims), folded into the projection’s weights and bias'
+    },
     overwrite: {
       type: 'boolean',
       help: 'replace an earlier output of cusprun prune (never anything else)'
@@ -58,6 +62,7 @@ export default defineCommand({
       out: requiredValue('out', values.out, 'DIR'),
       overwrite: values.overwrite ?? false,
       compensateBias: values['compensate-bias'] ?? false,
+      compensateRegression: values['compensate-regression'] ?? false,
       allocation: allocationOption(values.allocate)
     });
     return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${verification.removedUnits}: ${verification.description}\n`;

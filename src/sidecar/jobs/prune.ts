@@ -3,7 +3,8 @@
  * the original with the same units zeroed on a few of the run's documents before it takes its
  * place (a model that fails the check is never left behind). The folder carries what `cusprun
  * verify` needs to check it again on its own: the plan, the original's identity and the token
- * sequences it was checked on, and for a bias-compensated model the means it was made with.
+ * sequences it was checked on, and for a compensated model the means (bias) or the regression
+ * fit it was made with.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,15 +16,23 @@ import { aboutFile } from '../../engine/fs-errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ProtectedPlace } from '../../engine/output';
 import {
+  CompensationStatistics,
   describeComparison,
+  fitRegression,
   MEANS_FILE,
   meansSha256,
   ProjectionMeans,
+  projectionGrams,
   projectionMeans,
   readMeansFile,
+  readRegressionFile,
+  REGRESSION_FILE,
+  RegressionFit,
+  regressionSha256,
   UnitPlan,
   verifyPruned,
   writeMeansFile,
+  writeRegressionFile,
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
@@ -48,6 +57,11 @@ export type PruneJob = PlanJob & {
    * the requested dimensions into the bias after its projection (engine/prune/compensation.ts).
    */
   compensateBias?: boolean;
+  /**
+   * Regression compensation: replace each removed channel by its ridge prediction from the kept
+   * channels, fitted on the same documents (engine/prune/regression.ts).
+   */
+  compensateRegression?: boolean;
   /** `sensitivity`: per-layer counts allocated by the probe (jobs/sensitivity.ts), not one σ. */
   allocation?: StudyAllocation;
 };
@@ -91,8 +105,14 @@ export interface PrunedFolderRecord {
   plan: ExpertPlan;
   /** Token sequences of the run's documents the model is checked on. */
   sequences: number[][];
-  /** For a bias-compensated model: the file of its means (beside this one) and what they are over. */
-  compensation?: { means: string; dimensions: string[]; tokens: number };
+  /**
+   * For a compensated model: the file (beside this one) of its means (bias) or its regression
+   * fit, and what they are over.
+   */
+  compensation?: ({ means: string } | { regression: string; ridge: number }) & {
+    dimensions: string[];
+    tokens: number;
+  };
 }
 
 /** The first few of the run's documents, shortened: what a pruned model is checked on. */
@@ -103,9 +123,16 @@ function verificationSequences(corpus: Corpus, job: PruneJob): number[][] {
     .map(d => d.tokens.slice(0, job.verifyTokens ?? 64));
 }
 
-/** What became of the removed units in what a pruned model equals: zeroed, or their means. */
-export function removedUnits(compensated: boolean): RemovedUnits {
-  return compensated ? 'replaced by their means' : 'zeroed';
+/** What became of the removed units in what a pruned model equals: zeroed, or what replaced them. */
+export function removedUnits(
+  statistics: CompensationStatistics | undefined
+): RemovedUnits {
+  if (!statistics) {
+    return 'zeroed';
+  }
+  return 'kind' in statistics
+    ? 'replaced by their ridge predictions'
+    : 'replaced by their means';
 }
 
 /** The run's documents of the requested dimensions: what compensation's means are over. */
@@ -129,8 +156,9 @@ export function dimensionDocuments(
 }
 
 /**
- * Compares `prunedFile` with the original with the plan's units zeroed (or, given `means`,
- * replaced by them); past the bound, throws one line about `subject` that ends with `advice`.
+ * Compares `prunedFile` with the original with the plan's units zeroed (or, given statistics,
+ * compensated with them); past the bound, throws one line about `subject` that ends with
+ * `advice`.
  */
 async function checkPruned(
   model: OnnxModel,
@@ -139,7 +167,7 @@ async function checkPruned(
   prunedFile: string,
   sequences: number[][],
   failure: { subject: string; advice: string },
-  means?: ProjectionMeans
+  statistics?: CompensationStatistics
 ): Promise<Verification> {
   const comparison = await verifyPruned(
     model,
@@ -147,10 +175,10 @@ async function checkPruned(
     units,
     prunedFile,
     sequences,
-    { compensation: means }
+    { compensation: statistics }
   );
   const description = describeComparison(comparison);
-  const removed = removedUnits(means !== undefined);
+  const removed = removedUnits(statistics);
   if (!comparison.ok) {
     throw new CusprunError(
       'unsupported',
@@ -159,6 +187,58 @@ async function checkPruned(
     );
   }
   return { ...comparison, description, removedUnits: removed };
+}
+
+/** A compensated prune's statistics, and the file beside the model that keeps them. */
+interface PruneCompensation {
+  statistics: ProjectionMeans | RegressionFit;
+  file: string;
+  write: (file: string) => void;
+  sha256: string;
+  /** What the folder and the run record say of it, besides the file. */
+  about: { dimensions: string[]; tokens: number; ridge?: number };
+}
+
+/** The job's compensation, fitted on the run's documents of the requested dimensions. */
+async function pruneCompensation(
+  job: PruneJob,
+  documents: () => number[][],
+  model: OnnxModel,
+  map: ModelMap,
+  units: UnitPlan,
+  dimensions: string[]
+): Promise<PruneCompensation | undefined> {
+  if (job.compensateBias && job.compensateRegression) {
+    throw new CusprunError(
+      'bad-argument',
+      'prune takes one compensation: --compensate-bias or --compensate-regression, not both'
+    );
+  }
+  if (job.compensateBias) {
+    const means = await projectionMeans(model, map, documents());
+    return {
+      statistics: means,
+      file: MEANS_FILE,
+      write: file => writeMeansFile(file, means),
+      sha256: meansSha256(means),
+      about: { dimensions, tokens: means.tokens }
+    };
+  }
+  if (!job.compensateRegression) {
+    return undefined;
+  }
+  const fit = fitRegression(
+    map,
+    units,
+    await projectionGrams(model, map, documents())
+  );
+  return {
+    statistics: fit,
+    file: REGRESSION_FILE,
+    write: file => writeRegressionFile(file, fit),
+    sha256: regressionSha256(fit),
+    about: { dimensions, tokens: fit.tokens, ridge: fit.ridge }
+  };
 }
 
 export async function runPruneJob(job: PruneJob): Promise<{
@@ -178,9 +258,14 @@ export async function runPruneJob(job: PruneJob): Promise<{
       { vocab: map.vocab }
     );
     const dimensions = requestedDimensions(record, job.dims);
-    const means = job.compensateBias
-      ? await runMeans(corpus, dimensions, model, map)
-      : undefined;
+    const compensation = await pruneCompensation(
+      job,
+      () => dimensionDocuments(corpus, dimensions),
+      model,
+      map,
+      units,
+      dimensions
+    );
     const folder: PrunedFolderRecord = {
       format: 'cusprun-pruned',
       version: 1,
@@ -193,19 +278,24 @@ export async function runPruneJob(job: PruneJob): Promise<{
       },
       plan,
       sequences: verificationSequences(corpus, job),
-      ...(means
+      ...(compensation
         ? {
             compensation: {
-              means: MEANS_FILE,
+              ...(compensation.about.ridge === undefined
+                ? { means: compensation.file }
+                : {
+                    regression: compensation.file,
+                    ridge: compensation.about.ridge
+                  }),
               dimensions,
-              tokens: means.tokens
+              tokens: compensation.about.tokens
             }
           }
         : {})
     };
     let verification: Verification | undefined;
     const written = await writePrunedModel(model, units, job.out, {
-      compensation: means,
+      compensation: compensation?.statistics,
       guard: {
         overwrite: job.overwrite,
         protect: [
@@ -225,11 +315,9 @@ export async function runPruneJob(job: PruneJob): Promise<{
             subject: job.out,
             advice: 'nothing was written; please report this export'
           },
-          means
+          compensation?.statistics
         );
-        if (means) {
-          writeMeansFile(path.join(staging, MEANS_FILE), means);
-        }
+        compensation?.write(path.join(staging, compensation.file));
         fs.writeFileSync(
           path.join(staging, PLAN_FILE),
           `${JSON.stringify(folder, null, 1)}\n`
@@ -244,13 +332,9 @@ export async function runPruneJob(job: PruneJob): Promise<{
       bytesBefore: written.bytesBefore,
       bytesAfter: written.bytesAfter,
       maxAbsDiff: verification!.maxAbsDiff,
-      ...(means
+      ...(compensation
         ? {
-            compensation: {
-              sha256: meansSha256(means),
-              dimensions,
-              tokens: means.tokens
-            }
+            compensation: { sha256: compensation.sha256, ...compensation.about }
           }
         : {})
     });
@@ -319,9 +403,12 @@ export async function runVerifyJob(job: {
     const map = modelMapOf(model);
     const dir = path.resolve(job.pruned);
     const pruned = path.join(dir, 'model.onnx');
-    const means =
-      folder.compensation &&
-      readMeansFile(path.join(dir, folder.compensation.means));
+    const { compensation } = folder;
+    const statistics =
+      compensation &&
+      ('regression' in compensation
+        ? readRegressionFile(path.join(dir, compensation.regression))
+        : readMeansFile(path.join(dir, compensation.means)));
     return await checkPruned(
       model,
       map,
@@ -333,7 +420,7 @@ export async function runVerifyJob(job: {
         advice:
           "if the folder was not changed after 'cusprun prune' wrote it, please report this export"
       },
-      means
+      statistics
     );
   } finally {
     model.close();
