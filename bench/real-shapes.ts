@@ -6,7 +6,8 @@
  *   Gemma 3 270M's shapes with its 262,144-token vocabulary, weights in external data, and
  *   SmolLM2-135M's shapes with its weights inline — prune (25% of the prunable parameters)
  *   and evaluation (perplexity, dense and pruned in memory) peak RSS ÷ the weights' bytes,
- *   against a forward that fetches the full logits;
+ *   against a forward that fetches the full logits; the prune regression-compensated (the
+ *   Gram pass over the perplexity texts, the fit, the edited weights) against the plain one;
  * - on the real exports when present (SmolLM2-135M-Instruct and Gemma 3 270M, exported with a
  *   KV cache as `make demo` does, into demo/build/<model> or --models DIR): the same, and
  *   scoring the demo's 96 documents against an onnxruntime forward without the lm_head (the
@@ -38,6 +39,8 @@ import { latency, ModelRunner, sequenceLogProbs } from '../src/engine/eval';
 import { DataType, GraphProto, OnnxModel } from '../src/engine/onnx';
 import {
   describeComparison,
+  fitRegression,
+  projectionGrams,
   pruneModel,
   verifyPruned,
   writePrunedModel
@@ -135,18 +138,38 @@ const withMap = (file: string) => {
 
 const elapsed = (since: number) => performance.now() - since;
 
-/** Writes the 25% expert; with `verify`, checks it as `cusprun prune` does. */
+/**
+ * Writes the 25% expert; with `verify`, checks it as `cusprun prune` does; with `regression`,
+ * regression-compensated, fitted on the perplexity texts.
+ */
 async function prune(a: {
   model: string;
   out: string;
   verify: boolean;
+  regression?: boolean;
   documents: string;
   threads: number;
 }) {
   const started = performance.now();
   const { model, map } = withMap(a.model);
   const { plan, ratio } = uniformPlan(map, TARGET);
-  const written = await writePrunedModel(model, plan, a.out);
+  let fit;
+  let gramMs;
+  let fitMs;
+  if (a.regression) {
+    const grams = await projectionGrams(
+      model,
+      map,
+      readJson<number[][]>(a.documents),
+      { threads: a.threads }
+    );
+    gramMs = elapsed(started);
+    fit = fitRegression(map, plan, grams);
+    fitMs = elapsed(started) - gramMs;
+  }
+  const written = await writePrunedModel(model, plan, a.out, {
+    compensation: fit
+  });
   const writeMs = elapsed(started);
   let check: string | undefined;
   if (a.verify) {
@@ -168,6 +191,8 @@ async function prune(a: {
     ratio,
     bytesAfter: written.bytesAfter,
     writeMs,
+    gramMs,
+    fitMs,
     totalMs: elapsed(started),
     peakRss: peakRss(),
     check
@@ -532,6 +557,7 @@ function torchHooks(
 interface Measured {
   prune: Awaited<ReturnType<typeof prune>>;
   pruneChecked: Awaited<ReturnType<typeof prune>>;
+  pruneRegression: Awaited<ReturnType<typeof prune>>;
   evalDense: Awaited<ReturnType<typeof evaluate>>;
   evalPruned: Awaited<ReturnType<typeof evaluate>>;
   logits: Awaited<ReturnType<typeof logitsForward>>;
@@ -555,6 +581,12 @@ function measure(subject: Subject, setup: Setup, work: string): Measured {
       ...common,
       out: path.join(work, 'pruned-checked'),
       verify: true
+    }),
+    pruneRegression: inChild('prune', {
+      ...common,
+      out: path.join(work, 'pruned-regression'),
+      verify: false,
+      regression: true
     }),
     evalDense: inChild('evaluate', { ...common, pruned: false }),
     evalPruned: inChild('evaluate', { ...common, pruned: true }),
@@ -601,6 +633,14 @@ function rows(m: Measured, weights: number): [string, string][] {
       `${ofWeights(m.pruneChecked.peakRss)}, ${sec(m.pruneChecked.totalMs)}`
     ],
     ['  check', m.pruneChecked.check ?? ''],
+    [
+      `  regression-compensated (Gram pass on the ${EVAL_TEXTS} texts, fit, write)`,
+      `${ofWeights(m.pruneRegression.peakRss)}, ${sec(m.pruneRegression.writeMs)} (Gram pass ${sec(m.pruneRegression.gramMs ?? 0)}, fit ${sec(m.pruneRegression.fitMs ?? 0)})`
+    ],
+    [
+      '  regression-compensated / plain',
+      `RSS ${x(m.pruneRegression.peakRss / m.prune.peakRss)}, time ${x(m.pruneRegression.writeMs / m.prune.writeMs)}`
+    ],
     [
       `perplexity (${EVAL_TEXTS} × ≤${EVAL_TOKENS} tokens), dense`,
       `${ofWeights(m.evalDense.peakRss)}, ${sec(m.evalDense.totalMs)} (ppl ${m.evalDense.perplexity.toFixed(3)})`

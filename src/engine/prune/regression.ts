@@ -187,32 +187,35 @@ function projectionEdit(model: OnnxModel, ref: LinearRef, fit: ProjectionFit) {
   const out = ref.out;
   const { tensor } = weightOf(model, ref);
   const w = model.float32(tensor);
-  // W[c, j] of y = x·W, whichever way it is stored.
-  const at =
-    ref.layout === 'in-out'
-      ? (c: number, j: number) => c * out + j
-      : (c: number, j: number) => j * n + c;
+  // Row c of W in y = x·W (input channel c), whichever way it is stored.
+  const inOut = ref.layout === 'in-out';
+  const row = (c: number): Float64Array =>
+    inOut
+      ? Float64Array.from(w.subarray(c * out, (c + 1) * out))
+      : Float64Array.from({ length: out }, (_, j) => w[j * n + c]);
   const { removed, means, coefficients } = fit;
   const s = removed.length;
+  const removedRows = removed.map(row);
   const bias = new Float64Array(out);
-  removed.forEach(c => {
+  removedRows.forEach((r, p) => {
+    const mean = means[removed[p]];
     for (let j = 0; j < out; j++) {
-      bias[j] += means[c] * w[at(c, j)];
+      bias[j] += mean * r[j];
     }
   });
   const edited = Float64Array.from(w);
-  const delta = new Float64Array(out);
   keptChannels(n, removed).forEach((c, i) => {
-    delta.fill(0);
-    removed.forEach((r, p) => {
+    const delta = new Float64Array(out);
+    removedRows.forEach((r, p) => {
       const coefficient = coefficients[i * s + p];
       for (let j = 0; j < out; j++) {
-        delta[j] += coefficient * w[at(r, j)];
+        delta[j] += coefficient * r[j];
       }
     });
+    const mean = means[c];
     for (let j = 0; j < out; j++) {
-      edited[at(c, j)] += delta[j];
-      bias[j] -= means[c] * delta[j];
+      edited[inOut ? c * out + j : j * n + c] += delta[j];
+      bias[j] -= mean * delta[j];
     }
   });
   return {
