@@ -93,6 +93,27 @@ export async function channelMoments(
   return { tokens, sums, outputs: graph.outputs };
 }
 
+/** What a pass returned for one layer's down (`ffn`) or o (`attention`) projection input. */
+export function momentsOf(
+  model: OnnxModel,
+  moments: ChannelMoments,
+  layer: number,
+  kind: 'ffn' | 'attention'
+): { output: ScoringOutput; sums: Float64Array } {
+  const output = moments.outputs.find(
+    o => o.layer === layer && o.kind === kind
+  );
+  const sums = output && moments.sums.get(output.name);
+  if (!output || !sums) {
+    throw new CusprunError(
+      'unmappable',
+      `layer ${layer}: the scoring graph returned no ${kind} statistics`,
+      model.file
+    );
+  }
+  return { output, sums };
+}
+
 /** Each unit's Σ over its channels of Var(h[:, c]) · ‖W[c, :]‖₂², from the pooled moments. */
 export function fluctuationValues(
   model: OnnxModel,

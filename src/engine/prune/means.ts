@@ -5,9 +5,8 @@
  * by these means (compensation.ts). The sums are reduced inside the scoring graph (its `flap`
  * form, which also sums squares: one pass of the graph the FLAP-style baseline already uses).
  */
-import { CusprunError } from '../../core/errors';
 import { ModelMap } from '../../core/model/model-map';
-import { channelMoments, FlapOptions } from '../baselines/flap';
+import { channelMoments, FlapOptions, momentsOf } from '../baselines/flap';
 import { OnnxModel } from '../onnx/model';
 
 /** One layer's channel means, float32 as stored beside a compensated model. */
@@ -36,17 +35,7 @@ export async function projectionMeans(
 ): Promise<ProjectionMeans> {
   const moments = await channelMoments(model, map, documents, options);
   const means = (index: number, kind: 'ffn' | 'attention') => {
-    const output = moments.outputs.find(
-      o => o.layer === index && o.kind === kind
-    );
-    const sums = output && moments.sums.get(output.name);
-    if (!output || !sums) {
-      throw new CusprunError(
-        'unmappable',
-        `layer ${index}: the scoring graph returned no ${kind} sums`,
-        model.file
-      );
-    }
+    const { output, sums } = momentsOf(model, moments, index, kind);
     // The first half of the moments is Σ_t h per channel, the second Σ_t h².
     const channels = output.width / 2;
     return Float32Array.from(

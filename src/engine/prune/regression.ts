@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { CusprunError } from '../../core/errors';
 import { LinearRef, ModelMap } from '../../core/model/model-map';
 import { UnitPlan } from '../../core/model/unit-plan';
-import { channelMoments, FlapOptions } from '../baselines/flap';
+import { channelMoments, FlapOptions, momentsOf } from '../baselines/flap';
 import { float32ToBytes } from '../onnx/dtype';
 import { tensorWithData } from '../onnx/edit';
 import { OnnxModel } from '../onnx/model';
@@ -67,17 +67,7 @@ export async function projectionGrams(
 ): Promise<ProjectionGrams> {
   const moments = await channelMoments(model, map, documents, options, 'gram');
   const gramOf = (index: number, kind: 'ffn' | 'attention'): ChannelGram => {
-    const output = moments.outputs.find(
-      o => o.layer === index && o.kind === kind
-    );
-    const sums = output && moments.sums.get(output.name);
-    if (!output || !sums) {
-      throw new CusprunError(
-        'unmappable',
-        `layer ${index}: the scoring graph returned no ${kind} Gram matrix`,
-        model.file
-      );
-    }
+    const { output, sums } = momentsOf(model, moments, index, kind);
     const n = Math.round(Math.sqrt(output.width + 0.25) - 0.5);
     return { sums: sums.subarray(0, n), gram: sums.subarray(n) };
   };

@@ -12,6 +12,7 @@ import { float32ToBytes } from '../../onnx/dtype';
 import { inlineTensor } from '../../onnx/edit';
 import { OnnxModel } from '../../onnx/model';
 import { GraphProto, ModelProto, NodeProto } from '../../onnx/proto';
+import { compareLogits, LogitComparison, modelLogits } from '..';
 import {
   FixtureEntry,
   feedsFor,
@@ -193,4 +194,26 @@ export function withReplacedInputs(
     return [...inserted, { ...n, input: [h, ...n.input.slice(1)] }];
   });
   return { ...model.proto, graph: { ...graph, node, initializer } };
+}
+
+/** `referenceProto` (saved under `dir`) and the pruned model's logits on `sequences`, compared. */
+export async function againstReference(
+  model: OnnxModel,
+  referenceProto: ModelProto,
+  prunedFile: string,
+  sequences: number[][],
+  dir: string
+): Promise<LogitComparison> {
+  const referenceFile = path.join(dir, 'model.onnx');
+  model.save(referenceFile, {}, referenceProto);
+  const pruned = OnnxModel.load(prunedFile);
+  const prunedGraph = pruned.graph;
+  pruned.close();
+  const [a, b] = await Promise.all([
+    modelLogits(referenceFile, referenceProto.graph as GraphProto, sequences, {
+      threads: 1
+    }),
+    modelLogits(prunedFile, prunedGraph, sequences, { threads: 1 })
+  ]);
+  return compareLogits(a, b, prunedFile);
 }
