@@ -7,7 +7,9 @@
  *   SmolLM2-135M's shapes with its weights inline — prune (25% of the prunable parameters)
  *   and evaluation (perplexity, dense and pruned in memory) peak RSS ÷ the weights' bytes,
  *   against a forward that fetches the full logits; the prune regression-compensated (the
- *   Gram pass over the perplexity texts, the fit, the edited weights) against the plain one;
+ *   Gram pass over the perplexity texts, the fit, the edited weights) against the plain one,
+ *   and its Gram matrices made in passes of a bounded size (as `cusprun prune` does) against
+ *   one pass over every layer;
  * - on the real exports when present (SmolLM2-135M-Instruct and Gemma 3 270M, exported with a
  *   KV cache as `make demo` does, into demo/build/<model> or --models DIR): the same, and
  *   scoring the demo's 96 documents against an onnxruntime forward without the lm_head (the
@@ -40,8 +42,10 @@ import { DataType, GraphProto, OnnxModel } from '../src/engine/onnx';
 import {
   describeComparison,
   fitRegression,
+  GRAM_BUDGET_BYTES,
   projectionGrams,
   pruneModel,
+  regressionFit,
   verifyPruned,
   writePrunedModel
 } from '../src/engine/prune';
@@ -140,13 +144,14 @@ const elapsed = (since: number) => performance.now() - since;
 
 /**
  * Writes the 25% expert; with `verify`, checks it as `cusprun prune` does; with `regression`,
- * regression-compensated, fitted on the perplexity texts.
+ * regression-compensated, fitted on the perplexity texts from one pass over every layer or in
+ * passes of at most GRAM_BUDGET_BYTES of Gram matrices (`cusprun prune`'s).
  */
 async function prune(a: {
   model: string;
   out: string;
   verify: boolean;
-  regression?: boolean;
+  regression?: 'one-pass' | 'in-passes';
   documents: string;
   threads: number;
 }) {
@@ -156,16 +161,19 @@ async function prune(a: {
   let fit;
   let gramMs;
   let fitMs;
-  if (a.regression) {
-    const grams = await projectionGrams(
-      model,
-      map,
-      readJson<number[][]>(a.documents),
-      { threads: a.threads }
-    );
+  const documents = () => readJson<number[][]>(a.documents);
+  if (a.regression === 'one-pass') {
+    const grams = await projectionGrams(model, map, documents(), {
+      threads: a.threads
+    });
     gramMs = elapsed(started);
     fit = fitRegression(map, plan, grams);
     fitMs = elapsed(started) - gramMs;
+  } else if (a.regression === 'in-passes') {
+    fit = await regressionFit(model, map, plan, documents(), {
+      threads: a.threads
+    });
+    fitMs = elapsed(started);
   }
   const written = await writePrunedModel(model, plan, a.out, {
     compensation: fit
@@ -558,6 +566,7 @@ interface Measured {
   prune: Awaited<ReturnType<typeof prune>>;
   pruneChecked: Awaited<ReturnType<typeof prune>>;
   pruneRegression: Awaited<ReturnType<typeof prune>>;
+  pruneRegressionPasses: Awaited<ReturnType<typeof prune>>;
   evalDense: Awaited<ReturnType<typeof evaluate>>;
   evalPruned: Awaited<ReturnType<typeof evaluate>>;
   logits: Awaited<ReturnType<typeof logitsForward>>;
@@ -586,7 +595,13 @@ function measure(subject: Subject, setup: Setup, work: string): Measured {
       ...common,
       out: path.join(work, 'pruned-regression'),
       verify: false,
-      regression: true
+      regression: 'one-pass'
+    }),
+    pruneRegressionPasses: inChild('prune', {
+      ...common,
+      out: path.join(work, 'pruned-regression-passes'),
+      verify: false,
+      regression: 'in-passes'
     }),
     evalDense: inChild('evaluate', { ...common, pruned: false }),
     evalPruned: inChild('evaluate', { ...common, pruned: true }),
@@ -640,6 +655,14 @@ function rows(m: Measured, weights: number): [string, string][] {
     [
       '  regression-compensated / plain',
       `RSS ${x(m.pruneRegression.peakRss / m.prune.peakRss)}, time ${x(m.pruneRegression.writeMs / m.prune.writeMs)}`
+    ],
+    [
+      `  the same, Gram passes of ≤ ${mib(GRAM_BUDGET_BYTES)} (cusprun prune's)`,
+      `${ofWeights(m.pruneRegressionPasses.peakRss)}, ${sec(m.pruneRegressionPasses.writeMs)} (passes and fits ${sec(m.pruneRegressionPasses.fitMs ?? 0)})`
+    ],
+    [
+      '  in passes / one pass',
+      `RSS ${x(m.pruneRegressionPasses.peakRss / m.pruneRegression.peakRss)}, time ${x(m.pruneRegressionPasses.writeMs / m.pruneRegression.writeMs)}`
     ],
     [
       `perplexity (${EVAL_TEXTS} × ≤${EVAL_TOKENS} tokens), dense`,

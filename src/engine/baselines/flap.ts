@@ -32,6 +32,8 @@ export interface FlapOptions extends RuntimeOptions {
   padId?: number;
   /** Where the graph's temporary folder goes (default the system's temp folder). */
   workDir?: string;
+  /** The layers whose statistics the pass returns (default every layer). */
+  layers?: readonly number[];
   onProgress?: (progress: ScoreProgress) => void;
 }
 
@@ -56,7 +58,8 @@ export async function channelMoments(
   const ordered = [...documents].sort((a, b) => b.length - a.length);
   const graph = ScoringGraph.write(model, map, {
     scoreForm: form,
-    workDir: options.workDir
+    workDir: options.workDir,
+    layers: options.layers
   });
   const sums = new Map(
     graph.outputs.map(o => [o.name, new Float64Array(o.width)])

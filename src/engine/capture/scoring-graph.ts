@@ -100,6 +100,11 @@ export interface BuildOptions {
   scoreForm?: GraphForm;
   /** Every layer's attention form; default: the cheapest per layer (`attentionForm`). */
   attentionForm?: AttentionForm;
+  /**
+   * The layers whose reductions the graph returns (default every layer); the graph stops after
+   * the last of them, so a pass over early layers costs less than a whole forward pass.
+   */
+  layers?: readonly number[];
 }
 
 export interface ScoringGraphOptions extends BuildOptions {
@@ -421,10 +426,12 @@ export function buildScoringProto(
     masked: value => b.op('Mul', [value, maskBT1])
   };
   const all = { ...options, scoreForm };
-  const outputs = map.layers.flatMap(layer => [
-    ffnScores(r, layer, scoreForm, `${OUTPUT_PREFIX}ffn.${layer.index}`),
-    attentionScores(r, layer, all, `${OUTPUT_PREFIX}attn.${layer.index}`)
-  ]);
+  const outputs = map.layers
+    .filter(layer => !options.layers || options.layers.includes(layer.index))
+    .flatMap(layer => [
+      ffnScores(r, layer, scoreForm, `${OUTPUT_PREFIX}ffn.${layer.index}`),
+      attentionScores(r, layer, all, `${OUTPUT_PREFIX}attn.${layer.index}`)
+    ]);
   const graph = pruneToOutputs({
     ...source,
     node: [...source.node, ...b.nodes],

@@ -27,12 +27,16 @@ export type { CompensationStatistics } from './compensate';
 export {
   DEFAULT_RIDGE,
   fitRegression,
+  GRAM_BUDGET_BYTES,
+  gramPasses,
   gramsSha256,
   projectionGrams,
-  regressionEdits
+  regressionEdits,
+  regressionFit
 } from './regression';
 export type {
   ChannelGram,
+  GramOptions,
   ProjectionFit,
   ProjectionGrams,
   RegressionFit

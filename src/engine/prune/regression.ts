@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CusprunError } from '../../core/errors';
-import { LinearRef, ModelMap } from '../../core/model/model-map';
+import { LayerMap, LinearRef, ModelMap } from '../../core/model/model-map';
 import { UnitPlan } from '../../core/model/unit-plan';
 import { channelMoments, FlapOptions, momentsOf } from '../baselines/flap';
 import { float32ToBytes } from '../onnx/dtype';
@@ -58,12 +58,17 @@ export interface RegressionFit {
   ridge: number;
   projections: ProjectionFit[];
 }
-/** The sums and Gram matrices of every layer's down and o projection inputs, in one pass. */
+export type GramOptions = FlapOptions & { ridge?: number };
+
+/**
+ * The sums and Gram matrices of every layer's down and o projection inputs (of `options.layers`
+ * alone, if given), in one pass.
+ */
 export async function projectionGrams(
   model: OnnxModel,
   map: ModelMap,
   documents: number[][],
-  options: FlapOptions & { ridge?: number } = {}
+  options: GramOptions = {}
 ): Promise<ProjectionGrams> {
   const moments = await channelMoments(model, map, documents, options, 'gram');
   const gramOf = (index: number, kind: 'ffn' | 'attention'): ChannelGram => {
@@ -75,11 +80,13 @@ export async function projectionGrams(
     kind: 'grams',
     tokens: moments.tokens,
     ridge: options.ridge ?? DEFAULT_RIDGE,
-    layers: map.layers.map(layer => ({
-      index: layer.index,
-      ffn: gramOf(layer.index, 'ffn'),
-      attention: gramOf(layer.index, 'attention')
-    }))
+    layers: map.layers
+      .filter(layer => !options.layers || options.layers.includes(layer.index))
+      .map(layer => ({
+        index: layer.index,
+        ffn: gramOf(layer.index, 'ffn'),
+        attention: gramOf(layer.index, 'attention')
+      }))
   };
 }
 
@@ -128,22 +135,9 @@ export function fitRegression(
 ): RegressionFit {
   const projections = unitsByLayer(map, plan).flatMap((units, i) => {
     const layer = map.layers[i];
-    const stats = grams.layers.find(l => l.index === layer.index);
-    if (!stats) {
-      throw new CusprunError(
-        'bad-argument',
-        `the Gram matrices have no layer ${layer.index}; were they computed for another model?`
-      );
-    }
     return removedChannels(layer, units).map(part => {
-      const g = stats[part.kind];
       const n = part.projection.in;
-      if (g.sums.length !== n) {
-        throw new CusprunError(
-          'bad-argument',
-          `layer ${layer.index}: ${g.sums.length} ${part.kind} channels for a projection of ${n} inputs; were the Gram matrices computed for another model?`
-        );
-      }
+      const g = gramOf(grams, layer.index, part.kind, n);
       const coefficients = ridgeCoefficients(
         covariance(g, grams.tokens),
         n,
@@ -164,6 +158,107 @@ export function fitRegression(
     kind: 'regression-fit',
     tokens: grams.tokens,
     ridge: grams.ridge,
+    projections
+  };
+}
+
+/** One projection input's statistics, checked to be of its n channels. */
+function gramOf(
+  grams: ProjectionGrams,
+  layer: number,
+  kind: 'ffn' | 'attention',
+  n: number
+): ChannelGram {
+  const stats = grams.layers.find(l => l.index === layer);
+  if (!stats) {
+    throw new CusprunError(
+      'bad-argument',
+      `the Gram matrices have no layer ${layer}; were they computed for another model?`
+    );
+  }
+  const g = stats[kind];
+  if (g.sums.length !== n) {
+    throw new CusprunError(
+      'bad-argument',
+      `layer ${layer}: ${g.sums.length} ${kind} channels for a projection of ${n} inputs; were the Gram matrices computed for another model?`
+    );
+  }
+  return g;
+}
+
+/**
+ * The float64 sums and Gram matrices `regressionFit` holds at once, at most (a layer that needs
+ * more alone is a pass of its own); the pass's float32 outputs and onnxruntime's buffers come on
+ * top, about as much again.
+ */
+export const GRAM_BUDGET_BYTES = 512 * 2 ** 20;
+
+/** The bytes of one layer's sums and Gram matrices, down and o projection inputs. */
+function gramBytes(layer: LayerMap): number {
+  return [layer.ffn.down.in, layer.attention.o.in].reduce(
+    (bytes, n) => bytes + 8 * (n + n * n),
+    0
+  );
+}
+
+/**
+ * The layers that lose input channels under `plan`, in order, grouped into passes whose Gram
+ * matrices fit `budget` bytes.
+ */
+export function gramPasses(
+  map: ModelMap,
+  plan: UnitPlan,
+  budget: number
+): number[][] {
+  const passes: number[][] = [];
+  let bytes = 0;
+  unitsByLayer(map, plan).forEach((units, i) => {
+    const layer = map.layers[i];
+    if (removedChannels(layer, units).length === 0) {
+      return;
+    }
+    const need = gramBytes(layer);
+    const last = passes[passes.length - 1];
+    if (last && bytes + need <= budget) {
+      last.push(layer.index);
+      bytes += need;
+    } else {
+      passes.push([layer.index]);
+      bytes = need;
+    }
+  });
+  return passes;
+}
+
+/**
+ * `plan`'s regression fit, its Gram matrices computed in passes of at most `gramBudget` bytes,
+ * each pass's projections fitted before the next pass: memory bounded by the budget instead of
+ * every layer's matrices at once (Σ n²·8 bytes: 3× the weights on SmolLM2, ~35 GB on a 7B
+ * model), for one pass over the documents per group of layers, each stopping at its last layer.
+ */
+export async function regressionFit(
+  model: OnnxModel,
+  map: ModelMap,
+  plan: UnitPlan,
+  documents: number[][],
+  options: GramOptions & { gramBudget?: number } = {}
+): Promise<RegressionFit> {
+  const budget = options.gramBudget ?? GRAM_BUDGET_BYTES;
+  const projections: ProjectionFit[] = [];
+  for (const layers of gramPasses(map, plan, budget)) {
+    const grams = await projectionGrams(model, map, documents, {
+      ...options,
+      layers
+    });
+    const ofPass = plan.layers.filter(l => layers.includes(l.index));
+    projections.push(
+      ...fitRegression(map, { layers: ofPass }, grams).projections
+    );
+  }
+  return {
+    kind: 'regression-fit',
+    tokens: documents.reduce((n, d) => n + d.length, 0),
+    ridge: options.ridge ?? DEFAULT_RIDGE,
     projections
   };
 }

@@ -18,16 +18,15 @@ import { ProtectedPlace } from '../../engine/output';
 import {
   CompensationStatistics,
   describeComparison,
-  fitRegression,
   MEANS_FILE,
   meansSha256,
   ProjectionMeans,
-  projectionGrams,
   projectionMeans,
   readMeansFile,
   readRegressionFile,
   REGRESSION_FILE,
   RegressionFit,
+  regressionFit,
   regressionSha256,
   UnitPlan,
   verifyPruned,
@@ -227,11 +226,7 @@ async function pruneCompensation(
   if (!job.compensateRegression) {
     return undefined;
   }
-  const fit = fitRegression(
-    map,
-    units,
-    await projectionGrams(model, map, documents())
-  );
+  const fit = await regressionFit(model, map, units, documents());
   return {
     statistics: fit,
     file: REGRESSION_FILE,
