@@ -71,7 +71,10 @@ export async function projectionGrams(
   options: GramOptions = {}
 ): Promise<ProjectionGrams> {
   const moments = await channelMoments(model, map, documents, options, 'gram');
-  const gramOf = (index: number, kind: 'ffn' | 'attention'): ChannelGram => {
+  const passOutput = (
+    index: number,
+    kind: 'ffn' | 'attention'
+  ): ChannelGram => {
     const { output, sums } = momentsOf(model, moments, index, kind);
     const n = Math.round(Math.sqrt(output.width + 0.25) - 0.5);
     return { sums: sums.subarray(0, n), gram: sums.subarray(n) };
@@ -84,8 +87,8 @@ export async function projectionGrams(
       .filter(layer => !options.layers || options.layers.includes(layer.index))
       .map(layer => ({
         index: layer.index,
-        ffn: gramOf(layer.index, 'ffn'),
-        attention: gramOf(layer.index, 'attention')
+        ffn: passOutput(layer.index, 'ffn'),
+        attention: passOutput(layer.index, 'attention')
       }))
   };
 }
