@@ -17,7 +17,8 @@ REPORT=${REPORT:-demo-output/results.md}
 # default rank-mean) against general calibration and Wanda-style; rank-mean against random and
 # magnitude; pooled-intersect and rank-mean bias-compensated, against the baselines compensated
 # with the same means (the expert corpora's); keeping attention groups; on 128 documents per
-# dimension; on documents truncated at 256 tokens; allocated by sensitivity (last: its probe
+# dimension; on documents truncated at 256 tokens; rank-mean regression-compensated, against the
+# baselines compensated with the same fit statistics; allocated by sensitivity (last: its probe
 # evaluates the expert without each layer module in turn, 2 × 61 evaluations on SmolLM2).
 VARIANTS=(
   "QS=1,0.75 RULES=pooled-intersect,rank-mean METHODS=cus-prun,general,wanda"
@@ -26,6 +27,7 @@ VARIANTS=(
   "QS= RULES=rank-mean ATTENTION=keep METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean DOCUMENTS=128 METHODS=cus-prun,general,wanda"
   "QS= RULES=rank-mean TRUNCATION=256 METHODS=cus-prun,general,wanda"
+  "QS= RULES=rank-mean METHODS=cus-prun,general,wanda COMPENSATION=regression"
   "QS= RULES=rank-mean ALLOCATIONS=sensitivity METHODS=cus-prun,general,wanda"
 )
 STUDIES=()
