@@ -83,13 +83,12 @@ export async function projectionGrams(
     kind: 'grams',
     tokens: moments.tokens,
     ridge: options.ridge ?? DEFAULT_RIDGE,
-    layers: map.layers
-      .filter(layer => !options.layers || options.layers.includes(layer.index))
-      .map(layer => ({
-        index: layer.index,
-        ffn: passOutput(layer.index, 'ffn'),
-        attention: passOutput(layer.index, 'attention')
-      }))
+    // The layers the pass returned (the scoring graph keeps `options.layers` alone).
+    layers: [...new Set(moments.outputs.map(o => o.layer))].map(index => ({
+      index,
+      ffn: passOutput(index, 'ffn'),
+      attention: passOutput(index, 'attention')
+    }))
   };
 }
 
