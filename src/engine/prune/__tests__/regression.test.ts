@@ -20,6 +20,7 @@ import {
   verifyPruned,
   writePrunedModel
 } from '..';
+import { ridgeCoefficients } from '../ridge';
 import {
   againstReference,
   chosenFixtures,
@@ -106,6 +107,46 @@ function ridgeReplacement(
   });
   return { keep, fill, mix };
 }
+
+describe('the ridge coefficients of the kept channels', () => {
+  // Sizes that leave each of the solver's four-wide steps a remainder of 0 to 3.
+  it.each([
+    [37, [0, 5, 6, 19, 30, 36]],
+    [24, [3, 4, 8, 15]],
+    [9, [2]]
+  ])(
+    'n = %i: equal Gauss–Jordan on the same covariance and penalty',
+    (n, removed) => {
+      // A covariance with one strong shared direction, as activations have.
+      let x = 7;
+      const next = () => (x = (x * 48271) % 2147483647) / 2147483647 - 0.5;
+      const data = Array.from({ length: 3 * n }, () => {
+        const z = next();
+        return Array.from({ length: n }, (_, c) => next() + z * ((c % 5) - 2));
+      });
+      const c = new Float64Array(n * n);
+      data.forEach(row =>
+        row.forEach((a, i) =>
+          row.forEach((b, j) => (c[i * n + j] += (a * b) / data.length))
+        )
+      );
+      const kept = Array.from({ length: n }, (_, i) => i).filter(
+        i => !removed.includes(i)
+      );
+      const penalty =
+        (RIDGE * kept.reduce((sum, i) => sum + c[i * n + i], 0)) / kept.length;
+      const expected = gaussJordan(
+        kept.map(i => kept.map(j => c[i * n + j] + (i === j ? penalty : 0))),
+        kept.map(i => removed.map(j => c[i * n + j]))
+      ).flat();
+      const got = ridgeCoefficients(c, n, kept, removed, RIDGE);
+      const scale = Math.max(...expected.map(Math.abs));
+      expected.forEach((v, i) =>
+        expect(Math.abs(got[i] - v)).toBeLessThanOrEqual(1e-12 * scale)
+      );
+    }
+  );
+});
 
 describe('the Gram matrices of the down and o projection inputs', () => {
   it.each(chosenFixtures.map(f => [label(f), f] as const))(
