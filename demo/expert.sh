@@ -93,7 +93,7 @@ cusprun score "$MODEL" --corpus "demo/expert-$EXPERT.yaml" --run "$RUN"
 step "cusprun plan: the 3D expert at a $TARGET target ratio"
 cusprun plan --run "$RUN" --target-ratio "$TARGET" --charts "$OUT/charts"
 
-step "cusprun prune: write it, and check it against the original with the units zeroed"
+step "cusprun prune: write it, its removed units replaced by their ridge predictions (the default), checked against the original with the same units replaced"
 cusprun prune --run "$RUN" --target-ratio "$TARGET" --out "$OUT/expert-model" --overwrite | tail -n 1
 
 step "cusprun verify: check the written folder again, on its own"
@@ -111,13 +111,13 @@ for d, e in zip(dense["generation"]["samples"], expert["generation"]["samples"])
     print(f"{d['prompt']!r}\n  dense:  {d['text']!r}\n  expert: {e['text']!r}")
 EOF
 
-step "cusprun sweep: the expert against the baselines at 10% and 25%, same units per layer"
-cusprun sweep --run "$RUN" --target-ratios "0.1,$TARGET" "${SWEEP[@]}" \
+step "cusprun sweep: the expert against the baselines at 10% and 25%, same units per layer, each compensated as prune's expert"
+cusprun sweep --run "$RUN" --target-ratios "0.1,$TARGET" --compensation regression "${SWEEP[@]}" \
   --charts "$OUT/charts" --csv "$OUT/comparison.csv"
 
-step "cusprun ablate: 1D, 2D and 3D experts and general calibration at the same ratio, on the expert's cell and its neighbours"
+step "cusprun ablate: 1D, 2D and 3D experts and general calibration at the same ratio, compensated as prune's expert, on the expert's cell and its neighbours"
 # General calibration on the run's own documents (the pooled corpus): no general run is scored here.
-cusprun ablate --run "$RUN" --target-ratio "$TARGET" "${ABLATION[@]}" \
+cusprun ablate --run "$RUN" --target-ratio "$TARGET" --compensation regression "${ABLATION[@]}" \
   --charts "$OUT/charts" --csv "$OUT/ablation.csv"
 
 step "the example notebook, with the magics, on the same run, executed headless and saved with its outputs"

@@ -103,6 +103,8 @@ function pythonConstants(core) {
     JOB_TYPES: [...core.protocol.JOB_TYPES],
     FINAL_STATES: [...core.protocol.FINAL_STATES],
     METHODS: [...core.experiment.METHODS],
+    COMPENSATIONS: [...core.experiment.COMPENSATIONS],
+    DEFAULT_PRUNE_COMPENSATION: core.experiment.DEFAULT_PRUNE_COMPENSATION,
     ABLATION_GENERAL_LABEL: core.experiment.ABLATION_GENERAL_LABEL,
     STUDY_COMPARED: [...core.experiment.STUDY_COMPARED],
     MAX_GRID_POINTS: core.grid.MAX_GRID_POINTS,

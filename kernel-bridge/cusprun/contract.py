@@ -18,6 +18,8 @@ JOB_TYPES = (
 )
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 METHODS = ("cus-prun", "random", "magnitude", "general", "wanda", "flap")
+COMPENSATIONS = ("none", "bias", "regression")
+DEFAULT_PRUNE_COMPENSATION = "regression"
 ABLATION_GENERAL_LABEL = "general ({n}D counts)"
 STUDY_COMPARED = ("general", "wanda")
 MAX_GRID_POINTS = 1000

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._version import __version__
-from .contract import MAX_GRID_POINTS, SWEEP_MIME_TYPE
+from .contract import (
+    COMPENSATIONS,
+    DEFAULT_PRUNE_COMPENSATION,
+    MAX_GRID_POINTS,
+    SWEEP_MIME_TYPE,
+)
 from .errors import CusprunError
 from .formats import format_ratio, format_sigma
 
@@ -37,10 +42,11 @@ COMMANDS = {
     "plan": "plan --sigma S | --target-ratio R [--dims a,b] [--rule RULE] [--q Q] "
     "[--keep-attention] — the pruning plan and charts",
     "sweep": "sweep --sigma A:B:STEP | --target-ratio R1,R2 --eval FILE[,…] [--methods m1,m2] "
-    "[--compensate-bias] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
+    "[--compensation none|bias|regression] [--baseline-run ID] [--ray auto|HOST:PORT [--shards N] "
     "[--ship-limit SIZE]] — evaluate the methods over σ (the baselines calibrated on another "
     "run's documents; the evaluations spread over a Ray cluster first)",
-    "ablate": "ablate --target-ratio R --eval FILE[,…] [--dims a,b] [--baseline-run ID] "
+    "ablate": "ablate --target-ratio R --eval FILE[,…] [--dims a,b] "
+    "[--compensation none|bias|regression] [--baseline-run ID] "
     "[--ray auto|HOST:PORT [--shards N] [--ship-limit SIZE]] — the 1D/2D/3D dimension ablation "
     "and general calibration at the 3D expert's counts (calibrated on another run's documents; "
     "its evaluations spread over a Ray cluster first)",
@@ -50,10 +56,11 @@ COMMANDS = {
     "[--seed-runs ID,…] "
     "[--baseline-run ID] [--prompts FILE] [--max-new-tokens N] — is the expert worth it: q, "
     "rules, allocation, attention groups, compensation and the baselines on one or more seeds",
-    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] [--compensate-bias | "
-    "--compensate-regression] [--keep-attention] — write the pruned model",
+    "prune": "prune --sigma S | --target-ratio R --out DIR [--overwrite] "
+    "[--compensation none|bias|regression] [--keep-attention] — write the pruned model "
+    f"(removed units compensated by {DEFAULT_PRUNE_COMPENSATION} unless told)",
     "verify": "verify DIR [--model PATH] — check a pruned model against its original with the "
-    "units zeroed",
+    "same units zeroed or compensated",
     "eval": "eval [MODEL …] --eval FILE[,…] — evaluate models (default: the open one)",
     "runs": "runs — the runs of the store",
     "help": "help — this help",
@@ -524,15 +531,13 @@ class CusprunMagics:
         p = _parser("prune")
         p.add_argument("--out", required=True)
         p.add_argument("--overwrite", action="store_true")
-        p.add_argument("--compensate-bias", action="store_true")
-        p.add_argument("--compensate-regression", action="store_true")
+        p.add_argument("--compensation", choices=COMPENSATIONS)
         ns, query = self._plan_query(p, args)
         result = self._session().prune(
             ns.out,
             run=ns.run,
             overwrite=ns.overwrite or None,
-            compensate_bias=ns.compensate_bias or None,
-            compensate_regression=ns.compensate_regression or None,
+            compensation=ns.compensation,
             **query,
         )
         before, after = result["bytesBefore"], result["bytesAfter"]
@@ -582,7 +587,7 @@ class CusprunMagics:
         group.add_argument("--target-ratio")
         p.add_argument("--methods")
         p.add_argument("--seed", type=int)
-        p.add_argument("--compensate-bias", action="store_true")
+        p.add_argument("--compensation", choices=COMPENSATIONS)
         p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
@@ -610,7 +615,7 @@ class CusprunMagics:
                 **evaluation,
                 methods=_list(ns.methods),
                 seed=ns.seed,
-                compensate_bias=ns.compensate_bias or None,
+                compensation=ns.compensation,
                 baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,
@@ -631,6 +636,7 @@ class CusprunMagics:
 
         p = _parser("ablate")
         p.add_argument("--target-ratio", required=True)
+        p.add_argument("--compensation", choices=COMPENSATIONS)
         p.add_argument("--baseline-run")
         p.add_argument("--dims")
         p.add_argument("--run")
@@ -652,6 +658,7 @@ class CusprunMagics:
             result = session.ablate(
                 ratio,
                 **evaluation,
+                compensation=ns.compensation,
                 baseline_run=ns.baseline_run,
                 dims=_list(ns.dims),
                 run=ns.run,

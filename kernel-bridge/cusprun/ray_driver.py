@@ -35,7 +35,7 @@ EXPERT_FLAGS = {
     "minKeep": "--min-keep",
     "multipleOf": "--multiple-of",
     "keepAttention": "--keep-attention",
-    "compensateBias": "--compensate-bias",
+    "compensation": "--compensation",
     "truncation": "--truncation",
     "threads": "--threads",
 }

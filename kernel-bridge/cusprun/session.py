@@ -446,23 +446,18 @@ class Session:
         target_ratio: float | None = None,
         run: str | None = None,
         overwrite: bool | None = None,
-        compensate_bias: bool | None = None,
-        compensate_regression: bool | None = None,
+        compensation: str | None = None,
         on_event: EventCallback | None = None,
         **query,
     ) -> dict:
-        """Writes the pruned model to `out`, which must lie in the sidecar's working folder;
-        `compensate_bias` folds each removed unit's mean contribution over the run's documents
-        into the bias after its projection (FLAP), and verification then replaces the units by
-        their means instead of zeroing them; `compensate_regression` replaces each removed
-        channel by its ridge prediction from the kept channels instead (one of the two)."""
+        """Writes the pruned model to `out`, which must lie in the sidecar's working folder.
+        `compensation` (one of COMPENSATIONS; default DEFAULT_PRUNE_COMPENSATION, regression)
+        says what becomes of the removed units: 'none' zeroes them (the paper's model), 'bias'
+        folds each one's mean contribution over the run's documents into the bias after its
+        projection (FLAP), 'regression' replaces each removed channel by its ridge prediction
+        from the kept channels; verification replaces them the same way."""
         request = {"type": "prune", "run": self._run_name(run), "out": absolute(out)}
-        options = dict(
-            overwrite=overwrite,
-            compensate_bias=compensate_bias,
-            compensate_regression=compensate_regression,
-            **query,
-        )
+        options = dict(overwrite=overwrite, compensation=compensation, **query)
         request.update(_camel(dict(sigma=sigma, target_ratio=target_ratio, **options)))
         return self.run_job(request, on_event)["result"]
 

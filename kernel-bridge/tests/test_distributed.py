@@ -322,6 +322,23 @@ def test_a_sweep_spread_over_ray_gives_the_local_sweeps_table(cluster, session, 
     assert shards and shards[-1]["done"] == 7 and shards[-1]["unit"] == "shards"
 
 
+def test_a_regression_compensated_sweep_on_ray_gives_the_local_sweeps_table(
+    cluster, session, tmp_path
+):
+    """The workers fit the same regression compensation from the shipped run: the cache keys
+    (which carry the statistics' SHA-256) and the table are the local sweep's."""
+    sweep = {**SWEEP, "sigmas": [0.5], "methods": ["cus-prun"], "compensation": "regression"}
+    on_ray = session.sweep(run="onray", ray=cluster, **sweep)
+    local = session.sweep(run="local", **sweep)
+    assert on_ray["ray"]["evaluations"] == 2
+    assert all(p["cached"] for p in on_ray["record"]["points"])
+    assert on_ray["record"]["compensation"] == local["record"]["compensation"]
+    assert on_ray["record"]["compensation"]["ridge"] == 0.1
+    assert sweep_rows(on_ray["record"]) == sweep_rows(local["record"])
+    store = tmp_path / "store"
+    assert _cache_keys(store / "onray") == _cache_keys(store / "local")
+
+
 #: an ablation of the demo run's 3 dimensions: 1 + 7 + 1 (general) = 9 evaluations
 ABLATION = {"target_ratio": 0.2, "eval_sets": SWEEP["eval_sets"]}
 

@@ -402,7 +402,8 @@ def test_prune_then_verify_and_an_altered_pruned_model_fails_verify(tmp_path):
     assert "pruned model written to" in stream_text(notebook.cells[3])
     line = stream_text(notebook.cells[4])
     assert re.fullmatch(
-        r"verified expert: the same logits as the original with the units zeroed: max \|logit "
+        r"verified expert: the same logits as the original with the units replaced by their ridge "
+        r"predictions: max \|logit "
         r"difference\| \S+ \(worst [\d.]+ ulps at \|logit\| [\d.]+; bound 512 float32 ulps\)\n",
         line,
     ), line
@@ -414,16 +415,17 @@ def test_prune_then_verify_and_an_altered_pruned_model_fails_verify(tmp_path):
     [[line]] = error_lines(notebook.cells[-1])
     assert "\n" not in line and line.startswith(
         f"cusprun: {tmp_path}/expert/model.onnx: the pruned model differs from the original with "
-        "the same units zeroed: max |logit difference| "
+        "the same units replaced by their ridge predictions: max |logit difference| "
     ), line
 
 
 @pytest.mark.parametrize(
     "flag, replaced, stored",
     [
-        ("--compensate-bias", "their means", "cusprun-means.bin"),
-        ("--compensate-regression", "their ridge predictions", "cusprun-regression.bin"),
+        ("--compensation bias", "their means", "cusprun-means.bin"),
+        ("", "their ridge predictions", "cusprun-regression.bin"),
     ],
+    ids=["bias", "the default, regression"],
 )
 def test_a_compensated_prune_is_verified_against_the_units_replaced(
     tmp_path, flag, replaced, stored

@@ -101,7 +101,10 @@ export interface SweepRecord {
   q: number;
   evalSets: EvalSetRecord[];
   truncation: number;
-  /** Present when every method was evaluated bias-compensated with these means. */
+  /**
+   * Present when every method was evaluated compensated with these statistics: the means (bias
+   * compensation), or with `ridge` the Gram matrices (regression compensation).
+   */
   compensation?: CompensationRecord;
   /** The run whose documents calibrated the baselines; absent: the sweep's own run. */
   baselineRun?: string;
@@ -150,6 +153,8 @@ export interface AblationRecord {
    * calibration gains on its set, and gives up on the others. Absent in records made before it.
    */
   general?: AblationRow;
+  /** Present when every row was evaluated compensated with these statistics (as a sweep's). */
+  compensation?: CompensationRecord;
   /** The run whose documents calibrate `general`, when not the ablation's own. */
   baselineRun?: string;
 }
@@ -213,15 +218,29 @@ export interface ModelEvaluation {
 }
 
 /**
- * A study's variants evaluate pruned models plain (units zeroed), bias-compensated (removed
- * channels replaced by their means) or regression-compensated (by their ridge predictions from
- * the kept channels); by default the first two.
+ * What becomes of a pruned model's removed units: zeroed (`none`), replaced by their means
+ * (bias compensation, FLAP) or by their ridge predictions from the kept channels (regression
+ * compensation), each folded into the projection that reads them.
  */
-export const STUDY_COMPENSATIONS = ['none', 'bias', 'regression'] as const;
-export type StudyCompensation = (typeof STUDY_COMPENSATIONS)[number];
-export const DEFAULT_STUDY_COMPENSATIONS: StudyCompensation[] = [
+export const COMPENSATIONS = ['none', 'bias', 'regression'] as const;
+export type CompensationKind = (typeof COMPENSATIONS)[number];
+/** What each compensation does with the removed units, as every client says it. */
+export const REMOVED_UNITS = {
+  none: 'zeroed',
+  bias: 'replaced by their means',
+  regression: 'replaced by their ridge predictions'
+} as const satisfies Record<CompensationKind, string>;
+export type RemovedUnits = (typeof REMOVED_UNITS)[CompensationKind];
+/**
+ * `cusprun prune`'s default: regression compensation was the best training-free, deterministic
+ * variant on both real models and both seeds (README, "Regression compensation on the real
+ * models"); `none` is the paper's model.
+ */
+export const DEFAULT_PRUNE_COMPENSATION: CompensationKind = 'regression';
+/** A study's default: the paper's plain model against prune's default. */
+export const DEFAULT_STUDY_COMPENSATIONS: CompensationKind[] = [
   'none',
-  'bias'
+  DEFAULT_PRUNE_COMPENSATION
 ];
 
 /** How a study's expert was made, beside its rule: what its variant's name says. */
@@ -277,7 +296,7 @@ export interface StudyRow extends SweepPoint {
   allocation?: StudyAllocation;
   /** Absent or `prune`: attention groups may go; `keep`: the expert kept every one. */
   attention?: StudyAttention;
-  compensation: StudyCompensation;
+  compensation: CompensationKind;
   variant: string;
   /**
    * An expert's change on the study's first set and metric (its `dense[0]`) against each
@@ -309,7 +328,7 @@ export interface StudyRecord {
   allocations?: StudyAllocation[];
   /** Absent: `prune` only. */
   attentions?: StudyAttention[];
-  compensations: StudyCompensation[];
+  compensations: CompensationKind[];
   /** The ridge ρ of regression compensation, when the study has it. */
   ridge?: number;
   methods: Method[];

@@ -3,6 +3,12 @@
  * a σ sweep against the baselines, compare the run with others (a tab of its own), and try the
  * expert. Forms stay folded until wanted.
  */
+import {
+  COMPENSATIONS,
+  CompensationKind,
+  DEFAULT_PRUNE_COMPENSATION,
+  REMOVED_UNITS
+} from '../core/experiment';
 import { el, foldedForm, labelled } from './dom';
 import { expertOutPath, readEvalSets } from './panel-model';
 import { RunDashboardModel } from './run-dashboard-model';
@@ -58,6 +64,7 @@ function pruneForm(model: RunDashboardModel): HTMLElement {
   const out = el('input', 'jp-mod-styled jp-CusprunRun-out');
   out.type = 'text';
   out.required = true;
+  const compensation = compensationSelect();
   const overwrite = el('input');
   overwrite.type = 'checkbox';
   // The default file name follows the view until the user types one.
@@ -76,6 +83,7 @@ function pruneForm(model: RunDashboardModel): HTMLElement {
     summary: trans.__('Prune with this σ and these dimensions'),
     fields: [
       labelled(trans.__('Write the expert to'), out),
+      labelled(trans.__('Removed units'), compensation),
       labelled(
         trans.__('Replace an earlier prune cusprun wrote there'),
         overwrite
@@ -89,11 +97,30 @@ function pruneForm(model: RunDashboardModel): HTMLElement {
           type: 'prune',
           ...model.query(view),
           out: out.value.trim(),
+          compensation: compensation.value as CompensationKind,
           ...(overwrite.checked ? { overwrite: true } : {})
         });
       }
     }
   });
+}
+
+/** What becomes of the removed units, prune's default first selected. */
+function compensationSelect(): HTMLSelectElement {
+  const select = el('select', 'jp-mod-styled jp-CusprunRun-compensation');
+  select.append(
+    ...COMPENSATIONS.map(kind => {
+      const option = el(
+        'option',
+        undefined,
+        `${REMOVED_UNITS[kind]} (${kind})`
+      );
+      option.value = kind;
+      option.selected = kind === DEFAULT_PRUNE_COMPENSATION;
+      return option;
+    })
+  );
+  return select;
 }
 
 function sweepForm(model: RunDashboardModel, gridLine: HTMLElement) {

@@ -7,7 +7,12 @@ import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { CommandRegistry } from '@lumino/commands';
 import { ISignal, Signal } from '@lumino/signaling';
-import type { ChartsAnswer, ChartsRequest, RunDetail } from '../core/protocol';
+import type {
+  ChartsAnswer,
+  ChartsRequest,
+  PruneResult,
+  RunDetail
+} from '../core/protocol';
 import { ruleLabel, RuleSettings } from '../core/select/rules';
 import { errorMessage, postAPI, requestAPI, runPath } from './api';
 import { chartBundle, ChartsView } from './charts-view';
@@ -243,14 +248,14 @@ export class RunDashboardModel {
 
   private jobText(job: JobEntry): string {
     const { trans } = this.context;
-    const result = job.result as
-      { out?: string; bytesBefore?: number; bytesAfter?: number } | undefined;
-    if (job.state === 'done' && job.type === 'prune' && result?.out) {
+    if (job.state === 'done' && job.type === 'prune' && job.result) {
+      const result = job.result as PruneResult;
       return trans.__(
-        'Expert written to %1 (%2 MB → %3 MB)',
+        'Expert written to %1 (%2 MB → %3 MB), checked against the original with the units %4',
         result.out,
-        ((result.bytesBefore ?? 0) / 1e6).toFixed(2),
-        ((result.bytesAfter ?? 0) / 1e6).toFixed(2)
+        (result.bytesBefore / 1e6).toFixed(2),
+        (result.bytesAfter / 1e6).toFixed(2),
+        result.verification.removedUnits
       );
     }
     return jobLine(job, trans);

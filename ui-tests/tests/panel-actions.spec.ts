@@ -104,13 +104,15 @@ test('Prune with the view writes the expert of its σ and dimensions', async ({
   // the proposed file follows the view: σ and the dimensions it keeps
   await sweep.getByRole('checkbox', { name: 'task' }).uncheck();
   await expect(out).toHaveValue(`experts/${RUN}-sigma0.5-language+domain.onnx`);
+  // prune's default: the removed units replaced by their ridge predictions
+  await expect(prune.getByLabel('Removed units')).toHaveValue('regression');
   await prune
     .getByLabel('Replace an earlier prune cusprun wrote there')
     .check();
   await prune.getByRole('button', { name: 'Prune' }).click();
   await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(
-      `^Expert written to \\S*/experts/${RUN}-sigma0\\.5-language\\+domain\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\)$`
+      `^Expert written to \\S*/experts/${RUN}-sigma0\\.5-language\\+domain\\.onnx \\([\\d.]+ MB → [\\d.]+ MB\\), checked against the original with the units replaced by their ridge predictions$`
     ),
     { timeout: 60_000 }
   );

@@ -5,7 +5,7 @@
  */
 import {
   EvalMetric,
-  STUDY_COMPENSATIONS,
+  COMPENSATIONS,
   StudyRecord,
   studyLabel
 } from '../experiment';
@@ -56,7 +56,7 @@ export function studySpec(
         color: {
           field: 'compensation',
           type: 'nominal',
-          scale: { domain: [...STUDY_COMPENSATIONS], range: SERIES_COLORS }
+          scale: { domain: [...COMPENSATIONS], range: SERIES_COLORS }
         },
         tooltip: [
           { field: 'variant', type: 'nominal' },

@@ -29,7 +29,8 @@ import type {
   ModelEvaluation,
   StudyAllocation,
   StudyAttention,
-  StudyCompensation,
+  CompensationKind,
+  RemovedUnits,
   StudyRecord,
   StudyRow,
   SweepPoint,
@@ -305,13 +306,8 @@ export type PruneRequest = PlanQuery & {
   /** A relative path without '..', under the sidecar's working folder. */
   out: string;
   overwrite?: boolean;
-  /** Fold each removed unit's mean contribution into the bias after its projection (FLAP). */
-  compensateBias?: boolean;
-  /**
-   * Replace each removed channel by its ridge prediction from the kept channels, folded into
-   * the projection's kept weights and bias (one of the two compensations at most).
-   */
-  compensateRegression?: boolean;
+  /** What becomes of the removed units (COMPENSATIONS); default DEFAULT_PRUNE_COMPENSATION. */
+  compensation?: CompensationKind;
 };
 
 /** Checks a folder prune wrote against the model it was pruned from (`cusprun verify`). */
@@ -372,8 +368,8 @@ export interface SweepRequest extends EvalOptions, ExpertQuery {
   /** Default: all of METHODS. */
   methods?: Method[];
   seed?: number;
-  /** Evaluate every method bias-compensated with the means over the run's documents. */
-  compensateBias?: boolean;
+  /** Evaluate every method with its removed units compensated so; default `none`. */
+  compensation?: CompensationKind;
   /** The run whose documents calibrate the baselines (same model); default `run`. */
   baselineRun?: RunId;
   /** Make the sweep's evaluations on a Ray cluster first, into the run's evaluation cache. */
@@ -384,6 +380,8 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
   type: 'ablate';
   run: RunId;
   targetRatio: number;
+  /** Evaluate every row with its removed units compensated so; default `none`. */
+  compensation?: CompensationKind;
   /** The run whose documents calibrate the general row (same model); default `run`. */
   baselineRun?: RunId;
   /** Make the ablation's evaluations on a Ray cluster first, into the run's evaluation cache. */
@@ -413,7 +411,7 @@ export interface StudyRequest extends EvalOptions {
   /** Experts that may remove attention groups and/or keep them all; default `prune` only. */
   attentions?: StudyAttention[];
   /** Default both. */
-  compensations?: StudyCompensation[];
+  compensations?: CompensationKind[];
   /** Default all of METHODS but flap. */
   methods?: Method[];
   /** JSON Lines of `{prompt, reference?}` every variant decodes greedily. */
@@ -541,10 +539,6 @@ export interface Verification extends LogitComparison {
   /** What the reference did with the removed units: what every client says it was checked against. */
   removedUnits: RemovedUnits;
 }
-
-/** A pruned model equals the original with its removed units zeroed, or (compensated) replaced. */
-export type RemovedUnits =
-  'zeroed' | 'replaced by their means' | 'replaced by their ridge predictions';
 
 /** Which side of a generate job: the run's dense model or the pruned expert. */
 export type GeneratingModel = 'dense' | 'expert';

@@ -30,11 +30,11 @@ import {
   ScoreRequest,
   STUDY_ALLOCATIONS,
   STUDY_ATTENTIONS,
-  STUDY_COMPENSATIONS,
+  COMPENSATIONS,
   STUDY_RULES,
   StudyAllocation,
   StudyAttention,
-  StudyCompensation,
+  CompensationKind,
   StudyRequest,
   SweepRequest
 } from './index';
@@ -296,8 +296,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...planQuery(f, what),
     out: f.string('out', true),
     overwrite: f.boolean('overwrite'),
-    compensateBias: f.boolean('compensateBias'),
-    compensateRegression: f.boolean('compensateRegression')
+    compensation: f.oneOf('compensation', COMPENSATIONS)
   }),
   verify: (f): VerifyRequest => ({
     type: 'verify',
@@ -324,7 +323,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       targetRatios: f.numbers('targetRatios'),
       methods: f.strings('methods') as SweepRequest['methods'],
       seed: f.number('seed'),
-      compensateBias: f.boolean('compensateBias'),
+      compensation: f.oneOf('compensation', COMPENSATIONS),
       baselineRun: f.optionalRunId('baselineRun'),
       ray: rayOptions(f)
     };
@@ -348,6 +347,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     ...expertQuery(f),
     ...evalOptions(f),
     targetRatio: f.number('targetRatio', true),
+    compensation: f.oneOf('compensation', COMPENSATIONS),
     baselineRun: f.optionalRunId('baselineRun'),
     ray: rayOptions(f)
   }),
@@ -365,7 +365,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
       rules: f.strings('rules') as StudyRequest['rules'],
       allocations: f.strings('allocations') as StudyAllocation[],
       attentions: f.strings('attentions') as StudyAttention[],
-      compensations: f.strings('compensations') as StudyCompensation[],
+      compensations: f.strings('compensations') as CompensationKind[],
       methods: f.strings('methods') as StudyRequest['methods'],
       prompts: f.string('prompts'),
       maxNewTokens: f.number('maxNewTokens')
@@ -393,12 +393,7 @@ const JOB_READERS: { [T in JobType]: Reader<T> } = {
     );
     refuseUnknown(what, 'allocation', request.allocations, STUDY_ALLOCATIONS);
     refuseUnknown(what, 'attention', request.attentions, STUDY_ATTENTIONS);
-    refuseUnknown(
-      what,
-      'compensation',
-      request.compensations,
-      STUDY_COMPENSATIONS
-    );
+    refuseUnknown(what, 'compensation', request.compensations, COMPENSATIONS);
     return request;
   },
   generate: (f, what): GenerateRequest => {

@@ -18,7 +18,7 @@ import {
 } from '../../core/select/expert';
 import type { AblationRecord, AblationRow } from '../../core/experiment';
 import type { PooledScores } from '../baselines';
-import { Evaluator } from './evaluator';
+import { Compensation, Evaluator } from './evaluator';
 import { methodPlan } from './methods';
 import { EvaluationShard, inShard } from './shard';
 
@@ -34,6 +34,8 @@ export interface AblationOptions {
   shard?: EvaluationShard;
   /** General calibration's scores: with them, the general row (else none). */
   general?: PooledScores;
+  /** Every row evaluated with its removed units compensated with these statistics. */
+  compensation?: Compensation;
 }
 
 /** The general row's evaluation: after the dense model and the 2^n − 1 subsets. */
@@ -91,7 +93,7 @@ export async function runAblation(
   guards: Pick<PlanOptions, 'minKeep' | 'multipleOf'>,
   targetRatio: number,
   evaluator: Evaluator,
-  { onRow, shard, general }: AblationOptions = {}
+  { onRow, shard, general, compensation }: AblationOptions = {}
 ): Promise<AblationResult> {
   // A shard without the dense evaluation reports no dense metrics.
   const dense = inShard(shard, 0) ? (await evaluator.evaluate()).metrics : [];
@@ -104,7 +106,7 @@ export async function runAblation(
     const row = await rowOf(
       subset.map(d => d.name),
       plan,
-      p => evaluator.evaluate(unitPlanOf(p))
+      p => evaluator.evaluate(unitPlanOf(p), compensation)
     );
     rows.push(row);
     onRow?.(row);
@@ -118,7 +120,8 @@ export async function runAblation(
     planOrReason(map, dimensions, guards, targetRatio),
     p =>
       evaluator.evaluate(
-        methodPlan('general', map, unitPlanOf(p), { seed: 0, general })
+        methodPlan('general', map, unitPlanOf(p), { seed: 0, general }),
+        compensation
       )
   );
   return { targetRatio, dense, rows, general: row };

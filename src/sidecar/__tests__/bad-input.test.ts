@@ -323,7 +323,7 @@ describe('prune, then verify', () => {
     const { code, stdout } = cli('verify', expert);
     expect(code).toBe(0);
     expect(stdout).toMatch(
-      /^ok: the same logits as the original with the units zeroed: max \|logit difference\| \S+ \(worst [\d.]+ ulps at \|logit\| [\d.]+; bound 512 float32 ulps\)\n$/
+      /^ok: the same logits as the original with the units replaced by their ridge predictions: max \|logit difference\| \S+ \(worst [\d.]+ ulps at \|logit\| [\d.]+; bound 512 float32 ulps\)\n$/
     );
   });
 
@@ -343,7 +343,7 @@ describe('prune, then verify', () => {
     expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
     expect(stderr).toMatch(
       new RegExp(
-        `^cusprun: ${file}: the pruned model differs from the original with the same units zeroed: max \\|logit difference\\| \\S+ \\(worst [\\d.]+ ulps at \\|logit\\| [\\d.]+; bound 512 float32 ulps\\); if the folder was not changed after 'cusprun prune' wrote it, please report this export\\n$`
+        `^cusprun: ${file}: the pruned model differs from the original with the same units replaced by their ridge predictions: max \\|logit difference\\| \\S+ \\(worst [\\d.]+ ulps at \\|logit\\| [\\d.]+; bound 512 float32 ulps\\); if the folder was not changed after 'cusprun prune' wrote it, please report this export\\n$`
       )
     );
   });

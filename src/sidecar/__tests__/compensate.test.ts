@@ -1,13 +1,15 @@
 /**
- * `cusprun prune --compensate-bias` (or `--compensate-regression`), then `cusprun verify`, as a
- * user runs them: the folder keeps the means (or the regression fit) it was made with, verify
- * rebuilds the same reference from them, and fails once they are altered. Real processes on the
- * built CLI, fixture models (one whose o/down projections have biases) and the fixture corpora.
+ * `cusprun prune` (regression compensation by default, or `--compensation bias|none`), then
+ * `cusprun verify`, as a user runs them: the folder keeps the regression fit (or the means) it
+ * was made with, verify rebuilds the same reference from them, and fails once they are altered.
+ * Real processes on the built CLI, fixture models (one whose o/down projections have biases)
+ * and the fixture corpora.
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CompensationKind, REMOVED_UNITS } from '../../core/experiment';
 import { unitPlanOf } from '../../core/select';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
 import {
@@ -28,13 +30,16 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Scores the fixture and prunes it with bias (or `how`) compensation over two dimensions. */
+/**
+ * Scores the fixture and prunes it over two dimensions, with `--compensation how`, or without
+ * the option (prune's default) when `how` is not given.
+ */
 function compensatedExpert(
   family: string,
   style: string,
-  how: 'bias' | 'regression' = 'bias'
+  how?: CompensationKind
 ): string {
-  const dir = path.join(tmp, `${family}-${style}-${how}`);
+  const dir = path.join(tmp, `${family}-${style}-${how ?? 'default'}`);
   const run = path.join(dir, 'run');
   const model = path.join(FIXTURES, family, style);
   expect(cusprun('score', model, '--corpus', CORPUS, '--run', run).code).toBe(
@@ -49,31 +54,26 @@ function compensatedExpert(
     '0.25',
     '--dims',
     'language,task',
-    `--compensate-${how}`,
+    ...(how ? ['--compensation', how] : []),
     '--out',
     out
   );
   expect(pruned.stderr).toBe('');
   expect(pruned.code).toBe(0);
   expect(pruned.stdout).toContain(
-    `checked against the original with the units ${REPLACED[how]}: max |logit difference| `
+    `checked against the original with the units ${REMOVED_UNITS[how ?? 'regression']}: max |logit difference| `
   );
   return out;
 }
 
-const REPLACED = {
-  bias: 'replaced by their means',
-  regression: 'replaced by their ridge predictions'
-};
-
-describe('prune --compensate-bias, then verify', () => {
+describe('prune --compensation bias, then verify', () => {
   it.each([
     ['qwen2', 'torchscript'],
     ['gpt2', 'fp16']
   ])(
     '%s/%s: verify passes on the stored means and fails once one is altered',
     (family, style) => {
-      const out = compensatedExpert(family, style);
+      const out = compensatedExpert(family, style, 'bias');
       const folder = JSON.parse(
         fs.readFileSync(path.join(out, 'cusprun-plan.json'), 'utf8')
       );
@@ -103,7 +103,7 @@ describe('prune --compensate-bias, then verify', () => {
   );
 
   it('refuses a means file that is not cusprun’s, in one line', () => {
-    const out = compensatedExpert('llama', 'torchscript');
+    const out = compensatedExpert('llama', 'torchscript', 'bias');
     fs.writeFileSync(path.join(out, MEANS_FILE), 'not means');
     const verified = cusprun('verify', out);
     expect(verified.code).not.toBe(0);
@@ -112,32 +112,45 @@ describe('prune --compensate-bias, then verify', () => {
     );
   });
 
-  it('refuses both compensations at once, in one line, writing nothing', () => {
+  it('refuses a compensation it does not know, in one line, writing nothing', () => {
     const run = path.join(
-      path.dirname(compensatedExpert('llama', 'kv')),
+      path.dirname(compensatedExpert('llama', 'kv', 'none')),
       'run'
     );
-    const out = path.join(tmp, 'both');
-    const both = cusprun(
+    const out = path.join(tmp, 'unknown');
+    const refused = cusprun(
       'prune',
       '--run',
       run,
       '--target-ratio',
       '0.25',
-      '--compensate-bias',
-      '--compensate-regression',
+      '--compensation',
+      'ridge',
       '--out',
       out
     );
-    expect(both.code).toBe(1);
-    expect(both.stderr).toBe(
-      'cusprun: prune takes one compensation: --compensate-bias or --compensate-regression, not both\n'
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      "cusprun: --compensation: 'ridge' is not one of none, bias, regression\n"
     );
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  it('sweep --compensate-bias evaluates with the means and records their SHA-256', () => {
-    const out = compensatedExpert('mistral', 'torchscript');
+  it('prune --compensation none writes the paper’s model: units zeroed, no statistics beside it', () => {
+    const out = compensatedExpert('qwen2', 'kv', 'none');
+    const folder = JSON.parse(
+      fs.readFileSync(path.join(out, 'cusprun-plan.json'), 'utf8')
+    );
+    expect(folder.compensation).toBeUndefined();
+    expect(fs.existsSync(path.join(out, REGRESSION_FILE))).toBe(false);
+    expect(fs.existsSync(path.join(out, MEANS_FILE))).toBe(false);
+    expect(cusprun('verify', out).stdout).toMatch(
+      /^ok: the same logits as the original with the units zeroed: /
+    );
+  });
+
+  it('sweep --compensation bias|regression evaluates compensated and records the statistics', () => {
+    const out = compensatedExpert('mistral', 'torchscript', 'bias');
     const run = path.join(path.dirname(out), 'run');
     const sweep = (...extra: string[]) =>
       cusprun(
@@ -162,8 +175,16 @@ describe('prune --compensate-bias, then verify', () => {
           JSON.parse(fs.readFileSync(path.join(run, 'sweeps', f), 'utf8'))
         );
     expect(sweep().code).toBe(0);
-    expect(sweep('--compensate-bias').code).toBe(0);
-    const [plain, compensated] = records();
+    const biased = sweep('--compensation', 'bias');
+    expect(biased.code).toBe(0);
+    expect(biased.stdout).toMatch(
+      /\nremoved units replaced by their means, fitted on \d+ tokens of language, task\n/
+    );
+    const regressed = sweep('--compensation', 'regression');
+    expect(regressed.stdout).toMatch(
+      /\nremoved units replaced by their ridge predictions from the kept channels \(ρ 0\.1\), fitted on \d+ tokens of language, task\n/
+    );
+    const [plain, compensated, regression] = records();
     expect(plain.compensation).toBeUndefined();
     const means = fs.readFileSync(path.join(out, MEANS_FILE));
     expect(compensated.compensation).toEqual({
@@ -173,17 +194,71 @@ describe('prune --compensate-bias, then verify', () => {
     });
     expect(compensated.points[0].cached).toBe(false);
     expect(compensated.points[0].metrics).not.toEqual(plain.points[0].metrics);
+    expect(regression.compensation).toEqual({
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      dimensions: ['language', 'task'],
+      tokens: compensated.compensation.tokens,
+      ridge: 0.1
+    });
+    expect(regression.points[0].metrics).not.toEqual(
+      compensated.points[0].metrics
+    );
   });
 });
 
-describe('prune --compensate-regression, then verify', () => {
+describe('ablate --compensation regression', () => {
+  it('evaluates every subset and the general row compensated, and records the fit', () => {
+    const out = compensatedExpert('llama3', 'torchscript', 'none');
+    const run = path.join(path.dirname(out), 'run');
+    const ablate = (...extra: string[]) =>
+      cusprun(
+        'ablate',
+        '--run',
+        run,
+        '--target-ratio',
+        '0.25',
+        '--eval',
+        path.join(path.dirname(CORPUS), 'task', 'qa.jsonl'),
+        ...extra
+      );
+    const plain = ablate();
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toContain('removed units replaced');
+    const compensated = ablate('--compensation', 'regression');
+    expect(compensated.code).toBe(0);
+    expect(compensated.stdout).toMatch(
+      /\nremoved units replaced by their ridge predictions from the kept channels \(ρ 0\.1\), fitted on \d+ tokens of language, domain, task\n/
+    );
+    const dir = path.join(run, 'ablations');
+    const [before, after] = fs
+      .readdirSync(dir)
+      .sort()
+      .map(f => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+    expect(before.compensation).toBeUndefined();
+    expect(after.compensation).toMatchObject({
+      dimensions: ['language', 'domain', 'task'],
+      ridge: 0.1
+    });
+    const values = (record: {
+      rows: { metrics: { value: number }[] }[];
+      general: { metrics: { value: number }[] };
+    }) => [...record.rows, record.general].map(r => r.metrics[0].value);
+    expect(values(after)).toHaveLength(8);
+    values(after).forEach((value, i) =>
+      expect(value).not.toBe(values(before)[i])
+    );
+    expect(after.dense).toEqual(before.dense);
+  });
+});
+
+describe('prune (regression compensation, its default), then verify', () => {
   it.each([
     ['qwen2', 'torchscript'],
     ['gpt2', 'fp16']
   ])(
     '%s/%s: verify passes on the stored fit and fails once one coefficient is altered',
     (family, style) => {
-      const out = compensatedExpert(family, style, 'regression');
+      const out = compensatedExpert(family, style);
       const folder = JSON.parse(
         fs.readFileSync(path.join(out, 'cusprun-plan.json'), 'utf8')
       );

@@ -139,7 +139,7 @@ describe('cusprun score, plan and prune', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/solved for a target of 15\.00%/);
     expect(stdout).toMatch(
-      /checked against the original with the units zeroed: max \|logit difference\| /
+      /checked against the original with the units replaced by their ridge predictions: max \|logit difference\| /
     );
     const before = inspectModel(MODEL);
     const after = inspectModel(out);
@@ -547,7 +547,7 @@ describe('prune, then verify, on every float16 fixture', () => {
     expect(pruned.stdout).toMatch(/bound 4 float16 ulps\)\n$/);
     const verified = cusprun('verify', out);
     expect(verified.stdout).toMatch(
-      /^ok: the same logits as the original with the units zeroed: .*bound 4 float16 ulps\)\n$/
+      /^ok: the same logits as the original with the units replaced by their ridge predictions: .*bound 4 float16 ulps\)\n$/
     );
   });
 });

@@ -619,6 +619,19 @@ describe('cusprun serve', () => {
           type: 'prune',
           run: 'small',
           sigma: 0.3,
+          out: 'experts/small',
+          compensation: 'ridge'
+        },
+        400,
+        /^a prune job: "compensation" must be one of none, bias, regression, got "ridge"$/
+      ],
+      [
+        'POST',
+        '/api/jobs',
+        {
+          type: 'prune',
+          run: 'small',
+          sigma: 0.3,
           out: path.join(path.dirname(tmp), 'outside')
         },
         400,

@@ -175,7 +175,7 @@ describe('cusprun study', () => {
           r.variant === 'paper' &&
           r.compensation === compensation
       )?.metrics[0].value;
-    expect(expert('bias')).not.toEqual(expert('none'));
+    expect(expert('regression')).not.toEqual(expert('none'));
     // Every row: perplexity, multiple-choice accuracy, and a greedy text per prompt.
     const prompts = fs
       .readFileSync(PROMPTS, 'utf8')
@@ -254,9 +254,9 @@ describe('cusprun study', () => {
       expect(general?.versus).toBeUndefined();
       return formatChange(expected);
     };
-    expect(table.find(l => /^\S+ +\S+ \/ \S+ +bias +paper /.test(l))).toContain(
-      ` ${change(0, 'bias')} / ${change(1, 'bias')} `
-    );
+    expect(
+      table.find(l => /^\S+ +\S+ \/ \S+ +regression +paper /.test(l))
+    ).toContain(` ${change(0, 'regression')} / ${change(1, 'regression')} `);
     // The table, then per prompt the first run's texts: dense and the 12 variants of seed 0.
     const md = fs.readFileSync(latest('.md'), 'utf8');
     const sections = md.split('\n## Greedy text: ');

@@ -4,6 +4,7 @@ import {
   ablationCsv,
   ablationTable,
   baselineNote,
+  compensationNote,
   writeCharts
 } from '../format/experiment';
 import { progressLines } from '../format/progress';
@@ -14,6 +15,8 @@ import { checkRequested, writeRequested, wroteLines } from './outputs';
 import { pointsOption, pointsShard, shardLine } from './points';
 import {
   BASELINE_OPTIONS,
+  compensationOption,
+  compensationValue,
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
@@ -31,6 +34,7 @@ export default defineCommand({
     ...ABLATE_PLAN_OPTIONS,
     ...EVAL_OPTIONS,
     ...BASELINE_OPTIONS,
+    ...compensationOption('none'),
     charts: {
       type: 'string',
       value: 'DIR',
@@ -61,6 +65,7 @@ export default defineCommand({
         requiredValue('target-ratio', values['target-ratio'], 'R')
       ) as number,
       baselineRun: values['baseline-run'],
+      compensation: compensationValue(values.compensation),
       onRow: r =>
         progress(
           `${r.dimensions.join('+')}: ${r.unreachable ? 'unreachable' : `σ ${formatSigma(r.sigma)}, ratio ${formatRatio(r.ratio)}`}${r.cached ? ', from cache' : ''}`
@@ -74,6 +79,6 @@ export default defineCommand({
     const charts = values.charts
       ? await writeCharts(values.charts, ablationCharts(record))
       : [];
-    return `${ablationTable(record)}\n${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => ablationCsv(record))}`;
+    return `${ablationTable(record)}\n${compensationNote(record)}${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => ablationCsv(record))}`;
   }
 });

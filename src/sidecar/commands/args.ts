@@ -152,6 +152,36 @@ export function numberValue(
   return n;
 }
 
+/**
+ * A comma-separated list of `names`, each checked: a mistake names the option and the value,
+ * and `hint` follows the names.
+ */
+export function namesValue<T extends string>(
+  option: string,
+  list: string,
+  names: readonly T[],
+  hint = ''
+): T[] {
+  return list.split(',').map(text => {
+    const name = text.trim() as T;
+    if (!names.includes(name)) {
+      throw new UsageError(
+        `--${option}: '${text}' is not one of ${names.join(', ')}${hint}`
+      );
+    }
+    return name;
+  });
+}
+
+/** An option that names one of `names`, checked; undefined when absent. */
+export function nameValue<T extends string>(
+  option: string,
+  value: string | undefined,
+  names: readonly T[]
+): T | undefined {
+  return value === undefined ? undefined : namesValue(option, value, names)[0];
+}
+
 export function requiredValue(
   name: string,
   value: string | undefined,

@@ -6,8 +6,10 @@ import {
   RuleSettings,
   ruleSettings
 } from '../../core/select';
+import { COMPENSATIONS, CompensationKind } from '../../core/experiment';
 import { ExpertJob, PlanJob } from '../jobs/plan';
 import {
+  nameValue,
   numberValue,
   OptionSpecs,
   requiredValue,
@@ -95,6 +97,24 @@ export const BASELINE_OPTIONS = {
     help: "calibrate the baselines (general, wanda, flap) on this run's documents instead of the expert's own: a run of the same model scored on a general corpus, as general pruning is calibrated"
   }
 } as const satisfies OptionSpecs;
+
+/** `--compensation HOW`: what becomes of a pruned model's removed units (prune, sweep). */
+export function compensationOption(defaultKind: CompensationKind) {
+  return {
+    compensation: {
+      type: 'string',
+      value: 'HOW',
+      help: `what becomes of the removed units: ${COMPENSATIONS.join(', ')} — zeroed (the paper's model), replaced by their means (FLAP's bias compensation) or by their ridge predictions from the kept channels, fitted on the run's documents of --dims and folded into the projection after them (default ${defaultKind})`
+    }
+  } as const satisfies OptionSpecs;
+}
+
+/** `--compensation`'s value, checked; undefined when absent (the command's default). */
+export function compensationValue(
+  value?: string
+): CompensationKind | undefined {
+  return nameValue('compensation', value, COMPENSATIONS);
+}
 
 /** --rule and --q, checked together: a mistake in them is one of the command line. */
 export function ruleOptions(rule?: string, q?: string): RuleSettings {

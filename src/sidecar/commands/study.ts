@@ -5,11 +5,11 @@ import {
   STUDY_ALLOCATIONS,
   STUDY_ATTENTIONS,
   DEFAULT_STUDY_COMPENSATIONS,
-  STUDY_COMPENSATIONS,
+  COMPENSATIONS,
   STUDY_RULES,
   StudyAllocation,
   StudyAttention,
-  StudyCompensation,
+  CompensationKind,
   studyLabel
 } from '../../core/experiment';
 import { formatRatio } from '../../core/format';
@@ -24,7 +24,7 @@ import {
   runStudyJob,
   STUDY_DIR
 } from '../jobs/study';
-import { numberValue, positionalCount, UsageError } from './args';
+import { namesValue, numberValue, positionalCount, UsageError } from './args';
 import { defineCommand } from './command';
 import { wroteLines } from './outputs';
 import { BASELINE_OPTIONS, EVAL_OPTIONS, evalOptions } from './shared-options';
@@ -46,33 +46,12 @@ function parseQs(list: string): number[] {
   });
 }
 
-/**
- * A comma-separated list of `names`, each checked: a mistake names the option and the value,
- * and `hint` follows the names.
- */
-function parseNames<T extends string>(
-  option: string,
-  list: string,
-  names: readonly T[],
-  hint = ''
-): T[] {
-  return list.split(',').map(text => {
-    const name = text.trim() as T;
-    if (!names.includes(name)) {
-      throw new UsageError(
-        `--${option}: '${text}' is not one of ${names.join(', ')}${hint}`
-      );
-    }
-    return name;
-  });
-}
-
 export default defineCommand({
   name: 'study',
   synopsis:
     'study --run RUN_DIR [--run RUN_DIR …] --target-ratios GRID --eval SET … [options]',
   summary:
-    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and bias-compensated, with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites TIME.json, .csv, .md and .svg into the first run’s study/ (each study its own)',
+    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and regression-compensated (--compensation), with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites TIME.json, .csv, .md and .svg into the first run’s study/ (each study its own)',
   options: {
     ...STUDY_EVAL_OPTIONS,
     ...BASELINE_OPTIONS,
@@ -115,7 +94,7 @@ export default defineCommand({
     compensation: {
       type: 'string',
       value: 'LIST',
-      help: `of ${STUDY_COMPENSATIONS.join(', ')}: units zeroed, or replaced by their means or by their ridge predictions from the kept channels (default ${DEFAULT_STUDY_COMPENSATIONS.join(',')})`
+      help: `of ${COMPENSATIONS.join(', ')}: units zeroed, or replaced by their means or by their ridge predictions from the kept channels (default ${DEFAULT_STUDY_COMPENSATIONS.join(',')})`
     },
     methods: {
       type: 'string',
@@ -147,7 +126,7 @@ export default defineCommand({
     const rules =
       values.rules === undefined
         ? []
-        : parseNames<Rule>(
+        : namesValue<Rule>(
             'rules',
             values.rules,
             STUDY_RULES,
@@ -170,7 +149,7 @@ export default defineCommand({
       ...(values.allocations === undefined
         ? {}
         : {
-            allocations: parseNames<StudyAllocation>(
+            allocations: namesValue<StudyAllocation>(
               'allocations',
               values.allocations,
               STUDY_ALLOCATIONS
@@ -179,16 +158,16 @@ export default defineCommand({
       ...(values.attention === undefined
         ? {}
         : {
-            attentions: parseNames<StudyAttention>(
+            attentions: namesValue<StudyAttention>(
               'attention',
               values.attention,
               STUDY_ATTENTIONS
             )
           }),
-      compensations: parseNames<StudyCompensation>(
+      compensations: namesValue<CompensationKind>(
         'compensation',
         values.compensation ?? DEFAULT_STUDY_COMPENSATIONS.join(','),
-        STUDY_COMPENSATIONS
+        COMPENSATIONS
       ),
       methods: parseMethods(
         values.methods ?? METHODS.filter(m => m !== 'flap').join(',')

@@ -5,6 +5,7 @@ import { parseGrid } from '../../core/grid';
 import { progressLines, progressPrinter } from '../format/progress';
 import {
   baselineNote,
+  compensationNote,
   sweepCsv,
   sweepTable,
   writeCharts
@@ -16,6 +17,8 @@ import { checkRequested, writeRequested, wroteLines } from './outputs';
 import { pointsOption, pointsShard, shardLine } from './points';
 import {
   BASELINE_OPTIONS,
+  compensationOption,
+  compensationValue,
   EVAL_OPTIONS,
   evalOptions,
   PLAN_OPTIONS,
@@ -50,10 +53,7 @@ export default defineCommand({
       help: `comma-separated, of ${METHODS.join(', ')} (default: all)`
     },
     seed: { type: 'string', value: 'N', help: 'seed of the random baseline' },
-    'compensate-bias': {
-      type: 'boolean',
-      help: 'evaluate every method bias-compensated (FLAP), with the means over the run’s documents of --dims'
-    },
+    ...compensationOption('none'),
     charts: {
       type: 'string',
       value: 'DIR',
@@ -95,7 +95,7 @@ export default defineCommand({
       grid,
       methods: parseMethods(values.methods ?? METHODS.join(',')),
       seed: numberValue('seed', values.seed),
-      compensateBias: values['compensate-bias'] ?? false,
+      compensation: compensationValue(values.compensation),
       baselineRun: values['baseline-run'],
       onScoreProgress: p => scoring.update(p),
       onPoint: p =>
@@ -111,6 +111,6 @@ export default defineCommand({
     const charts = values.charts
       ? await writeCharts(values.charts, sweepCharts(record))
       : [];
-    return `${sweepTable(record)}\n${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => sweepCsv(record))}`;
+    return `${sweepTable(record)}\n${compensationNote(record)}${baselineNote(record)}kept in ${file}\n${wroteLines(charts)}${writeRequested(values, record, () => sweepCsv(record))}`;
   }
 });

@@ -11,6 +11,7 @@ import { renderSvg } from '../../engine/charts/svg';
 import { OutputFile, OutputGuard, writeOutputFiles } from '../../engine/output';
 import type {
   AblationRecord,
+  CompensationRecord,
   EvalMetric,
   ModelEvaluation,
   SweepRecord
@@ -76,6 +77,21 @@ export function baselineNote(record: { baselineRun?: string }): string {
   return record.baselineRun
     ? `baselines calibrated on the documents of ${record.baselineRun}\n`
     : '';
+}
+
+/** A line saying what replaced a compensated sweep's or ablation's removed units, or nothing. */
+export function compensationNote(record: {
+  compensation?: CompensationRecord;
+}): string {
+  const c = record.compensation;
+  if (!c) {
+    return '';
+  }
+  const how =
+    c.ridge === undefined
+      ? 'their means'
+      : `their ridge predictions from the kept channels (ρ ${c.ridge})`;
+  return `removed units replaced by ${how}, fitted on ${c.tokens} tokens of ${c.dimensions.join(', ')}\n`;
 }
 
 export function sweepTable(record: SweepRecord): string {

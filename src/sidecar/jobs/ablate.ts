@@ -5,7 +5,11 @@
  * result is kept in the run folder's `ablations/`.
  */
 import * as path from 'node:path';
-import type { AblationRecord, AblationRow } from '../../core/experiment';
+import type {
+  AblationRecord,
+  AblationRow,
+  CompensationKind
+} from '../../core/experiment';
 import {
   EvaluationShard,
   generalEvaluation,
@@ -17,6 +21,7 @@ import {
   baselineInputs,
   Experiment,
   ExperimentJob,
+  experimentCompensation,
   openExperiment,
   runShard,
   ShardOutcome
@@ -27,6 +32,11 @@ import { stampName } from '../run-folder';
 
 export interface AblateJob extends ExperimentJob, ExpertJob {
   targetRatio: number;
+  /**
+   * Evaluate every row with its removed units compensated so, fitted once on the run's documents
+   * of dims (every row's, whichever subset it keeps); default `none`.
+   */
+  compensation?: CompensationKind;
   onRow?: (row: AblationRow) => void;
 }
 
@@ -45,6 +55,11 @@ async function ablationIn(
   const { general } = inShard(shard, generalEvaluation(ranks.length))
     ? await baselineInputs(job, experiment, ['general'])
     : {};
+  const compensated = await experimentCompensation(
+    experiment,
+    job.dims,
+    job.compensation
+  );
   const result = await runAblation(
     map,
     ranks,
@@ -54,10 +69,11 @@ async function ablationIn(
     {
       onRow: job.onRow,
       shard,
-      general
+      general,
+      compensation: compensated?.compensation
     }
   );
-  return { ranks, result };
+  return { ranks, compensated, result };
 }
 
 export async function runAblateJob(
@@ -65,7 +81,7 @@ export async function runAblateJob(
 ): Promise<{ record: AblationRecord; file: string }> {
   const experiment = openExperiment(job);
   try {
-    const { ranks, result } = await ablationIn(experiment, job);
+    const { ranks, compensated, result } = await ablationIn(experiment, job);
     const { evaluator } = experiment;
     const at = new Date().toISOString();
     const record: AblationRecord = {
@@ -75,6 +91,7 @@ export async function runAblateJob(
       q: ranks[0].q,
       evalSets: evalSetRecords(evaluator.sets),
       truncation: evaluator.settings.truncation,
+      ...(compensated ? { compensation: compensated.record } : {}),
       ...(job.baselineRun
         ? { baselineRun: path.resolve(job.baselineRun) }
         : {}),

@@ -25,7 +25,11 @@ import {
   GenerationSettings,
   loadEvalSets
 } from '../../engine/experiment';
-import type { CompensationRecord, Method } from '../../core/experiment';
+import type {
+  CompensationKind,
+  CompensationRecord,
+  Method
+} from '../../core/experiment';
 import { BASELINE_SCORES_DIR, EVAL_CACHE_FILE } from '../../core/protocol';
 import { CusprunError } from '../../core/errors';
 import { OnnxModel } from '../../engine/onnx/model';
@@ -249,14 +253,19 @@ export async function baselineInputs(
 }
 
 /**
- * Compensation fitted on the run's documents of `dims` (bias: their means; regression: their
- * Gram matrices), and how a record names it.
+ * Compensation of `kind` fitted on the run's documents of `dims` (bias: their means; regression:
+ * their Gram matrices), and how a record names it; none for `none` or no kind.
  */
 export async function experimentCompensation(
   experiment: Experiment,
-  dims?: string[],
-  kind: 'bias' | 'regression' = 'bias'
-): Promise<{ compensation: Compensation; record: CompensationRecord }> {
+  dims: string[] | undefined,
+  kind: CompensationKind | undefined
+): Promise<
+  { compensation: Compensation; record: CompensationRecord } | undefined
+> {
+  if (kind === undefined || kind === 'none') {
+    return undefined;
+  }
   const { record, model, map } = experiment;
   const dimensions = requestedDimensions(record, dims);
   const corpus = loadCorpus(record.corpus.manifest, loadTokenizer(model.dir), {
@@ -276,7 +285,8 @@ export async function experimentCompensation(
     record: {
       sha256: compensation.sha256,
       dimensions,
-      tokens: statistics.tokens
+      tokens: statistics.tokens,
+      ...('ridge' in statistics ? { ridge: statistics.ridge } : {})
     }
   };
 }

@@ -35,13 +35,19 @@ import {
   WrittenModel,
   writePrunedModel
 } from '../../engine/prune';
-import type { RemovedUnits, Verification } from '../../core/protocol';
+import type { Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
 import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
 import { expertViewOf, PlanJob, requestedDimensions } from './plan';
 import { sensitivityPlanner } from './sensitivity';
-import type { StudyAllocation } from '../../core/experiment';
+import {
+  CompensationKind,
+  DEFAULT_PRUNE_COMPENSATION,
+  REMOVED_UNITS,
+  RemovedUnits,
+  StudyAllocation
+} from '../../core/experiment';
 
 export type PruneJob = PlanJob & {
   out: string;
@@ -52,15 +58,12 @@ export type PruneJob = PlanJob & {
   verifyDocuments?: number;
   verifyTokens?: number;
   /**
-   * Bias compensation: fold each removed unit's mean contribution over the run's documents of
-   * the requested dimensions into the bias after its projection (engine/prune/compensation.ts).
+   * What becomes of the removed units (default DEFAULT_PRUNE_COMPENSATION): zeroed; replaced by
+   * their means over the run's documents of the requested dimensions, folded into the bias
+   * after their projection (engine/prune/compensation.ts); or replaced by their ridge
+   * predictions from the kept channels, fitted on the same documents (engine/prune/regression.ts).
    */
-  compensateBias?: boolean;
-  /**
-   * Regression compensation: replace each removed channel by its ridge prediction from the kept
-   * channels, fitted on the same documents (engine/prune/regression.ts).
-   */
-  compensateRegression?: boolean;
+  compensation?: CompensationKind;
   /** `sensitivity`: per-layer counts allocated by the probe (jobs/sensitivity.ts), not one σ. */
   allocation?: StudyAllocation;
 };
@@ -127,11 +130,9 @@ export function removedUnits(
   statistics: CompensationStatistics | undefined
 ): RemovedUnits {
   if (!statistics) {
-    return 'zeroed';
+    return REMOVED_UNITS.none;
   }
-  return 'kind' in statistics
-    ? 'replaced by their ridge predictions'
-    : 'replaced by their means';
+  return REMOVED_UNITS['kind' in statistics ? 'regression' : 'bias'];
 }
 
 /** The run's documents of the requested dimensions: what compensation's means are over. */
@@ -207,13 +208,8 @@ async function pruneCompensation(
   units: UnitPlan,
   dimensions: string[]
 ): Promise<PruneCompensation | undefined> {
-  if (job.compensateBias && job.compensateRegression) {
-    throw new CusprunError(
-      'bad-argument',
-      'prune takes one compensation: --compensate-bias or --compensate-regression, not both'
-    );
-  }
-  if (job.compensateBias) {
+  const kind = job.compensation ?? DEFAULT_PRUNE_COMPENSATION;
+  if (kind === 'bias') {
     const means = await projectionMeans(model, map, documents());
     return {
       statistics: means,
@@ -223,7 +219,7 @@ async function pruneCompensation(
       about: { dimensions, tokens: means.tokens }
     };
   }
-  if (!job.compensateRegression) {
+  if (kind === 'none') {
     return undefined;
   }
   const fit = await regressionFit(model, map, units, documents());

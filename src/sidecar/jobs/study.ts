@@ -11,7 +11,7 @@ import type {
   Method,
   StudyAllocation,
   StudyAttention,
-  StudyCompensation,
+  CompensationKind,
   StudyExpertSettings,
   StudyRecord,
   StudyRow
@@ -80,7 +80,7 @@ export interface StudyJob extends ExperimentJob {
   allocations?: StudyAllocation[];
   /** Experts that may remove attention groups, and/or keep them all (default `prune`). */
   attentions?: StudyAttention[];
-  compensations: StudyCompensation[];
+  compensations: CompensationKind[];
   methods: Method[];
   /** JSON Lines of `{prompt, reference?}`: every row decodes each greedily (its sample texts). */
   prompts?: string;
@@ -214,16 +214,12 @@ async function runRows(
 async function compensationsOf(
   job: StudyJob,
   experiment: Experiment
-): Promise<Map<StudyCompensation, Compensation>> {
-  const fitted = new Map<StudyCompensation, Compensation>();
+): Promise<Map<CompensationKind, Compensation>> {
+  const fitted = new Map<CompensationKind, Compensation>();
   for (const kind of job.compensations) {
-    if (kind !== 'none') {
-      const { compensation } = await experimentCompensation(
-        experiment,
-        job.dims,
-        kind
-      );
-      fitted.set(kind, compensation);
+    const made = await experimentCompensation(experiment, job.dims, kind);
+    if (made) {
+      fitted.set(kind, made.compensation);
     }
   }
   return fitted;
@@ -236,7 +232,7 @@ async function expertRows(
   run: string,
   planner: Planner,
   inputs: BaselineInputs,
-  compensations: Map<StudyCompensation, Compensation>,
+  compensations: Map<CompensationKind, Compensation>,
   expert: StudyExpertSettings
 ): Promise<StudyRow[]> {
   const seed = experiment.record.corpus.seed;

@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import type {
+  CompensationKind,
   EvalSetRecord,
   Method,
   SweepGrid,
@@ -33,8 +34,11 @@ export interface SweepJob extends ExperimentJob, ExpertJob {
   grid: SweepGrid;
   methods: Method[];
   seed?: number;
-  /** Evaluate every method bias-compensated with the means over the run's documents of dims. */
-  compensateBias?: boolean;
+  /**
+   * Evaluate every method with its removed units compensated so, fitted on the run's documents
+   * of dims; default `none`.
+   */
+  compensation?: CompensationKind;
   onPoint?: (point: SweepPoint) => void;
 }
 
@@ -59,9 +63,11 @@ async function sweepIn(
   // A shard makes only the baseline inputs its own evaluations rank by.
   const methods = sweepShardMethods(job.methods, job.grid, shard);
   const inputs = await baselineInputs(job, experiment, methods);
-  const compensated = job.compensateBias
-    ? await experimentCompensation(experiment, job.dims)
-    : undefined;
+  const compensated = await experimentCompensation(
+    experiment,
+    job.dims,
+    job.compensation
+  );
   const result = await runSweep(
     view.expert,
     experiment.evaluator,
