@@ -533,13 +533,27 @@ class CusprunMagics:
         p.add_argument("--overwrite", action="store_true")
         p.add_argument("--compensation", choices=COMPENSATIONS)
         ns, query = self._plan_query(p, args)
-        result = self._session().prune(
-            ns.out,
-            run=ns.run,
-            overwrite=ns.overwrite or None,
-            compensation=ns.compensation,
-            **query,
-        )
+        from .display import Live, progress_bundle, progress_text
+
+        # The compensation's pass over the run's documents (minutes on a real model), as score's.
+        line = Live(progress_bundle("cusprun prune: submitting"))
+        state = {"progress": None}
+
+        def on_event(event):
+            if event["type"] == "progress":
+                state["progress"] = event["progress"]
+                line.update(progress_bundle(progress_text("prune", event["progress"], "running")))
+
+        with _failure_shown(line, "prune"):
+            result = self._session().prune(
+                ns.out,
+                run=ns.run,
+                overwrite=ns.overwrite or None,
+                compensation=ns.compensation,
+                on_event=on_event,
+                **query,
+            )
+        line.update(progress_bundle(progress_text("prune", state["progress"], "done")))
         before, after = result["bytesBefore"], result["bytesAfter"]
         verification = result["verification"]
         print(

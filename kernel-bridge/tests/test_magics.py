@@ -444,6 +444,9 @@ def test_a_compensated_prune_is_verified_against_the_units_replaced(
     assert f"checked against the original with the units replaced by {replaced}: max |logit" in (
         stream_text(notebook.cells[3])
     )
+    # the compensation's pass over the run's documents, shown live as score's, left done
+    [shown] = [o.data["text/plain"] for o in notebook.cells[3].outputs if "data" in o]
+    assert re.fullmatch(r"cusprun prune: █+ (\d+)/\1 documents, \d+ tokens, .*, done", shown), shown
     assert re.fullmatch(
         rf"verified expert: the same logits as the original with the units replaced by "
         rf"{replaced}: max \|logit difference\| .*\n",

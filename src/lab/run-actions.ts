@@ -64,7 +64,7 @@ function pruneForm(model: RunDashboardModel): HTMLElement {
   const out = el('input', 'jp-mod-styled jp-CusprunRun-out');
   out.type = 'text';
   out.required = true;
-  const compensation = compensationSelect();
+  const compensation = compensationSelect(DEFAULT_PRUNE_COMPENSATION);
   const overwrite = el('input');
   overwrite.type = 'checkbox';
   // The default file name follows the view until the user types one.
@@ -105,8 +105,8 @@ function pruneForm(model: RunDashboardModel): HTMLElement {
   });
 }
 
-/** What becomes of the removed units, prune's default first selected. */
-function compensationSelect(): HTMLSelectElement {
+/** What becomes of the removed units, `selected` first chosen. */
+function compensationSelect(selected: CompensationKind): HTMLSelectElement {
   const select = el('select', 'jp-mod-styled jp-CusprunRun-compensation');
   select.append(
     ...COMPENSATIONS.map(kind => {
@@ -116,7 +116,7 @@ function compensationSelect(): HTMLSelectElement {
         `${REMOVED_UNITS[kind]} (${kind})`
       );
       option.value = kind;
-      option.selected = kind === DEFAULT_PRUNE_COMPENSATION;
+      option.selected = kind === selected;
       return option;
     })
   );
@@ -129,10 +129,16 @@ function sweepForm(model: RunDashboardModel, gridLine: HTMLElement) {
   sets.type = 'text';
   sets.required = true;
   sets.placeholder = trans.__('FILE or NAME=FILE, comma-separated');
+  // As the CLI's sweep: zeroed unless asked; every method compensated alike.
+  const compensation = compensationSelect('none');
   return foldedForm({
     className: 'jp-CusprunRun-sweepForm',
     summary: trans.__('Run a σ sweep against the baselines'),
-    fields: [labelled(trans.__('Evaluation sets'), sets), gridLine],
+    fields: [
+      labelled(trans.__('Evaluation sets'), sets),
+      labelled(trans.__('Removed units'), compensation),
+      gridLine
+    ],
     submit: trans.__('Sweep'),
     onSubmit: async () => {
       const view = model.view;
@@ -148,6 +154,7 @@ function sweepForm(model: RunDashboardModel, gridLine: HTMLElement) {
         sigmas: s.sigmaGrid,
         evalSets,
         truncation: s.truncation,
+        compensation: compensation.value as CompensationKind,
         ...(s.threads > 0 ? { threads: s.threads } : {}),
         ...(dims ? { dims } : {}),
         ...(rule ? { rule } : {}),

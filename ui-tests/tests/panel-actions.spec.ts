@@ -237,6 +237,10 @@ test('a σ sweep started from the panel uses the σ grid and truncation of the s
     /^σ grid 0\.3, 0\.7 · truncation 48/
   );
   await form.locator('.jp-CusprunRun-evalSets').fill(`qa=${QA}, mc=${MC}`);
+  // zeroed unless asked, as the CLI's sweep; asked here for prune's compensation
+  const removed = form.getByLabel('Removed units');
+  await expect(removed).toHaveValue('none');
+  await removed.selectOption('regression');
   await form.getByRole('button', { name: 'Sweep' }).click();
   await expect(dashboard.locator('.jp-CusprunRun-status')).toHaveText(
     new RegExp(`^sweep \\S+ on ${RUN}: done$`),
@@ -253,6 +257,7 @@ test('a σ sweep started from the panel uses the σ grid and truncation of the s
   ).json();
   expect(record.grid).toEqual({ sigmas: [0.3, 0.7] });
   expect(record.truncation).toBe(48);
+  expect(record.compensation.ridge).toBe(0.1);
 });
 
 test('the launcher and the View menu open the panel', async ({ page }) => {

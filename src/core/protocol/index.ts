@@ -390,7 +390,7 @@ export interface AblateRequest extends EvalOptions, ExpertQuery {
 
 /**
  * `cusprun study`: the relaxed rule's q values (q 1: the paper's rule), plain and
- * bias-compensated, with the baselines at each expert's per-layer counts, on `run` and the
+ * compensated, with the baselines at each expert's per-layer counts, on `run` and the
  * `seedRuns` (the same model and corpora scored from other document samples), one evaluation
  * cache; kept in `run`'s `study/`.
  */
@@ -410,7 +410,7 @@ export interface StudyRequest extends EvalOptions {
   allocations?: StudyAllocation[];
   /** Experts that may remove attention groups and/or keep them all; default `prune` only. */
   attentions?: StudyAttention[];
-  /** Default both. */
+  /** Default DEFAULT_STUDY_COMPENSATIONS: `none` and prune's default. */
   compensations?: CompensationKind[];
   /** Default all of METHODS but flap. */
   methods?: Method[];

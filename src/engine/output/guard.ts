@@ -194,6 +194,48 @@ function checkReplaceable(
 }
 
 /**
+ * Checks that `dir` may be made whole by writeOutputFolder, and returns its real path: a job
+ * calls it before long work, so that a refusal comes first (writeOutputFolder checks again).
+ */
+export function checkOutputFolder(
+  dir: string,
+  guard: OutputGuard = {}
+): string {
+  const target = realPath(dir);
+  checkProtected(target, dir, guard);
+  aboutFile(dir, () => {
+    checkReplaceable(target, dir, guard.overwrite ?? false);
+    checkWritable(target);
+  });
+  return target;
+}
+
+/**
+ * Throws the file system's own error (a file on the path, a read-only folder or disk) where
+ * making `target` and its staging folder beside it would fail; a full disk shows only then.
+ */
+function checkWritable(target: string): void {
+  try {
+    fs.statSync(target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw error;
+    }
+  }
+  let parent = path.dirname(target);
+  while (!fs.existsSync(parent)) {
+    parent = path.dirname(parent);
+  }
+  try {
+    fs.accessSync(parent, fs.constants.W_OK);
+  } catch (error) {
+    // About the output, as the same error is when its staging folder is made.
+    (error as NodeJS.ErrnoException).path = target;
+    throw error;
+  }
+}
+
+/**
  * Makes the folder `dir` whole: `build` fills a staging folder beside it (and may throw to
  * abandon it: nothing is left behind), which then takes the place of the old one, if any.
  */
@@ -202,12 +244,8 @@ export async function writeOutputFolder(
   build: (staging: string) => Promise<void>,
   guard: OutputGuard = {}
 ): Promise<string> {
-  const target = realPath(dir);
-  checkProtected(target, dir, guard);
-  aboutFile(dir, () => {
-    checkReplaceable(target, dir, guard.overwrite ?? false);
-    removeStaleStaging(target);
-  });
+  const target = checkOutputFolder(dir, guard);
+  aboutFile(dir, () => removeStaleStaging(target));
   const staging = stagingName(target, 'staging');
   let made: string | undefined;
   try {

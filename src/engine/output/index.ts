@@ -1,5 +1,6 @@
 export {
   checkOutputFiles,
+  checkOutputFolder,
   writeOutputFile,
   writeOutputFiles,
   writeOutputFolder

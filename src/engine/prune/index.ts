@@ -2,7 +2,7 @@ export * from '../../core/model/unit-plan';
 export { pruneModel } from './structural';
 export { zeroUnits } from './zero';
 export { planCuts, removedParams } from './units';
-export { writePrunedModel } from './write';
+export { checkPrunedOutput, writePrunedModel } from './write';
 export type { WrittenModel } from './write';
 export { modelLogits, stagedLogits } from './staged';
 export { verifyPruned } from './verify';

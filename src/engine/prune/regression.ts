@@ -18,7 +18,7 @@ import { CompensationEdits, removedChannels, weightOf } from './compensation';
 import { ridgeCoefficients } from './ridge';
 import { unitsByLayer } from './units';
 
-/** The ridge ρ regression compensation uses unless told otherwise (docs/method: why). */
+/** The ridge ρ regression compensation uses unless told otherwise (src/engine/prune/README.md: why). */
 export const DEFAULT_RIDGE = 0.1;
 
 /** Σ_t h and Σ_t h·hᵀ of one projection's n input channels. */

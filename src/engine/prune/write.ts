@@ -10,7 +10,7 @@ import { mapModel } from '../arch/map';
 import { readModelConfig } from '../arch/inspect';
 import { ModelMap } from '../../core/model/model-map';
 import { OnnxModel } from '../onnx/model';
-import { OutputGuard, writeOutputFolder } from '../output';
+import { checkOutputFolder, OutputGuard, writeOutputFolder } from '../output';
 import { UnitPlan } from '../../core/model/unit-plan';
 import { CompensationStatistics } from './compensate';
 import { pruneModel } from './structural';
@@ -104,6 +104,24 @@ function prunedConfig(
   return out;
 }
 
+/** `guard` with the input model's files protected: what a pruned folder's place is checked by. */
+function prunedGuard(model: OnnxModel, guard: OutputGuard = {}): OutputGuard {
+  const inputs = [model.file, ...model.externalDataFiles()].map(file => ({
+    path: file,
+    what: 'the input model'
+  }));
+  return { ...guard, protect: [...inputs, ...(guard.protect ?? [])] };
+}
+
+/** Refuses, before any work, a place writePrunedModel would refuse (it checks again). */
+export function checkPrunedOutput(
+  model: OnnxModel,
+  outDir: string,
+  guard?: OutputGuard
+): void {
+  checkOutputFolder(outDir, prunedGuard(model, guard));
+}
+
 /**
  * Writes the pruned model folder `outDir` whole (see output/guard.ts for what it may replace).
  * `finish` completes the staged folder before it takes its place (checks the model, adds
@@ -122,10 +140,6 @@ export async function writePrunedModel(
 ): Promise<WrittenModel> {
   const config = readModelConfig(model.file);
   const map = mapModel(model, { config });
-  const inputs = [model.file, ...model.externalDataFiles()].map(file => ({
-    path: file,
-    what: 'the input model'
-  }));
   const dir = await writeOutputFolder(
     outDir,
     async staging => {
@@ -145,10 +159,7 @@ export async function writePrunedModel(
       fs.writeFileSync(path.join(staging, 'config.json'), `${json}\n`);
       await options.finish?.(staging);
     },
-    {
-      ...options.guard,
-      protect: [...inputs, ...(options.guard?.protect ?? [])]
-    }
+    prunedGuard(model, options.guard)
   );
   const file = path.join(dir, 'model.onnx');
   return {

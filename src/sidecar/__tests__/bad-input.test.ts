@@ -17,7 +17,7 @@ import { ScoreStore } from '../../engine/score';
 import { FIXTURES } from '../../engine/__tests__/fixtures';
 import { JobInfo } from '../../core/protocol';
 import { SidecarProcess, spawnSidecar } from './sidecar-client';
-import { CLI, CliResult, cusprunIn } from './cli-process';
+import { CLI, CliResult, cusprunIn, notProgress } from './cli-process';
 
 jest.setTimeout(120_000);
 
@@ -85,19 +85,23 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Runs the CLI in the project and expects one line on stderr and the project unchanged. */
+/**
+ * Runs the CLI in the project and expects one line on stderr (after the progress of work done
+ * before the refusal, as a full disk's) and the project unchanged.
+ */
 function refused(args: string[], line: string, code = 1): CliResult {
   const before = tree(project);
   const result = cli(...args);
   expect({
     code: result.code,
     stdout: result.stdout,
-    stderr: result.stderr
+    stderr: notProgress(result.stderr)
   }).toEqual({
     code,
     stdout: '',
-    stderr: `cusprun: ${line}\n`
+    stderr: [`cusprun: ${line}`]
   });
+  expect(result.stderr.endsWith(`cusprun: ${line}\n`)).toBe(true);
   expect(tree(project)).toEqual(before);
   return result;
 }
@@ -138,7 +142,7 @@ describe('outputs never replace what cusprun did not write', () => {
     [[...PRUNE, '--out', 'notes.txt'], 'notes.txt: is a file; name a folder'],
     [
       [...PRUNE, '--out', 'notes.txt/expert'],
-      `${path.join(project, 'notes.txt', 'expert')}: a part of this path is a file, not a folder; name a folder`
+      'notes.txt/expert: a part of this path is a file, not a folder; name a folder'
     ],
     [
       [...SCORE, '--run', 'notes.txt'],

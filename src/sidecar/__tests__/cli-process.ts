@@ -39,3 +39,11 @@ export function cusprunIn(
 export function cusprun(...args: string[]): CliResult {
   return cusprunIn(undefined, ...args);
 }
+
+/** A progress line as score and prune print them on a stream that is not a terminal. */
+export const PROGRESS_LINE = /^\[[#.]+\] \d+\/\d+ documents · /;
+
+/** The lines of `stderr` that are not progress lines: what a clean run leaves empty. */
+export function notProgress(stderr: string): string[] {
+  return stderr.split('\n').filter(l => l !== '' && !PROGRESS_LINE.test(l));
+}

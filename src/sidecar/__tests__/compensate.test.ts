@@ -20,7 +20,7 @@ import {
   writeMeansFile,
   writeRegressionFile
 } from '../../engine/prune';
-import { cusprun } from './cli-process';
+import { cusprun, notProgress, PROGRESS_LINE } from './cli-process';
 
 const CORPUS = path.resolve(FIXTURES, '..', 'corpora', 'corpus.yaml');
 
@@ -58,8 +58,10 @@ function compensatedExpert(
     '--out',
     out
   );
-  expect(pruned.stderr).toBe('');
   expect(pruned.code).toBe(0);
+  // stderr: the compensation's pass over the documents, as score shows its own; nothing else
+  expect(notProgress(pruned.stderr)).toEqual([]);
+  expect(PROGRESS_LINE.test(pruned.stderr)).toBe(how !== 'none');
   expect(pruned.stdout).toContain(
     `checked against the original with the units ${REMOVED_UNITS[how ?? 'regression']}: max |logit difference| `
   );

@@ -1,4 +1,5 @@
 import { formatPlan } from '../format/plan';
+import { progressPrinter } from '../format/progress';
 import { runPruneJob } from '../jobs/prune';
 import { nameValue, positionalCount, requiredValue } from './args';
 import {
@@ -46,13 +47,16 @@ export default defineCommand({
       { min: 0, max: 0 },
       'no positional arguments'
     );
+    const scoring = progressPrinter(process.stderr);
     const { plan, written, verification } = await runPruneJob({
       ...planOptions(values),
       out: requiredValue('out', values.out, 'DIR'),
       overwrite: values.overwrite ?? false,
       compensation: compensationValue(values.compensation),
-      allocation: nameValue('allocate', values.allocate, STUDY_ALLOCATIONS)
+      allocation: nameValue('allocate', values.allocate, STUDY_ALLOCATIONS),
+      onScoreProgress: p => scoring.update(p)
     });
+    scoring.end();
     return `${formatPlan(plan)}wrote ${written.dir} (${mib(written.bytesAfter)}, was ${mib(written.bytesBefore)}); checked against the original with the units ${verification.removedUnits}: ${verification.description}\n`;
   }
 });

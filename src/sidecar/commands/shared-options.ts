@@ -98,7 +98,7 @@ export const BASELINE_OPTIONS = {
   }
 } as const satisfies OptionSpecs;
 
-/** `--compensation HOW`: what becomes of a pruned model's removed units (prune, sweep). */
+/** `--compensation HOW`: what becomes of a pruned model's removed units (prune, sweep, ablate). */
 export function compensationOption(defaultKind: CompensationKind) {
   return {
     compensation: {

@@ -51,7 +51,7 @@ export default defineCommand({
   synopsis:
     'study --run RUN_DIR [--run RUN_DIR …] --target-ratios GRID --eval SET … [options]',
   summary:
-    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and regression-compensated (--compensation), with the baselines at each expert’s per-layer\ncounts, on every run given (one per document sample: the seeds), one shared evaluation cache;\nwrites TIME.json, .csv, .md and .svg into the first run’s study/ (each study its own)',
+    'the grid that answers "is the expert worth it": every q of the relaxed rule (q 1 is the\npaper’s rule), plain and regression-compensated (--compensation), with the baselines at\neach expert’s per-layer counts, on every run given (one per document sample: the seeds), one\nshared evaluation cache; writes TIME.json, .csv, .md and .svg into the first run’s study/\n(each study its own)',
   options: {
     ...STUDY_EVAL_OPTIONS,
     ...BASELINE_OPTIONS,

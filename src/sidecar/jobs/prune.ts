@@ -16,6 +16,7 @@ import { aboutFile } from '../../engine/fs-errors';
 import { OnnxModel } from '../../engine/onnx/model';
 import { ProtectedPlace } from '../../engine/output';
 import {
+  checkPrunedOutput,
   CompensationStatistics,
   describeComparison,
   MEANS_FILE,
@@ -37,6 +38,7 @@ import {
 } from '../../engine/prune';
 import type { Verification } from '../../core/protocol';
 import { modelIdentity } from '../../engine/score/identity';
+import type { ScoreProgress } from '../../engine/score/score';
 import { ExpertPlan, unitPlanOf } from '../../core/select';
 import { cusprunVersion, readRun, RunRecord, writeRun } from '../run-folder';
 import { expertViewOf, PlanJob, requestedDimensions } from './plan';
@@ -64,6 +66,8 @@ export type PruneJob = PlanJob & {
    * predictions from the kept channels, fitted on the same documents (engine/prune/regression.ts).
    */
   compensation?: CompensationKind;
+  /** The compensation's pass over the run's documents, as it goes. */
+  onScoreProgress?: (progress: ScoreProgress) => void;
   /** `sensitivity`: per-layer counts allocated by the probe (jobs/sensitivity.ts), not one σ. */
   allocation?: StudyAllocation;
 };
@@ -209,8 +213,9 @@ async function pruneCompensation(
   dimensions: string[]
 ): Promise<PruneCompensation | undefined> {
   const kind = job.compensation ?? DEFAULT_PRUNE_COMPENSATION;
+  const options = { onProgress: job.onScoreProgress };
   if (kind === 'bias') {
-    const means = await projectionMeans(model, map, documents());
+    const means = await projectionMeans(model, map, documents(), options);
     return {
       statistics: means,
       file: MEANS_FILE,
@@ -222,7 +227,7 @@ async function pruneCompensation(
   if (kind === 'none') {
     return undefined;
   }
-  const fit = await regressionFit(model, map, units, documents());
+  const fit = await regressionFit(model, map, units, documents(), options);
   return {
     statistics: fit,
     file: REGRESSION_FILE,
@@ -240,6 +245,16 @@ export async function runPruneJob(job: PruneJob): Promise<{
   const record = readRun(job.run);
   const model = OnnxModel.load(record.model.file);
   try {
+    const guard = {
+      overwrite: job.overwrite,
+      protect: [
+        { path: job.run, what: 'the run folder' },
+        { path: record.corpus.manifest, what: 'the corpus manifest' },
+        ...(job.protect ?? [])
+      ]
+    };
+    // A refused place is said before the probe's and the compensation's minutes.
+    checkPrunedOutput(model, job.out, guard);
     const map = modelMapOf(model);
     const plan = await prunePlan(job, record, model, map);
     const units = unitPlanOf(plan);
@@ -287,14 +302,7 @@ export async function runPruneJob(job: PruneJob): Promise<{
     let verification: Verification | undefined;
     const written = await writePrunedModel(model, units, job.out, {
       compensation: compensation?.statistics,
-      guard: {
-        overwrite: job.overwrite,
-        protect: [
-          { path: job.run, what: 'the run folder' },
-          { path: record.corpus.manifest, what: 'the corpus manifest' },
-          ...(job.protect ?? [])
-        ]
-      },
+      guard,
       finish: async staging => {
         verification = await checkPruned(
           model,

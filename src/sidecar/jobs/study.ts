@@ -1,7 +1,7 @@
 /**
  * The study job: one grid over the runs given (each a document sample of the same corpora:
  * the seeds), the target ratios, the relaxed rule's q values (q = 1 is the paper's rule) and
- * plain against bias-compensated, with the baselines at each expert's per-layer counts, all on
+ * plain against compensated, with the baselines at each expert's per-layer counts, all on
  * one evaluation cache (the first run's), kept in the first run's `study/`.
  */
 import * as fs from 'node:fs';

@@ -309,12 +309,13 @@ export function prepareJob(request: JobRequest, store: RunStore): PreparedJob {
       return {
         keys,
         cancellable: false,
-        execute: async () => {
+        execute: async ctx => {
           const result = await runPruneJob({
             ...options,
             out,
             run: dir,
-            protect: [{ path: store.root, what: 'the run store' }]
+            protect: [{ path: store.root, what: 'the run store' }],
+            onScoreProgress: p => ctx.progress(p)
           });
           const { layers: _layers, ...plan } = result.plan;
           return {
