@@ -519,7 +519,9 @@ class Session:
     ) -> dict:
         """A σ (or target-ratio) sweep with evaluations; returns `{file, record}`. The baselines
         calibrate on `baseline_run`'s documents when given (a run of the same model, e.g. on a
-        general corpus), else on the run's own. With `ray`
+        general corpus), else on the run's own. `compensation` ('regression' or 'bias'; default
+        'none') evaluates every method with its removed units compensated as `prune` does, one
+        fit over the run's documents (also `ablate`'s). With `ray`
         ('auto' or the head's HOST:PORT) the sweep job first makes its evaluations in `shards`
         Ray tasks (default: one per evaluation) into the run's evaluation cache, and then reads
         them from there (`cusprun.distributed.evaluations_on_ray`; `ship_limit` as for `score`); the
