@@ -76,6 +76,13 @@ function pythonValue(value) {
     const one = `(${items.join(', ')}${items.length === 1 ? ',' : ''})`;
     return one.length <= 80 ? one : `(\n${items.map(i => `    ${i},\n`).join('')})`;
   }
+  if (value !== null && typeof value === 'object') {
+    const items = Object.entries(value).map(
+      ([k, v]) => `${JSON.stringify(k)}: ${pythonValue(v)}`
+    );
+    const one = `{${items.join(', ')}}`;
+    return one.length <= 80 ? one : `{\n${items.map(i => `    ${i},\n`).join('')}}`;
+  }
   return JSON.stringify(value);
 }
 
@@ -104,6 +111,7 @@ function pythonConstants(core) {
     FINAL_STATES: [...core.protocol.FINAL_STATES],
     METHODS: [...core.experiment.METHODS],
     COMPENSATIONS: [...core.experiment.COMPENSATIONS],
+    REMOVED_UNITS: { ...core.experiment.REMOVED_UNITS },
     DEFAULT_PRUNE_COMPENSATION: core.experiment.DEFAULT_PRUNE_COMPENSATION,
     ABLATION_GENERAL_LABEL: core.experiment.ABLATION_GENERAL_LABEL,
     STUDY_COMPARED: [...core.experiment.STUDY_COMPARED],

@@ -19,6 +19,11 @@ JOB_TYPES = (
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 METHODS = ("cus-prun", "random", "magnitude", "general", "wanda", "flap")
 COMPENSATIONS = ("none", "bias", "regression")
+REMOVED_UNITS = {
+    "none": "zeroed",
+    "bias": "replaced by their means",
+    "regression": "replaced by their ridge predictions",
+}
 DEFAULT_PRUNE_COMPENSATION = "regression"
 ABLATION_GENERAL_LABEL = "general ({n}D counts)"
 STUDY_COMPARED = ("general", "wanda")

@@ -593,7 +593,7 @@ class CusprunMagics:
 
     def do_sweep(self, args):
         from .display import table_bundle
-        from .tables import sweep_rows
+        from .tables import compensation_note, sweep_rows
 
         p = _parser("sweep")
         group = p.add_mutually_exclusive_group(required=True)
@@ -637,7 +637,8 @@ class CusprunMagics:
                 on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        live.table.update(table_bundle(sweep_rows(record), f"σ sweep ({file})"))
+        caption = "; ".join(filter(None, [f"σ sweep ({file})", compensation_note(record)]))
+        live.table.update(table_bundle(sweep_rows(record), caption))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
         self._display_with_sweep(charts, answer, ns.run, file)
@@ -646,7 +647,7 @@ class CusprunMagics:
         from IPython.display import display
 
         from .display import chart_bundle, table_bundle
-        from .tables import ablation_rows
+        from .tables import ablation_rows, compensation_note
 
         p = _parser("ablate")
         p.add_argument("--target-ratio", required=True)
@@ -680,7 +681,10 @@ class CusprunMagics:
                 on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        live.table.update(table_bundle(ablation_rows(record), f"dimension ablation ({file})"))
+        caption = "; ".join(
+            filter(None, [f"dimension ablation ({file})", compensation_note(record)])
+        )
+        live.table.update(table_bundle(ablation_rows(record), caption))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)
 

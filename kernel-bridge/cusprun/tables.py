@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import ABLATION_GENERAL_LABEL, STUDY_COMPARED
+from .contract import ABLATION_GENERAL_LABEL, REMOVED_UNITS, STUDY_COMPARED
 from .errors import CusprunError
 
 
@@ -35,6 +35,20 @@ def _last_job(job: dict | None) -> str:
 
 def _metric_columns(metrics: list[dict]) -> dict:
     return {f"{m['evalSet']} {m['metric']}": m["value"] for m in metrics}
+
+
+def compensation_note(record: dict) -> str:
+    """What replaced a compensated sweep's or ablation's removed units, as `cusprun sweep` and
+    `cusprun ablate` print it below their table; empty when the units were zeroed."""
+    c = record.get("compensation")
+    if not c:
+        return ""
+    how = (
+        REMOVED_UNITS["bias"]
+        if c.get("ridge") is None
+        else f"{REMOVED_UNITS['regression']} from the kept channels (ρ {c['ridge']})"
+    )
+    return f"removed units {how}, fitted on {c['tokens']} tokens of {', '.join(c['dimensions'])}"
 
 
 def sweep_rows(record: dict) -> list[dict]:

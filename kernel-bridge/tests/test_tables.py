@@ -1,6 +1,13 @@
 """The runs and ablation tables the magics and `Session.runs_frame` show."""
 
-from cusprun.tables import ablation_rows, runs_rows
+import json
+import shutil
+import subprocess
+
+import pytest
+from cusprun.contract import REMOVED_UNITS
+from cusprun.tables import ablation_rows, compensation_note, runs_rows
+from kernel_helpers import ROOT, SIDECAR_JS
 
 
 def _run(run_id, updated, last_job=None):
@@ -133,3 +140,33 @@ def test_a_study_expert_shows_its_change_against_each_baseline_as_the_cli_writes
     # a minus sign, as formatChange writes it; '-' for the dense model and a baseline
     assert lines[2].split()[-2:] == ["−4.9%", "+0.6%"]
     assert lines[1].split()[-2:] == ["-", "-"] and lines[3].split()[-2:] == ["-", "-"]
+
+
+@pytest.mark.skipif(
+    not SIDECAR_JS.is_file() or shutil.which("node") is None,
+    reason="needs node and the built CLI (npm run build:node)",
+)
+@pytest.mark.parametrize("how", ["bias", "regression"])
+def test_a_compensated_sweeps_caption_says_what_the_cli_prints(how, tmp_path):
+    """The magics caption a compensated sweep with the line `cusprun sweep` prints below it."""
+    cli = ["node", str(SIDECAR_JS)]
+    fixture = ROOT / "fixtures" / "models" / "qwen2" / "torchscript"
+    corpus = ROOT / "fixtures" / "corpora" / "corpus.yaml"
+    run = tmp_path / "run"
+    options = {"cwd": tmp_path, "capture_output": True, "text": True, "timeout": 300}
+    scored = subprocess.run(
+        [*cli, "score", str(fixture), "--corpus", str(corpus), "--run", str(run)], **options
+    )
+    assert scored.returncode == 0, scored.stderr
+    record = tmp_path / "sweep.json"
+    swept = subprocess.run(
+        [*cli, "sweep", "--run", str(run), "--sigma", "0.3", "--methods", "cus-prun"]
+        + ["--eval", str(corpus.parent / "task" / "qa.jsonl"), "--compensation", how]
+        + ["--json", str(record)],
+        **options,
+    )
+    assert swept.returncode == 0, swept.stderr
+    note = compensation_note(json.loads(record.read_text()))
+    assert note.startswith(f"removed units {REMOVED_UNITS[how]}")
+    assert f"\n{note}\n" in swept.stdout
+    assert compensation_note({"compensation": None}) == ""

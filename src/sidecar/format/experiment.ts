@@ -16,7 +16,7 @@ import type {
   ModelEvaluation,
   SweepRecord
 } from '../../core/experiment';
-import { shownAblationRows } from '../../core/experiment';
+import { REMOVED_UNITS, shownAblationRows } from '../../core/experiment';
 import {
   formatMetric,
   formatRatio,
@@ -89,9 +89,9 @@ export function compensationNote(record: {
   }
   const how =
     c.ridge === undefined
-      ? 'their means'
-      : `their ridge predictions from the kept channels (ρ ${c.ridge})`;
-  return `removed units replaced by ${how}, fitted on ${c.tokens} tokens of ${c.dimensions.join(', ')}\n`;
+      ? REMOVED_UNITS.bias
+      : `${REMOVED_UNITS.regression} from the kept channels (ρ ${c.ridge})`;
+  return `removed units ${how}, fitted on ${c.tokens} tokens of ${c.dimensions.join(', ')}\n`;
 }
 
 export function sweepTable(record: SweepRecord): string {
