@@ -637,7 +637,7 @@ class CusprunMagics:
                 on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        caption = "; ".join(filter(None, [f"σ sweep ({file})", compensation_note(record)]))
+        caption = f"σ sweep ({file}); {compensation_note(record)}"
         live.table.update(table_bundle(sweep_rows(record), caption))
         charts = session.charts("sweep", run=ns.run, file=Path(file).name)["charts"]
         answer = session.sigma(record["points"][0]["sigma"], run=ns.run, dims=_list(ns.dims))
@@ -681,9 +681,7 @@ class CusprunMagics:
                 on_event=live.on_event,
             )
         record, file = result["record"], result["file"]
-        caption = "; ".join(
-            filter(None, [f"dimension ablation ({file})", compensation_note(record)])
-        )
+        caption = f"dimension ablation ({file}); {compensation_note(record)}"
         live.table.update(table_bundle(ablation_rows(record), caption))
         for chart in session.charts("ablation", run=ns.run, file=Path(file).name)["charts"]:
             display(chart_bundle(chart), raw=True)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import ABLATION_GENERAL_LABEL, REMOVED_UNITS, STUDY_COMPARED
+from .contract import (
+    ABLATION_GENERAL_LABEL,
+    DEFAULT_PRUNE_COMPENSATION,
+    REMOVED_UNITS,
+    STUDY_COMPARED,
+)
 from .errors import CusprunError
 
 
@@ -38,11 +43,12 @@ def _metric_columns(metrics: list[dict]) -> dict:
 
 
 def compensation_note(record: dict) -> str:
-    """What replaced a compensated sweep's or ablation's removed units, as `cusprun sweep` and
-    `cusprun ablate` print it below their table; empty when the units were zeroed."""
+    """What became of a sweep's or ablation's removed units, as `cusprun sweep` and `cusprun
+    ablate` print it below their table."""
     c = record.get("compensation")
     if not c:
-        return ""
+        default = REMOVED_UNITS[DEFAULT_PRUNE_COMPENSATION]
+        return f"removed units {REMOVED_UNITS['none']} (cusprun prune's default: {default})"
     how = (
         REMOVED_UNITS["bias"]
         if c.get("ridge") is None

@@ -68,6 +68,25 @@ function compensatedExpert(
   return out;
 }
 
+/**
+ * verify on a folder whose statistics `file` was altered: refused by the plan's SHA-256 of it,
+ * in one line; and, that SHA-256 taken out (a folder written before it was kept), by `logits`.
+ */
+function expectAlteredRefused(out: string, file: string, logits: RegExp) {
+  const planFile = path.join(out, 'cusprun-plan.json');
+  const folder = JSON.parse(fs.readFileSync(planFile, 'utf8'));
+  const altered = cusprun('verify', out);
+  expect(altered.code).toBe(1);
+  expect(altered.stderr).toBe(
+    `cusprun: ${file}: is not the file cusprun prune stored beside this model (its SHA-256 differs from ${folder.compensation.sha256.slice(0, 12)}… in cusprun-plan.json); put the original back, or prune again\n`
+  );
+  delete folder.compensation.sha256;
+  fs.writeFileSync(planFile, JSON.stringify(folder));
+  const older = cusprun('verify', out);
+  expect(older.code).not.toBe(0);
+  expect(older.stderr).toMatch(logits);
+}
+
 describe('prune --compensation bias, then verify', () => {
   it.each([
     ['qwen2', 'torchscript'],
@@ -82,7 +101,10 @@ describe('prune --compensation bias, then verify', () => {
       expect(folder.compensation).toEqual({
         means: MEANS_FILE,
         dimensions: ['language', 'task'],
-        tokens: expect.any(Number)
+        tokens: expect.any(Number),
+        sha256: createHash('sha256')
+          .update(fs.readFileSync(path.join(out, MEANS_FILE)))
+          .digest('hex')
       });
       const verified = cusprun('verify', out);
       expect(verified.code).toBe(0);
@@ -96,9 +118,9 @@ describe('prune --compensation bias, then verify', () => {
       const at = plan.layers.findIndex(l => l.ffn.length > 0);
       means.layers[at].ffn[plan.layers[at].ffn[0]] += 1;
       writeMeansFile(file, means);
-      const altered = cusprun('verify', out);
-      expect(altered.code).not.toBe(0);
-      expect(altered.stderr).toMatch(
+      expectAlteredRefused(
+        out,
+        file,
         /the pruned model differs from the original with the same units replaced by their means: max \|logit difference\| .*; if the folder was not changed after 'cusprun prune' wrote it, please report this export\n$/
       );
     }
@@ -225,7 +247,9 @@ describe('ablate --compensation regression', () => {
       );
     const plain = ablate();
     expect(plain.code).toBe(0);
-    expect(plain.stdout).not.toContain('removed units replaced');
+    expect(plain.stdout).toContain(
+      "\nremoved units zeroed (cusprun prune's default: replaced by their ridge predictions)\n"
+    );
     const compensated = ablate('--compensation', 'regression');
     expect(compensated.code).toBe(0);
     expect(compensated.stdout).toMatch(
@@ -268,7 +292,10 @@ describe('prune (regression compensation, its default), then verify', () => {
         regression: REGRESSION_FILE,
         ridge: 0.1,
         dimensions: ['language', 'task'],
-        tokens: expect.any(Number)
+        tokens: expect.any(Number),
+        sha256: createHash('sha256')
+          .update(fs.readFileSync(path.join(out, REGRESSION_FILE)))
+          .digest('hex')
       });
       const run = JSON.parse(
         fs.readFileSync(path.join(path.dirname(out), 'run', 'run.json'), 'utf8')
@@ -292,9 +319,9 @@ describe('prune (regression compensation, its default), then verify', () => {
       const ffn = fit.projections.find(p => p.kind === 'ffn')!;
       ffn.coefficients[0] += 1;
       writeRegressionFile(file, fit);
-      const altered = cusprun('verify', out);
-      expect(altered.code).not.toBe(0);
-      expect(altered.stderr).toMatch(
+      expectAlteredRefused(
+        out,
+        file,
         /the pruned model differs from the original with the same units replaced by their ridge predictions: max \|logit difference\| .*; if the folder was not changed after 'cusprun prune' wrote it, please report this export\n$/
       );
     }

@@ -16,7 +16,11 @@ import type {
   ModelEvaluation,
   SweepRecord
 } from '../../core/experiment';
-import { REMOVED_UNITS, shownAblationRows } from '../../core/experiment';
+import {
+  DEFAULT_PRUNE_COMPENSATION,
+  REMOVED_UNITS,
+  shownAblationRows
+} from '../../core/experiment';
 import {
   formatMetric,
   formatRatio,
@@ -79,13 +83,14 @@ export function baselineNote(record: { baselineRun?: string }): string {
     : '';
 }
 
-/** A line saying what replaced a compensated sweep's or ablation's removed units, or nothing. */
+/** A line saying what became of a sweep's or ablation's removed units. */
 export function compensationNote(record: {
   compensation?: CompensationRecord;
 }): string {
   const c = record.compensation;
   if (!c) {
-    return '';
+    // Said, since a model prune writes is compensated unless told: the figures differ from its.
+    return `removed units ${REMOVED_UNITS.none} (cusprun prune's default: ${REMOVED_UNITS[DEFAULT_PRUNE_COMPENSATION]})\n`;
   }
   const how =
     c.ridge === undefined

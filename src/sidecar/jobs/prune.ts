@@ -118,6 +118,8 @@ export interface PrunedFolderRecord {
   compensation?: ({ means: string } | { regression: string; ridge: number }) & {
     dimensions: string[];
     tokens: number;
+    /** The file's SHA-256 (absent in folders written before it was kept): verify checks it. */
+    sha256?: string;
   };
 }
 
@@ -294,7 +296,8 @@ export async function runPruneJob(job: PruneJob): Promise<{
                     ridge: compensation.about.ridge
                   }),
               dimensions,
-              tokens: compensation.about.tokens
+              tokens: compensation.about.tokens,
+              sha256: compensation.sha256
             }
           }
         : {})
@@ -390,6 +393,35 @@ function openSource(folder: PrunedFolderRecord, given?: string): OnnxModel {
   return model;
 }
 
+/**
+ * The statistics a pruned folder's model was compensated with, read from beside it; refused in
+ * one line when they are not the ones prune stored (a change too small to move the logits past
+ * the bound would otherwise pass).
+ */
+function storedCompensation(
+  dir: string,
+  stored: NonNullable<PrunedFolderRecord['compensation']>
+): CompensationStatistics {
+  const file = path.join(
+    dir,
+    'regression' in stored ? stored.regression : stored.means
+  );
+  const statistics =
+    'regression' in stored ? readRegressionFile(file) : readMeansFile(file);
+  const sha256 =
+    'kind' in statistics
+      ? regressionSha256(statistics)
+      : meansSha256(statistics);
+  if (stored.sha256 !== undefined && sha256 !== stored.sha256) {
+    throw new CusprunError(
+      'bad-argument',
+      `is not the file cusprun prune stored beside this model (its SHA-256 differs from ${stored.sha256.slice(0, 12)}… in ${PLAN_FILE}); put the original back, or prune again`,
+      file
+    );
+  }
+  return statistics;
+}
+
 /** `cusprun verify`: checks a folder `prune` wrote against the model it was pruned from. */
 export async function runVerifyJob(job: {
   pruned: string;
@@ -402,12 +434,8 @@ export async function runVerifyJob(job: {
     const map = modelMapOf(model);
     const dir = path.resolve(job.pruned);
     const pruned = path.join(dir, 'model.onnx');
-    const { compensation } = folder;
     const statistics =
-      compensation &&
-      ('regression' in compensation
-        ? readRegressionFile(path.join(dir, compensation.regression))
-        : readMeansFile(path.join(dir, compensation.means)));
+      folder.compensation && storedCompensation(dir, folder.compensation);
     return await checkPruned(
       model,
       map,
