@@ -630,7 +630,8 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
             "--max-new-tokens 3",
             # the Python API, a part of the same grid: every model from the evaluation cache
             "r = cusprun.ipython.session().study([0.2], run='seed0', seed_runs=['seed1'], "
-            f"qs=[1], compensations=['bias'], methods=['general'], eval_sets={sets.split()[1::2]},"
+            f"qs=[1], compensations=['regression'], methods=['general'], "
+            f"eval_sets={sets.split()[1::2]},"
             f" truncation=64, prompts='{prompts}', max_new_tokens=3)\n"
             "print(r['file'], len(r['record']['rows']), all(x['cached'] for x in "
             "r['record']['rows']))",
@@ -683,12 +684,12 @@ def test_a_study_over_two_seeds_shows_its_table_and_chart_and_reruns_from_the_ca
     )
     [paper] = [r for r in rows if re.match(r"1 .* none +paper ", r)]
     assert f" {format_change(expert / general - 1)} " in paper, (paper, expert, general)
-    # the latest study: the Python call's general @ paper, bias-compensated
+    # the latest study: the Python call's general @ paper, regression-compensated
     record = json.loads((folder / f"{stems[-1]}.json").read_text())
     assert [r["seed"] for r in record["runs"]] == [0, 1]
     assert [(r["seed"], r["compensation"], r["method"]) for r in record["rows"]] == [
-        (0, "bias", "general"),
-        (1, "bias", "general"),
+        (0, "regression", "general"),
+        (1, "regression", "general"),
     ]
     for row in record["rows"]:
         assert [s["prompt"] for s in row["generation"]["samples"]] == [
